@@ -1,0 +1,680 @@
+//! What each command does, over the core.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
+
+use patchbay_core::config::{self, Config, ConfigError, ServerConfig};
+use patchbay_core::control::{self, ClientError, HubStatus, ToolEntry};
+use patchbay_core::discovery::{self, Discovery, DiscoveryError};
+use patchbay_core::paths::Paths;
+use patchbay_core::serve::{ServeError, ServeOptions};
+use patchbay_core::supervisor::{ServerState, ServerStatus};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::Command;
+use crate::failure::{Failure, Kind};
+
+type Result<T = ()> = std::result::Result<T, Failure>;
+
+/// Run one command.
+pub fn run(command: Command) -> Result {
+    let paths = Paths::from_env().map_err(|e| Failure::from_error(Kind::General, &e))?;
+    match command {
+        Command::Serve { port } => serve(paths, port),
+        Command::Bridge => bridge(paths),
+        Command::Add {
+            name,
+            env,
+            cwd,
+            disabled,
+            yes,
+            command,
+        } => add(&paths, name, env, cwd, disabled, yes, command),
+        Command::Remove { name } => edit(&paths, &name, "removed", |p| {
+            config::edit::remove_server(p, &name)
+        }),
+        Command::Enable { name } => edit(&paths, &name, "enabled", |p| {
+            config::edit::set_enabled(p, &name, true)
+        }),
+        Command::Disable { name } => edit(&paths, &name, "disabled", |p| {
+            config::edit::set_enabled(p, &name, false)
+        }),
+        Command::List { json } => list(&paths, json),
+        Command::Status { json } => status(&paths, json),
+        Command::Logs {
+            name,
+            lines,
+            follow,
+        } => logs(&paths, &name, lines, follow),
+        Command::Tools { json } => tools(&paths, json),
+        Command::Reload => reload(&paths),
+        Command::Doctor { json } => doctor(&paths, json),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime builds")
+}
+
+fn config_failure(err: ConfigError) -> Failure {
+    let kind = match err {
+        ConfigError::NotFound(_) => Kind::NotFound,
+        ConfigError::Exists(_) => Kind::Conflict,
+        _ => Kind::Config,
+    };
+    let hint = match &err {
+        ConfigError::Parse { .. } => {
+            Some("fix the file by hand; the running hub keeps its last good config")
+        }
+        ConfigError::NotFound(_) => Some("`patchbay list` shows the configured servers"),
+        ConfigError::Exists(_) => Some("pick another name, or `patchbay remove` the old one first"),
+        _ => None,
+    };
+    let failure = Failure::from_error(kind, &err);
+    match hint {
+        Some(h) => failure.hint(h),
+        None => failure,
+    }
+}
+
+fn client_failure(err: ClientError) -> Failure {
+    match &err {
+        ClientError::Api { status: 404, .. } => Failure::from_error(Kind::NotFound, &err),
+        ClientError::Api { status: 422, .. } => Failure::from_error(Kind::Config, &err),
+        _ => Failure::from_error(Kind::Hub, &err).hint("`patchbay doctor` checks the hub"),
+    }
+}
+
+fn serve(paths: Paths, port: Option<u16>) -> Result {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime builds");
+    let shutdown = CancellationToken::new();
+    runtime.block_on(async {
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down");
+            stop.cancel();
+        });
+        let result = patchbay_core::serve::serve(paths, ServeOptions { port }, shutdown, |d| {
+            eprintln!("patchbay hub listening on {} (pid {})", d.url, d.pid);
+        })
+        .await;
+        result.map_err(|err| match &err {
+            ServeError::Discovery(DiscoveryError::AlreadyRunning(found)) => Failure::new(
+                Kind::Conflict,
+                format!(
+                    "a hub is already running (pid {}) at {}",
+                    found.pid, found.url
+                ),
+            )
+            .hint("use it as it is; `patchbay status` shows it"),
+            ServeError::Discovery(DiscoveryError::Starting) => {
+                Failure::new(Kind::Conflict, "another hub is starting up")
+                    .hint("wait a moment and run `patchbay status`")
+            }
+            ServeError::Bind { .. } => Failure::from_error(Kind::Conflict, &err).hint(
+                "another program uses the port: pass `--port N` or set `hub.port` in the config",
+            ),
+            ServeError::Config(_) => Failure::from_error(Kind::Config, &err)
+                .hint("fix the config file, then start again"),
+            _ => Failure::from_error(Kind::General, &err),
+        })
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn bridge(paths: Paths) -> Result {
+    let exe = std::env::current_exe()?;
+    runtime()
+        .block_on(patchbay_core::bridge::run(
+            paths,
+            patchbay_core::bridge::BridgeOptions { exe },
+        ))
+        .map_err(|err| {
+            Failure::from_error(Kind::Hub, &err).hint("`patchbay doctor` checks the hub")
+        })
+}
+
+fn add(
+    paths: &Paths,
+    name: String,
+    env: Vec<String>,
+    cwd: Option<std::path::PathBuf>,
+    disabled: bool,
+    yes: bool,
+    command: Vec<String>,
+) -> Result {
+    let mut words = command.into_iter();
+    let program = words
+        .next()
+        .ok_or_else(|| Failure::new(Kind::General, "no command given"))?;
+    let mut server = ServerConfig::new(program, words.collect());
+    for pair in env {
+        let (key, value) = pair.split_once('=').ok_or_else(|| {
+            Failure::new(Kind::General, format!("`--env {pair}` is not KEY=VALUE"))
+        })?;
+        server.env.insert(key.to_owned(), value.to_owned());
+    }
+    server.cwd = cwd;
+    server.enabled = !disabled;
+    if !config::valid_server_name(&name) {
+        return Err(config_failure(ConfigError::InvalidName(name)));
+    }
+
+    // The exact command, whole, before anything is saved.
+    let mut shown = String::new();
+    for (key, value) in &server.env {
+        shown.push_str(&format!("{}={} ", key, config::shell_quote(value)));
+    }
+    shown.push_str(&server.command_line());
+    eprintln!("Server `{name}` will run this command:\n\n    {shown}\n");
+    if let Some(cwd) = &server.cwd {
+        eprintln!("in directory {}\n", cwd.display());
+    }
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Failure::new(
+                Kind::Declined,
+                "approval needed but stdin is not a terminal",
+            )
+            .hint("pass `--yes` to approve from a script"));
+        }
+        eprint!("Save it to {}? [y/N] ", paths.config_file.display());
+        std::io::stderr().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Err(Failure::new(Kind::Declined, "not saved"));
+        }
+    }
+    config::edit::add_server(&paths.config_file, &name, &server).map_err(config_failure)?;
+    eprintln!("added `{name}` to {}", paths.config_file.display());
+    nudge_hub(paths);
+    Ok(())
+}
+
+fn edit(
+    paths: &Paths,
+    name: &str,
+    done: &str,
+    change: impl FnOnce(&std::path::Path) -> std::result::Result<Config, ConfigError>,
+) -> Result {
+    change(&paths.config_file).map_err(config_failure)?;
+    eprintln!("{done} `{name}`");
+    nudge_hub(paths);
+    Ok(())
+}
+
+/// Tell a running hub to apply the config now (it also watches the file; this makes the CLI's
+/// change take effect before the command returns).
+fn nudge_hub(paths: &Paths) {
+    if let Some(found) = discovery::find_running(paths) {
+        let result =
+            runtime().block_on(async { control::Client::new(&found)?.post("/reload").await });
+        if let Err(err) = result {
+            eprintln!("warning: the running hub did not reload: {err}");
+        }
+    }
+}
+
+fn load_config(paths: &Paths) -> Result<Config> {
+    Config::load(&paths.config_file).map_err(config_failure)
+}
+
+fn hub_status(found: &Discovery) -> Result<HubStatus> {
+    runtime()
+        .block_on(async {
+            control::Client::new(found)?
+                .get::<HubStatus>("/status")
+                .await
+        })
+        .map_err(client_failure)
+}
+
+fn list(paths: &Paths, json: bool) -> Result {
+    let config = load_config(paths)?;
+    let live: BTreeMap<String, ServerStatus> = match discovery::find_running(paths) {
+        Some(found) => hub_status(&found)?
+            .servers
+            .into_iter()
+            .map(|s| (s.name.clone(), s))
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    if json {
+        let rows: Vec<_> = config
+            .servers
+            .iter()
+            .map(|(name, s)| {
+                json!({
+                    "name": name,
+                    "enabled": s.enabled,
+                    "command": s.command,
+                    "args": s.args,
+                    "env": s.env.keys().collect::<Vec<_>>(),
+                    "cwd": s.cwd,
+                    "state": live.get(name).map(|l| l.state.as_str()),
+                    "tools": live.get(name).map(|l| l.tools),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows).expect("json"));
+        return Ok(());
+    }
+    if config.servers.is_empty() {
+        println!("no servers configured; add one with `patchbay add NAME -- COMMAND ARGS...`");
+        return Ok(());
+    }
+    for (name, s) in &config.servers {
+        let state = match (s.enabled, live.get(name)) {
+            (false, _) => "disabled".to_owned(),
+            (true, Some(l)) => l.state.as_str().to_owned(),
+            (true, None) => "hub not running".to_owned(),
+        };
+        println!("{name:<20} {state:<16} {}", s.command_line());
+    }
+    Ok(())
+}
+
+fn status(paths: &Paths, json: bool) -> Result {
+    let found = discovery::find_running(paths);
+    let (hub, servers) = match &found {
+        Some(found) => {
+            let status = hub_status(found)?;
+            (Some((found, status.version)), status.servers)
+        }
+        None => {
+            let config = load_config(paths)?;
+            let servers = config
+                .servers
+                .iter()
+                .map(|(name, s)| ServerStatus {
+                    name: name.clone(),
+                    state: ServerState::Stopped,
+                    pid: None,
+                    uptime_secs: None,
+                    tools: 0,
+                    restarts: 0,
+                    retry_in_ms: None,
+                    last_error: Some(
+                        if s.enabled {
+                            "hub not running"
+                        } else {
+                            "disabled"
+                        }
+                        .to_owned(),
+                    ),
+                    command: s.command_line(),
+                })
+                .collect();
+            (None, servers)
+        }
+    };
+    if json {
+        let value = json!({
+            "hub": hub.as_ref().map(|(d, v)| json!({"running": true, "pid": d.pid, "url": d.url, "port": d.port, "version": v}))
+                .unwrap_or_else(|| json!({"running": false})),
+            "config_file": paths.config_file,
+            "servers": servers,
+        });
+        println!("{}", serde_json::to_string_pretty(&value).expect("json"));
+        return Ok(());
+    }
+    match &hub {
+        Some((d, v)) => println!("hub: running, pid {}, {} (v{v})", d.pid, d.url),
+        None => println!(
+            "hub: not running (start it with `patchbay serve`; client bridges start it too)"
+        ),
+    }
+    println!("config: {}", paths.config_file.display());
+    if servers.is_empty() {
+        println!("no servers configured");
+    }
+    for s in &servers {
+        let pid = s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
+        let uptime = s
+            .uptime_secs
+            .map(format_duration)
+            .unwrap_or_else(|| "-".into());
+        let mut line = format!(
+            "{:<20} {:<11} pid {:<8} up {:<8} tools {:<4}",
+            s.name,
+            s.state.as_str(),
+            pid,
+            uptime,
+            s.tools
+        );
+        if let Some(ms) = s.retry_in_ms {
+            line.push_str(&format!(" retry in {:.1}s", ms as f64 / 1000.0));
+        }
+        if let Some(err) = &s.last_error {
+            line.push_str(&format!(" last error: {err}"));
+        }
+        println!("{}", line.trim_end());
+    }
+    Ok(())
+}
+
+fn format_duration(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{}s", s / 60, s % 60),
+        s => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+fn logs(paths: &Paths, name: &str, lines: usize, follow: bool) -> Result {
+    let config = load_config(paths)?;
+    if !config.servers.contains_key(name) {
+        return Err(config_failure(ConfigError::NotFound(name.to_owned())));
+    }
+    let path = paths.server_log(name);
+    let shown = match discovery::find_running(paths) {
+        Some(found) => runtime()
+            .block_on(async {
+                control::Client::new(&found)?
+                    .get::<serde_json::Value>(&format!("/servers/{name}/logs?lines={lines}"))
+                    .await
+            })
+            .map_err(client_failure)?["lines"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|l| l.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        None => patchbay_core::logs::tail(&path, lines)?,
+    };
+    if shown.is_empty() && !follow {
+        eprintln!("no log yet for `{name}` ({})", path.display());
+    }
+    for line in &shown {
+        println!("{line}");
+    }
+    if follow {
+        follow_file(&path)?;
+    }
+    Ok(())
+}
+
+/// Print what is appended to `path`, polling; survives rotation by reopening.
+fn follow_file(path: &std::path::Path) -> Result {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut offset = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let Ok(mut file) = std::fs::File::open(path) else {
+            continue;
+        };
+        let len = file.metadata()?.len();
+        if len < offset {
+            offset = 0; // rotated
+        }
+        if len > offset {
+            file.seek(SeekFrom::Start(offset))?;
+            let mut text = Vec::new();
+            file.read_to_end(&mut text)?;
+            offset += text.len() as u64;
+            std::io::stdout().write_all(&text)?;
+            std::io::stdout().flush()?;
+        }
+    }
+}
+
+fn tools(paths: &Paths, json: bool) -> Result {
+    let found = discovery::find_running(paths).ok_or_else(|| {
+        Failure::new(Kind::Hub, "the hub is not running").hint("start it with `patchbay serve`")
+    })?;
+    let entries: Vec<ToolEntry> = runtime()
+        .block_on(async { control::Client::new(&found)?.get("/tools").await })
+        .map_err(client_failure)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&entries).expect("json"));
+    } else {
+        for e in &entries {
+            println!(
+                "{:<48} {}",
+                e.name,
+                e.description
+                    .as_deref()
+                    .unwrap_or("")
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}
+
+fn reload(paths: &Paths) -> Result {
+    let found = discovery::find_running(paths).ok_or_else(|| {
+        Failure::new(Kind::Hub, "the hub is not running").hint("start it with `patchbay serve`")
+    })?;
+    runtime()
+        .block_on(async { control::Client::new(&found)?.post("/reload").await })
+        .map_err(client_failure)?;
+    eprintln!("config applied");
+    Ok(())
+}
+
+struct Check {
+    name: &'static str,
+    ok: bool,
+    detail: String,
+    hint: Option<String>,
+}
+
+fn doctor(paths: &Paths, json: bool) -> Result {
+    let mut checks = Vec::new();
+    let config = Config::load(&paths.config_file);
+    checks.push(match &config {
+        Ok(c) => Check {
+            name: "config",
+            ok: true,
+            detail: format!(
+                "{} ({} servers)",
+                paths.config_file.display(),
+                c.servers.len()
+            ),
+            hint: None,
+        },
+        Err(err) => Check {
+            name: "config",
+            ok: false,
+            detail: err.to_string(),
+            hint: Some("fix the file; the hub keeps its last good config".into()),
+        },
+    });
+    let found = discovery::find_running(paths);
+    match &found {
+        Some(d) => {
+            let answered = hub_status(d);
+            checks.push(Check {
+                name: "hub",
+                ok: answered.is_ok(),
+                detail: match &answered {
+                    Ok(s) => format!("running, pid {}, {} (v{})", d.pid, d.url, s.version),
+                    Err(_) => format!("pid {} holds the lock but {} does not answer", d.pid, d.url),
+                },
+                hint: answered
+                    .is_err()
+                    .then(|| "stop that process and run `patchbay serve`".into()),
+            });
+        }
+        None => {
+            let port = config
+                .as_ref()
+                .map(|c| c.hub.port)
+                .unwrap_or(config::DEFAULT_PORT);
+            let free = std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+            checks.push(Check {
+                name: "hub",
+                ok: true,
+                detail: "not running (a client's bridge starts it)".into(),
+                hint: None,
+            });
+            checks.push(Check {
+                name: "port",
+                ok: free,
+                detail: format!(
+                    "127.0.0.1:{port} {}",
+                    if free {
+                        "is free"
+                    } else {
+                        "is taken by another program"
+                    }
+                ),
+                hint: (!free).then(|| "set `hub.port` in the config to a free port".into()),
+            });
+        }
+    }
+    let secret = paths.secret_file();
+    checks.push(match std::fs::metadata(&secret) {
+        Ok(meta) => {
+            #[cfg(unix)]
+            let private = {
+                use std::os::unix::fs::PermissionsExt;
+                meta.permissions().mode() & 0o077 == 0
+            };
+            #[cfg(not(unix))]
+            let private = {
+                let _ = meta;
+                true
+            };
+            Check {
+                name: "secret",
+                ok: private,
+                detail: format!(
+                    "{} {}",
+                    secret.display(),
+                    if private {
+                        "(user-only)"
+                    } else {
+                        "is readable by others"
+                    }
+                ),
+                hint: (!private).then(|| format!("chmod 600 {}", secret.display())),
+            }
+        }
+        Err(_) => Check {
+            name: "secret",
+            ok: true,
+            detail: "not made yet (made on the hub's first start)".into(),
+            hint: None,
+        },
+    });
+    let commands: Vec<String> = config
+        .as_ref()
+        .map(|c| {
+            c.servers
+                .values()
+                .filter(|s| s.enabled)
+                .map(|s| s.command.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    for (tool, used_by) in [
+        ("node", "npx"),
+        ("npx", "npx"),
+        ("uvx", "uvx"),
+        ("python3", "python3"),
+    ] {
+        let found_at = which(tool);
+        let needed = commands.iter().any(|c| c == tool || c == used_by);
+        checks.push(Check {
+            name: tool,
+            ok: found_at.is_some() || !needed,
+            detail: match &found_at {
+                Some(p) => p.display().to_string(),
+                None if needed => "not found, and a configured server runs it".into(),
+                None => "not found (no configured server needs it)".into(),
+            },
+            hint: (found_at.is_none() && needed)
+                .then(|| format!("install {tool} or change the servers that use it")),
+        });
+    }
+    for (name, s) in config
+        .as_ref()
+        .map(|c| c.servers.iter().collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
+        let runnable = s.command.contains('/') && std::path::Path::new(&s.command).exists()
+            || which(&s.command).is_some();
+        checks.push(Check {
+            name: "server",
+            ok: runnable || !s.enabled,
+            detail: format!(
+                "`{name}`: {} {}",
+                s.command,
+                if runnable {
+                    "found"
+                } else {
+                    "not found on PATH"
+                }
+            ),
+            hint: (!runnable && s.enabled)
+                .then(|| format!("install `{}` or fix `servers.{name}.command`", s.command)),
+        });
+    }
+    let all_ok = checks.iter().all(|c| c.ok);
+    if json {
+        let rows: Vec<_> = checks
+            .iter()
+            .map(|c| json!({"check": c.name, "ok": c.ok, "detail": c.detail, "hint": c.hint}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"ok": all_ok, "checks": rows})).expect("json")
+        );
+    } else {
+        for c in &checks {
+            println!(
+                "{} {:<8} {}",
+                if c.ok { "ok  " } else { "FAIL" },
+                c.name,
+                c.detail
+            );
+            if let Some(h) = &c.hint {
+                println!("              hint: {h}");
+            }
+        }
+    }
+    if all_ok {
+        Ok(())
+    } else {
+        Err(Failure::new(Kind::General, "some checks failed"))
+    }
+}
+
+fn which(program: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}

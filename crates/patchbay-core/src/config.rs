@@ -1,0 +1,487 @@
+//! The user's config file: one human-edited TOML document.
+//!
+//! ```toml
+//! [hub]
+//! port = 45450                 # loopback port of the hub; 0 picks a free one
+//! allowed_origins = []         # browser origins allowed to call the hub (none by default)
+//!
+//! [servers.time]
+//! command = "uvx"              # program to run (looked up on PATH)
+//! args = ["mcp-server-time"]
+//! env = { TZ = "UTC" }         # extra environment for the child
+//! cwd = "/home/me"             # working directory (default: the hub's)
+//! enabled = true               # disabled servers stay in the file but do not run
+//! start = "eager"              # started with the hub (lazy start is planned, not yet offered)
+//! ```
+//!
+//! Reading never guesses: a file that does not parse is an error naming file, line and column,
+//! and the running hub keeps its last good config. Edits made by the CLI go through
+//! `toml_edit`, so the user's comments and layout survive, and land with an atomic replace.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The hub's default loopback port: stable, so a client config written once keeps working.
+pub const DEFAULT_PORT: u16 = 45450;
+
+/// The largest request body the endpoint accepts by default (4 MiB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// The whole config file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Settings of the hub itself.
+    #[serde(default)]
+    pub hub: HubSettings,
+    /// Stdio servers by name.
+    #[serde(default)]
+    pub servers: BTreeMap<String, ServerConfig>,
+}
+
+/// The `[hub]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubSettings {
+    /// Loopback port; 0 asks the OS for a free one.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// Browser origins allowed to reach the hub (exact `scheme://host[:port]`).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Largest accepted request body in bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+fn default_port() -> u16 {
+    DEFAULT_PORT
+}
+
+fn default_max_body() -> usize {
+    DEFAULT_MAX_BODY_BYTES
+}
+
+impl Default for HubSettings {
+    fn default() -> Self {
+        Self {
+            port: DEFAULT_PORT,
+            allowed_origins: Vec::new(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// When a server's process is started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartMode {
+    /// With the hub, and restarted when it crashes.
+    #[default]
+    Eager,
+}
+
+/// One `[servers.NAME]` table: a stdio MCP server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// The program to run.
+    pub command: String,
+    /// Its arguments, passed as they are (no shell).
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Extra environment variables for the child.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Working directory of the child.
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
+    /// Whether the hub runs it.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// When it is started.
+    #[serde(default)]
+    pub start: StartMode,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl ServerConfig {
+    /// A new enabled server running `command` with `args`.
+    pub fn new(command: impl Into<String>, args: Vec<String>) -> Self {
+        Self {
+            command: command.into(),
+            args,
+            env: BTreeMap::new(),
+            cwd: None,
+            enabled: true,
+            start: StartMode::Eager,
+        }
+    }
+
+    /// The exact command line, each word quoted only where a shell would need it, untruncated.
+    pub fn command_line(&self) -> String {
+        std::iter::once(&self.command)
+            .chain(&self.args)
+            .map(|word| shell_quote(word))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// Quote one word the way a POSIX shell would need it, so a shown command can be pasted back.
+pub fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// A config problem, said so the user can fix it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read or written.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The file is not valid TOML or does not match the schema.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+        /// What is wrong there.
+        message: String,
+    },
+    /// A server name outside the allowed alphabet.
+    #[error(
+        "invalid server name `{0}`: use 1-32 letters, digits, `-` or `_`, starting with a letter or digit, without `__`"
+    )]
+    InvalidName(String),
+    /// `add` of a name that is taken.
+    #[error("a server named `{0}` already exists")]
+    Exists(String),
+    /// An edit naming a server that is not there.
+    #[error("no server named `{0}`")]
+    NotFound(String),
+}
+
+/// Whether `name` may name a server: it becomes the prefix of every tool name, so it is kept to
+/// the MCP name alphabet, short, and free of the `__` separator.
+pub fn valid_server_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    first_ok
+        && name.len() <= 32
+        && !name.contains("__")
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+impl Config {
+    /// Parse config text; `path` is only used to name the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|err| {
+            let (line, column) = err
+                .span()
+                .map(|span| line_column(text, span.start))
+                .unwrap_or((1, 1));
+            ConfigError::Parse {
+                path: path.to_owned(),
+                line,
+                column,
+                message: err.message().trim_end().to_owned(),
+            }
+        })?;
+        if let Some(bad) = config.servers.keys().find(|n| !valid_server_name(n)) {
+            let offset = text.find(bad.as_str()).unwrap_or(0);
+            let (line, column) = line_column(text, offset);
+            return Err(ConfigError::Parse {
+                path: path.to_owned(),
+                line,
+                column,
+                message: ConfigError::InvalidName(bad.clone()).to_string(),
+            });
+        }
+        Ok(config)
+    }
+
+    /// Load the file; a missing file is the empty config.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        match fs_err::read_to_string(path) {
+            Ok(text) => Self::parse(&text, path),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// The servers the hub should run.
+    pub fn enabled_servers(&self) -> impl Iterator<Item = (&String, &ServerConfig)> {
+        self.servers.iter().filter(|(_, server)| server.enabled)
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Edits of the config file that keep the user's comments and layout.
+pub mod edit {
+    use super::*;
+    use toml_edit::{Array, DocumentMut, InlineTable, Item, Table, value};
+
+    const HEADER: &str = "# Patchbay config: every field is described in the README.\n\n";
+
+    /// Add a server; refuses a taken or invalid name. Returns the new config.
+    pub fn add_server(
+        path: &Path,
+        name: &str,
+        server: &ServerConfig,
+    ) -> Result<Config, ConfigError> {
+        if !valid_server_name(name) {
+            return Err(ConfigError::InvalidName(name.to_owned()));
+        }
+        modify(path, |doc, config| {
+            if config.servers.contains_key(name) {
+                return Err(ConfigError::Exists(name.to_owned()));
+            }
+            let servers = doc
+                .entry("servers")
+                .or_insert_with(|| {
+                    let mut t = Table::new();
+                    t.set_implicit(true);
+                    Item::Table(t)
+                })
+                .as_table_mut()
+                .ok_or_else(|| parse_error(path, "`servers` is not a table"))?;
+            servers.insert(name, Item::Table(server_table(server)));
+            Ok(())
+        })
+    }
+
+    /// Remove a server by name.
+    pub fn remove_server(path: &Path, name: &str) -> Result<Config, ConfigError> {
+        modify(path, |doc, config| {
+            if !config.servers.contains_key(name) {
+                return Err(ConfigError::NotFound(name.to_owned()));
+            }
+            if let Some(servers) = doc.get_mut("servers").and_then(Item::as_table_like_mut) {
+                servers.remove(name);
+            }
+            Ok(())
+        })
+    }
+
+    /// Enable or disable a server by name.
+    pub fn set_enabled(path: &Path, name: &str, enabled: bool) -> Result<Config, ConfigError> {
+        modify(path, |doc, config| {
+            if !config.servers.contains_key(name) {
+                return Err(ConfigError::NotFound(name.to_owned()));
+            }
+            let server = doc["servers"][name]
+                .as_table_like_mut()
+                .ok_or_else(|| parse_error(path, "server entry is not a table"))?;
+            server.insert("enabled", value(enabled));
+            Ok(())
+        })
+    }
+
+    fn parse_error(path: &Path, message: &str) -> ConfigError {
+        ConfigError::Parse {
+            path: path.to_owned(),
+            line: 1,
+            column: 1,
+            message: message.to_owned(),
+        }
+    }
+
+    fn server_table(server: &ServerConfig) -> Table {
+        let mut table = Table::new();
+        table.insert("command", value(&server.command));
+        let mut args = Array::new();
+        for arg in &server.args {
+            args.push(arg.as_str());
+        }
+        table.insert("args", value(args));
+        if !server.env.is_empty() {
+            let mut env = InlineTable::new();
+            for (key, val) in &server.env {
+                env.insert(key, val.as_str().into());
+            }
+            table.insert("env", value(env));
+        }
+        if let Some(cwd) = &server.cwd {
+            table.insert("cwd", value(cwd.to_string_lossy().as_ref()));
+        }
+        table.insert("enabled", value(server.enabled));
+        table
+    }
+
+    /// Read, check, change, re-check and atomically write the file under an exclusive lock.
+    fn modify(
+        path: &Path,
+        change: impl FnOnce(&mut DocumentMut, &Config) -> Result<(), ConfigError>,
+    ) -> Result<Config, ConfigError> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        fs_err::create_dir_all(dir)?;
+        let lock = fs_err::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(".config.lock"))?;
+        lock.file().lock()?;
+        let (text, new_file) = match fs_err::read_to_string(path) {
+            Ok(text) => (text, false),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => (String::new(), true),
+            Err(err) => return Err(err.into()),
+        };
+        let config = Config::parse(&text, path)?;
+        let mut doc: DocumentMut = text
+            .parse()
+            .map_err(|_| parse_error(path, "the file is not valid TOML"))?;
+        change(&mut doc, &config)?;
+        let mut new_text = doc.to_string();
+        if new_file {
+            new_text.insert_str(0, HEADER);
+        }
+        let new_config = Config::parse(&new_text, path)?;
+        write_atomically(path, new_text.as_bytes())?;
+        Ok(new_config)
+    }
+}
+
+/// Replace `path` with `bytes` so that a reader sees the old or the new file, never a torn one:
+/// a temp file in the same directory, fsync, then rename over. The old file's mode is kept.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        std::fs::set_permissions(tmp.path(), meta.permissions())?;
+    }
+    tmp.persist(path).map_err(|err| err.error)?;
+    if let Ok(dir) = std::fs::File::open(dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_error_names_line_and_column() {
+        let text = "[servers.a]\ncommand = \"x\"\nargs = [\n";
+        let err = Config::parse(text, Path::new("c.toml")).unwrap_err();
+        let ConfigError::Parse { line, message, .. } = &err else {
+            panic!("expected a parse error, got {err:?}");
+        };
+        assert_eq!(*line, 3, "the error points at the unclosed array: {err}");
+        assert!(message.contains("unclosed array"), "{err}");
+        assert!(err.to_string().starts_with("c.toml:3:"), "{err}");
+    }
+
+    #[test]
+    fn unknown_field_is_an_error_not_ignored() {
+        let err = Config::parse("[servers.a]\ncommand = \"x\"\ncomand = 1\n", Path::new("c"))
+            .unwrap_err();
+        assert!(err.to_string().contains(":3:1:"), "{err}");
+    }
+
+    #[test]
+    fn defaults_fill_in() {
+        let c = Config::parse("[servers.a]\ncommand = \"x\"\n", Path::new("c")).unwrap();
+        let a = &c.servers["a"];
+        assert!(a.enabled && a.args.is_empty() && a.start == StartMode::Eager);
+        assert_eq!(c.hub.port, DEFAULT_PORT);
+    }
+
+    #[test]
+    fn lazy_start_is_refused_until_it_exists() {
+        let err = Config::parse(
+            "[servers.a]\ncommand = \"x\"\nstart = \"lazy\"\n",
+            Path::new("c"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("lazy"), "{err}");
+    }
+
+    #[test]
+    fn server_names_are_checked() {
+        for good in ["time", "a", "my-server_2", "GitHub"] {
+            assert!(valid_server_name(good), "{good}");
+        }
+        for bad in ["", "-x", "a__b", "a.b", "a b", "ünï", &"x".repeat(33)] {
+            assert!(!valid_server_name(bad), "{bad}");
+        }
+        let err =
+            Config::parse("[servers.\"a b\"]\ncommand = \"x\"\n", Path::new("c")).unwrap_err();
+        assert!(err.to_string().contains("invalid server name"), "{err}");
+    }
+
+    #[test]
+    fn command_line_quotes_only_what_needs_it() {
+        let s = ServerConfig::new("npx", vec!["-y".into(), "a b".into(), "it's".into()]);
+        assert_eq!(s.command_line(), r"npx -y 'a b' 'it'\''s'");
+    }
+
+    #[test]
+    fn edits_keep_comments_and_other_servers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let original =
+            "# my notes\n[hub]\nport = 1234 # keep\n\n[servers.old]\ncommand = \"old\"\n";
+        fs_err::write(&path, original).unwrap();
+        let mut s = ServerConfig::new("uvx", vec!["mcp-server-time".into()]);
+        s.env.insert("TZ".into(), "UTC".into());
+        let config = edit::add_server(&path, "time", &s).unwrap();
+        assert_eq!(config.servers["time"], s);
+        let text = fs_err::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with(original),
+            "existing text kept verbatim:\n{text}"
+        );
+        assert!(matches!(
+            edit::add_server(&path, "time", &s),
+            Err(ConfigError::Exists(_))
+        ));
+        edit::set_enabled(&path, "time", false).unwrap();
+        assert!(!Config::load(&path).unwrap().servers["time"].enabled);
+        edit::remove_server(&path, "time").unwrap();
+        let text = fs_err::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with(original) && !text.contains("time"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn edit_of_a_broken_file_leaves_it_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        fs_err::write(&path, "[servers\n").unwrap();
+        let err = edit::add_server(&path, "x", &ServerConfig::new("x", vec![])).unwrap_err();
+        assert!(matches!(err, ConfigError::Parse { .. }), "{err}");
+        assert_eq!(fs_err::read_to_string(&path).unwrap(), "[servers\n");
+    }
+}

@@ -1,0 +1,231 @@
+//! The loopback listener: `/mcp` (Streamable HTTP, through rmcp) and `/api/v1` (control API).
+//!
+//! Every request passes [`guard`] first, in this order:
+//! 1. `Host` must name the loopback interface (`127.0.0.1`, `localhost`, `[::1]`) at our port,
+//!    else 421: a DNS-rebinding page reaches us with its own host name.
+//! 2. A present `Origin` must be in `hub.allowed_origins`, else 403: browsers send it, native
+//!    clients do not.
+//! 3. `Authorization: Bearer <secret>` must match the per-install secret, else 401.
+//! 4. A declared body over `hub.max_body_bytes` gets 413 (rmcp also enforces the cap while
+//!    reading bodies without a length).
+//!
+//! The listener binds 127.0.0.1 only and sets `TCP_NODELAY` on every accepted connection: MCP
+//! messages are small, and Nagle plus delayed ACKs would add tens of milliseconds per call.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
+use rmcp::transport::streamable_http_server::{
+    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::HubSettings;
+use crate::hub::{Hub, HubService};
+use crate::secret::Secret;
+
+/// Bind the loopback listener; port 0 asks the OS for one.
+pub async fn bind(port: u16) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await
+}
+
+#[derive(Clone)]
+struct Guard {
+    port: u16,
+    secret: Arc<Secret>,
+    allowed_origins: Arc<Vec<String>>,
+    max_body: usize,
+}
+
+/// Serve `/mcp` and `/api/v1` on `listener` until `shutdown` is cancelled.
+pub async fn serve(
+    hub: Hub,
+    listener: tokio::net::TcpListener,
+    secret: Secret,
+    settings: HubSettings,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let port = listener.local_addr()?.port();
+    let mut config =
+        StreamableHttpServerConfig::default().with_allowed_hosts(["127.0.0.1", "localhost", "::1"]);
+    config.cancellation_token = shutdown.child_token();
+    config.max_request_body_bytes = settings.max_body_bytes;
+    let mcp_hub = hub.clone();
+    let mcp = StreamableHttpService::new(
+        move || Ok(HubService::new(mcp_hub.clone())),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    let guard = Guard {
+        port,
+        secret: Arc::new(secret),
+        allowed_origins: Arc::new(settings.allowed_origins.clone()),
+        max_body: settings.max_body_bytes,
+    };
+    let app = axum::Router::new()
+        .nest_service("/mcp", mcp)
+        .nest("/api/v1", crate::control::routes(hub))
+        .layer(axum::middleware::from_fn_with_state(guard, guard_layer));
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::warn!("failed to set TCP_NODELAY: {err}");
+        }
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}
+
+async fn guard_layer(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+    match check(&guard, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// The security checks, apart from axum so they read as a list.
+fn check(guard: &Guard, headers: &HeaderMap) -> Result<(), Refusal> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    if !loopback_host(host, guard.port) {
+        return Err(Refusal(
+            StatusCode::MISDIRECTED_REQUEST,
+            "host not allowed: the hub only answers to loopback names",
+        ));
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let allowed = origin
+            .to_str()
+            .is_ok_and(|o| guard.allowed_origins.iter().any(|a| a == o));
+        if !allowed {
+            return Err(Refusal(StatusCode::FORBIDDEN, "origin not allowed"));
+        }
+    }
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    if !presented.is_some_and(|token| guard.secret.matches(token.as_bytes())) {
+        return Err(Refusal(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token: use the secret named in the hub's discovery file",
+        ));
+    }
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > guard.max_body) {
+        return Err(Refusal(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a `Host` header names this listener on loopback.
+fn loopback_host(host: &str, port: u16) -> bool {
+    let (name, host_port) = match host.rsplit_once(':') {
+        Some((name, p)) if !name.ends_with(':') && !p.contains(']') => (name, Some(p)),
+        _ => (host, None),
+    };
+    let name_ok = matches!(name, "127.0.0.1" | "localhost" | "[::1]");
+    let port_ok = host_port.is_none_or(|p| p.parse::<u16>().ok() == Some(port));
+    name_ok && port_ok
+}
+
+/// A refused request: its status and a message for whoever reads the body.
+#[derive(Debug)]
+struct Refusal(StatusCode, &'static str);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let Refusal(status, message) = self;
+        let mut response =
+            (status, axum::Json(serde_json::json!({ "error": message }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"patchbay\""),
+            );
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_hosts_at_our_port_pass() {
+        for ok in [
+            "127.0.0.1:8000",
+            "localhost:8000",
+            "[::1]:8000",
+            "localhost",
+        ] {
+            assert!(loopback_host(ok, 8000), "{ok}");
+        }
+        for bad in [
+            "evil.example:8000",
+            "127.0.0.1:8001",
+            "127.0.0.2:8000",
+            "",
+            "[::2]:8000",
+        ] {
+            assert!(!loopback_host(bad, 8000), "{bad}");
+        }
+    }
+
+    fn guard() -> Guard {
+        Guard {
+            port: 1,
+            secret: Arc::new(Secret::new("s3cret")),
+            allowed_origins: Arc::new(vec!["tauri://localhost".into()]),
+            max_body: 10,
+        }
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn checks_refuse_in_order() {
+        let status = |pairs: &[(&'static str, &str)]| {
+            check(&guard(), &headers(pairs)).err().map(|r| r.0.as_u16())
+        };
+        let ok: &[(&'static str, &str)] =
+            &[("host", "127.0.0.1:1"), ("authorization", "Bearer s3cret")];
+        assert_eq!(status(ok), None);
+        assert_eq!(status(&[("host", "evil:1"), ok[1]]), Some(421));
+        assert_eq!(
+            status(&[ok[0], ok[1], ("origin", "https://evil.example")]),
+            Some(403)
+        );
+        assert_eq!(
+            status(&[ok[0], ok[1], ("origin", "tauri://localhost")]),
+            None
+        );
+        assert_eq!(status(&[ok[0]]), Some(401));
+        assert_eq!(
+            status(&[ok[0], ("authorization", "Bearer wrong!")]),
+            Some(401)
+        );
+        assert_eq!(status(&[ok[0], ok[1], ("content-length", "11")]), Some(413));
+    }
+}

@@ -1,0 +1,53 @@
+//! State changes the hub announces on its event stream (`/api/v1/events`).
+//!
+//! One broadcast channel carries them; the control API turns each into an SSE event whose
+//! `event:` is the `kind` and whose data is the JSON of the whole value. Later subsystems
+//! (OAuth, client configs) add variants here, not a second mechanism.
+
+use serde::Serialize;
+
+/// One announced change.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum HubEvent {
+    /// A server moved to a new state (see `supervisor::ServerState`).
+    ServerState {
+        /// Server name.
+        server: String,
+        /// The new state, as `patchbay status` shows it.
+        state: String,
+        /// The last error, when the state is a failure.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// The merged tool/prompt/resource lists changed.
+    CatalogChanged,
+    /// The config file was applied.
+    ConfigApplied,
+    /// The config file did not parse or validate; the last good config keeps running.
+    ConfigError {
+        /// `file:line:column: message`.
+        message: String,
+    },
+}
+
+impl HubEvent {
+    /// The SSE `event:` name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            HubEvent::ServerState { .. } => "server_state",
+            HubEvent::CatalogChanged => "catalog_changed",
+            HubEvent::ConfigApplied => "config_applied",
+            HubEvent::ConfigError { .. } => "config_error",
+        }
+    }
+}
+
+/// The sending side, cheap to clone.
+pub type EventSender = tokio::sync::broadcast::Sender<HubEvent>;
+
+/// A new event channel with room for bursts.
+pub fn channel() -> EventSender {
+    tokio::sync::broadcast::channel(256).0
+}

@@ -1,0 +1,24 @@
+//! Patchbay's headless core.
+//!
+//! Everything the hub does lives here, with no GUI dependency, so the CLI, the desktop shell and
+//! the tests all drive the same code: [`paths`] says where files live, [`config`] reads and edits
+//! the user's TOML, [`supervisor`] runs the stdio servers, [`router`] merges their catalogues under
+//! namespaced names, [`endpoint`] serves them on loopback with the [`control`] API beside, and
+//! [`bridge`] carries a client's stdio to that endpoint.
+
+pub mod bridge;
+pub mod config;
+pub mod control;
+pub mod discovery;
+pub mod endpoint;
+pub mod events;
+pub mod hub;
+pub mod logs;
+pub mod paths;
+pub mod router;
+pub mod secret;
+pub mod serve;
+pub mod supervisor;
+
+/// The version every component reports (`serverInfo`, `/api/v1/status`, `--version`).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

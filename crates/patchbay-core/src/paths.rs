@@ -1,0 +1,113 @@
+//! Where Patchbay keeps its files.
+//!
+//! Every path the core touches comes from [`Paths`], so one environment variable,
+//! `PATCHBAY_HOME`, moves all of it (tests and portable installs use this and never touch the
+//! real home). Without it the platform directories from `directories` are used:
+//! the config file in the config dir, discovery/secret/lock in the state (or runtime) dir and
+//! per-server logs in the data dir.
+
+use std::path::{Path, PathBuf};
+
+/// The environment variable that relocates every Patchbay file under one directory.
+pub const HOME_ENV: &str = "PATCHBAY_HOME";
+
+/// The resolved locations of Patchbay's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    /// The human-edited TOML config file.
+    pub config_file: PathBuf,
+    /// Discovery file, hub lock and local bearer secret.
+    pub state_dir: PathBuf,
+    /// Per-server stderr logs and the hub's own log.
+    pub log_dir: PathBuf,
+    /// Cached catalogues and other derived data that may be deleted at any time.
+    pub cache_dir: PathBuf,
+}
+
+/// Failure to find a home for Patchbay's files.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PathsError {
+    /// Neither `PATCHBAY_HOME` nor a platform home directory is known.
+    #[error("cannot find a home directory for Patchbay's files; set `{HOME_ENV}`")]
+    NoHome,
+}
+
+impl Paths {
+    /// Paths from `PATCHBAY_HOME` when set, else the platform directories.
+    pub fn from_env() -> Result<Self, PathsError> {
+        match std::env::var_os(HOME_ENV) {
+            Some(home) if !home.is_empty() => Ok(Self::under(Path::new(&home))),
+            _ => Self::platform(),
+        }
+    }
+
+    /// Every file under one root directory.
+    pub fn under(root: &Path) -> Self {
+        Self {
+            config_file: root.join("config.toml"),
+            state_dir: root.join("state"),
+            log_dir: root.join("logs"),
+            cache_dir: root.join("cache"),
+        }
+    }
+
+    fn platform() -> Result<Self, PathsError> {
+        let dirs = directories::ProjectDirs::from("dev", "patchbay", "Patchbay")
+            .ok_or(PathsError::NoHome)?;
+        let state_dir = dirs
+            .state_dir()
+            .unwrap_or_else(|| dirs.data_local_dir())
+            .to_path_buf();
+        Ok(Self {
+            config_file: dirs.config_dir().join("config.toml"),
+            state_dir,
+            log_dir: dirs.data_local_dir().join("logs"),
+            cache_dir: dirs.cache_dir().to_path_buf(),
+        })
+    }
+
+    /// The discovery file a running hub writes: port, pid, secret location.
+    pub fn discovery_file(&self) -> PathBuf {
+        self.state_dir.join("hub.json")
+    }
+
+    /// The lock a running hub holds for its whole life; whoever holds it is the hub.
+    pub fn lock_file(&self) -> PathBuf {
+        self.state_dir.join("hub.lock")
+    }
+
+    /// The per-install bearer secret (mode 0600).
+    pub fn secret_file(&self) -> PathBuf {
+        self.state_dir.join("secret")
+    }
+
+    /// The hub's own log when it runs in the background.
+    pub fn hub_log(&self) -> PathBuf {
+        self.log_dir.join("hub.log")
+    }
+
+    /// One server's stderr log.
+    pub fn server_log(&self, server: &str) -> PathBuf {
+        self.log_dir.join(format!("{server}.log"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn everything_lives_under_the_override_root() {
+        let paths = Paths::under(Path::new("/tmp/pb"));
+        for path in [
+            &paths.config_file,
+            &paths.state_dir,
+            &paths.log_dir,
+            &paths.cache_dir,
+        ] {
+            assert!(path.starts_with("/tmp/pb"), "{path:?} escapes the root");
+        }
+        assert_eq!(paths.server_log("time"), Path::new("/tmp/pb/logs/time.log"));
+    }
+}

@@ -1,0 +1,314 @@
+//! The merged catalogue: every server's tools, prompts, resources and templates under one roof.
+//!
+//! Names: a tool or prompt `NAME` of server `SERVER` is exposed as `SERVER__NAME`, kept inside
+//! the MCP name rule (1-128 characters of `A-Za-z0-9_.-`). Characters outside it become `_`;
+//! a name over 128 characters is cut and ends in `-` plus 8 hex digits of a hash of the full
+//! original; two originals that would still meet at one exposed name (after those rules) are
+//! told apart the same way, the later one in (server, name) order getting the suffix. So the
+//! mapping is deterministic: the same servers always give the same names.
+//!
+//! Resources keep their URIs (clients and servers embed them in content), and route back to
+//! their server through a table; a URI no server listed goes to the server whose template
+//! prefix matches it.
+//!
+//! A [`Catalog`] is an immutable snapshot, rebuilt only when a server's lists change, so
+//! `tools/list` is a clone of a ready `Vec`, not a merge per request.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
+
+/// Separator between the server and the item name.
+pub const SEPARATOR: &str = "__";
+/// Longest name the MCP name rule allows.
+pub const MAX_NAME: usize = 128;
+
+/// The lists one server offers, as it sent them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServerCatalog {
+    /// `tools/list`.
+    pub tools: Vec<Tool>,
+    /// `prompts/list`.
+    pub prompts: Vec<Prompt>,
+    /// `resources/list`.
+    pub resources: Vec<Resource>,
+    /// `resources/templates/list`.
+    pub templates: Vec<ResourceTemplate>,
+}
+
+/// Where an exposed name leads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The server that owns it.
+    pub server: String,
+    /// Its name on that server.
+    pub name: String,
+}
+
+/// The merged, renamed snapshot served to clients.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    /// Exposed tools, renamed.
+    pub tools: Vec<Tool>,
+    /// Exposed prompts, renamed.
+    pub prompts: Vec<Prompt>,
+    /// Resources, URIs unchanged.
+    pub resources: Vec<Resource>,
+    /// Resource templates, unchanged.
+    pub templates: Vec<ResourceTemplate>,
+    tool_routes: HashMap<String, Route>,
+    prompt_routes: HashMap<String, Route>,
+    resource_routes: HashMap<String, String>,
+    template_prefixes: Vec<(String, String)>,
+}
+
+impl Catalog {
+    /// Merge per-server lists (server order is the map's order, so the result is stable).
+    pub fn build(servers: &BTreeMap<String, Arc<ServerCatalog>>) -> Self {
+        let mut catalog = Catalog::default();
+        let tool_names = expose(servers.iter().flat_map(|(server, c)| {
+            c.tools
+                .iter()
+                .map(move |t| (server.as_str(), t.name.as_ref()))
+        }));
+        let tools = servers
+            .iter()
+            .flat_map(|(server, c)| c.tools.iter().map(move |t| (server, t)));
+        for ((server, tool), exposed) in tools.zip(tool_names) {
+            let route = Route {
+                server: server.clone(),
+                name: tool.name.to_string(),
+            };
+            catalog.tool_routes.insert(exposed.clone(), route);
+            let mut tool = tool.clone();
+            tool.name = exposed.into();
+            catalog.tools.push(tool);
+        }
+        let prompt_names = expose(servers.iter().flat_map(|(server, c)| {
+            c.prompts
+                .iter()
+                .map(move |p| (server.as_str(), p.name.as_str()))
+        }));
+        let prompts = servers
+            .iter()
+            .flat_map(|(server, c)| c.prompts.iter().map(move |p| (server, p)));
+        for ((server, prompt), exposed) in prompts.zip(prompt_names) {
+            let route = Route {
+                server: server.clone(),
+                name: prompt.name.clone(),
+            };
+            catalog.prompt_routes.insert(exposed.clone(), route);
+            let mut prompt = prompt.clone();
+            prompt.name = exposed;
+            catalog.prompts.push(prompt);
+        }
+        for (server, c) in servers {
+            for resource in &c.resources {
+                // First server to list a URI owns it; later duplicates are not shown twice.
+                if !catalog.resource_routes.contains_key(&resource.uri) {
+                    catalog
+                        .resource_routes
+                        .insert(resource.uri.clone(), server.clone());
+                    catalog.resources.push(resource.clone());
+                }
+            }
+            for template in &c.templates {
+                let prefix = template
+                    .uri_template
+                    .split('{')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                catalog.template_prefixes.push((prefix, server.clone()));
+                catalog.templates.push(template.clone());
+            }
+        }
+        // Longest prefix first, so the most specific template wins.
+        catalog
+            .template_prefixes
+            .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.1.cmp(&b.1)));
+        catalog
+    }
+
+    /// The server and original name behind an exposed tool name.
+    pub fn tool(&self, exposed: &str) -> Option<&Route> {
+        self.tool_routes.get(exposed)
+    }
+
+    /// The server and original name behind an exposed prompt name.
+    pub fn prompt(&self, exposed: &str) -> Option<&Route> {
+        self.prompt_routes.get(exposed)
+    }
+
+    /// The server that serves a resource URI.
+    pub fn resource_server(&self, uri: &str) -> Option<&str> {
+        if let Some(server) = self.resource_routes.get(uri) {
+            return Some(server);
+        }
+        self.template_prefixes
+            .iter()
+            .find(|(prefix, _)| !prefix.is_empty() && uri.starts_with(prefix.as_str()))
+            .map(|(_, server)| server.as_str())
+    }
+
+    /// Tool count per server (for status).
+    pub fn tool_counts(&self) -> HashMap<&str, usize> {
+        let mut counts = HashMap::new();
+        for route in self.tool_routes.values() {
+            *counts.entry(route.server.as_str()).or_default() += 1;
+        }
+        counts
+    }
+}
+
+/// Exposed names for `(server, name)` pairs, aligned with the input. Deterministic: depends
+/// only on the set of pairs, not their order.
+fn expose<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<String> {
+    let pairs: Vec<(&str, &str)> = pairs.collect();
+    let mut order: Vec<usize> = (0..pairs.len()).collect();
+    order.sort_by(|&a, &b| pairs[a].cmp(&pairs[b]));
+    let mut names = vec![String::new(); pairs.len()];
+    let mut taken: HashSet<String> = HashSet::new();
+    for i in order {
+        let (server, name) = pairs[i];
+        let mut exposed = exposed_name(server, name);
+        // A suffix collision needs a hash collision too; count on as a last resort.
+        let mut n = 1;
+        while taken.contains(&exposed) {
+            exposed = with_suffix(&exposed_name(server, name), server, &format!("{name}#{n}"));
+            n += 1;
+        }
+        taken.insert(exposed.clone());
+        names[i] = exposed;
+    }
+    names
+}
+
+/// `server__name` within the MCP name rule, before collision handling.
+pub fn exposed_name(server: &str, name: &str) -> String {
+    let raw = format!("{server}{SEPARATOR}{name}");
+    let clean: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if clean == raw && clean.len() <= MAX_NAME {
+        clean
+    } else {
+        // Cut or sanitised names could meet another name; the hash of the original keeps
+        // them apart.
+        with_suffix(&clean, server, name)
+    }
+}
+
+fn with_suffix(base: &str, server: &str, name: &str) -> String {
+    let hash = fnv1a(format!("{server}\0{name}").as_bytes());
+    let suffix = format!("-{:08x}", hash as u32);
+    let keep = base.len().min(MAX_NAME - suffix.len());
+    format!("{}{suffix}", &base[..keep])
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tool(name: &str) -> Tool {
+        Tool::new(name.to_owned(), "d", Arc::new(Default::default()))
+    }
+
+    fn catalog(entries: &[(&str, &[&str])]) -> Catalog {
+        let servers = entries
+            .iter()
+            .map(|(server, tools)| {
+                let c = ServerCatalog {
+                    tools: tools.iter().map(|t| tool(t)).collect(),
+                    ..Default::default()
+                };
+                (server.to_string(), Arc::new(c))
+            })
+            .collect();
+        Catalog::build(&servers)
+    }
+
+    fn valid(name: &str) -> bool {
+        (1..=MAX_NAME).contains(&name.len())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    }
+
+    #[test]
+    fn names_are_namespaced_and_route_back() {
+        let c = catalog(&[("time", &["get_current_time"]), ("everything", &["echo"])]);
+        let names: Vec<_> = c.tools.iter().map(|t| t.name.to_string()).collect();
+        assert_eq!(names, ["everything__echo", "time__get_current_time"]);
+        let route = c.tool("time__get_current_time").unwrap();
+        assert_eq!(
+            (route.server.as_str(), route.name.as_str()),
+            ("time", "get_current_time")
+        );
+        assert!(c.tool("time__echo").is_none());
+    }
+
+    #[test]
+    fn bad_characters_and_long_names_stay_within_the_rule() {
+        let long = "x".repeat(300);
+        let c = catalog(&[("s", &["has space/slash", long.as_str(), "ok"])]);
+        for t in &c.tools {
+            assert!(valid(&t.name), "invalid exposed name {:?}", t.name);
+        }
+        assert_eq!(c.tool(&c.tools[1].name).unwrap().name, long);
+        assert_eq!(c.tools[2].name, "s__ok");
+    }
+
+    #[test]
+    fn collisions_get_distinct_deterministic_names() {
+        // `a b` and `a_b` both sanitise to `a_b`.
+        let c1 = catalog(&[("s", &["a b", "a_b"])]);
+        let c2 = catalog(&[("s", &["a_b", "a b"])]);
+        let names1: HashSet<_> = c1.tools.iter().map(|t| t.name.to_string()).collect();
+        let names2: HashSet<_> = c2.tools.iter().map(|t| t.name.to_string()).collect();
+        assert_eq!(names1.len(), 2, "{names1:?}");
+        assert_eq!(names1, names2, "input order must not change names");
+        assert!(
+            names1.contains("s__a_b"),
+            "the real name keeps its plain form"
+        );
+        for n in &names1 {
+            assert_eq!(c1.tool(n).unwrap().server, "s");
+        }
+    }
+
+    #[test]
+    fn resources_route_by_uri_and_template_prefix() {
+        let mut a = ServerCatalog::default();
+        a.resources.push(Resource::new("demo://static/1", "one"));
+        a.templates
+            .push(ResourceTemplate::new("demo://dynamic/{id}", "dyn"));
+        let mut b = ServerCatalog::default();
+        b.templates.push(ResourceTemplate::new("demo://{x}", "all"));
+        let servers =
+            BTreeMap::from([("a".to_owned(), Arc::new(a)), ("b".to_owned(), Arc::new(b))]);
+        let c = Catalog::build(&servers);
+        assert_eq!(c.resource_server("demo://static/1"), Some("a"));
+        assert_eq!(
+            c.resource_server("demo://dynamic/7"),
+            Some("a"),
+            "longest prefix wins"
+        );
+        assert_eq!(c.resource_server("demo://other"), Some("b"));
+        assert_eq!(c.resource_server("file:///x"), None);
+    }
+}

@@ -1,0 +1,377 @@
+//! Running one stdio server: spawn, connect, list, watch, restart.
+//!
+//! Each configured server gets an [`Upstream`] and one task running [`Upstream::run`]. The child
+//! is spawned through rmcp's child-process transport in a process group of its own (so `npx`'s
+//! node grandchild dies with it), its stderr goes line by line to the server's rotating log, and
+//! the MCP client session over its stdio is what the router calls. When the child exits, calls in
+//! flight fail at once (rmcp drops their responders, the router maps that to a JSON-RPC error)
+//! and the server is restarted after a capped exponential backoff: 0.5 s, 1 s, 2 s ... 30 s,
+//! back to 0.5 s after a minute of stable running. Stopping closes stdin, waits, sends SIGTERM,
+//! waits, then kills the group (rmcp's graceful shutdown).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
+use rmcp::service::{Peer, RoleClient, RunningService, ServiceExt};
+use rmcp::transport::TokioChildProcess;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncBufReadExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ServerConfig;
+use crate::logs::RotatingLog;
+use crate::router::ServerCatalog;
+
+/// First restart delay.
+pub const BACKOFF_START: Duration = Duration::from_millis(500);
+/// Longest restart delay.
+pub const BACKOFF_CAP: Duration = Duration::from_secs(30);
+/// Running this long counts as stable and resets the backoff.
+pub const STABLE_AFTER: Duration = Duration::from_secs(60);
+/// How long a child may take to answer `initialize` and its first lists.
+pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where a server is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerState {
+    /// Spawned, handshake under way.
+    Starting,
+    /// Serving calls.
+    Running,
+    /// Exited or failed to start; a restart is scheduled.
+    Restarting,
+    /// Stopped on purpose (disabled, removed, hub shutting down).
+    Stopped,
+}
+
+impl ServerState {
+    /// The word `patchbay status` shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerState::Starting => "starting",
+            ServerState::Running => "running",
+            ServerState::Restarting => "restarting",
+            ServerState::Stopped => "stopped",
+        }
+    }
+}
+
+/// A server's status as the control API and the CLI show it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerStatus {
+    /// Config name.
+    pub name: String,
+    /// Current state.
+    pub state: ServerState,
+    /// Child pid while one runs.
+    pub pid: Option<u32>,
+    /// Seconds since it reached `running`.
+    pub uptime_secs: Option<u64>,
+    /// Tools it offers (from its last good list).
+    pub tools: usize,
+    /// Restarts since the hub started.
+    pub restarts: u32,
+    /// Milliseconds until the next restart attempt, while `restarting`.
+    pub retry_in_ms: Option<u64>,
+    /// The last failure, said for a person.
+    pub last_error: Option<String>,
+    /// The exact command line.
+    pub command: String,
+}
+
+#[derive(Debug, Default)]
+struct Live {
+    state: Option<ServerState>,
+    pid: Option<u32>,
+    running_since: Option<Instant>,
+    tools: usize,
+    restarts: u32,
+    retry_at: Option<Instant>,
+    last_error: Option<String>,
+}
+
+/// What the supervisor tells the rest of the hub, and the handler it needs for each session.
+pub trait Link: Send + Sync + 'static {
+    /// The MCP client handler for one session with the child.
+    type Handler: rmcp::ClientHandler;
+    /// A handler for a new session with `server`.
+    fn handler(&self, server: &str) -> Self::Handler;
+    /// The server is up and these are its lists.
+    fn catalog_ready(&self, server: &str, catalog: ServerCatalog);
+    /// The server changed state.
+    fn state_changed(&self, status: &ServerStatus);
+}
+
+/// One supervised stdio server.
+#[derive(Debug)]
+pub struct Upstream {
+    name: String,
+    config: ServerConfig,
+    log_path: std::path::PathBuf,
+    live: Mutex<Live>,
+    peer: RwLock<Option<Peer<RoleClient>>>,
+    /// A list change announced before the first lists were in: fetch again once running.
+    stale_lists: AtomicBool,
+    stop: CancellationToken,
+}
+
+impl Upstream {
+    /// A server that is not started yet; `stop` ends it.
+    pub fn new(
+        name: String,
+        config: ServerConfig,
+        log_path: std::path::PathBuf,
+        stop: CancellationToken,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            name,
+            config,
+            log_path,
+            live: Mutex::new(Live::default()),
+            peer: RwLock::new(None),
+            stale_lists: AtomicBool::new(false),
+            stop,
+        })
+    }
+
+    /// Its config name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The config it runs with.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The MCP session with the child while it runs.
+    pub fn peer(&self) -> Option<Peer<RoleClient>> {
+        self.peer.read().expect("peer lock").clone()
+    }
+
+    /// Ask it to stop; [`Upstream::run`] returns once the child is gone.
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+
+    /// The status shown to the user.
+    pub fn status(&self) -> ServerStatus {
+        let live = self.live.lock().expect("status lock");
+        let now = Instant::now();
+        ServerStatus {
+            name: self.name.clone(),
+            state: live.state.unwrap_or(ServerState::Starting),
+            pid: live.pid,
+            uptime_secs: live.running_since.map(|t| now.duration_since(t).as_secs()),
+            tools: live.tools,
+            restarts: live.restarts,
+            retry_in_ms: live
+                .retry_at
+                .map(|t| t.saturating_duration_since(now).as_millis() as u64),
+            last_error: live.last_error.clone(),
+            command: self.config.command_line(),
+        }
+    }
+
+    fn set(&self, link: &impl Link, change: impl FnOnce(&mut Live)) {
+        let status = {
+            let mut live = self.live.lock().expect("status lock");
+            change(&mut live);
+            drop(live);
+            self.status()
+        };
+        link.state_changed(&status);
+    }
+
+    /// Keep the server running until stopped.
+    pub async fn run<L: Link>(self: Arc<Self>, link: Arc<L>) {
+        let mut log = RotatingLog::new(self.log_path.clone());
+        let mut attempt: u32 = 0;
+        loop {
+            self.set(&*link, |l| {
+                l.state = Some(ServerState::Starting);
+                l.retry_at = None;
+            });
+            let _ = log.note(&format!("starting: {}", self.config.command_line()));
+            let started = Instant::now();
+            let outcome = self.run_once(&*link, &mut log).await;
+            *self.peer.write().expect("peer lock") = None;
+            if self.stop.is_cancelled() {
+                let _ = log.note("stopped");
+                self.set(&*link, |l| {
+                    l.state = Some(ServerState::Stopped);
+                    l.pid = None;
+                    l.running_since = None;
+                });
+                return;
+            }
+            let error = match outcome {
+                Ok(()) => "the server exited".to_owned(),
+                Err(err) => err,
+            };
+            if started.elapsed() >= STABLE_AFTER {
+                attempt = 0;
+            }
+            let delay = backoff(attempt);
+            attempt = attempt.saturating_add(1);
+            let _ = log.note(&format!("{error}; restarting in {} ms", delay.as_millis()));
+            tracing::warn!(server = %self.name, %error, delay_ms = delay.as_millis() as u64, "server down");
+            self.set(&*link, |l| {
+                l.state = Some(ServerState::Restarting);
+                l.pid = None;
+                l.running_since = None;
+                l.restarts += 1;
+                l.retry_at = Some(Instant::now() + delay);
+                l.last_error = Some(error);
+            });
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.stop.cancelled() => {}
+            }
+        }
+    }
+
+    /// One life of the child: spawn, handshake, list, serve until it exits or we stop it.
+    async fn run_once<L: Link>(&self, link: &L, log: &mut RotatingLog) -> Result<(), String> {
+        let mut command = tokio::process::Command::new(&self.config.command);
+        command.args(&self.config.args).envs(&self.config.env);
+        if let Some(cwd) = &self.config.cwd {
+            command.current_dir(cwd);
+        }
+        let mut wrapped = CommandWrap::from(command);
+        wrapped.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
+        let (transport, stderr) = TokioChildProcess::builder(wrapped)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|err| format!("failed to start `{}`: {err}", self.config.command))?;
+        let pid = transport.id();
+        let _ = log.note(&format!("pid {}", pid.unwrap_or_default()));
+        let stderr_task = stderr.map(|stderr| {
+            let mut log = RotatingLog::new(self.log_path.clone());
+            tokio::spawn(async move {
+                let mut lines = tokio::io::BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let _ = log.line(&line);
+                }
+            })
+        });
+        self.set(link, |l| l.pid = pid);
+
+        let handshake = tokio::select! {
+            r = tokio::time::timeout(START_TIMEOUT, link.handler(&self.name).serve(transport)) => r,
+            _ = self.stop.cancelled() => return Ok(()),
+        };
+        let service: RunningService<RoleClient, L::Handler> = match handshake {
+            Ok(Ok(service)) => service,
+            Ok(Err(err)) => return Err(format!("MCP handshake failed: {err}")),
+            Err(_) => return Err(format!("no MCP handshake within {START_TIMEOUT:?}")),
+        };
+        let peer = service.peer().clone();
+        let catalog = tokio::select! {
+            c = fetch_catalog(&peer) => c,
+            _ = self.stop.cancelled() => Ok(ServerCatalog::default()),
+        };
+        let catalog = match catalog {
+            Ok(c) => c,
+            Err(err) => {
+                let _ = service.cancel().await;
+                return Err(format!("listing the server's tools failed: {err}"));
+            }
+        };
+        *self.peer.write().expect("peer lock") = Some(peer.clone());
+        // Servers often announce a change right after the handshake (server-everything adds
+        // its capability-gated tools then); one that raced the first listing is fetched again.
+        let catalog = match self.stale_lists.swap(false, Ordering::AcqRel) {
+            true => fetch_catalog(&peer).await.unwrap_or(catalog),
+            false => catalog,
+        };
+        let tools = catalog.tools.len();
+        link.catalog_ready(&self.name, catalog);
+        self.set(link, |l| {
+            l.state = Some(ServerState::Running);
+            l.running_since = Some(Instant::now());
+            l.tools = tools;
+            l.last_error = None;
+        });
+        let _ = log.note(&format!("running with {tools} tools"));
+
+        let service_stop = service.cancellation_token();
+        let stop = self.stop.clone();
+        let linker = tokio::spawn(async move {
+            stop.cancelled().await;
+            service_stop.cancel();
+        });
+        let quit = service.waiting().await;
+        linker.abort();
+        if let Some(task) = stderr_task {
+            // The pipe closes with the child; bounded in case a grandchild keeps it open.
+            let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
+        }
+        match quit {
+            Ok(_) => Ok(()),
+            Err(err) => Err(format!("the server's session ended abnormally: {err}")),
+        }
+    }
+
+    /// Refresh the lists after the server said they changed. `None` when the server is not
+    /// serving yet: the change is then picked up when it is.
+    pub async fn refresh_catalog(&self) -> Option<Result<ServerCatalog, String>> {
+        let Some(peer) = self.peer() else {
+            self.stale_lists.store(true, Ordering::Release);
+            return None;
+        };
+        Some(self.fetch(&peer).await)
+    }
+
+    async fn fetch(&self, peer: &Peer<RoleClient>) -> Result<ServerCatalog, String> {
+        let catalog = fetch_catalog(peer).await.map_err(|e| e.to_string())?;
+        self.live.lock().expect("status lock").tools = catalog.tools.len();
+        Ok(catalog)
+    }
+}
+
+/// The delay before restart number `attempt` (0-based).
+pub fn backoff(attempt: u32) -> Duration {
+    BACKOFF_START
+        .saturating_mul(2u32.saturating_pow(attempt.min(16)))
+        .min(BACKOFF_CAP)
+}
+
+/// Every list the server offers, all pages, per its advertised capabilities.
+async fn fetch_catalog(peer: &Peer<RoleClient>) -> Result<ServerCatalog, rmcp::ServiceError> {
+    let caps = peer
+        .peer_info()
+        .map(|info| info.capabilities.clone())
+        .unwrap_or_default();
+    let mut catalog = ServerCatalog::default();
+    if caps.tools.is_some() {
+        catalog.tools = peer.list_all_tools().await?;
+    }
+    if caps.prompts.is_some() {
+        catalog.prompts = peer.list_all_prompts().await?;
+    }
+    if caps.resources.is_some() {
+        catalog.resources = peer.list_all_resources().await?;
+        // Templates are optional even for resource servers.
+        catalog.templates = peer.list_all_resource_templates().await.unwrap_or_default();
+    }
+    Ok(catalog)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let ms: Vec<u128> = (0..9).map(|a| backoff(a).as_millis()).collect();
+        assert_eq!(
+            ms,
+            [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
+        );
+        assert_eq!(backoff(u32::MAX), BACKOFF_CAP);
+    }
+}
