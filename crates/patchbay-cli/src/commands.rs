@@ -18,6 +18,23 @@ use crate::failure::{Failure, Kind};
 
 type Result<T = ()> = std::result::Result<T, Failure>;
 
+/// `println!` for data on stdout: a reader that went away (`patchbay list | head -1`) ends
+/// the command quietly instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        emit(format_args!($($arg)*))
+    };
+}
+
+fn emit(args: std::fmt::Arguments<'_>) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(err) = writeln!(stdout, "{args}").and_then(|()| stdout.flush())
+        && err.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(0);
+    }
+}
+
 /// Run one command.
 pub fn run(command: Command) -> Result {
     let paths = Paths::from_env().map_err(|e| Failure::from_error(Kind::General, &e))?;
@@ -282,11 +299,11 @@ fn list(paths: &Paths, json: bool) -> Result {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows).expect("json"));
+        out!("{}", serde_json::to_string_pretty(&rows).expect("json"));
         return Ok(());
     }
     if config.servers.is_empty() {
-        println!("no servers configured; add one with `patchbay add NAME -- COMMAND ARGS...`");
+        out!("no servers configured; add one with `patchbay add NAME -- COMMAND ARGS...`");
         return Ok(());
     }
     for (name, s) in &config.servers {
@@ -295,7 +312,7 @@ fn list(paths: &Paths, json: bool) -> Result {
             (true, Some(l)) => l.state.as_str().to_owned(),
             (true, None) => "hub not running".to_owned(),
         };
-        println!("{name:<20} {state:<16} {}", s.command_line());
+        out!("{name:<20} {state:<16} {}", s.command_line());
     }
     Ok(())
 }
@@ -341,18 +358,18 @@ fn status(paths: &Paths, json: bool) -> Result {
             "config_file": paths.config_file,
             "servers": servers,
         });
-        println!("{}", serde_json::to_string_pretty(&value).expect("json"));
+        out!("{}", serde_json::to_string_pretty(&value).expect("json"));
         return Ok(());
     }
     match &hub {
-        Some((d, v)) => println!("hub: running, pid {}, {} (v{v})", d.pid, d.url),
-        None => println!(
-            "hub: not running (start it with `patchbay serve`; client bridges start it too)"
-        ),
+        Some((d, v)) => out!("hub: running, pid {}, {} (v{v})", d.pid, d.url),
+        None => {
+            out!("hub: not running (start it with `patchbay serve`; client bridges start it too)")
+        }
     }
-    println!("config: {}", paths.config_file.display());
+    out!("config: {}", paths.config_file.display());
     if servers.is_empty() {
-        println!("no servers configured");
+        out!("no servers configured");
     }
     for s in &servers {
         let pid = s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
@@ -374,7 +391,7 @@ fn status(paths: &Paths, json: bool) -> Result {
         if let Some(err) = &s.last_error {
             line.push_str(&format!(" last error: {err}"));
         }
-        println!("{}", line.trim_end());
+        out!("{}", line.trim_end());
     }
     Ok(())
 }
@@ -414,7 +431,7 @@ fn logs(paths: &Paths, name: &str, lines: usize, follow: bool) -> Result {
         eprintln!("no log yet for `{name}` ({})", path.display());
     }
     for line in &shown {
-        println!("{line}");
+        out!("{line}");
     }
     if follow {
         follow_file(&path)?;
@@ -440,8 +457,13 @@ fn follow_file(path: &std::path::Path) -> Result {
             let mut text = Vec::new();
             file.read_to_end(&mut text)?;
             offset += text.len() as u64;
-            std::io::stdout().write_all(&text)?;
-            std::io::stdout().flush()?;
+            let written = std::io::stdout()
+                .write_all(&text)
+                .and_then(|()| std::io::stdout().flush());
+            match written {
+                Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                other => other?,
+            }
         }
     }
 }
@@ -454,10 +476,10 @@ fn tools(paths: &Paths, json: bool) -> Result {
         .block_on(async { control::Client::new(&found)?.get("/tools").await })
         .map_err(client_failure)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&entries).expect("json"));
+        out!("{}", serde_json::to_string_pretty(&entries).expect("json"));
     } else {
         for e in &entries {
-            println!(
+            out!(
                 "{:<48} {}",
                 e.name,
                 e.description
@@ -648,20 +670,20 @@ fn doctor(paths: &Paths, json: bool) -> Result {
             .iter()
             .map(|c| json!({"check": c.name, "ok": c.ok, "detail": c.detail, "hint": c.hint}))
             .collect();
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(&json!({"ok": all_ok, "checks": rows})).expect("json")
         );
     } else {
         for c in &checks {
-            println!(
+            out!(
                 "{} {:<8} {}",
                 if c.ok { "ok  " } else { "FAIL" },
                 c.name,
                 c.detail
             );
             if let Some(h) = &c.hint {
-                println!("              hint: {h}");
+                out!("              hint: {h}");
             }
         }
     }

@@ -48,6 +48,14 @@ pub enum BridgeError {
     /// The hub was started but did not come up in time.
     #[error("the hub did not come up within {0:?}; see its log at {1}")]
     HubTimeout(Duration, PathBuf),
+    /// The hub we started exited before serving; its last log lines say why.
+    #[error("the hub exited before serving ({status}):\n{log}")]
+    HubExited {
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// The end of its log.
+        log: String,
+    },
     /// The secret could not be read.
     #[error("cannot read the hub's secret at {}", .0.display())]
     Secret(PathBuf, #[source] std::io::Error),
@@ -68,12 +76,23 @@ pub async fn ensure_hub(paths: &Paths, exe: &std::path::Path) -> Result<Discover
     if let Some(found) = discovery::find_running(paths) {
         return Ok(found);
     }
-    spawn_hub(paths, exe)?;
+    let log_start = std::fs::metadata(paths.hub_log()).map_or(0, |m| m.len());
+    let mut child = spawn_hub(paths, exe)?;
     let deadline = Instant::now() + HUB_START_TIMEOUT;
     let mut delay = Duration::from_millis(5);
     loop {
         if let Some(found) = discovery::find_running(paths) {
             return Ok(found);
+        }
+        // Ours exited: fine if another bridge's hub won the lock, else it failed to start.
+        if let Ok(Some(status)) = child.try_wait()
+            && !discovery::lock_held(paths)
+            && discovery::find_running(paths).is_none()
+        {
+            return Err(BridgeError::HubExited {
+                status,
+                log: log_since(&paths.hub_log(), log_start),
+            });
         }
         if Instant::now() >= deadline {
             return Err(BridgeError::HubTimeout(HUB_START_TIMEOUT, paths.hub_log()));
@@ -85,7 +104,7 @@ pub async fn ensure_hub(paths: &Paths, exe: &std::path::Path) -> Result<Discover
 
 /// Start `exe serve` detached: its own process group, no stdio of ours, output to the hub log.
 /// If another bridge won the race, that hub exits at once on the lock and ours is found.
-fn spawn_hub(paths: &Paths, exe: &std::path::Path) -> Result<(), BridgeError> {
+fn spawn_hub(paths: &Paths, exe: &std::path::Path) -> Result<std::process::Child, BridgeError> {
     let spawn_error = |source| BridgeError::SpawnHub {
         exe: exe.to_owned(),
         source,
@@ -107,8 +126,16 @@ fn spawn_hub(paths: &Paths, exe: &std::path::Path) -> Result<(), BridgeError> {
         use std::os::unix::process::CommandExt;
         command.process_group(0);
     }
-    // The child is reaped by init once we exit; we never wait for it.
-    command.spawn().map(drop).map_err(spawn_error)
+    // Watched only while it starts; once it serves, it outlives us and init reaps it.
+    command.spawn().map_err(spawn_error)
+}
+
+/// What the hub wrote to its log after byte `start` (at most the last 4 KiB).
+fn log_since(path: &std::path::Path, start: u64) -> String {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let tail = bytes.get(start as usize..).unwrap_or_default();
+    let tail = &tail[tail.len().saturating_sub(4096)..];
+    String::from_utf8_lossy(tail).trim_end().to_owned()
 }
 
 /// The session with the hub, shared by the per-message tasks.
@@ -116,19 +143,34 @@ struct Session {
     paths: Paths,
     exe: PathBuf,
     http: reqwest::Client,
-    hub: Mutex<HubLink>,
+    link: Mutex<HubLink>,
     out: mpsc::UnboundedSender<String>,
 }
 
+/// What a request to the hub needs; replaced whole when the bridge reconnects.
 #[derive(Clone, Default)]
 struct HubLink {
     url: String,
     secret: Option<Arc<Secret>>,
     session_id: Option<String>,
     protocol_version: Option<String>,
+    /// The client's `initialize`, replayed on reconnect.
     initialize: Option<String>,
+    /// Whether the client sent `notifications/initialized` (then it is replayed too).
     initialized: bool,
+    /// Bumped on every reconnect, so concurrent failures reconnect once.
     generation: u64,
+}
+
+/// The outcome of one POST.
+enum Posted {
+    /// Answered; for `initialize`, what the answer set up.
+    Done {
+        session_id: Option<String>,
+        protocol_version: Option<String>,
+    },
+    /// The hub is gone (connection refused) or forgot our session (404).
+    HubGone,
 }
 
 /// Run the bridge until stdin closes.
@@ -155,7 +197,7 @@ pub async fn run(paths: Paths, options: BridgeOptions) -> Result<(), BridgeError
             .tcp_nodelay(true)
             .build()
             .expect("a plain HTTP client builds"),
-        hub: Mutex::new(HubLink {
+        link: Mutex::new(HubLink {
             url: found.url,
             secret: Some(Arc::new(secret)),
             ..Default::default()
@@ -176,15 +218,10 @@ pub async fn run(paths: Paths, options: BridgeOptions) -> Result<(), BridgeError
                 continue;
             }
         };
-        let method = message
-            .get("method")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        if method == "initialize" {
+        if message.get("method").and_then(Value::as_str) == Some("initialize") {
             // Answered before anything else is sent; the client waits for it anyway.
-            session.hub.lock().await.initialize = Some(line.clone());
-            session.clone().forward(line, message).await;
+            session.link.lock().await.initialize = Some(line.clone());
+            session.forward(line, message).await;
             continue;
         }
         let session = session.clone();
@@ -203,36 +240,52 @@ pub async fn run(paths: Paths, options: BridgeOptions) -> Result<(), BridgeError
     Ok(())
 }
 
-enum Sent {
-    Done,
-    HubGone,
-}
-
 impl Session {
-    /// Send one message, reconnecting once if the hub went away.
-    async fn forward(self: Arc<Self>, line: String, message: Value) {
+    /// Send one message, reconnecting once if the hub went away. A request that cannot be
+    /// delivered is answered with an error so the client never waits forever.
+    async fn forward(&self, line: String, message: Value) {
         let id = message.get("id").cloned();
-        let is_request = id.is_some() && message.get("method").is_some();
         let method = message
             .get("method")
             .and_then(Value::as_str)
             .unwrap_or_default();
+        let is_request = id.is_some() && !method.is_empty();
+        // A stateless (2026-07-28) request names its revision itself; the HTTP header must match.
+        let own_version = message["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"]
+            .as_str()
+            .map(str::to_owned);
         for attempt in 0..2 {
-            let generation = self.hub.lock().await.generation;
-            match self.post(&line, method).await {
-                Ok(Sent::Done) => {
-                    if method == "notifications/initialized" {
-                        self.clone().open_stream(generation);
+            let link = self.link.lock().await.clone();
+            let mut sent_with = link.clone();
+            if own_version.is_some() {
+                sent_with.protocol_version = own_version.clone();
+            }
+            match post(&self.http, &sent_with, &line, Some(&self.out)).await {
+                Ok(Posted::Done {
+                    session_id,
+                    protocol_version,
+                }) => {
+                    if method == "initialize" {
+                        let mut current = self.link.lock().await;
+                        current.session_id = session_id;
+                        current.protocol_version = protocol_version;
+                    } else if method == "notifications/initialized" {
+                        let current = {
+                            let mut current = self.link.lock().await;
+                            current.initialized = true;
+                            current.clone()
+                        };
+                        open_stream(self.http.clone(), current, self.out.clone());
                     }
                     return;
                 }
-                Ok(Sent::HubGone) | Err(_) if attempt == 0 && method != "initialize" => {
-                    if let Err(err) = self.reconnect(generation).await {
+                Ok(Posted::HubGone) | Err(_) if attempt == 0 && method != "initialize" => {
+                    if let Err(err) = self.reconnect(link.generation).await {
                         tracing::warn!("reconnecting to the hub failed: {err}");
                         break;
                     }
                 }
-                Ok(Sent::HubGone) | Err(_) => break,
+                Ok(Posted::HubGone) | Err(_) => break,
             }
         }
         if is_request {
@@ -243,163 +296,48 @@ impl Session {
         }
     }
 
-    async fn post(&self, line: &str, method: &str) -> Result<Sent, reqwest::Error> {
-        let link = self.hub.lock().await.clone();
-        let mut request = self
-            .http
-            .post(&link.url)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .body(line.to_owned());
-        if let Some(secret) = &link.secret {
-            request = request.bearer_auth(secret.expose());
-        }
-        if let Some(id) = &link.session_id {
-            request = request.header("mcp-session-id", id);
-        }
-        if let Some(version) = &link.protocol_version {
-            request = request.header("mcp-protocol-version", version);
-        }
-        let response = match request.send().await {
-            Ok(r) => r,
-            Err(err) if err.is_connect() => return Ok(Sent::HubGone),
-            Err(err) => return Err(err),
-        };
-        let status = response.status();
-        if status == reqwest::StatusCode::NOT_FOUND && link.session_id.is_some() {
-            return Ok(Sent::HubGone);
-        }
-        if method == "initialize" {
-            let mut hub = self.hub.lock().await;
-            hub.session_id = response
-                .headers()
-                .get("mcp-session-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-        }
-        let is_sse = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.starts_with("text/event-stream"));
-        if is_sse {
-            let mut events = SseParser::default();
-            let mut body = response.bytes_stream();
-            while let Some(chunk) = body.next().await {
-                for data in events.feed(&chunk?) {
-                    self.deliver(method, data).await;
-                }
-            }
-        } else {
-            let body = response.bytes().await?;
-            if !body.is_empty() {
-                self.deliver(method, String::from_utf8_lossy(&body).into_owned())
-                    .await;
-            }
-        }
-        Ok(Sent::Done)
-    }
-
-    /// Write one message to the client, noting the negotiated version on `initialize`.
-    async fn deliver(&self, method: &str, data: String) {
-        if method == "initialize"
-            && let Ok(value) = serde_json::from_str::<Value>(&data)
-            && let Some(v) = value["result"]["protocolVersion"].as_str()
-        {
-            self.hub.lock().await.protocol_version = Some(v.to_owned());
-        }
-        let _ = self.out.send(one_line(data));
-    }
-
-    /// The GET stream for messages the hub sends unprompted. Ends with its session.
-    fn open_stream(self: Arc<Self>, generation: u64) {
-        tokio::spawn(async move {
-            let link = self.hub.lock().await.clone();
-            let (Some(session_id), Some(secret)) = (link.session_id, link.secret) else {
-                return;
-            };
-            let mut request = self
-                .http
-                .get(&link.url)
-                .header("accept", "text/event-stream")
-                .header("mcp-session-id", session_id)
-                .bearer_auth(secret.expose());
-            if let Some(version) = &link.protocol_version {
-                request = request.header("mcp-protocol-version", version);
-            }
-            let Ok(response) = request.send().await else {
-                return;
-            };
-            if !response.status().is_success() {
-                return;
-            }
-            self.hub.lock().await.initialized = true;
-            let mut events = SseParser::default();
-            let mut body = response.bytes_stream();
-            while let Some(Ok(chunk)) = body.next().await {
-                for data in events.feed(&chunk) {
-                    let _ = self.out.send(one_line(data));
-                }
-            }
-            // The stream ended: if the session is still current, the hub went away; the next
-            // message reconnects. Nothing to do here.
-            let _ = generation;
-        });
-    }
-
-    /// Find or start the hub again and replay the handshake. Only one task reconnects per
-    /// generation; the others see the new generation and just retry.
+    /// Find or start the hub again and replay the handshake on a new session. Only the first
+    /// task to notice a failure of one generation reconnects; the others just retry.
     async fn reconnect(&self, seen_generation: u64) -> Result<(), BridgeError> {
-        let mut hub = self.hub.lock().await;
-        if hub.generation != seen_generation {
+        let mut current = self.link.lock().await;
+        if current.generation != seen_generation {
             return Ok(());
         }
         let found = ensure_hub(&self.paths, &self.exe).await?;
         let secret = crate::secret::read(&found.secret_file)
             .map_err(|err| BridgeError::Secret(found.secret_file.clone(), err))?;
-        hub.url = found.url;
-        hub.secret = Some(Arc::new(secret));
-        hub.session_id = None;
-        hub.generation += 1;
-        let initialize = hub.initialize.clone();
-        let was_initialized = hub.initialized;
-        let generation = hub.generation;
-        drop(hub);
-        if let Some(init) = initialize {
-            // Replay the client's own initialize; its answer is for us, not the client.
-            let replay = Session {
-                paths: self.paths.clone(),
-                exe: self.exe.clone(),
-                http: self.http.clone(),
-                hub: Mutex::new(self.hub.lock().await.clone()),
-                out: mpsc::unbounded_channel().0,
-            };
-            let _ = replay.post(&init, "initialize").await;
-            let fresh = replay.hub.into_inner();
-            let mut hub = self.hub.lock().await;
-            hub.session_id = fresh.session_id;
-            hub.protocol_version = fresh.protocol_version.or(hub.protocol_version.take());
-            drop(hub);
-            if was_initialized {
+        let mut fresh = HubLink {
+            url: found.url,
+            secret: Some(Arc::new(secret)),
+            session_id: None,
+            protocol_version: current.protocol_version.clone(),
+            initialize: current.initialize.clone(),
+            initialized: current.initialized,
+            generation: current.generation + 1,
+        };
+        if let Some(init) = &fresh.initialize {
+            // The replayed handshake's answers are for us, not the client.
+            if let Ok(Posted::Done {
+                session_id,
+                protocol_version,
+            }) = post(&self.http, &fresh, init, None).await
+            {
+                fresh.session_id = session_id;
+                fresh.protocol_version = protocol_version.or(fresh.protocol_version);
+            }
+            if fresh.initialized {
                 let note = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
-                let _ = self.post(note, "notifications/initialized").await;
-                // Re-open the unprompted stream on the new session.
-                let this = Arc::new(Session {
-                    paths: self.paths.clone(),
-                    exe: self.exe.clone(),
-                    http: self.http.clone(),
-                    hub: Mutex::new(self.hub.lock().await.clone()),
-                    out: self.out.clone(),
-                });
-                this.open_stream(generation);
+                let _ = post(&self.http, &fresh, note, None).await;
+                open_stream(self.http.clone(), fresh.clone(), self.out.clone());
             }
         }
+        *current = fresh;
         Ok(())
     }
 
     /// End the session at the hub (best effort).
     async fn delete(&self) {
-        let link = self.hub.lock().await.clone();
+        let link = self.link.lock().await.clone();
         if let (Some(id), Some(secret)) = (link.session_id, link.secret) {
             let _ = self
                 .http
@@ -411,6 +349,108 @@ impl Session {
                 .await;
         }
     }
+}
+
+/// POST one message; every message the hub answers with goes to `sink` (none: discarded).
+async fn post(
+    http: &reqwest::Client,
+    link: &HubLink,
+    line: &str,
+    sink: Option<&mpsc::UnboundedSender<String>>,
+) -> Result<Posted, reqwest::Error> {
+    let mut request = http
+        .post(&link.url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(line.to_owned());
+    if let Some(secret) = &link.secret {
+        request = request.bearer_auth(secret.expose());
+    }
+    if let Some(id) = &link.session_id {
+        request = request.header("mcp-session-id", id);
+    }
+    if let Some(version) = &link.protocol_version {
+        request = request.header("mcp-protocol-version", version);
+    }
+    let response = match request.send().await {
+        Ok(r) => r,
+        Err(err) if err.is_connect() => return Ok(Posted::HubGone),
+        Err(err) => return Err(err),
+    };
+    if response.status() == reqwest::StatusCode::NOT_FOUND && link.session_id.is_some() {
+        return Ok(Posted::HubGone);
+    }
+    let session_id = response
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let is_sse = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    let mut protocol_version = None;
+    let mut deliver = |data: String| {
+        if protocol_version.is_none()
+            && data.contains("\"protocolVersion\"")
+            && let Ok(value) = serde_json::from_str::<Value>(&data)
+        {
+            protocol_version = value["result"]["protocolVersion"]
+                .as_str()
+                .map(str::to_owned);
+        }
+        if let Some(sink) = sink {
+            let _ = sink.send(one_line(data));
+        }
+    };
+    if is_sse {
+        let mut events = SseParser::default();
+        let mut body = response.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            events.feed(&chunk?).into_iter().for_each(&mut deliver);
+        }
+    } else {
+        let body = response.bytes().await?;
+        if !body.is_empty() {
+            deliver(String::from_utf8_lossy(&body).into_owned());
+        }
+    }
+    Ok(Posted::Done {
+        session_id,
+        protocol_version,
+    })
+}
+
+/// The GET stream for what the hub sends unprompted (`list_changed`, logs). It ends with its
+/// session; after a reconnect a new one is opened for the new session.
+fn open_stream(http: reqwest::Client, link: HubLink, out: mpsc::UnboundedSender<String>) {
+    let (Some(session_id), Some(secret)) = (link.session_id, link.secret) else {
+        return;
+    };
+    tokio::spawn(async move {
+        let mut request = http
+            .get(&link.url)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", session_id)
+            .bearer_auth(secret.expose());
+        if let Some(version) = &link.protocol_version {
+            request = request.header("mcp-protocol-version", version);
+        }
+        let Ok(response) = request.send().await else {
+            return;
+        };
+        if !response.status().is_success() {
+            return;
+        }
+        let mut events = SseParser::default();
+        let mut body = response.bytes_stream();
+        while let Some(Ok(chunk)) = body.next().await {
+            for data in events.feed(&chunk) {
+                let _ = out.send(one_line(data));
+            }
+        }
+    });
 }
 
 /// One message per line: compact a multi-line JSON text.

@@ -12,6 +12,7 @@
 //! | `POST /servers/{name}/enable`, `/disable` | edit the config file and apply it |
 //! | `POST /servers/{name}/restart` | restart one server |
 //! | `GET /tools` | the merged tool list with where each tool comes from |
+//! | `GET /calls` | the most recent tool calls: server, tool, client, duration, outcome |
 //! | `POST /reload` | re-read the config file |
 //! | `GET /events` | SSE stream of state changes |
 
@@ -68,6 +69,7 @@ pub fn routes(hub: Hub) -> Router {
         .route("/servers/{name}/disable", post(disable))
         .route("/servers/{name}/restart", post(restart))
         .route("/tools", get(tools))
+        .route("/calls", get(calls))
         .route("/reload", post(reload))
         .route("/events", get(events))
         .with_state(hub)
@@ -171,6 +173,10 @@ async fn tools(State(hub): State<Hub>) -> Json<Vec<ToolEntry>> {
         })
         .collect();
     Json(entries)
+}
+
+async fn calls(State(hub): State<Hub>) -> Json<Vec<crate::events::CallRecord>> {
+    Json(hub.recent_calls())
 }
 
 async fn reload(State(hub): State<Hub>) -> Response {

@@ -98,6 +98,17 @@ fn read_file(path: &Path) -> Option<Discovery> {
     serde_json::from_slice(&text).ok()
 }
 
+/// Whether some process holds the hub lock (a hub runs or is starting).
+pub fn lock_held(paths: &Paths) -> bool {
+    let Ok(lock) = std::fs::OpenOptions::new()
+        .write(true)
+        .open(paths.lock_file())
+    else {
+        return false;
+    };
+    matches!(lock.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+}
+
 /// The running hub, if there is one: its discovery file exists and its lock is held.
 pub fn find_running(paths: &Paths) -> Option<Discovery> {
     let found = read_file(&paths.discovery_file())?;

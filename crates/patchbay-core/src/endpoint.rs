@@ -82,10 +82,27 @@ pub async fn serve(
 }
 
 async fn guard_layer(State(guard): State<Guard>, request: Request, next: Next) -> Response {
-    match check(&guard, request.headers()) {
-        Ok(()) => next.run(request).await,
-        Err(refusal) => refusal.into_response(),
+    if let Err(refusal) = check(&guard, request.headers()) {
+        return refusal.into_response();
     }
+    if request.method() != axum::http::Method::POST || !request.uri().path().starts_with("/mcp") {
+        return next.run(request).await;
+    }
+    // Read the body here (bounded) so that text that is not JSON gets a JSON-RPC parse error,
+    // as the protocol asks, rather than the transport's plain-text refusal.
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, guard.max_body).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return Refusal(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+                .into_response();
+        }
+    };
+    if let Err(answer) = check_jsonrpc(&bytes) {
+        return (StatusCode::BAD_REQUEST, axum::Json(answer)).into_response();
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
 }
 
 /// The security checks, apart from axum so they read as a list.
@@ -132,6 +149,37 @@ fn check(guard: &Guard, headers: &HeaderMap) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// A body must be one JSON-RPC 2.0 message: text that is not JSON gets -32700 (parse error),
+/// JSON that is no message gets -32600 (invalid request), each with the id when one is known.
+fn check_jsonrpc(body: &[u8]) -> Result<(), serde_json::Value> {
+    let error = |id: serde_json::Value, code: i32, message: String| serde_json::json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } });
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|err| {
+        error(
+            serde_json::Value::Null,
+            -32700,
+            format!("parse error: {err}"),
+        )
+    })?;
+    let id = value
+        .get("id")
+        .filter(|id| id.is_string() || id.is_number())
+        .cloned()
+        .unwrap_or_default();
+    let valid = value.get("jsonrpc").and_then(|v| v.as_str()) == Some("2.0")
+        && (value.get("method").is_some_and(|m| m.is_string())
+            || (value.get("id").is_some()
+                && (value.get("result").is_some() || value.get("error").is_some())));
+    if valid {
+        Ok(())
+    } else {
+        Err(error(
+            id,
+            -32600,
+            "invalid request: expected one JSON-RPC 2.0 message".to_owned(),
+        ))
+    }
+}
+
 /// Whether a `Host` header names this listener on loopback.
 fn loopback_host(host: &str, port: u16) -> bool {
     let (name, host_port) = match host.rsplit_once(':') {
@@ -152,6 +200,11 @@ impl IntoResponse for Refusal {
         let Refusal(status, message) = self;
         let mut response =
             (status, axum::Json(serde_json::json!({ "error": message }))).into_response();
+        // Refused before its body was read: the connection cannot be reused safely.
+        response.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -165,6 +218,26 @@ impl IntoResponse for Refusal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bodies_must_be_jsonrpc_messages() {
+        let code = |body: &str| {
+            check_jsonrpc(body.as_bytes())
+                .err()
+                .map(|e| e["error"]["code"].as_i64().unwrap())
+        };
+        assert_eq!(code(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#), None);
+        assert_eq!(
+            code(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
+            None
+        );
+        assert_eq!(code(r#"{"jsonrpc":"2.0","id":1,"result":{}}"#), None);
+        assert_eq!(code("{not json"), Some(-32700));
+        assert_eq!(code("42"), Some(-32600));
+        assert_eq!(code(r#"{"jsonrpc":"2.0","id":1}"#), Some(-32600));
+        let err = check_jsonrpc(br#"{"jsonrpc":"1.0","id":7,"method":"x"}"#).unwrap_err();
+        assert_eq!(err["id"], 7, "the id is echoed when known");
+    }
 
     #[test]
     fn only_loopback_hosts_at_our_port_pass() {

@@ -30,6 +30,25 @@ pub enum HubEvent {
         /// `file:line:column: message`.
         message: String,
     },
+    /// A tool call finished (no arguments or results: they may hold secrets).
+    ToolCall(CallRecord),
+}
+
+/// One entry of the call log.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct CallRecord {
+    /// Unix time of the call's start, in milliseconds.
+    pub started_ms: u64,
+    /// The server that ran it.
+    pub server: String,
+    /// The tool's name on that server.
+    pub tool: String,
+    /// The calling client's name from its `initialize`, when known.
+    pub client: Option<String>,
+    /// Wall time in milliseconds.
+    pub duration_ms: u64,
+    /// `ok`, `tool_error` (the tool said `isError`), `error` (JSON-RPC error) or `cancelled`.
+    pub outcome: String,
 }
 
 impl HubEvent {
@@ -40,6 +59,7 @@ impl HubEvent {
             HubEvent::CatalogChanged => "catalog_changed",
             HubEvent::ConfigApplied => "config_applied",
             HubEvent::ConfigError { .. } => "config_error",
+            HubEvent::ToolCall(_) => "tool_call",
         }
     }
 }

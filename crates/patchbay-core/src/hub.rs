@@ -13,23 +13,32 @@
 //! - A server-to-client request goes to the client whose call to that server is the most recent
 //!   one still in flight; with none in flight it is refused (roots: an empty list).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use rmcp::model::*;
-use rmcp::service::{NotificationContext, Peer, RequestContext, RoleClient, RoleServer};
+use rmcp::service::{
+    NotificationContext, Peer, PeerRequestOptions, RequestContext, RoleClient, RoleServer,
+};
 use rmcp::{ClientHandler, ErrorData, ServerHandler, ServiceError};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ServerConfig};
-use crate::events::{EventSender, HubEvent};
+use crate::events::{CallRecord, EventSender, HubEvent};
 use crate::paths::Paths;
 use crate::router::{Catalog, ServerCatalog};
 use crate::supervisor::{Link, ServerStatus, Upstream};
+use rmcp::model::ServerJsonRpcMessage;
 
 /// Items per page of a merged list.
 pub const PAGE_SIZE: usize = 500;
+
+/// How long a list request waits for servers still on their first start.
+pub const FIRST_START_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Tool calls kept in the in-memory call log.
+pub const CALL_LOG_SIZE: usize = 500;
 
 /// `_meta` keys that describe the client's own session with the hub; they are not forwarded.
 const SESSION_META_PREFIX: &str = "io.modelcontextprotocol/";
@@ -52,8 +61,10 @@ struct Inner {
     catalogs: Mutex<BTreeMap<String, Arc<ServerCatalog>>>,
     catalog: RwLock<Arc<Catalog>>,
     sessions: Mutex<Vec<Peer<RoleServer>>>,
-    progress: Mutex<HashMap<String, (Peer<RoleServer>, ProgressToken)>>,
+    progress: Mutex<HashMap<ProgressToken, (Peer<RoleServer>, ProgressToken)>>,
     callers: Mutex<Callers>,
+    calls: Mutex<VecDeque<CallRecord>>,
+    state_changes: tokio::sync::Notify,
     next_id: AtomicU64,
 }
 
@@ -72,6 +83,8 @@ impl Hub {
                 sessions: Mutex::new(Vec::new()),
                 progress: Mutex::new(HashMap::new()),
                 callers: Mutex::new(HashMap::new()),
+                calls: Mutex::new(VecDeque::with_capacity(CALL_LOG_SIZE)),
+                state_changes: tokio::sync::Notify::new(),
                 next_id: AtomicU64::new(1),
             }),
         }
@@ -95,6 +108,51 @@ impl Hub {
     /// The merged catalogue snapshot.
     pub fn catalog(&self) -> Arc<Catalog> {
         self.inner.catalog.read().expect("catalog lock").clone()
+    }
+
+    /// Wait (at most `limit`) until every running server has finished its first start, so a
+    /// fresh hub's first `tools/list` is complete. Later restarts never block lists: the last
+    /// good lists are served meanwhile.
+    pub async fn first_start_done(&self, limit: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let changed = self.inner.state_changes.notified();
+            let pending = self
+                .inner
+                .upstreams
+                .lock()
+                .expect("upstreams lock")
+                .values()
+                .any(|u| !u.settled());
+            if !pending {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The most recent tool calls, oldest first.
+    pub fn recent_calls(&self) -> Vec<CallRecord> {
+        self.inner
+            .calls
+            .lock()
+            .expect("calls lock")
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    fn record_call(&self, record: CallRecord) {
+        tracing::debug!(server = %record.server, tool = %record.tool, ms = record.duration_ms, outcome = %record.outcome, "tool call");
+        let mut calls = self.inner.calls.lock().expect("calls lock");
+        if calls.len() == CALL_LOG_SIZE {
+            calls.pop_front();
+        }
+        calls.push_back(record.clone());
+        drop(calls);
+        let _ = self.inner.events.send(HubEvent::ToolCall(record));
     }
 
     /// Every configured server's status, disabled ones included, in name order.
@@ -124,6 +182,7 @@ impl Hub {
     /// Re-read the config file and apply it. On error the running config stays.
     pub fn reload(&self) -> Result<(), crate::config::ConfigError> {
         match Config::load(&self.inner.paths.config_file) {
+            Ok(config) if config == self.config() => Ok(()),
             Ok(config) => {
                 self.apply(config);
                 Ok(())
@@ -306,7 +365,31 @@ impl Link for Hub {
         self.set_catalog(server, catalog);
     }
 
+    async fn intercept(&self, _server: &str, message: &ServerJsonRpcMessage) -> bool {
+        let JsonRpcMessage::Notification(note) = message else {
+            return false;
+        };
+        let ServerNotification::ProgressNotification(progress) = &note.notification else {
+            return false;
+        };
+        let route = self
+            .inner
+            .progress
+            .lock()
+            .expect("progress lock")
+            .get(&progress.params.progress_token)
+            .cloned();
+        let Some((peer, token)) = route else {
+            return false;
+        };
+        let mut params = progress.params.clone();
+        params.progress_token = token;
+        let _ = peer.notify_progress(params).await;
+        true
+    }
+
     fn state_changed(&self, status: &ServerStatus) {
+        self.inner.state_changes.notify_waiters();
         let _ = self.inner.events.send(HubEvent::ServerState {
             server: status.name.clone(),
             state: status.state.as_str().to_owned(),
@@ -315,55 +398,59 @@ impl Link for Hub {
     }
 }
 
-/// Bookkeeping for one forwarded call: registers the caller and the progress route, and
-/// removes both when dropped (completion, error or cancellation alike).
+/// Bookkeeping for one forwarded request: registers the caller (for server-to-client requests)
+/// and the progress route, and removes both when dropped (completion, error or cancellation).
 struct CallGuard {
     hub: Hub,
     server: String,
     id: u64,
-    progress_key: Option<String>,
+    progress: Option<ProgressToken>,
 }
 
 impl CallGuard {
-    /// Register a call from `peer` to `server`; rewrites the progress token in `meta`.
-    fn new(hub: &Hub, server: &str, peer: &Peer<RoleServer>, meta: &mut RequestMetaObject) -> Self {
+    fn new(hub: &Hub, server: &str, caller: &Peer<RoleServer>) -> Self {
         let id = hub.next_id();
-        meta.retain(|key, _| !key.starts_with(SESSION_META_PREFIX));
-        let progress_key = meta.get_progress_token().map(|token| {
-            let key = format!("patchbay-{id}");
-            hub.inner
-                .progress
-                .lock()
-                .expect("progress lock")
-                .insert(key.clone(), (peer.clone(), token));
-            meta.set_progress_token(ProgressToken(NumberOrString::String(key.as_str().into())));
-            key
-        });
         hub.inner
             .callers
             .lock()
             .expect("callers lock")
             .entry(server.to_owned())
             .or_default()
-            .push((id, peer.clone()));
+            .push((id, caller.clone()));
         Self {
             hub: hub.clone(),
             server: server.to_owned(),
             id,
-            progress_key,
+            progress: None,
         }
+    }
+
+    /// Send progress for `upstream` (the token rmcp put on the request) to `caller` as `token`.
+    fn route_progress(
+        &mut self,
+        upstream: ProgressToken,
+        caller: Peer<RoleServer>,
+        token: ProgressToken,
+    ) {
+        self.hub
+            .inner
+            .progress
+            .lock()
+            .expect("progress lock")
+            .insert(upstream.clone(), (caller, token));
+        self.progress = Some(upstream);
     }
 }
 
 impl Drop for CallGuard {
     fn drop(&mut self) {
-        if let Some(key) = &self.progress_key {
+        if let Some(token) = &self.progress {
             self.hub
                 .inner
                 .progress
                 .lock()
                 .expect("progress lock")
-                .remove(key);
+                .remove(token);
         }
         let mut callers = self.hub.inner.callers.lock().expect("callers lock");
         if let Some(list) = callers.get_mut(&self.server) {
@@ -384,6 +471,17 @@ impl HubService {
         Self { hub }
     }
 
+    /// The catalogue, once servers on their first start have listed (bounded wait): a call
+    /// made right after the hub started must find tools that are about to appear.
+    async fn catalog_with(&self, found: impl Fn(&Catalog) -> bool) -> Arc<Catalog> {
+        let catalog = self.hub.catalog();
+        if found(&catalog) {
+            return catalog;
+        }
+        self.hub.first_start_done(FIRST_START_WAIT).await;
+        self.hub.catalog()
+    }
+
     fn running_peer(&self, server: &str) -> Result<Peer<RoleClient>, ErrorData> {
         let up = self.hub.upstream(server).ok_or_else(|| {
             ErrorData::internal_error(format!("server `{server}` is not running"), None)
@@ -401,23 +499,54 @@ impl HubService {
         })
     }
 
-    /// Run one forwarded request with its bookkeeping; a client cancellation drops the upstream
-    /// request future, which makes rmcp send `notifications/cancelled` upstream.
-    async fn forward<T>(
+    /// Forward one request to `server`. The client's session keys (`io.modelcontextprotocol/*`)
+    /// are dropped from `_meta` (the hub has its own session upstream); rmcp puts its own
+    /// progress token on every request, and the client's token is mapped to it. A client
+    /// cancellation sends `notifications/cancelled` upstream and ends the request at once.
+    async fn forward(
         &self,
         server: &str,
-        meta: Option<RequestMetaObject>,
+        mut request: ClientRequest,
         context: &RequestContext<RoleServer>,
-        call: impl AsyncFnOnce(Peer<RoleClient>, RequestMetaObject) -> Result<T, ServiceError>,
-    ) -> Result<T, ErrorData> {
+    ) -> Result<ServerResult, ErrorData> {
         let peer = self.running_peer(server)?;
-        let mut meta = meta.unwrap_or_default();
-        let _guard = CallGuard::new(&self.hub, server, &context.peer, &mut meta);
+        let meta = request.get_meta_mut();
+        meta.retain(|key, _| !key.starts_with(SESSION_META_PREFIX));
+        // rmcp moves the client's `_meta` into the request context.
+        let client_token = meta
+            .get_progress_token()
+            .or_else(|| context.meta.get_progress_token());
+        let mut guard = CallGuard::new(&self.hub, server, &context.peer);
+        let handle = peer
+            .send_request_with_option(request, PeerRequestOptions::no_options())
+            .await
+            .map_err(|err| upstream_error(server, err))?;
+        if let Some(token) = client_token {
+            guard.route_progress(handle.progress_token.clone(), context.peer.clone(), token);
+        }
+        let id = handle.id.clone();
         tokio::select! {
-            result = call(peer, meta) => result.map_err(|err| upstream_error(server, err)),
-            _ = context.ct.cancelled() => Err(ErrorData::internal_error("request cancelled by the client", None)),
+            result = handle.await_response() => result.map_err(|err| upstream_error(server, err)),
+            _ = context.ct.cancelled() => {
+                let reason = Some("cancelled by the client".to_owned());
+                let _ = peer.notify_cancelled(CancelledNotificationParam::new(Some(id), reason)).await;
+                Err(ErrorData::internal_error("request cancelled by the client", None))
+            }
         }
     }
+}
+
+fn unexpected(server: &str) -> ErrorData {
+    ErrorData::internal_error(
+        format!("server `{server}` sent an answer of the wrong kind"),
+        None,
+    )
+}
+
+/// Stateless (2026-07-28) clients require `resultType`; servers speaking an earlier revision
+/// do not send it, and absent means complete. rmcp drops it again for older clients.
+fn mark_complete(result_type: &mut Option<ResultType>) {
+    result_type.get_or_insert(ResultType::COMPLETE);
 }
 
 /// A failed upstream request as the client sees it: the server's own JSON-RPC error passes
@@ -488,6 +617,7 @@ impl ServerHandler for HubService {
         request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
+        self.hub.first_start_done(FIRST_START_WAIT).await;
         let catalog = self.hub.catalog();
         let (tools, next) = page(&catalog.tools, request.as_ref())?;
         let mut result = ListToolsResult::with_all_items(tools);
@@ -501,25 +631,58 @@ impl ServerHandler for HubService {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let route = self
-            .hub
-            .catalog()
+            .catalog_with(|c| c.tool(&request.name).is_some())
+            .await
             .tool(&request.name)
             .cloned()
             .ok_or_else(|| {
                 ErrorData::invalid_params(format!("unknown tool `{}`", request.name), None)
             })?;
+        let started = std::time::Instant::now();
+        let started_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let cancelled = context.ct.clone();
+        // Stateless (2026-07-28) requests name their client per request; sessions once.
+        let client = context
+            .meta
+            .client_info()
+            .map(|info| info.name)
+            .or_else(|| {
+                context
+                    .peer
+                    .peer_info()
+                    .map(|info| info.client_info.name.clone())
+            });
+        let tool = route.name.clone();
         let mut upstream = request;
         upstream.name = route.name.into();
-        self.forward(
-            &route.server,
-            upstream.meta.take(),
-            &context,
-            async |peer, meta| {
-                upstream.meta = Some(meta);
-                peer.call_tool_once(upstream).await
-            },
-        )
-        .await
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(upstream));
+        let result = match self.forward(&route.server, request, &context).await {
+            Ok(ServerResult::CallToolResult(mut r)) => {
+                mark_complete(&mut r.result_type);
+                Ok(CallToolResponse::Complete(r))
+            }
+            Ok(ServerResult::InputRequiredResult(r)) => Ok(CallToolResponse::InputRequired(r)),
+            Ok(ServerResult::CreateTaskResult(r)) => Ok(CallToolResponse::Task(r)),
+            Ok(_) => Err(unexpected(&route.server)),
+            Err(err) => Err(err),
+        };
+        let outcome = match &result {
+            _ if cancelled.is_cancelled() => "cancelled",
+            Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => "tool_error",
+            Ok(_) => "ok",
+            Err(_) => "error",
+        };
+        self.hub.record_call(CallRecord {
+            started_ms,
+            server: route.server,
+            tool,
+            client,
+            duration_ms: started.elapsed().as_millis() as u64,
+            outcome: outcome.to_owned(),
+        });
+        result
     }
 
     async fn list_prompts(
@@ -527,6 +690,7 @@ impl ServerHandler for HubService {
         request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
+        self.hub.first_start_done(FIRST_START_WAIT).await;
         let catalog = self.hub.catalog();
         let (prompts, next) = page(&catalog.prompts, request.as_ref())?;
         let mut result = ListPromptsResult::with_all_items(prompts);
@@ -540,8 +704,8 @@ impl ServerHandler for HubService {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         let route = self
-            .hub
-            .catalog()
+            .catalog_with(|c| c.prompt(&request.name).is_some())
+            .await
             .prompt(&request.name)
             .cloned()
             .ok_or_else(|| {
@@ -549,16 +713,15 @@ impl ServerHandler for HubService {
             })?;
         let mut upstream = request;
         upstream.name = route.name;
-        self.forward(
-            &route.server,
-            upstream.meta.take(),
-            &context,
-            async |peer, meta| {
-                upstream.meta = Some(meta);
-                peer.get_prompt_once(upstream).await
-            },
-        )
-        .await
+        let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(upstream));
+        match self.forward(&route.server, request, &context).await? {
+            ServerResult::GetPromptResult(mut r) => {
+                mark_complete(&mut r.result_type);
+                Ok(GetPromptResponse::Complete(r))
+            }
+            ServerResult::InputRequiredResult(r) => Ok(GetPromptResponse::InputRequired(r)),
+            _ => Err(unexpected(&route.server)),
+        }
     }
 
     async fn list_resources(
@@ -566,6 +729,7 @@ impl ServerHandler for HubService {
         request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
+        self.hub.first_start_done(FIRST_START_WAIT).await;
         let catalog = self.hub.catalog();
         let (resources, next) = page(&catalog.resources, request.as_ref())?;
         let mut result = ListResourcesResult::with_all_items(resources);
@@ -578,6 +742,7 @@ impl ServerHandler for HubService {
         request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        self.hub.first_start_done(FIRST_START_WAIT).await;
         let catalog = self.hub.catalog();
         let (templates, next) = page(&catalog.templates, request.as_ref())?;
         let mut result = ListResourceTemplatesResult::with_all_items(templates);
@@ -591,24 +756,23 @@ impl ServerHandler for HubService {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let server = self
-            .hub
-            .catalog()
+            .catalog_with(|c| c.resource_server(&request.uri).is_some())
+            .await
             .resource_server(&request.uri)
             .map(str::to_owned)
             .ok_or_else(|| {
                 ErrorData::resource_not_found(format!("no server offers `{}`", request.uri), None)
             })?;
-        let mut upstream = request;
-        self.forward(
-            &server,
-            upstream.meta.take(),
-            &context,
-            async |peer, meta| {
-                upstream.meta = Some(meta);
-                peer.read_resource_once(upstream).await
-            },
-        )
-        .await
+        let upstream = request;
+        let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(upstream));
+        match self.forward(&server, request, &context).await? {
+            ServerResult::ReadResourceResult(mut r) => {
+                mark_complete(&mut r.result_type);
+                Ok(ReadResourceResponse::Complete(r))
+            }
+            ServerResult::InputRequiredResult(r) => Ok(ReadResourceResponse::InputRequired(r)),
+            _ => Err(unexpected(&server)),
+        }
     }
 
     async fn complete(
@@ -639,16 +803,14 @@ impl ServerHandler for HubService {
                 ));
             }
         };
-        self.forward(
-            &server,
-            upstream.meta.take(),
-            &context,
-            async |peer, meta| {
-                upstream.meta = Some(meta);
-                peer.complete(upstream).await
-            },
-        )
-        .await
+        let request = ClientRequest::CompleteRequest(CompleteRequest::new(upstream));
+        match self.forward(&server, request, &context).await? {
+            ServerResult::CompleteResult(mut r) => {
+                mark_complete(&mut r.result_type);
+                Ok(r)
+            }
+            _ => Err(unexpected(&server)),
+        }
     }
 
     async fn set_level(
@@ -759,30 +921,6 @@ impl ClientHandler for UpstreamHandler {
             return Ok(ListRootsResult::default());
         }
         peer.list_roots().await.map_err(Self::client_error)
-    }
-
-    async fn on_progress(
-        &self,
-        params: ProgressNotificationParam,
-        _context: NotificationContext<RoleClient>,
-    ) {
-        let key = match &params.progress_token.0 {
-            NumberOrString::String(s) => s.to_string(),
-            NumberOrString::Number(n) => n.to_string(),
-        };
-        let route = self
-            .hub
-            .inner
-            .progress
-            .lock()
-            .expect("progress lock")
-            .get(&key)
-            .cloned();
-        if let Some((peer, token)) = route {
-            let mut params = params;
-            params.progress_token = token;
-            let _ = peer.notify_progress(params).await;
-        }
     }
 
     async fn on_logging_message(

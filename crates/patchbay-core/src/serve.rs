@@ -122,8 +122,14 @@ fn watch_config(hub: &Hub, shutdown: CancellationToken) -> Option<impl Drop> {
         Duration::from_millis(200),
         None,
         move |result: notify_debouncer_full::DebounceEventResult| {
-            let touches = result
-                .is_ok_and(|events| events.iter().any(|e| e.paths.iter().any(|p| p == &watched)));
+            // Only writes count: reading the file (the hub itself does) raises access events.
+            let touches = result.is_ok_and(|events| {
+                events.iter().any(|e| {
+                    !e.kind.is_access()
+                        && !e.kind.is_other()
+                        && e.paths.iter().any(|p| p == &watched)
+                })
+            });
             if touches {
                 let _ = tx.send(());
             }

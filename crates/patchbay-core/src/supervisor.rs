@@ -14,8 +14,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
+use rmcp::model::ServerJsonRpcMessage;
 use rmcp::service::{Peer, RoleClient, RunningService, ServiceExt};
-use rmcp::transport::TokioChildProcess;
+use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
+use rmcp::transport::{TokioChildProcess, Transport};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncBufReadExt;
 use tokio_util::sync::CancellationToken;
@@ -91,6 +93,7 @@ struct Live {
     restarts: u32,
     retry_at: Option<Instant>,
     last_error: Option<String>,
+    settled: bool,
 }
 
 /// What the supervisor tells the rest of the hub, and the handler it needs for each session.
@@ -103,6 +106,46 @@ pub trait Link: Send + Sync + 'static {
     fn catalog_ready(&self, server: &str, catalog: ServerCatalog);
     /// The server changed state.
     fn state_changed(&self, status: &ServerStatus);
+    /// See each message from the server in arrival order, before rmcp dispatches it; `true`
+    /// means it was handled here and is not passed on. Progress is forwarded here because rmcp
+    /// runs notification handlers on tasks of their own, which could lose the race against
+    /// the response that follows them.
+    fn intercept(
+        &self,
+        server: &str,
+        message: &ServerJsonRpcMessage,
+    ) -> impl std::future::Future<Output = bool> + Send;
+}
+
+/// rmcp's child-process transport, with every incoming message shown to the [`Link`] first.
+struct Tapped<L: Link> {
+    inner: TokioChildProcess,
+    link: Arc<L>,
+    server: String,
+}
+
+impl<L: Link> Transport<RoleClient> for Tapped<L> {
+    type Error = std::io::Error;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleClient>,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send + 'static {
+        self.inner.send(item)
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
+        loop {
+            let message = self.inner.receive().await?;
+            if !self.link.intercept(&self.server, &message).await {
+                return Some(message);
+            }
+        }
+    }
+
+    fn close(&mut self) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        self.inner.close()
+    }
 }
 
 /// One supervised stdio server.
@@ -152,6 +195,12 @@ impl Upstream {
         self.peer.read().expect("peer lock").clone()
     }
 
+    /// Whether its first start has come to an end, serving or failing. Lists wait for this so
+    /// that a client connecting to a fresh hub sees every server's tools in its first answer.
+    pub fn settled(&self) -> bool {
+        self.live.lock().expect("status lock").settled
+    }
+
     /// Ask it to stop; [`Upstream::run`] returns once the child is gone.
     pub fn stop(&self) {
         self.stop.cancel();
@@ -180,6 +229,7 @@ impl Upstream {
         let status = {
             let mut live = self.live.lock().expect("status lock");
             change(&mut live);
+            live.settled |= live.state.is_some_and(|s| s != ServerState::Starting);
             drop(live);
             self.status()
         };
@@ -197,7 +247,7 @@ impl Upstream {
             });
             let _ = log.note(&format!("starting: {}", self.config.command_line()));
             let started = Instant::now();
-            let outcome = self.run_once(&*link, &mut log).await;
+            let outcome = self.run_once(&link, &mut log).await;
             *self.peer.write().expect("peer lock") = None;
             if self.stop.is_cancelled() {
                 let _ = log.note("stopped");
@@ -235,7 +285,7 @@ impl Upstream {
     }
 
     /// One life of the child: spawn, handshake, list, serve until it exits or we stop it.
-    async fn run_once<L: Link>(&self, link: &L, log: &mut RotatingLog) -> Result<(), String> {
+    async fn run_once<L: Link>(&self, link: &Arc<L>, log: &mut RotatingLog) -> Result<(), String> {
         let mut command = tokio::process::Command::new(&self.config.command);
         command.args(&self.config.args).envs(&self.config.env);
         if let Some(cwd) = &self.config.cwd {
@@ -258,7 +308,12 @@ impl Upstream {
                 }
             })
         });
-        self.set(link, |l| l.pid = pid);
+        self.set(&**link, |l| l.pid = pid);
+        let transport = Tapped {
+            inner: transport,
+            link: link.clone(),
+            server: self.name.clone(),
+        };
 
         let handshake = tokio::select! {
             r = tokio::time::timeout(START_TIMEOUT, link.handler(&self.name).serve(transport)) => r,
@@ -290,7 +345,7 @@ impl Upstream {
         };
         let tools = catalog.tools.len();
         link.catalog_ready(&self.name, catalog);
-        self.set(link, |l| {
+        self.set(&**link, |l| {
             l.state = Some(ServerState::Running);
             l.running_since = Some(Instant::now());
             l.tools = tools;
@@ -300,12 +355,20 @@ impl Upstream {
 
         let service_stop = service.cancellation_token();
         let stop = self.stop.clone();
+        // End the session when we are told to stop, or when the child died while something it
+        // started (a grandchild of a wrapper) still holds its stdout open, so no EOF ever comes.
         let linker = tokio::spawn(async move {
-            stop.cancelled().await;
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = child_exited(pid) => tracing::warn!(?pid, "the server process exited"),
+            }
             service_stop.cancel();
         });
         let quit = service.waiting().await;
         linker.abort();
+        if let Some(pid) = pid {
+            reap_group(pid).await;
+        }
         if let Some(task) = stderr_task {
             // The pipe closes with the child; bounded in case a grandchild keeps it open.
             let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
@@ -331,6 +394,67 @@ impl Upstream {
         self.live.lock().expect("status lock").tools = catalog.tools.len();
         Ok(catalog)
     }
+}
+
+/// Resolves once the process `pid` has exited (it may stay a zombie until rmcp reaps it).
+async fn child_exited(pid: Option<u32>) {
+    let Some(pid) = pid else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if !process_alive(pid) {
+            return;
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn process_alive(pid: u32) -> bool {
+    // State is the field after the parenthesised command name; `Z` is a zombie.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X')),
+        Err(_) => false,
+    }
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+fn process_alive(pid: u32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
+}
+
+#[cfg(not(unix))]
+fn process_alive(_pid: u32) -> bool {
+    // Windows: the job object ends the tree with the child, so stdout closes with it.
+    true
+}
+
+/// End whatever is left of the child's process group. rmcp kills the group when it stops the
+/// child itself, but when the child died on its own (a wrapper shell killed, a crash), its
+/// grandchildren would live on: SIGTERM them, then SIGKILL what is still there a moment later.
+/// The group id is the dead leader's pid, which cannot be reused while the group has members.
+#[cfg(unix)]
+async fn reap_group(pgid: u32) {
+    use nix::sys::signal::{Signal, killpg};
+    use nix::unistd::Pid;
+    let group = Pid::from_raw(pgid as i32);
+    if killpg(group, Signal::SIGTERM).is_err() {
+        return; // no member left
+    }
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if killpg(group, None).is_err() {
+            return;
+        }
+    }
+    let _ = killpg(group, Signal::SIGKILL);
+}
+
+#[cfg(not(unix))]
+async fn reap_group(_pgid: u32) {
+    // On Windows process-wrap's job object ends the whole tree with the child.
 }
 
 /// The delay before restart number `attempt` (0-based).
