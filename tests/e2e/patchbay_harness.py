@@ -469,6 +469,17 @@ def sandbox_processes(sandbox: Sandbox, needle: str) -> list[int]:
     ]
 
 
+def patchbay_processes(sandbox: Sandbox, subcommand: str) -> list[int]:
+    """Live `patchbay SUBCOMMAND` processes (e.g. "serve", "bridge") of this sandbox."""
+    name = Path(patchbay_bin()).name
+    found = []
+    for pid in processes_with_env("PATCHBAY_HOME", str(sandbox.home)):
+        argv = cmdline(pid)
+        if _pid_alive(pid) and len(argv) >= 2 and Path(argv[0]).name == name and argv[1] == subcommand:
+            found.append(pid)
+    return found
+
+
 def wait_until(predicate: Any, timeout: float, message: str, interval: float = POLL_INTERVAL) -> Any:
     """Poll `predicate()` (bounded) until it returns something truthy, and return that; else fail
     the test with `message` and the last value seen."""
