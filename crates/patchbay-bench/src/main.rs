@@ -53,7 +53,7 @@ fn parse_args() -> Result<Args> {
     })
 }
 
-/// The one client routine every row uses.
+/// The one client routine every row uses: `calls` sequential `echo` calls, each timed.
 async fn round_trips(
     client: &RunningService<RoleClient, ()>,
     tool: &str,
@@ -62,10 +62,6 @@ async fn round_trips(
     let mut args = serde_json::Map::new();
     args.insert("message".into(), "hello".into());
     let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(args);
-    // Warm up: JIT of the server, connection set-up.
-    for _ in 0..20 {
-        client.call_tool(params.clone()).await?;
-    }
     let mut samples = Vec::with_capacity(calls);
     for _ in 0..calls {
         let start = Instant::now();
@@ -235,38 +231,41 @@ async fn main() -> Result<()> {
     let _ = std::fs::remove_dir_all(&home);
     std::fs::create_dir_all(&home)?;
 
-    let mut rows = Vec::new();
-    {
-        let mut command = tokio::process::Command::new("node");
-        command.arg(&args.everything).arg("stdio");
-        let client = ().serve(TokioChildProcess::new(command)?).await?;
-        rows.push(summarize(
-            "direct stdio",
-            round_trips(&client, "echo", args.calls).await?,
-        ));
-        client.cancel().await?;
-    }
+    // All three clients stay connected and take turns in rounds, so a slow spell of this
+    // machine lands on every row alike instead of on whichever ran during it.
+    let mut command = tokio::process::Command::new("node");
+    command.arg(&args.everything).arg("stdio");
+    let direct = ().serve(TokioChildProcess::new(command)?).await?;
     let hub = start_hub(&args, &home)?;
-    {
-        let config = StreamableHttpClientTransportConfig::with_uri(hub.url.clone())
-            .auth_header(hub.secret.clone());
-        let client = ().serve(StreamableHttpClientTransport::from_config(config)).await?;
-        rows.push(summarize(
-            "patchbay hub (HTTP)",
-            round_trips(&client, "everything__echo", args.calls).await?,
-        ));
-        client.cancel().await?;
+    let config = StreamableHttpClientTransportConfig::with_uri(hub.url.clone())
+        .auth_header(hub.secret.clone());
+    let http = ().serve(StreamableHttpClientTransport::from_config(config)).await?;
+    let mut command = tokio::process::Command::new(&args.patchbay);
+    command.env("PATCHBAY_HOME", &home).arg("bridge");
+    let bridge = ().serve(TokioChildProcess::new(command)?).await?;
+    let paths: [(&'static str, &RunningService<RoleClient, ()>, &str); 3] = [
+        ("direct stdio", &direct, "echo"),
+        ("patchbay hub (HTTP)", &http, "everything__echo"),
+        ("patchbay bridge (stdio->hub)", &bridge, "everything__echo"),
+    ];
+    for (_, client, tool) in &paths {
+        round_trips(client, tool, 50).await?; // warm-up
     }
-    {
-        let mut command = tokio::process::Command::new(&args.patchbay);
-        command.env("PATCHBAY_HOME", &home).arg("bridge");
-        let client = ().serve(TokioChildProcess::new(command)?).await?;
-        rows.push(summarize(
-            "patchbay bridge (stdio->hub)",
-            round_trips(&client, "everything__echo", args.calls).await?,
-        ));
-        client.cancel().await?;
+    const ROUNDS: usize = 10;
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); paths.len()];
+    for _ in 0..ROUNDS {
+        for (i, (_, client, tool)) in paths.iter().enumerate() {
+            samples[i].extend(round_trips(client, tool, args.calls.div_ceil(ROUNDS)).await?);
+        }
     }
+    let rows: Vec<Row> = paths
+        .iter()
+        .zip(samples)
+        .map(|((name, _, _), s)| summarize(name, s))
+        .collect();
+    direct.cancel().await?;
+    http.cancel().await?;
+    bridge.cancel().await?;
     let mut starts: Vec<Duration> = (0..15)
         .map(|_| bridge_first_answer(&args, &home))
         .collect::<Result<_>>()?;

@@ -471,6 +471,16 @@ impl HubService {
         Self { hub }
     }
 
+    /// One page of a merged list, once servers on their first start have listed theirs.
+    async fn page_of<T: Clone>(
+        &self,
+        request: Option<&PaginatedRequestParams>,
+        items: impl Fn(&Catalog) -> &Vec<T>,
+    ) -> Result<(Vec<T>, Option<String>), ErrorData> {
+        self.hub.first_start_done(FIRST_START_WAIT).await;
+        page(items(&self.hub.catalog()), request)
+    }
+
     /// The catalogue, once servers on their first start have listed (bounded wait): a call
     /// made right after the hub started must find tools that are about to appear.
     async fn catalog_with(&self, found: impl Fn(&Catalog) -> bool) -> Arc<Catalog> {
@@ -617,9 +627,7 @@ impl ServerHandler for HubService {
         request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        self.hub.first_start_done(FIRST_START_WAIT).await;
-        let catalog = self.hub.catalog();
-        let (tools, next) = page(&catalog.tools, request.as_ref())?;
+        let (tools, next) = self.page_of(request.as_ref(), |c| &c.tools).await?;
         let mut result = ListToolsResult::with_all_items(tools);
         result.next_cursor = next;
         Ok(result)
@@ -690,9 +698,7 @@ impl ServerHandler for HubService {
         request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        self.hub.first_start_done(FIRST_START_WAIT).await;
-        let catalog = self.hub.catalog();
-        let (prompts, next) = page(&catalog.prompts, request.as_ref())?;
+        let (prompts, next) = self.page_of(request.as_ref(), |c| &c.prompts).await?;
         let mut result = ListPromptsResult::with_all_items(prompts);
         result.next_cursor = next;
         Ok(result)
@@ -729,9 +735,7 @@ impl ServerHandler for HubService {
         request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        self.hub.first_start_done(FIRST_START_WAIT).await;
-        let catalog = self.hub.catalog();
-        let (resources, next) = page(&catalog.resources, request.as_ref())?;
+        let (resources, next) = self.page_of(request.as_ref(), |c| &c.resources).await?;
         let mut result = ListResourcesResult::with_all_items(resources);
         result.next_cursor = next;
         Ok(result)
@@ -742,9 +746,7 @@ impl ServerHandler for HubService {
         request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        self.hub.first_start_done(FIRST_START_WAIT).await;
-        let catalog = self.hub.catalog();
-        let (templates, next) = page(&catalog.templates, request.as_ref())?;
+        let (templates, next) = self.page_of(request.as_ref(), |c| &c.templates).await?;
         let mut result = ListResourceTemplatesResult::with_all_items(templates);
         result.next_cursor = next;
         Ok(result)
