@@ -11,7 +11,9 @@
 //!   same token on one shared server never see each other's progress; it is mapped back on the
 //!   way down and forgotten when the call ends.
 //! - A server-to-client request goes to the client whose call to that server is the most recent
-//!   one still in flight; with none in flight it is refused (roots: an empty list).
+//!   one still in flight; with none in flight it is refused, except `roots/list`, which is then
+//!   answered with the union of every connected client's roots (a shared server serves them
+//!   all), and servers are told `roots/list_changed` whenever that union may have changed.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,6 +38,9 @@ pub const PAGE_SIZE: usize = 500;
 
 /// How long a list request waits for servers still on their first start.
 pub const FIRST_START_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// How long a client may take to list its roots for a server.
+const ROOTS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Tool calls kept in the in-memory call log.
 pub const CALL_LOG_SIZE: usize = 500;
@@ -322,6 +327,23 @@ impl Hub {
                 if resources {
                     let _ = peer.notify_resource_list_changed().await;
                 }
+            });
+        }
+    }
+
+    /// Tell every running server that supports roots that the clients' roots changed.
+    fn roots_changed(&self) {
+        let peers: Vec<_> = self
+            .inner
+            .upstreams
+            .lock()
+            .expect("upstreams lock")
+            .values()
+            .filter_map(|u| u.peer())
+            .collect();
+        for peer in peers {
+            tokio::spawn(async move {
+                let _ = peer.notify_roots_list_changed().await;
             });
         }
     }
@@ -614,12 +636,24 @@ impl ServerHandler for HubService {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let has_roots = context
+            .peer
+            .peer_info()
+            .is_some_and(|info| info.capabilities.roots.is_some());
         self.hub
             .inner
             .sessions
             .lock()
             .expect("sessions lock")
             .push(context.peer);
+        if has_roots {
+            // The union of roots the servers see just grew.
+            self.hub.roots_changed();
+        }
+    }
+
+    async fn on_roots_list_changed(&self, _context: NotificationContext<RoleServer>) {
+        self.hub.roots_changed();
     }
 
     async fn list_tools(
@@ -913,16 +947,31 @@ impl ClientHandler for UpstreamHandler {
         &self,
         _context: RequestContext<RoleClient>,
     ) -> Result<ListRootsResult, ErrorData> {
-        let Some(peer) = self.hub.caller_for(&self.server) else {
-            return Ok(ListRootsResult::default());
+        // During a call the caller's roots are the answer. Outside one (servers often ask right
+        // after their handshake, and cache it), a shared server works for every client, so it
+        // gets the union of the roots of every connected client that has any.
+        let clients = match self.hub.caller_for(&self.server) {
+            Some(caller) => vec![caller],
+            None => self.hub.live_sessions(),
         };
-        let supports = peer
-            .peer_info()
-            .is_some_and(|info| info.capabilities.roots.is_some());
-        if !supports {
-            return Ok(ListRootsResult::default());
+        let mut roots: Vec<Root> = Vec::new();
+        for peer in clients {
+            let supports = peer
+                .peer_info()
+                .is_some_and(|info| info.capabilities.roots.is_some());
+            if !supports {
+                continue;
+            }
+            let asked = tokio::time::timeout(ROOTS_TIMEOUT, peer.list_roots()).await;
+            if let Ok(Ok(answer)) = asked {
+                for root in answer.roots {
+                    if !roots.iter().any(|r| r.uri == root.uri) {
+                        roots.push(root);
+                    }
+                }
+            }
         }
-        peer.list_roots().await.map_err(Self::client_error)
+        Ok(ListRootsResult::new(roots))
     }
 
     async fn on_logging_message(
