@@ -277,8 +277,8 @@ async fn main() -> Result<()> {
 
     let direct = rows[0].median;
     println!(
-        "patchbay benchmark: {} sequential `echo` calls to server-everything",
-        args.calls
+        "patchbay benchmark: {} sequential `echo` calls to server-everything per path, in {ROUNDS} interleaved rounds",
+        args.calls.div_ceil(ROUNDS) * ROUNDS
     );
     println!();
     println!("| path | median ms | p99 ms | median / direct |");
