@@ -108,3 +108,32 @@ async def test_server_log_messages_reach_connected_clients_marked_with_the_serve
     assert any((name or "").startswith("everything") for name in loggers), (
         f"a log message from server-everything arrived, its logger prefixed with the server name: {loggers}"
     )
+
+
+async def test_progress_of_concurrent_calls_on_two_servers_reaches_each_caller_only(
+    sandbox: Sandbox, start_hub: Callable[..., Hub]
+) -> None:
+    # Two identical servers see the same request sequence from the hub, so the hub's own
+    # progress tokens on them coincide: routing must tell the servers apart.
+    sandbox.add_server("one", everything_cmd())
+    sandbox.add_server("two", everything_cmd())
+    hub = start_hub()
+    wait_server_running(sandbox, "one", "two")
+    seen: dict[str, list[float]] = {"one": [], "two": []}
+
+    async def call(server: str) -> None:
+        async def progressed(progress: float, _total: float | None, _message: str | None) -> None:
+            seen[server].append(progress)
+
+        async with mcp_session(hub.url, hub.secret) as session:
+            result = await session.call_tool(
+                f"{server}__trigger-long-running-operation",
+                {"duration": 1, "steps": 4},
+                progress_callback=progressed,
+            )
+            assert not result.is_error, result
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(call, "one")
+        tg.start_soon(call, "two")
+    assert seen == {"one": [1, 2, 3, 4], "two": [1, 2, 3, 4]}, f"each caller got its own four steps: {seen}"

@@ -7,9 +7,10 @@
 //!
 //! Invariants:
 //! - The catalogue is rebuilt only when a server's lists change; requests read a snapshot.
-//! - A progress token is rewritten on the way up to a hub-unique one, so two clients using the
-//!   same token on one shared server never see each other's progress; it is mapped back on the
-//!   way down and forgotten when the call ends.
+//! - A client's progress token is not sent upstream as it is: rmcp puts its own per-connection
+//!   token on every request, and the hub routes (server, that token) back to the calling
+//!   session and its own token, so clients sharing a server never see each other's progress.
+//!   The route is forgotten when the call ends.
 //! - A server-to-client request goes to the client whose call to that server is the most recent
 //!   one still in flight; with none in flight it is refused, except `roots/list`, which is then
 //!   answered with the union of every connected client's roots (a shared server serves them
@@ -31,7 +32,6 @@ use crate::events::{CallRecord, EventSender, HubEvent};
 use crate::paths::Paths;
 use crate::router::{Catalog, ServerCatalog};
 use crate::supervisor::{Link, ServerStatus, Upstream};
-use rmcp::model::ServerJsonRpcMessage;
 
 /// Items per page of a merged list.
 pub const PAGE_SIZE: usize = 500;
@@ -51,6 +51,10 @@ const SESSION_META_PREFIX: &str = "io.modelcontextprotocol/";
 /// Calls in flight per server: call id and the client session that made it, oldest first.
 type Callers = HashMap<String, Vec<(u64, Peer<RoleServer>)>>;
 
+/// Progress routes: (server, rmcp's token on the upstream request) to the calling session and
+/// the client's own token.
+type ProgressRoutes = HashMap<(String, ProgressToken), (Peer<RoleServer>, ProgressToken)>;
+
 /// The shared hub state. Cheap to clone.
 #[derive(Clone)]
 pub struct Hub {
@@ -66,7 +70,7 @@ struct Inner {
     catalogs: Mutex<BTreeMap<String, Arc<ServerCatalog>>>,
     catalog: RwLock<Arc<Catalog>>,
     sessions: Mutex<Vec<Peer<RoleServer>>>,
-    progress: Mutex<HashMap<ProgressToken, (Peer<RoleServer>, ProgressToken)>>,
+    progress: Mutex<ProgressRoutes>,
     callers: Mutex<Callers>,
     calls: Mutex<VecDeque<CallRecord>>,
     state_changes: tokio::sync::Notify,
@@ -387,7 +391,7 @@ impl Link for Hub {
         self.set_catalog(server, catalog);
     }
 
-    async fn intercept(&self, _server: &str, message: &ServerJsonRpcMessage) -> bool {
+    async fn intercept(&self, server: &str, message: &ServerJsonRpcMessage) -> bool {
         let JsonRpcMessage::Notification(note) = message else {
             return false;
         };
@@ -399,7 +403,7 @@ impl Link for Hub {
             .progress
             .lock()
             .expect("progress lock")
-            .get(&progress.params.progress_token)
+            .get(&(server.to_owned(), progress.params.progress_token.clone()))
             .cloned();
         let Some((peer, token)) = route else {
             return false;
@@ -426,7 +430,7 @@ struct CallGuard {
     hub: Hub,
     server: String,
     id: u64,
-    progress: Option<ProgressToken>,
+    progress: Option<(String, ProgressToken)>,
 }
 
 impl CallGuard {
@@ -454,13 +458,14 @@ impl CallGuard {
         caller: Peer<RoleServer>,
         token: ProgressToken,
     ) {
+        let key = (self.server.clone(), upstream);
         self.hub
             .inner
             .progress
             .lock()
             .expect("progress lock")
-            .insert(upstream.clone(), (caller, token));
-        self.progress = Some(upstream);
+            .insert(key.clone(), (caller, token));
+        self.progress = Some(key);
     }
 }
 
