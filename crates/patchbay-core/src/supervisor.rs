@@ -238,19 +238,24 @@ impl Upstream {
 
     /// Keep the server running until stopped.
     pub async fn run<L: Link>(self: Arc<Self>, link: Arc<L>) {
-        let mut log = RotatingLog::new(self.log_path.clone());
+        // One writer for the file: the child's stderr and the hub's notes share it, so rotation
+        // is seen by both.
+        let log = Arc::new(Mutex::new(RotatingLog::new(self.log_path.clone())));
+        let note = |message: &str| {
+            let _ = log.lock().expect("log lock").note(message);
+        };
         let mut attempt: u32 = 0;
         loop {
             self.set(&*link, |l| {
                 l.state = Some(ServerState::Starting);
                 l.retry_at = None;
             });
-            let _ = log.note(&format!("starting: {}", self.config.command_line()));
+            note(&format!("starting: {}", self.config.command_line()));
             let started = Instant::now();
-            let outcome = self.run_once(&link, &mut log).await;
+            let outcome = self.run_once(&link, &log).await;
             *self.peer.write().expect("peer lock") = None;
             if self.stop.is_cancelled() {
-                let _ = log.note("stopped");
+                note("stopped");
                 self.set(&*link, |l| {
                     l.state = Some(ServerState::Stopped);
                     l.pid = None;
@@ -267,7 +272,7 @@ impl Upstream {
             }
             let delay = backoff(attempt);
             attempt = attempt.saturating_add(1);
-            let _ = log.note(&format!("{error}; restarting in {} ms", delay.as_millis()));
+            note(&format!("{error}; restarting in {} ms", delay.as_millis()));
             tracing::warn!(server = %self.name, %error, delay_ms = delay.as_millis() as u64, "server down");
             self.set(&*link, |l| {
                 l.state = Some(ServerState::Restarting);
@@ -285,7 +290,11 @@ impl Upstream {
     }
 
     /// One life of the child: spawn, handshake, list, serve until it exits or we stop it.
-    async fn run_once<L: Link>(&self, link: &Arc<L>, log: &mut RotatingLog) -> Result<(), String> {
+    async fn run_once<L: Link>(
+        &self,
+        link: &Arc<L>,
+        log: &Arc<Mutex<RotatingLog>>,
+    ) -> Result<(), String> {
         let mut command = tokio::process::Command::new(&self.config.command);
         command.args(&self.config.args).envs(&self.config.env);
         if let Some(cwd) = &self.config.cwd {
@@ -298,13 +307,16 @@ impl Upstream {
             .spawn()
             .map_err(|err| format!("failed to start `{}`: {err}", self.config.command))?;
         let pid = transport.id();
-        let _ = log.note(&format!("pid {}", pid.unwrap_or_default()));
+        let _ = log
+            .lock()
+            .expect("log lock")
+            .note(&format!("pid {}", pid.unwrap_or_default()));
         let stderr_task = stderr.map(|stderr| {
-            let mut log = RotatingLog::new(self.log_path.clone());
+            let log = log.clone();
             tokio::spawn(async move {
                 let mut lines = tokio::io::BufReader::new(stderr).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
-                    let _ = log.line(&line);
+                    let _ = log.lock().expect("log lock").line(&line);
                 }
             })
         });
@@ -351,7 +363,10 @@ impl Upstream {
             l.tools = tools;
             l.last_error = None;
         });
-        let _ = log.note(&format!("running with {tools} tools"));
+        let _ = log
+            .lock()
+            .expect("log lock")
+            .note(&format!("running with {tools} tools"));
 
         let service_stop = service.cancellation_token();
         let stop = self.stop.clone();
