@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from patchbay_harness import Hub, Sandbox
+from patchbay_harness import Hub, Sandbox, everything_cmd, wait_server_running
 from patchbay_harness import start_hub as _start_hub
 
 DEFAULT_TEST_TIMEOUT = 60
@@ -82,3 +82,12 @@ def start_hub(sandbox: Sandbox, request: pytest.FixtureRequest) -> Iterator[Call
 def hub(start_hub: Callable[..., Hub]) -> Hub:
     """A running `patchbay serve --port 0` with `.url`, `.secret`, `.proc`, `.home`."""
     return start_hub()
+
+
+@pytest.fixture
+def everything(sandbox: Sandbox, start_hub: Callable[..., Hub]) -> Hub:
+    """A running hub serving server-everything as `everything`, already up."""
+    sandbox.add_server("everything", everything_cmd())
+    hub = start_hub()
+    wait_server_running(sandbox, "everything")
+    return hub

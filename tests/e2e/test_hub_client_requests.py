@@ -18,14 +18,6 @@ from patchbay_harness import Hub, Sandbox, everything_cmd, mcp_session, wait_ser
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def everything(sandbox: Sandbox, start_hub: Callable[..., Hub]) -> Hub:
-    sandbox.add_server("everything", everything_cmd())
-    hub = start_hub()
-    wait_server_running(sandbox, "everything")
-    return hub
-
-
 def text_of(result: types.CallToolResult) -> str:
     return "".join(c.text for c in result.content if isinstance(c, types.TextContent))
 

@@ -7,20 +7,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable
 from typing import Any
 
 import httpx2
 import pytest
-from patchbay_harness import Hub, Sandbox, everything_cmd, inspector_cmd, wait_server_running
-
-
-@pytest.fixture
-def everything(sandbox: Sandbox, start_hub: Callable[..., Hub]) -> Hub:
-    sandbox.add_server("everything", everything_cmd())
-    hub = start_hub()
-    wait_server_running(sandbox, "everything")
-    return hub
+from patchbay_harness import Hub, Sandbox, inspector_cmd
 
 
 def messages(response: httpx2.Response) -> list[dict[str, Any]]:

@@ -335,17 +335,15 @@ impl Hub {
         }
     }
 
+    /// The sessions with every server that is serving now.
+    fn running_peers(&self) -> Vec<Peer<RoleClient>> {
+        let upstreams = self.inner.upstreams.lock().expect("upstreams lock");
+        upstreams.values().filter_map(|u| u.peer()).collect()
+    }
+
     /// Tell every running server that supports roots that the clients' roots changed.
     fn roots_changed(&self) {
-        let peers: Vec<_> = self
-            .inner
-            .upstreams
-            .lock()
-            .expect("upstreams lock")
-            .values()
-            .filter_map(|u| u.peer())
-            .collect();
-        for peer in peers {
+        for peer in self.running_peers() {
             tokio::spawn(async move {
                 let _ = peer.notify_roots_list_changed().await;
             });
@@ -859,16 +857,7 @@ impl ServerHandler for HubService {
         request: SetLevelRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        let upstreams: Vec<_> = self
-            .hub
-            .inner
-            .upstreams
-            .lock()
-            .expect("upstreams lock")
-            .values()
-            .filter_map(|u| u.peer())
-            .collect();
-        for peer in upstreams {
+        for peer in self.hub.running_peers() {
             let supports = peer
                 .peer_info()
                 .is_some_and(|info| info.capabilities.logging.is_some());
