@@ -151,7 +151,51 @@ fn check(guard: &Guard, headers: &HeaderMap) -> Result<(), Refusal> {
 
 /// A body must be one JSON-RPC 2.0 message: text that is not JSON gets -32700 (parse error),
 /// JSON that is no message gets -32600 (invalid request), each with the id when one is known.
+///
+/// Every POST passes here before rmcp parses it again, so a valid message is recognised from
+/// its envelope alone, without building a tree of its params; only a body that fails that is
+/// parsed whole, to say exactly what is wrong.
 fn check_jsonrpc(body: &[u8]) -> Result<(), serde_json::Value> {
+    match serde_json::from_slice::<Envelope<'_>>(body) {
+        Ok(envelope) if envelope.is_message() => Ok(()),
+        _ => explain_invalid(body),
+    }
+}
+
+/// The fields that make a JSON-RPC message, read without its params.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    jsonrpc: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    method: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    id: Present,
+    #[serde(default)]
+    result: Present,
+    #[serde(default)]
+    error: Present,
+}
+
+impl Envelope<'_> {
+    fn is_message(&self) -> bool {
+        self.jsonrpc.as_deref() == Some("2.0")
+            && (self.method.is_some() || (self.id.0 && (self.result.0 || self.error.0)))
+    }
+}
+
+/// Whether a member is there at all, whatever its value (`null` included).
+#[derive(Default)]
+struct Present(bool);
+
+impl<'de> serde::Deserialize<'de> for Present {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| Present(true))
+    }
+}
+
+/// The error answer for a body that is not one JSON-RPC message.
+fn explain_invalid(body: &[u8]) -> Result<(), serde_json::Value> {
     let error = |id: serde_json::Value, code: i32, message: String| serde_json::json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } });
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|err| {
         error(
@@ -235,6 +279,15 @@ mod tests {
         assert_eq!(code("{not json"), Some(-32700));
         assert_eq!(code("42"), Some(-32600));
         assert_eq!(code(r#"{"jsonrpc":"2.0","id":1}"#), Some(-32600));
+        assert_eq!(
+            code(r#"{"jsonrpc":"2.0","id":null,"error":{"code":1}}"#),
+            None
+        );
+        assert_eq!(code(r#"{"jsonrpc":"2.0","id":1,"method":7}"#), Some(-32600));
+        assert_eq!(
+            code(r#"{"jsonrpc":"2\u002e0","id":1,"method":"a\nb"}"#),
+            None
+        );
         let err = check_jsonrpc(br#"{"jsonrpc":"1.0","id":7,"method":"x"}"#).unwrap_err();
         assert_eq!(err["id"], 7, "the id is echoed when known");
     }
