@@ -255,12 +255,11 @@ impl Session {
             .as_str()
             .map(str::to_owned);
         for attempt in 0..2 {
-            let link = self.link.lock().await.clone();
-            let mut sent_with = link.clone();
+            let mut link = self.link.lock().await.clone();
             if own_version.is_some() {
-                sent_with.protocol_version = own_version.clone();
+                link.protocol_version = own_version.clone();
             }
-            match post(&self.http, &sent_with, &line, Some(&self.out)).await {
+            match post(&self.http, &link, &line, Some(&self.out)).await {
                 Ok(Posted::Done {
                     session_id,
                     protocol_version,
@@ -338,31 +337,15 @@ impl Session {
     /// End the session at the hub (best effort).
     async fn delete(&self) {
         let link = self.link.lock().await.clone();
-        if let (Some(id), Some(secret)) = (link.session_id, link.secret) {
-            let _ = self
-                .http
-                .delete(&link.url)
-                .header("mcp-session-id", id)
-                .bearer_auth(secret.expose())
-                .timeout(Duration::from_secs(1))
-                .send()
-                .await;
+        if link.session_id.is_some() && link.secret.is_some() {
+            let request = authorized(self.http.delete(&link.url), &link);
+            let _ = request.timeout(Duration::from_secs(1)).send().await;
         }
     }
 }
 
-/// POST one message; every message the hub answers with goes to `sink` (none: discarded).
-async fn post(
-    http: &reqwest::Client,
-    link: &HubLink,
-    line: &str,
-    sink: Option<&mpsc::UnboundedSender<String>>,
-) -> Result<Posted, reqwest::Error> {
-    let mut request = http
-        .post(&link.url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(line.to_owned());
+/// The bearer secret and, once there are any, the session and protocol-version headers.
+fn authorized(mut request: reqwest::RequestBuilder, link: &HubLink) -> reqwest::RequestBuilder {
     if let Some(secret) = &link.secret {
         request = request.bearer_auth(secret.expose());
     }
@@ -372,6 +355,22 @@ async fn post(
     if let Some(version) = &link.protocol_version {
         request = request.header("mcp-protocol-version", version);
     }
+    request
+}
+
+/// POST one message; every message the hub answers with goes to `sink` (none: discarded).
+async fn post(
+    http: &reqwest::Client,
+    link: &HubLink,
+    line: &str,
+    sink: Option<&mpsc::UnboundedSender<String>>,
+) -> Result<Posted, reqwest::Error> {
+    let request = http
+        .post(&link.url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(line.to_owned());
+    let request = authorized(request, link);
     let response = match request.send().await {
         Ok(r) => r,
         Err(err) if err.is_connect() => return Ok(Posted::HubGone),
@@ -425,18 +424,11 @@ async fn post(
 /// The GET stream for what the hub sends unprompted (`list_changed`, logs). It ends with its
 /// session; after a reconnect a new one is opened for the new session.
 fn open_stream(http: reqwest::Client, link: HubLink, out: mpsc::UnboundedSender<String>) {
-    let (Some(session_id), Some(secret)) = (link.session_id, link.secret) else {
+    if link.session_id.is_none() || link.secret.is_none() {
         return;
-    };
+    }
     tokio::spawn(async move {
-        let mut request = http
-            .get(&link.url)
-            .header("accept", "text/event-stream")
-            .header("mcp-session-id", session_id)
-            .bearer_auth(secret.expose());
-        if let Some(version) = &link.protocol_version {
-            request = request.header("mcp-protocol-version", version);
-        }
+        let request = authorized(http.get(&link.url), &link).header("accept", "text/event-stream");
         let Ok(response) = request.send().await else {
             return;
         };
