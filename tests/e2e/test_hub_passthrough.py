@@ -1,0 +1,214 @@
+"""Results pass through the hub whole: the same raw JSON-RPC requests are sent to server-everything
+directly over stdio and through the hub over HTTP, and the `result` objects must be equal as JSON,
+with the member order of the servers' own free-form objects (schemas, structured content) kept.
+Only the differences the hub owns are allowed: the `<server>__` prefix on names, and `resultType`,
+which the hub's own protocol layer manages per client revision."""
+
+from __future__ import annotations
+
+import json
+import select
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx2
+import pytest
+from patchbay_harness import Hub, everything_cmd, kill_pids, stop_process
+
+REVISION = "2025-11-25"
+MCP_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+# Every tool of server-everything whose result needs no client capability and no wait.
+CALLS: list[tuple[str, dict[str, Any]]] = [
+    ("echo", {"message": "ünïcode ✓ and \"quotes\""}),
+    ("get-sum", {"a": 2, "b": 40.5}),
+    ("get-tiny-image", {}),
+    ("get-annotated-message", {"messageType": "error", "includeImage": True}),
+    ("get-structured-content", {"location": "Chicago"}),
+    ("get-resource-links", {"count": 3}),
+    ("get-resource-reference", {"resourceType": "Text", "resourceId": 2}),
+    ("get-resource-reference", {"resourceType": "Blob", "resourceId": 3}),
+]
+# Tool fields the hub must not advertise: it does not route `tasks/*`, so a tool's task support
+# (`execution`) would invite task-augmented calls it cannot serve.
+HUB_WITHHOLDS = {"execution"}
+
+
+def ordered(text: str) -> Any:
+    """JSON parsed with object key order kept: each object becomes a list of (key, value)."""
+    return json.loads(text, object_pairs_hook=list)
+
+
+def field(pairs: Any, key: str) -> Any:
+    return dict(pairs).get(key)
+
+
+def without(pairs: Any, keys: set[str]) -> Any:
+    return [(k, v) for k, v in pairs if k not in keys]
+
+
+def plain(value: Any) -> Any:
+    """The ordered form as ordinary JSON values (objects as dicts, compared without order)."""
+    if isinstance(value, list) and all(isinstance(p, tuple) and len(p) == 2 for p in value) and value:
+        return {k: plain(v) for k, v in value}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def member_order(pairs: Any, *path: str) -> list[str]:
+    """The member names, in order, of the object at `path` (a free-form object the server wrote)."""
+    for key in path:
+        pairs = field(pairs, key)
+    return [k for k, _ in pairs]
+
+
+class StdioPeer:
+    """A raw newline-delimited JSON-RPC client of one stdio server: the reference path."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            everything_cmd(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.next_id = 0
+
+    def request(self, method: str, params: dict[str, Any]) -> Any:
+        """The `result` of one request, in the order the server wrote it."""
+        self.next_id += 1
+        self._send({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})
+        deadline = time.monotonic() + 20
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], 0.5)
+            if not ready:
+                continue
+            line = self.proc.stdout.readline()
+            assert line, "server-everything closed its stdout"
+            message = ordered(line)
+            if field(message, "id") == self.next_id and field(message, "method") is None:
+                assert field(message, "result") is not None, line
+                return field(message, "result")
+        raise AssertionError(f"no answer to {method} within 20 s")
+
+    def notify(self, method: str) -> None:
+        self._send({"jsonrpc": "2.0", "method": method})
+
+    def _send(self, message: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(message).encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def close(self) -> None:
+        _, group = stop_process(self.proc)
+        kill_pids(group)
+
+
+class HubPeer:
+    """The same requests as raw HTTP POSTs to the hub's endpoint."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.http = httpx2.Client(timeout=20)
+        self.session: str | None = None
+        self.next_id = 0
+
+    def _post(self, message: dict[str, Any]) -> httpx2.Response:
+        headers = {**MCP_HEADERS, **self.hub.auth_headers, "MCP-Protocol-Version": REVISION}
+        if self.session:
+            headers["Mcp-Session-Id"] = self.session
+        return self.http.post(f"{self.hub.url}", content=json.dumps(message), headers=headers)
+
+    def request(self, method: str, params: dict[str, Any]) -> Any:
+        self.next_id += 1
+        response = self._post({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})
+        assert response.status_code == 200, response.text[:500]
+        self.session = self.session or response.headers.get("mcp-session-id")
+        for text in raw_messages(response):
+            message = ordered(text)
+            if field(message, "id") == self.next_id:
+                assert field(message, "result") is not None, text
+                return field(message, "result")
+        raise AssertionError(f"no answer to {method} in {response.text[:500]}")
+
+    def notify(self, method: str) -> None:
+        assert self._post({"jsonrpc": "2.0", "method": method}).status_code == 202
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def raw_messages(response: httpx2.Response) -> list[str]:
+    if response.headers.get("content-type", "").startswith("text/event-stream"):
+        return [line[5:] for line in response.text.splitlines() if line.startswith("data:") and line[5:].strip()]
+    return [response.text]
+
+
+def initialized(peer: StdioPeer | HubPeer) -> None:
+    params = {"protocolVersion": REVISION, "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}
+    peer.request("initialize", params)
+    peer.notify("notifications/initialized")
+
+
+@pytest.fixture
+def peers(everything: Hub) -> Iterator[tuple[StdioPeer, HubPeer]]:
+    direct, through = StdioPeer(), HubPeer(everything)
+    try:
+        initialized(direct)
+        initialized(through)
+        yield direct, through
+    finally:
+        direct.close()
+        through.close()
+
+
+def test_tool_results_pass_through_whole(peers: tuple[StdioPeer, HubPeer]) -> None:
+    direct, through = peers
+    for tool, arguments in CALLS:
+        want = without(direct.request("tools/call", {"name": tool, "arguments": arguments}), {"resultType"})
+        got = through.request("tools/call", {"name": f"everything__{tool}", "arguments": arguments})
+        got = without(got, {"resultType"})
+        assert plain(got) == plain(want), f"{tool}: the hub changed the result\n direct: {want}\n hub:    {got}"
+        if field(want, "structuredContent"):
+            assert member_order(got, "structuredContent") == member_order(want, "structuredContent"), (
+                f"{tool}: the hub reordered the structured content"
+            )
+
+
+def test_tool_definitions_pass_through_whole(peers: tuple[StdioPeer, HubPeer]) -> None:
+    direct, through = peers
+    upstream = field(direct.request("tools/list", {}), "tools")
+    served = {field(t, "name"): t for t in field(through.request("tools/list", {}), "tools")}
+    assert upstream, "server-everything lists tools"
+    for tool in upstream:
+        name = field(tool, "name")
+        mine = served.get(f"everything__{name}")
+        assert mine is not None, f"{name} is missing from the hub's list"
+        want = without(tool, HUB_WITHHOLDS | {"name"})
+        got = without(mine, {"name"})
+        assert plain(got) == plain(want), f"{name}: the hub changed the definition\n direct: {want}\n hub:    {got}"
+        # A client shows parameters in schema order; the hub must not sort them.
+        for schema in ("inputSchema", "outputSchema"):
+            if field(tool, schema) and field(field(tool, schema), "properties"):
+                assert member_order(mine, schema, "properties") == member_order(tool, schema, "properties"), (
+                    f"{name}: the hub reordered the {schema} properties"
+                )
+
+
+def test_the_reference_results_are_rich(peers: tuple[StdioPeer, HubPeer]) -> None:
+    """The comparisons above are not vacuous: they cover every content type, annotations,
+    structured output, and schemas with several properties."""
+    direct, _ = peers
+    seen: set[str] = set()
+    keys: set[str] = set()
+    for tool, arguments in CALLS:
+        result = direct.request("tools/call", {"name": tool, "arguments": arguments})
+        keys.update(k for k, _ in result)
+        for block in field(result, "content"):
+            seen.add(field(block, "type"))
+            keys.update(k for k, _ in block)
+    assert {"text", "image", "resource_link", "resource"} <= seen, seen
+    assert {"structuredContent", "annotations"} <= keys, keys
+    tools = field(direct.request("tools/list", {}), "tools")
+    assert any(len(member_order(t, "inputSchema", "properties")) >= 3 for t in tools)
