@@ -7,6 +7,7 @@ PATCHBAY_HOME and a fake HOME (plus XDG dirs), so nothing touches the real home 
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import signal
@@ -494,11 +495,15 @@ def wait_until(predicate: Any, timeout: float, message: str, interval: float = P
 
 
 async def await_until(predicate: Any, timeout: float, message: str, interval: float = POLL_INTERVAL) -> Any:
-    """`wait_until` for async tests: `predicate` is a plain callable, run in a worker thread so the
-    event loop (and the MCP session on it) keeps running."""
+    """`wait_until` for async tests. A plain callable runs in a worker thread so the event loop
+    (and the MCP session on it) keeps running; a coroutine function is awaited."""
     deadline = time.monotonic() + timeout
     while True:
-        value = await anyio.to_thread.run_sync(predicate)
+        if inspect.iscoroutinefunction(predicate):
+            value = await predicate()
+        else:
+            value = await anyio.to_thread.run_sync(predicate)
+            assert not inspect.isawaitable(value), "await_until got an awaitable; pass the coroutine function"
         if value:
             return value
         if time.monotonic() > deadline:

@@ -8,6 +8,7 @@ use patchbay_core::config::{self, Config, ConfigError, ServerConfig};
 use patchbay_core::control::{self, ClientError, HubStatus, ToolEntry};
 use patchbay_core::discovery::{self, Discovery, DiscoveryError};
 use patchbay_core::paths::Paths;
+use patchbay_core::remote::{self, Probe, ProbeError};
 use patchbay_core::serve::{ServeError, ServeOptions};
 use patchbay_core::supervisor::{ServerState, ServerStatus};
 use serde_json::json;
@@ -49,6 +50,11 @@ pub fn run(command: Command) -> Result {
             yes,
             command,
         } => add(&paths, name, env, cwd, disabled, yes, command),
+        Command::Connect {
+            url,
+            name,
+            disabled,
+        } => connect(&paths, &url, name, disabled),
         Command::Remove { name } => edit(&paths, &name, "removed", |p| {
             config::edit::remove_server(p, &name)
         }),
@@ -234,6 +240,49 @@ fn add(
     Ok(())
 }
 
+/// `patchbay connect URL`: probe the server, then save it. A server that wants a sign-in is
+/// refused for now, with what to do instead: the OAuth sign-in is being built.
+fn connect(paths: &Paths, url: &str, name: Option<String>, disabled: bool) -> Result {
+    let name = name.unwrap_or_else(|| remote::default_name(url));
+    if !config::valid_server_name(&name) {
+        return Err(config_failure(ConfigError::InvalidName(name)));
+    }
+    eprintln!("connecting to {url} ...");
+    let probe = runtime()
+        .block_on(remote::probe(url))
+        .map_err(|err| match err {
+            ProbeError::BadUrl(_) => Failure::new(Kind::Config, err.to_string()),
+            ProbeError::Unreachable { .. } => Failure::new(Kind::General, err.to_string())
+                .hint("check the URL and that the server is up"),
+            ProbeError::NotMcp { .. } => Failure::new(Kind::General, err.to_string())
+                .hint("the URL must be the server's MCP endpoint (often ending in /mcp)"),
+        })?;
+    match probe {
+        Probe::Open { server_name } => {
+            let told =
+                server_name.map_or_else(String::new, |n| format!(" (it calls itself `{n}`)"));
+            eprintln!("{url} answers without sign-in{told}");
+        }
+        Probe::NeedsAuth { challenge } => {
+            let said = challenge.map_or_else(String::new, |c| format!(" ({c})"));
+            return Err(Failure::new(
+                Kind::General,
+                format!("{url} requires a sign-in{said}; this build of Patchbay cannot sign in to remote servers yet"),
+            )
+            .hint("servers that need OAuth or an API key arrive with the next release; servers without sign-in connect now"));
+        }
+    }
+    let mut server = ServerConfig::remote(url);
+    server.enabled = !disabled;
+    config::edit::add_server(&paths.config_file, &name, &server).map_err(config_failure)?;
+    eprintln!(
+        "added `{name}` to {}; its tools appear as `{name}__<tool>`",
+        paths.config_file.display()
+    );
+    nudge_hub(paths);
+    Ok(())
+}
+
 fn edit(
     paths: &Paths,
     name: &str,
@@ -290,7 +339,8 @@ fn list(paths: &Paths, json: bool) -> Result {
                 json!({
                     "name": name,
                     "enabled": s.enabled,
-                    "command": s.command,
+                    "command": (!s.command.is_empty()).then_some(&s.command),
+                    "url": s.url,
                     "args": s.args,
                     "env": s.env.keys().collect::<Vec<_>>(),
                     "cwd": s.cwd,
@@ -646,6 +696,9 @@ fn doctor(paths: &Paths, json: bool) -> Result {
         .map(|c| c.servers.iter().collect::<Vec<_>>())
         .unwrap_or_default()
     {
+        if s.url.is_some() {
+            continue; // reachability of a remote server is what `patchbay status` shows
+        }
         let runnable = s.command.contains('/') && std::path::Path::new(&s.command).exists()
             || which(&s.command).is_some();
         checks.push(Check {

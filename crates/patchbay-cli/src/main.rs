@@ -45,6 +45,17 @@ enum Command {
         #[arg(last = true, required = true, num_args = 1.., value_name = "COMMAND")]
         command: Vec<String>,
     },
+    /// Add a remote MCP server (Streamable HTTP) by its URL.
+    Connect {
+        /// The server's MCP endpoint, e.g. `https://mcp.example.com/mcp`.
+        url: String,
+        /// Server name (default: derived from the host, e.g. `linear` for mcp.linear.app).
+        #[arg(long)]
+        name: Option<String>,
+        /// Save it disabled.
+        #[arg(long)]
+        disabled: bool,
+    },
     /// Remove a server from the config.
     Remove {
         /// Server name.

@@ -12,6 +12,9 @@
 //! cwd = "/home/me"             # working directory (default: the hub's)
 //! enabled = true               # disabled servers stay in the file but do not run
 //! start = "eager"              # started with the hub (lazy start is planned, not yet offered)
+//!
+//! [servers.docs]
+//! url = "https://mcp.example.com/mcp"   # a remote server (Streamable HTTP) instead of a command
 //! ```
 //!
 //! Reading never guesses: a file that does not parse is an error naming file, line and column,
@@ -37,7 +40,7 @@ pub struct Config {
     /// Settings of the hub itself.
     #[serde(default)]
     pub hub: HubSettings,
-    /// Stdio servers by name.
+    /// Servers by name: stdio commands and remote endpoints.
     #[serde(default)]
     pub servers: BTreeMap<String, ServerConfig>,
 }
@@ -84,12 +87,16 @@ pub enum StartMode {
     Eager,
 }
 
-/// One `[servers.NAME]` table: a stdio MCP server.
+/// One `[servers.NAME]` table: a stdio MCP server (`command`) or a remote one (`url`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
-    /// The program to run.
+    /// The program to run (stdio servers; empty for remote ones).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub command: String,
+    /// The Streamable HTTP endpoint of a remote server, instead of a command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// Its arguments, passed as they are (no shell).
     #[serde(default)]
     pub args: Vec<String>,
@@ -116,6 +123,7 @@ impl ServerConfig {
     pub fn new(command: impl Into<String>, args: Vec<String>) -> Self {
         Self {
             command: command.into(),
+            url: None,
             args,
             env: BTreeMap::new(),
             cwd: None,
@@ -124,13 +132,59 @@ impl ServerConfig {
         }
     }
 
-    /// The exact command line, each word quoted only where a shell would need it, untruncated.
+    /// A new enabled remote server at `url`.
+    pub fn remote(url: impl Into<String>) -> Self {
+        Self {
+            url: Some(url.into()),
+            ..Self::new(String::new(), Vec::new())
+        }
+    }
+
+    /// What the hub runs, untruncated: the exact command line, each word quoted only where a
+    /// shell would need it, or a remote server's URL.
     pub fn command_line(&self) -> String {
+        if let Some(url) = &self.url {
+            return url.clone();
+        }
         std::iter::once(&self.command)
             .chain(&self.args)
             .map(|word| shell_quote(word))
             .collect::<Vec<_>>()
             .join(" ")
+    }
+}
+
+impl ServerConfig {
+    /// The rules serde cannot say: a server is a command or a URL, and a URL is http(s).
+    fn check(&self) -> Result<(), String> {
+        match (&self.url, self.command.is_empty()) {
+            (None, true) => Err("set `command` (a stdio server) or `url` (a remote one)".into()),
+            (Some(_), false) => Err("set `command` or `url`, not both".into()),
+            (Some(url), true) => check_remote_url(url),
+            (None, false) => Ok(()),
+        }
+    }
+}
+
+/// A remote server's URL must be an absolute http or https URL; plain http only to loopback,
+/// where nothing crosses the network.
+pub fn check_remote_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|err| format!("`{url}` is not a URL: {err}"))?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(host)) => host.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(format!(
+            "`{url}` is plain http to another machine; use https (plain http is allowed only to localhost)"
+        )),
+        other => Err(format!(
+            "`{url}` uses `{other}`; a remote server's URL is https"
+        )),
     }
 }
 
@@ -207,6 +261,18 @@ impl Config {
                 message: err.message().trim_end().to_owned(),
             }
         })?;
+        for (name, server) in &config.servers {
+            if let Err(message) = server.check() {
+                let offset = text.find(&format!("servers.{name}]")).unwrap_or(0);
+                let (line, column) = line_column(text, offset);
+                return Err(ConfigError::Parse {
+                    path: path.to_owned(),
+                    line,
+                    column,
+                    message: format!("server `{name}`: {message}"),
+                });
+            }
+        }
         if let Some(bad) = config.servers.keys().find(|n| !valid_server_name(n)) {
             let offset = text.find(bad.as_str()).unwrap_or(0);
             let (line, column) = line_column(text, offset);
@@ -315,6 +381,13 @@ pub mod edit {
 
     fn server_table(server: &ServerConfig) -> Table {
         let mut table = Table::new();
+        if let Some(url) = &server.url {
+            table.insert("url", value(url));
+            if !server.enabled {
+                table.insert("enabled", value(false));
+            }
+            return table;
+        }
         table.insert("command", value(&server.command));
         let mut args = Array::new();
         for arg in &server.args {
@@ -388,6 +461,37 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_is_a_command_or_an_https_url() {
+        let ok = "[servers.a]\nurl = \"https://mcp.example.com/mcp\"\n\n[servers.b]\nurl = \"http://127.0.0.1:9/mcp\"\n";
+        let config = Config::parse(ok, Path::new("c.toml")).expect("remote servers parse");
+        assert_eq!(
+            config.servers["a"].command_line(),
+            "https://mcp.example.com/mcp"
+        );
+        for (text, said) in [
+            ("[servers.a]\nenabled = true\n", "set `command`"),
+            (
+                "[servers.a]\ncommand = \"x\"\nurl = \"https://e.com/mcp\"\n",
+                "not both",
+            ),
+            ("\n[servers.a]\nurl = \"http://e.com/mcp\"\n", "use https"),
+            ("[servers.a]\nurl = \"ftp://e.com/mcp\"\n", "uses `ftp`"),
+            ("[servers.a]\nurl = \"e.com\"\n", "not a URL"),
+        ] {
+            let err = Config::parse(text, Path::new("c.toml")).unwrap_err();
+            let ConfigError::Parse { line, message, .. } = &err else {
+                panic!("expected a parse error, got {err:?}");
+            };
+            assert!(message.contains(said), "{text:?}: {err}");
+            assert_eq!(
+                *line,
+                1 + usize::from(text.starts_with('\n')),
+                "{text:?}: {err}"
+            );
+        }
+    }
 
     #[test]
     fn parse_error_names_line_and_column() {

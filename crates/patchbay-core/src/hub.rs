@@ -561,7 +561,14 @@ impl HubService {
         }
         let id = handle.id.clone();
         tokio::select! {
-            result = handle.await_response() => result.map_err(|err| upstream_error(server, err)),
+            result = handle.await_response() => result.map_err(|err| {
+                if !matches!(err, ServiceError::McpError(_))
+                    && let Some(up) = self.hub.upstream(server)
+                {
+                    up.check_health();
+                }
+                upstream_error(server, err)
+            }),
             _ = context.ct.cancelled() => {
                 let reason = Some("cancelled by the client".to_owned());
                 let _ = peer.notify_cancelled(CancelledNotificationParam::new(Some(id), reason)).await;
@@ -591,7 +598,7 @@ fn upstream_error(server: &str, err: ServiceError) -> ErrorData {
         ServiceError::McpError(data) => data,
         ServiceError::TransportClosed | ServiceError::TransportSend(_) => {
             ErrorData::internal_error(
-                format!("server `{server}` exited during the call; it is being restarted"),
+                format!("server `{server}` went away during the call (it is being restarted)"),
                 None,
             )
         }

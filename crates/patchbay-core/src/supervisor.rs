@@ -1,6 +1,8 @@
-//! Running one stdio server: spawn, connect, list, watch, restart.
+//! Running one server: spawn or connect, list, watch, restart.
 //!
-//! Each configured server gets an [`Upstream`] and one task running [`Upstream::run`]. The child
+//! Each configured server gets an [`Upstream`] and one task running [`Upstream::run`]. A remote
+//! server is an MCP client session over rmcp's Streamable HTTP client transport. A stdio server's
+//! child
 //! is spawned through rmcp's child-process transport in a process group of its own (so `npx`'s
 //! node grandchild dies with it), its stderr goes line by line to the server's rotating log, and
 //! the MCP client session over its stdio is what the router calls. When the child exits, calls in
@@ -14,10 +16,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
-use rmcp::model::ServerJsonRpcMessage;
+use rmcp::model::{ClientRequest, PingRequest, ServerJsonRpcMessage};
 use rmcp::service::{Peer, RoleClient, RunningService, ServiceExt};
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
-use rmcp::transport::{TokioChildProcess, Transport};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess, Transport};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncBufReadExt;
 use tokio_util::sync::CancellationToken;
@@ -34,6 +37,12 @@ pub const BACKOFF_CAP: Duration = Duration::from_secs(30);
 pub const STABLE_AFTER: Duration = Duration::from_secs(60);
 /// How long a child may take to answer `initialize` and its first lists.
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a remote server may take to accept a connection.
+pub const REMOTE_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a quiet remote server is pinged to see that it is still there.
+pub const REMOTE_PING_INTERVAL: Duration = Duration::from_secs(10);
+/// How long a ping may take before the server counts as gone.
+pub const REMOTE_PING_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where a server is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,15 +126,16 @@ pub trait Link: Send + Sync + 'static {
     ) -> impl std::future::Future<Output = bool> + Send;
 }
 
-/// rmcp's child-process transport, with every incoming message shown to the [`Link`] first.
-struct Tapped<L: Link> {
-    inner: TokioChildProcess,
+/// A transport (rmcp's child-process or Streamable HTTP client one), with every incoming message
+/// shown to the [`Link`] first.
+struct Tapped<L: Link, T> {
+    inner: T,
     link: Arc<L>,
     server: String,
 }
 
-impl<L: Link> Transport<RoleClient> for Tapped<L> {
-    type Error = std::io::Error;
+impl<L: Link, T: Transport<RoleClient>> Transport<RoleClient> for Tapped<L, T> {
+    type Error = T::Error;
 
     fn send(
         &mut self,
@@ -158,6 +168,8 @@ pub struct Upstream {
     peer: RwLock<Option<Peer<RoleClient>>>,
     /// A list change announced before the first lists were in: fetch again once running.
     stale_lists: AtomicBool,
+    /// Wakes a remote server's keepalive to check it now (a call to it just failed).
+    check_now: tokio::sync::Notify,
     stop: CancellationToken,
 }
 
@@ -176,6 +188,7 @@ impl Upstream {
             live: Mutex::new(Live::default()),
             peer: RwLock::new(None),
             stale_lists: AtomicBool::new(false),
+            check_now: tokio::sync::Notify::new(),
             stop,
         })
     }
@@ -199,6 +212,12 @@ impl Upstream {
     /// that a client connecting to a fresh hub sees every server's tools in its first answer.
     pub fn settled(&self) -> bool {
         self.live.lock().expect("status lock").settled
+    }
+
+    /// A call to it failed in transport: a remote server is pinged at once, so one that has gone
+    /// away shows as restarting now rather than at the next keepalive.
+    pub fn check_health(&self) {
+        self.check_now.notify_one();
     }
 
     /// Ask it to stop; [`Upstream::run`] returns once the child is gone.
@@ -289,8 +308,20 @@ impl Upstream {
         }
     }
 
-    /// One life of the child: spawn, handshake, list, serve until it exits or we stop it.
+    /// One life of the server: connect, handshake, list, serve until it ends or we stop it.
     async fn run_once<L: Link>(
+        &self,
+        link: &Arc<L>,
+        log: &Arc<Mutex<RotatingLog>>,
+    ) -> Result<(), String> {
+        match &self.config.url {
+            Some(url) => self.run_remote(url, link, log).await,
+            None => self.run_child(link, log).await,
+        }
+    }
+
+    /// A stdio server: spawn the child in its own process group, its stderr to the log.
+    async fn run_child<L: Link>(
         &self,
         link: &Arc<L>,
         log: &Arc<Mutex<RotatingLog>>,
@@ -321,19 +352,64 @@ impl Upstream {
             })
         });
         self.set(&**link, |l| l.pid = pid);
+        let outcome = self.serve(link, transport, pid, log).await;
+        if let Some(pid) = pid {
+            reap_group(pid).await;
+        }
+        if let Some(task) = stderr_task {
+            // The pipe closes with the child; bounded in case a grandchild keeps it open.
+            let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
+        }
+        outcome
+    }
+
+    /// A remote server over Streamable HTTP. A lost session is recreated by the transport
+    /// (`reinit_on_expired_session`); a server that cannot be reached ends the session, and the
+    /// same backoff as a crashed child applies.
+    async fn run_remote<L: Link>(
+        &self,
+        url: &str,
+        link: &Arc<L>,
+        log: &Arc<Mutex<RotatingLog>>,
+    ) -> Result<(), String> {
+        let mut config = StreamableHttpClientTransportConfig::with_uri(url);
+        config.reinit_on_expired_session = true;
+        let http = reqwest::Client::builder()
+            .connect_timeout(REMOTE_CONNECT_TIMEOUT)
+            .build()
+            .map_err(|err| format!("cannot set up an HTTP client: {err}"))?;
+        let transport = StreamableHttpClientTransport::with_client(http, config);
+        self.serve(link, transport, None, log).await
+    }
+
+    /// The MCP session over `transport`: handshake, lists, then serve until it ends.
+    async fn serve<L: Link, T>(
+        &self,
+        link: &Arc<L>,
+        transport: T,
+        pid: Option<u32>,
+        log: &Arc<Mutex<RotatingLog>>,
+    ) -> Result<(), String>
+    where
+        T: Transport<RoleClient> + Send + 'static,
+    {
         let transport = Tapped {
             inner: transport,
             link: link.clone(),
             server: self.name.clone(),
         };
-
         let handshake = tokio::select! {
             r = tokio::time::timeout(START_TIMEOUT, link.handler(&self.name).serve(transport)) => r,
             _ = self.stop.cancelled() => return Ok(()),
         };
         let service: RunningService<RoleClient, L::Handler> = match handshake {
             Ok(Ok(service)) => service,
-            Ok(Err(err)) => return Err(format!("MCP handshake failed: {err}")),
+            Ok(Err(err)) => {
+                return Err(format!(
+                    "MCP handshake failed: {}",
+                    crate::error_chain(&err)
+                ));
+            }
             Err(_) => return Err(format!("no MCP handshake within {START_TIMEOUT:?}")),
         };
         let peer = service.peer().clone();
@@ -368,29 +444,64 @@ impl Upstream {
             .expect("log lock")
             .note(&format!("running with {tools} tools"));
 
+        // End the session when we are told to stop; when the child died while something it
+        // started (a grandchild of a wrapper) still holds its stdout open, so no EOF ever comes;
+        // or when a remote server stopped answering (its transport retries quietly otherwise).
         let service_stop = service.cancellation_token();
-        let stop = self.stop.clone();
-        // End the session when we are told to stop, or when the child died while something it
-        // started (a grandchild of a wrapper) still holds its stdout open, so no EOF ever comes.
-        let linker = tokio::spawn(async move {
+        let watched = async {
             tokio::select! {
-                _ = stop.cancelled() => {}
-                _ = child_exited(pid) => tracing::warn!(?pid, "the server process exited"),
+                _ = self.stop.cancelled() => None,
+                _ = child_exited(pid) => {
+                    tracing::warn!(?pid, "the server process exited");
+                    None
+                }
+                gone = self.keepalive(&peer) => Some(gone),
             }
-            service_stop.cancel();
-        });
-        let quit = service.waiting().await;
-        linker.abort();
-        if let Some(pid) = pid {
-            reap_group(pid).await;
+        };
+        let waiting = service.waiting();
+        tokio::pin!(waiting);
+        let gone = tokio::select! {
+            quit = &mut waiting => return session_end(quit),
+            gone = watched => gone,
+        };
+        service_stop.cancel();
+        let quit = waiting.await;
+        match gone {
+            Some(gone) => Err(gone),
+            None => session_end(quit),
         }
-        if let Some(task) = stderr_task {
-            // The pipe closes with the child; bounded in case a grandchild keeps it open.
-            let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
+    }
+
+    /// For a remote server: resolves, with what went wrong, once it stops answering pings.
+    /// Pending forever for a stdio server, whose exit is seen directly.
+    async fn keepalive(&self, peer: &Peer<RoleClient>) -> String {
+        if self.config.url.is_none() {
+            return std::future::pending().await;
         }
-        match quit {
-            Ok(_) => Ok(()),
-            Err(err) => Err(format!("the server's session ended abnormally: {err}")),
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(REMOTE_PING_INTERVAL) => {}
+                _ = self.check_now.notified() => {}
+            }
+            let ping = ClientRequest::PingRequest(PingRequest::default());
+            match tokio::time::timeout(REMOTE_PING_TIMEOUT, peer.send_request(ping)).await {
+                // An error answer is still an answer (2026-07-28 servers have no `ping`).
+                Ok(Ok(_) | Err(rmcp::ServiceError::McpError(_))) => {}
+                Ok(Err(rmcp::ServiceError::TransportSend(err))) => {
+                    return format!(
+                        "the server stopped answering: {}",
+                        crate::error_chain(&*err.error)
+                    );
+                }
+                Ok(Err(err)) => {
+                    return format!("the server stopped answering: {}", crate::error_chain(&err));
+                }
+                Err(_) => {
+                    return format!(
+                        "the server did not answer a ping within {REMOTE_PING_TIMEOUT:?}"
+                    );
+                }
+            }
         }
     }
 
@@ -408,6 +519,15 @@ impl Upstream {
         let catalog = fetch_catalog(peer).await.map_err(|e| e.to_string())?;
         self.live.lock().expect("status lock").tools = catalog.tools.len();
         Ok(catalog)
+    }
+}
+
+fn session_end(
+    quit: Result<rmcp::service::QuitReason, tokio::task::JoinError>,
+) -> Result<(), String> {
+    match quit {
+        Ok(_) => Ok(()),
+        Err(err) => Err(format!("the server's session ended abnormally: {err}")),
     }
 }
 
