@@ -21,10 +21,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,23 +64,45 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 @dataclass
 class BedProcess:
-    """One server of the bed: its process, its ready line, its logs and its event log."""
+    """One server of the bed: its process, its logs and its event log. It listens from the start
+    (the socket was bound by the fixture and handed over), so its port and URLs are known before
+    it is ready; `wait_ready()` waits (bounded) for its `{"ready": true}` line."""
 
     name: str
     proc: subprocess.Popen[bytes]
-    info: dict[str, Any]
+    port: int
     stdout_log: Path
     stderr_log: Path
     events_file: Path
+    start_timeout: float = START_TIMEOUT
+    info: dict[str, Any] = field(default_factory=dict)
     exit_code: int | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self.info["port"])
+    started_at: float = field(default_factory=time.monotonic)
 
     @property
     def origin(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self) -> BedProcess:
+        """Returns once the server printed its ready line; fails the test (with its logs) when it
+        exits or takes longer than its start timeout. Idempotent."""
+        while not self.info:
+            for line in self.stdout_log.read_text(errors="replace").splitlines():
+                if line.startswith('{"ready"'):
+                    with suppress(ValueError):
+                        self.info = json.loads(line)
+            if self.info:
+                break
+            if self.proc.poll() is not None or time.monotonic() > self.started_at + self.start_timeout:
+                self.stop()
+                pytest.fail(
+                    f"{self.name} did not come up (exit {self.proc.returncode}) in {self.start_timeout} s\n"
+                    f"stdout:\n{self.stdout_log.read_text(errors='replace')[-2000:]}\n"
+                    f"stderr:\n{self.stderr_tail()}",
+                    pytrace=False,
+                )
+            time.sleep(POLL_INTERVAL)
+        return self
 
     def events(self, type: str | None = None, **match: Any) -> list[dict[str, Any]]:
         """Events logged so far, optionally only those of `type` whose fields equal `match`."""
@@ -111,22 +135,25 @@ class BedProcess:
 
 @dataclass
 class AuthServer(BedProcess):
+    issuer_path: str = ""
     rs_client_secret: str = field(default="", repr=False)
 
     @property
     def issuer(self) -> str:
-        return str(self.info["issuer"])
+        return f"{self.origin}{self.issuer_path}"
 
     @property
     def metadata_url(self) -> str:
         return f"{self.issuer}/.well-known/openid-configuration"
 
     def metadata(self) -> dict[str, Any]:
+        self.wait_ready()
         return httpx2.get(self.metadata_url, timeout=5.0).json()
 
     def control(self, **switches: Any) -> dict[str, Any]:
         """Sets switches (see CONTROL_DEFAULTS in authz_server.mjs); `reset=True` restores the
         start-up values first. Returns the switches now in force."""
+        self.wait_ready()
         response = httpx2.post(f"{self.origin}/test/control", json=switches, timeout=5.0)
         assert response.status_code == 200, f"bad switch {switches}: {response.text}"
         return response.json()
@@ -151,15 +178,16 @@ class AuthServer(BedProcess):
 
 @dataclass
 class ResourceServer(BedProcess):
+    path: str = "/mcp"
+
     @property
     def url(self) -> str:
         """The MCP endpoint, which is also the resource identifier (token audience)."""
-        return str(self.info["url"])
+        return f"{self.origin}{self.path}"
 
     @property
     def prm_url(self) -> str:
-        path = self.url.removeprefix(self.origin)
-        return f"{self.origin}/.well-known/oauth-protected-resource{path}"
+        return f"{self.origin}/.well-known/oauth-protected-resource{self.path}"
 
     def tool_calls(self, tool: str | None = None) -> list[dict[str, Any]]:
         return self.events("tool_call", **({"tool": tool} if tool else {}))
@@ -175,40 +203,36 @@ def fingerprint(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
-def _start(
-    name: str,
-    cmd: Sequence[str],
-    workdir: Path,
-    env: Mapping[str, str] | None,
-    timeout: float,
-) -> tuple[subprocess.Popen[bytes], dict[str, Any], Path, Path]:
-    """Starts `cmd` in its own process group; waits (bounded) for its `{"ready": true}` line."""
+def listening_socket() -> socket.socket:
+    """A socket listening on 127.0.0.1 on an ephemeral port, to hand over to a server: its port is
+    known at once and connections queue until the server accepts them."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _spawn(
+    name: str, cmd: Sequence[str], workdir: Path, env: Mapping[str, str] | None, sock: socket.socket
+) -> tuple[subprocess.Popen[bytes], Path, Path]:
+    """Starts `cmd --listen-fd FD` in its own process group with `sock` as FD."""
     workdir.mkdir(parents=True, exist_ok=True)
     stdout_log, stderr_log = workdir / f"{name}.stdout.log", workdir / f"{name}.stderr.log"
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     full_env.update(PATCHBAY_PEERS=str(PEERS), NO_COLOR="1", **(env or {}))
-    with stdout_log.open("wb") as out, stderr_log.open("wb") as err:
+    with stdout_log.open("wb") as out, stderr_log.open("wb") as err, sock:
         proc = subprocess.Popen(
-            list(cmd), env=full_env, cwd=workdir, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+            [*cmd, "--listen-fd", str(sock.fileno())],
+            env=full_env,
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            pass_fds=(sock.fileno(),),
             start_new_session=True,
         )
-    deadline = time.monotonic() + timeout
-    while True:
-        for line in stdout_log.read_text(errors="replace").splitlines():
-            if line.startswith('{"ready"'):
-                try:
-                    return proc, json.loads(line), stdout_log, stderr_log
-                except ValueError:
-                    pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop_process(proc)
-            pytest.fail(
-                f"{name} did not come up (exit {proc.returncode}) in {timeout} s\n"
-                f"stdout:\n{stdout_log.read_text(errors='replace')[-2000:]}\n"
-                f"stderr:\n{stderr_log.read_text(errors='replace')[-4000:]}",
-                pytrace=False,
-            )
-        time.sleep(POLL_INTERVAL)
+    return proc, stdout_log, stderr_log
 
 
 def start_authz(
@@ -224,9 +248,11 @@ def start_authz(
     no_rotation: bool = False,
     extra_args: Sequence[str] = (),
     timeout: float = START_TIMEOUT,
+    wait: bool = True,
 ) -> AuthServer:
-    """Starts the authorization server. `static_clients`: "ID" (public) or "ID:SECRET"
-    (client_secret_basic), pre-registered as native clients with loopback redirects."""
+    """Starts the authorization server (and waits until it is ready, unless `wait=False`).
+    `static_clients`: "ID" (public) or "ID:SECRET" (client_secret_basic), pre-registered as
+    native clients with loopback redirects."""
     events = workdir / f"{name}.events.jsonl"
     rs_secret = secrets.token_urlsafe(24)
     cmd = [
@@ -248,8 +274,14 @@ def start_authz(
     if no_rotation:
         cmd.append("--no-rotation")
     cmd += list(extra_args)
-    proc, info, out, err = _start(name, cmd, workdir, None, timeout)
-    return AuthServer(name, proc, info, out, err, events, rs_client_secret=rs_secret)
+    sock = listening_socket()
+    port = sock.getsockname()[1]
+    proc, out, err = _spawn(name, cmd, workdir, None, sock)
+    server = AuthServer(
+        name, proc, port, out, err, events, start_timeout=timeout, issuer_path=issuer_path.rstrip("/"),
+        rs_client_secret=rs_secret,
+    )
+    return server.wait_ready() if wait else server  # type: ignore[return-value]
 
 
 def start_resource(
@@ -267,8 +299,9 @@ def start_resource(
     prm_resource: str | None = None,
     extra_args: Sequence[str] = (),
     timeout: float = START_TIMEOUT,
+    wait: bool = True,
 ) -> ResourceServer:
-    """Starts the MCP server. `auth`: "oauth" (needs `authz`), "none", or "static" (needs
+    """Starts the MCP server (and waits until it is ready, unless `wait=False`). `auth`: "oauth" (needs `authz`), "none", or "static" (needs
     `static_secret`, expected in `static_header`, as a bearer when that is Authorization)."""
     events = workdir / f"{name}.events.jsonl"
     cmd = [
@@ -293,8 +326,11 @@ def start_resource(
     if prm_resource:
         cmd += ["--prm-resource", prm_resource]
     cmd += list(extra_args)
-    proc, info, out, err = _start(name, cmd, workdir, env, timeout)
-    return ResourceServer(name, proc, info, out, err, events)
+    sock = listening_socket()
+    port = sock.getsockname()[1]
+    proc, out, err = _spawn(name, cmd, workdir, env, sock)
+    server = ResourceServer(name, proc, port, out, err, events, start_timeout=timeout, path=path)
+    return server.wait_ready() if wait else server  # type: ignore[return-value]
 
 
 @dataclass
@@ -359,10 +395,11 @@ class ScriptedBrowser:
 # --- fixtures --------------------------------------------------------------------------------
 
 
-def _stop_all(servers: list[BedProcess], failed: bool) -> None:
+def _stop_all(servers: list[BedProcess]) -> None:
+    """Stops every server by pid; one that did not exit cleanly shows its stderr."""
     for server in reversed(servers):
         code = server.stop()
-        if failed or code not in (0, None, -15):
+        if code not in (0, None, -15):
             print(f"{server.name} (pid {server.proc.pid}) exited {code}; stderr tail:\n{server.stderr_tail()}", file=sys.stderr)
 
 
@@ -375,7 +412,7 @@ def oauth_bed_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def start_authz_server(oauth_bed_dir: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., AuthServer]]:
+def start_authz_server(oauth_bed_dir: Path) -> Iterator[Callable[..., AuthServer]]:
     """Factory: `start_authz_server(**options) -> AuthServer` (options of `start_authz`); every
     server it started is stopped by pid at teardown."""
     started: list[BedProcess] = []
@@ -387,11 +424,11 @@ def start_authz_server(oauth_bed_dir: Path, request: pytest.FixtureRequest) -> I
         return server
 
     yield start
-    _stop_all(started, getattr(request.node, "rep_call_failed", False))
+    _stop_all(started)
 
 
 @pytest.fixture
-def start_resource_server(oauth_bed_dir: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., ResourceServer]]:
+def start_resource_server(oauth_bed_dir: Path) -> Iterator[Callable[..., ResourceServer]]:
     """Factory: `start_resource_server(**options) -> ResourceServer` (options of `start_resource`);
     every server it started is stopped by pid at teardown."""
     started: list[BedProcess] = []
@@ -403,19 +440,23 @@ def start_resource_server(oauth_bed_dir: Path, request: pytest.FixtureRequest) -
         return server
 
     yield start
-    _stop_all(started, getattr(request.node, "rep_call_failed", False))
+    _stop_all(started)
 
 
 @pytest.fixture
 def authz_server(start_authz_server: Callable[..., AuthServer]) -> AuthServer:
-    """An authorization server with the default configuration (1 h access tokens)."""
-    return start_authz_server()
+    """An authorization server with the default configuration (1 h access tokens). Its URLs are
+    valid at once; its helpers wait for readiness (`wait_ready()` to do it explicitly)."""
+    return start_authz_server(wait=False)
 
 
 @pytest.fixture
 def protected_mcp(start_resource_server: Callable[..., ResourceServer], authz_server: AuthServer) -> ResourceServer:
-    """The MCP server protected by `authz_server`; its 401 challenge names scope `mcp:tools`."""
-    return start_resource_server(authz=authz_server, challenge_scope="mcp:tools")
+    """The MCP server protected by `authz_server`; its 401 challenge names scope `mcp:tools`.
+    Both servers start side by side and are ready when the test starts."""
+    server = start_resource_server(authz=authz_server, challenge_scope="mcp:tools", wait=False)
+    authz_server.wait_ready()
+    return server.wait_ready()  # type: ignore[return-value]
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@
 // Listens on 127.0.0.1 only. When ready, prints one JSON line on stdout:
 //   {"ready": true, "issuer": "...", "port": N, "pid": N}
 //
-// Usage: node authz_server.mjs [--port N] [--issuer-path /t1] [--events FILE]
+// Usage: node authz_server.mjs [--port N | --listen-fd FD] [--issuer-path /t1] [--events FILE]
 //          [--access-token-ttl S] [--refresh-token-ttl S] [--static-client ID[:SECRET]]...
 //          [--rs-client ID:SECRET] [--no-s256] [--wrong-iss URL] [--no-rotation]
 // Environment: PATCHBAY_PEERS (where node_modules lives, default <repo>/.cache/peers).
@@ -35,6 +35,7 @@ const { default: Provider, errors } = await import(
 const { values: args } = parseArgs({
   options: {
     port: { type: 'string', default: '0' },
+    'listen-fd': { type: 'string' }, // a listening 127.0.0.1 socket handed over by the caller
     'issuer-path': { type: 'string', default: '' },
     events: { type: 'string' },
     'access-token-ttl': { type: 'string', default: '3600' },
@@ -90,9 +91,11 @@ function record(type, fields = {}) {
 const server = http.createServer();
 await new Promise((resolve, reject) => {
   server.once('error', reject);
-  server.listen(Number(args.port), '127.0.0.1', resolve);
+  if (args['listen-fd'] !== undefined) server.listen({ fd: Number(args['listen-fd']) }, resolve);
+  else server.listen(Number(args.port), '127.0.0.1', resolve);
 });
-const { port } = server.address();
+const { address, port } = server.address();
+if (address !== '127.0.0.1') throw new Error(`refusing to serve on ${address}: 127.0.0.1 only`);
 const origin = `http://127.0.0.1:${port}`;
 const issuerPath = args['issuer-path'].replace(/\/$/, '');
 const issuer = `${origin}${issuerPath}`;

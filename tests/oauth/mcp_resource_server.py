@@ -307,6 +307,7 @@ async def _error(send: Send, status: int, body: dict[str, Any], challenge: str) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--listen-fd", type=int, help="a listening 127.0.0.1 socket handed over by the caller")
     parser.add_argument("--path", default="/mcp", help="the MCP endpoint's path")
     parser.add_argument("--auth", choices=["oauth", "none", "static"], default="oauth")
     parser.add_argument("--issuer", help="the authorization server's issuer (oauth mode)")
@@ -321,11 +322,16 @@ def main() -> None:
     if opts.auth == "oauth" and not opts.issuer:
         parser.error("--issuer is required with --auth oauth")
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", opts.port))
-    sock.listen(128)
-    port = sock.getsockname()[1]
+    if opts.listen_fd is not None:
+        sock = socket.socket(fileno=opts.listen_fd)
+    else:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", opts.port))
+        sock.listen(128)
+    host, port = sock.getsockname()[:2]
+    if host != "127.0.0.1":
+        parser.error(f"refusing to serve on {host}: 127.0.0.1 only")
     origin = f"http://127.0.0.1:{port}"
     url = f"{origin}{opts.path}"
 
