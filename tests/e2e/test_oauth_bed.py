@@ -320,7 +320,19 @@ def test_switches_change_metadata_iss_and_token_answers(
     injected = [e for e in authz_server.token_events() if e.get("injected")]
     assert [(e["status"], e["error"]) for e in injected] == [(500, "server_error"), (400, "invalid_grant")]
 
-    authz_server.control(downscope="mcp:tools")
+    meta = authz_server.control(metadata_omit=["revocation_endpoint", "registration_endpoint"]) and authz_server.metadata()
+    assert "revocation_endpoint" not in meta and "registration_endpoint" not in meta
+    authz_server.control(reset=True, rotate_refresh_tokens=False, refresh_omits_refresh_token=True)
+    refresh = httpx2.post(
+        meta["token_endpoint"],
+        data={"grant_type": "refresh_token", "refresh_token": ok.json()["refresh_token"],
+              "client_id": client["client_id"], "resource": protected_mcp.url},
+        timeout=10.0,
+    )
+    assert refresh.status_code == 200 and "refresh_token" not in refresh.json(), refresh.text
+    assert authz_server.refreshes()[-1]["refresh_token_omitted"] is True
+
+    authz_server.control(reset=True, downscope="mcp:tools")
     _, narrow = authorize_by_hand(authz_server, scripted_browser, protected_mcp.url, "mcp:tools mcp:admin", client)
     assert narrow.json()["scope"] == "mcp:tools", "the provider grants less than asked"
 

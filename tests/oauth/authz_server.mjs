@@ -65,6 +65,10 @@ const CONTROL_DEFAULTS = {
   token_failures: { count: 0, error: 'server_error', grant_type: null },
   // ignore the requested scope and grant only this (e.g. "mcp:tools"), or null
   downscope: null,
+  // metadata fields to leave out, e.g. ["revocation_endpoint"] or ["registration_endpoint"]
+  metadata_omit: [],
+  // refresh responses without `refresh_token` (pair with rotate_refresh_tokens: false)
+  refresh_omits_refresh_token: false,
   serve_rfc8414: !args['no-rfc8414'], // /.well-known/oauth-authorization-server as well
 };
 const control = structuredClone(CONTROL_DEFAULTS);
@@ -233,6 +237,7 @@ function rewriteMetadata(body) {
   const doc = JSON.parse(body);
   if (control.pkce_metadata === 'absent') delete doc.code_challenge_methods_supported;
   if (control.pkce_metadata === 'plain') doc.code_challenge_methods_supported = ['plain'];
+  for (const name of control.metadata_omit) delete doc[name];
   return JSON.stringify(doc);
 }
 
@@ -356,6 +361,11 @@ async function handle(req, res) {
       body,
       onEnd: (status, out) => {
         const parsed = parseJson(out);
+        let sent = out;
+        if (status === 200 && grantType === 'refresh_token' && control.refresh_omits_refresh_token) {
+          const { refresh_token: omitted, ...rest } = parsed;
+          sent = JSON.stringify(rest);
+        }
         record('token', {
           ...base,
           status,
@@ -365,8 +375,9 @@ async function handle(req, res) {
           refresh_fp: fp(parsed.refresh_token),
           expires_in: parsed.expires_in,
           granted_scope: parsed.scope,
+          refresh_token_omitted: sent !== out || undefined,
         });
-        return out;
+        return sent;
       },
     });
   }
