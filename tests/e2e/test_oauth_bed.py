@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -207,7 +208,7 @@ async def test_expired_access_token_is_refreshed_once_with_rotation(
 
 
 def test_revoked_refresh_token_is_rejected(
-    authz_server: AuthServer, protected_mcp: ResourceServer, scripted_browser: ScriptedBrowser
+    authz_server: AuthServer, protected_mcp: ResourceServer, scripted_browser: ScriptedBrowser, oauth_bed_dir: Path
 ) -> None:
     client, response = authorize_by_hand(authz_server, scripted_browser, protected_mcp.url)
     assert response.status_code == 200, response.text
@@ -236,6 +237,13 @@ def test_revoked_refresh_token_is_rejected(
     assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant", refresh.text
     [rejected] = authz_server.refreshes(ok=False)
     assert rejected["presented_fp"] == fingerprint(tokens["refresh_token"]) and rejected["error"] == "invalid_grant"
+
+    headers = {**MCP_HEADERS, "Authorization": f"Bearer {tokens['access_token']}"}
+    httpx2.post(protected_mcp.url, json=INITIALIZE, headers=headers, timeout=10.0)
+    for path in oauth_bed_dir.iterdir():
+        text = path.read_text(errors="replace")
+        for kind in ("access_token", "refresh_token"):
+            assert tokens[kind] not in text, f"the {kind} value leaked into {path.name}"
 
 
 def test_token_for_another_resource_is_rejected(
