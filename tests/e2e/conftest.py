@@ -12,6 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from oauth_bed import (  # noqa: F401 (fixtures of the OAuth test bed, for every test)
+    authz_server,
+    oauth_bed_dir,
+    protected_mcp,
+    scripted_browser,
+    start_authz_server,
+    start_resource_server,
+)
 from patchbay_harness import Hub, Sandbox, everything_cmd, wait_server_running
 from patchbay_harness import start_hub as _start_hub
 

@@ -1,0 +1,120 @@
+"""The client under test for `@modelcontextprotocol/conformance client --suite auth`: drives
+`patchbay connect` against the scenario's server, then calls a tool through the hub.
+
+The suite runs `<command> <server-url>` (through a shell; the command is split on spaces) with
+MCP_CONFORMANCE_SCENARIO (e.g. `auth/scope-step-up`) and, in some scenarios,
+MCP_CONFORMANCE_CONTEXT (JSON: `name` plus e.g. `client_id` and `client_secret` for
+`auth/pre-registration`). It kills the client after --timeout ms (default 30000).
+
+What this adapter expects in its environment (set by the test that starts the suite):
+  PATCHBAY_BIN            the binary under test
+  PATCHBAY_HOME, HOME...  a sandbox whose hub is already running (`patchbay serve`)
+  BROWSER                 tests/oauth/browser.py (the scripted browser), PATCHBAY_BROWSER_LOG
+
+Steps:
+  1. `patchbay connect URL --name conf-<scenario> [--client-id ID --client-secret S]`; it must exit
+     0 once tokens are stored (the browser is opened through $BROWSER by the hub).
+  2. `patchbay tools --json`: the remote server's tools, namespaced like the stdio servers' tools.
+  3. call the scenario server's first tool (`test-tool`) through the hub's MCP endpoint; for
+     `auth/scope-step-up` this call is what triggers the 403 and the hub's re-authorization.
+Exit 0 when the tool call succeeded, 1 otherwise (the suite tolerates a failing client only in
+scenarios that expect one, such as `auth/scope-retry-limit`).
+
+NOTE: `patchbay connect` does not exist yet; the interface above is the agreed one. Adjust
+`tool_name_for` once the hub's namespacing of remote tools is settled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+CONNECT_TIMEOUT = 25.0  # inside the suite's 30 s per scenario; raise both together
+CLI_TIMEOUT = 10.0
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+
+
+def log(message: str) -> None:
+    print(f"conformance-adapter: {message}", file=sys.stderr, flush=True)
+
+
+def server_name(scenario: str) -> str:
+    """A server name per scenario, so that the suite's parallel scenarios share one hub."""
+    return "conf-" + re.sub(r"[^a-z0-9]+", "-", scenario.lower()).strip("-")[:40]
+
+
+def patchbay(*args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    cmd = [os.environ["PATCHBAY_BIN"], *args]
+    log(f"run {' '.join(args)}")
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    if result.stderr:
+        log(f"stderr of {args[0]}: {result.stderr.strip()[-2000:]}")
+    return result
+
+
+def tool_name_for(tools: Any, name: str) -> str | None:
+    """The hub's name for the first tool of server `name` in `patchbay tools --json`."""
+    entries = tools.get("tools", tools) if isinstance(tools, dict) else tools
+    for entry in entries or []:
+        if isinstance(entry, dict) and entry.get("server") == name:
+            return str(entry.get("name"))
+    return None
+
+
+def hub_endpoint() -> tuple[str, str]:
+    """The running hub's MCP URL and bearer secret, from its discovery file."""
+    home = Path(os.environ["PATCHBAY_HOME"])
+    info = json.loads((home / "state" / "hub.json").read_text())
+    secret_file = Path(info.get("secret_file") or home / "state" / "secret")
+    return info["url"], secret_file.read_text().strip()
+
+
+async def call_tool(tool: str) -> bool:
+    from patchbay_harness import mcp_session
+
+    url, secret = hub_endpoint()
+    async with mcp_session(url, secret) as session:
+        result = await session.call_tool(tool, {})
+    log(f"tool {tool}: is_error={result.is_error}")
+    return not result.is_error
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        log("usage: conformance_adapter.py SERVER_URL")
+        return 2
+    url = argv[1]
+    scenario = os.environ.get("MCP_CONFORMANCE_SCENARIO", "unknown")
+    context = json.loads(os.environ.get("MCP_CONFORMANCE_CONTEXT") or "{}")
+    name = server_name(scenario)
+    log(f"scenario {scenario} on {url} as {name}")
+
+    args = ["connect", url, "--name", name]
+    if context.get("client_id"):
+        args += ["--client-id", context["client_id"]]
+        if context.get("client_secret"):
+            args += ["--client-secret", context["client_secret"]]
+    connected = patchbay(*args, timeout=CONNECT_TIMEOUT)
+    if connected.returncode != 0:
+        log(f"connect exited {connected.returncode}")
+        return 1
+
+    listed = patchbay("tools", "--json")
+    if listed.returncode != 0:
+        return 1
+    tool = tool_name_for(json.loads(listed.stdout), name)
+    if tool is None:
+        log(f"no tool of `{name}` in `patchbay tools --json`: {listed.stdout[:2000]}")
+        return 1
+    return 0 if asyncio.run(call_tool(tool)) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
