@@ -164,7 +164,10 @@ impl Homes {
             Base::Config => &self.config,
             Base::CodexHome => &self.codex,
         };
-        location.path.split('/').fold(base.clone(), |p, c| p.join(c))
+        location
+            .path
+            .split('/')
+            .fold(base.clone(), |p, c| p.join(c))
     }
 }
 
@@ -393,8 +396,8 @@ fn update_installed(
     change: impl FnOnce(&mut BTreeMap<String, Installed>),
 ) -> Result<(), ClientError> {
     let file = paths.clients_file();
-    let _lock = crate::config::lock_exclusive(&paths.client_lock("installed"))
-        .map_err(io_error(&file))?;
+    let _lock =
+        crate::config::lock_exclusive(&paths.client_lock("installed")).map_err(io_error(&file))?;
     let mut all = installed(paths);
     change(&mut all);
     let json = serde_json::to_vec_pretty(&all).expect("install records serialise");
@@ -473,7 +476,11 @@ fn servers_table(
 pub fn status(ctx: &Context, spec: &'static ClientSpec) -> ClientStatus {
     let path = ctx.config_path(spec);
     let record = installed(&ctx.paths).remove(spec.id);
-    let detected = path.exists() || path.parent().is_some_and(Path::exists);
+    // The file, or the client's own directory (not the bare home, where `~/.claude.json` lives).
+    let detected = path.exists()
+        || path
+            .parent()
+            .is_some_and(|dir| dir != ctx.homes.home && dir.exists());
     let mut row = ClientStatus {
         id: spec.id,
         name: spec.name,
@@ -528,7 +535,10 @@ pub fn status(ctx: &Context, spec: &'static ClientSpec) -> ClientStatus {
 
 /// Every known client's status, in catalogue order.
 pub fn listing(ctx: &Context) -> Vec<ClientStatus> {
-    catalog::CLIENTS.iter().map(|spec| status(ctx, spec)).collect()
+    catalog::CLIENTS
+        .iter()
+        .map(|spec| status(ctx, spec))
+        .collect()
 }
 
 /// A server found in a client's config, offered for import.
@@ -572,7 +582,11 @@ pub fn foreign_servers(
             env: entry
                 .get("env")
                 .and_then(Value::as_object)
-                .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), text(v)?))).collect())
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), text(v)?)))
+                        .collect()
+                })
                 .unwrap_or_default(),
             cwd: entry.get("cwd").and_then(text),
             url: ["url", "serverUrl", "httpUrl"]
@@ -664,8 +678,7 @@ impl Session {
                     path,
                     mode: Some(mode),
                     created_table: previous.created_table || created_table,
-                    created_inputs: previous.created_inputs
-                        || (input.is_some() && created_inputs),
+                    created_inputs: previous.created_inputs || (input.is_some() && created_inputs),
                 },
             );
         })?;
@@ -704,7 +717,9 @@ impl Session {
     ) -> Result<Backup, ClientError> {
         let all = backups(&self.ctx, spec)?;
         let chosen = match which {
-            Some(path) => all.into_iter().find(|b| b.path == path || b.path.file_name() == Some(path.as_os_str())),
+            Some(path) => all
+                .into_iter()
+                .find(|b| b.path == path || b.path.file_name() == Some(path.as_os_str())),
             None => all.into_iter().next(),
         }
         .ok_or(ClientError::NoBackups(spec.name))?;

@@ -99,8 +99,9 @@ fn other_servers_unknown_keys_and_comments_are_kept() {
         let mut lines = written.lines();
         for line in original.lines().filter(|l| !l.trim().is_empty()) {
             assert!(
-                lines.any(|w| w.trim_end().trim_end_matches(',')
-                    == line.trim_end().trim_end_matches(',')),
+                lines
+                    .any(|w| w.trim_end().trim_end_matches(',')
+                        == line.trim_end().trim_end_matches(',')),
                 "{}: line {line:?} of the original was lost:\n{written}",
                 spec.id
             );
@@ -182,7 +183,10 @@ fn direct_entries_never_hold_the_secret() {
         match spec.remote {
             Remote::Refused(_) => {
                 let err = result.expect_err("refused clients refuse --direct");
-                assert!(err.to_string().contains("cannot take a direct entry"), "{err}");
+                assert!(
+                    err.to_string().contains("cannot take a direct entry"),
+                    "{err}"
+                );
                 assert_eq!(read(&path), before, "{}: a refusal writes nothing", spec.id);
             }
             Remote::Supported(_) => {
@@ -210,7 +214,11 @@ fn unparseable_files_are_refused_and_left_byte_for_byte() {
     let cases: &[(&str, &[u8], usize)] = &[
         ("claude-desktop", b"{\n  \"mcpServers\": {\n    \"a\": {", 3),
         ("cursor", b"\xef\xbb\xbf{\"mcpServers\": {}}", 1),
-        ("claude-code", b"{\"mcpServers\": {},\n \"mcpServers\": {}}", 2),
+        (
+            "claude-code",
+            b"{\"mcpServers\": {},\n \"mcpServers\": {}}",
+            2,
+        ),
         ("gemini-cli", b"{\"mcpServers\": {}}\n// note\n", 2),
         ("cline", b"{\"mcpServers\": {\"a\": 1,}}", 1),
         ("windsurf", b"{\"mcpServers\": [1, 2]}", 1),
@@ -241,10 +249,16 @@ fn unparseable_files_are_refused_and_left_byte_for_byte() {
                 matches!(err, clients::ClientError::Parse { line, column, .. } if line >= 1 && column >= 1),
                 "{id}: {err:?}"
             );
-            assert_eq!(&std::fs::read(&path).unwrap(), bytes, "{id}: file untouched");
+            assert_eq!(
+                &std::fs::read(&path).unwrap(),
+                bytes,
+                "{id}: file untouched"
+            );
         }
         assert!(
-            clients::backups(&sandbox.context(), spec).unwrap().is_empty(),
+            clients::backups(&sandbox.context(), spec)
+                .unwrap()
+                .is_empty(),
             "{id}: nothing changed, so nothing was backed up"
         );
         assert!(clients::status(&sandbox.context(), spec).error.is_some());
@@ -265,10 +279,16 @@ fn file_mode_is_kept_and_symlinks_are_followed() {
     std::os::unix::fs::symlink(&real, &link).unwrap();
     install(&sandbox, spec, false);
     assert!(
-        std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(),
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
         "the symlink stays a symlink"
     );
-    assert!(read(&real).contains("\"patchbay\""), "the target was edited");
+    assert!(
+        read(&real).contains("\"patchbay\""),
+        "the target was edited"
+    );
     let mode = std::fs::metadata(&real).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o640, "the file's mode is kept");
 }
@@ -291,7 +311,11 @@ fn backups_are_taken_once_per_session_and_restore_puts_them_back() {
     let installed = read(&path);
     let restored = sandbox.session().restore(spec, None).unwrap();
     assert_eq!(restored.path, taken[0].path);
-    assert_eq!(read(&path), original, "restore puts the backup back byte for byte");
+    assert_eq!(
+        read(&path),
+        original,
+        "restore puts the backup back byte for byte"
+    );
     let after = clients::backups(&ctx, spec).unwrap();
     assert_eq!(after.len(), 2, "restore backed up what it replaced");
     assert_eq!(read(&after[0].path), installed);
@@ -303,7 +327,10 @@ fn backups_are_taken_once_per_session_and_restore_puts_them_back() {
     assert!(path.exists());
     let restored = sandbox.session().restore(spec, None).unwrap();
     assert!(restored.absent);
-    assert!(!path.exists(), "restoring an absent backup removes the file");
+    assert!(
+        !path.exists(),
+        "restoring an absent backup removes the file"
+    );
     let err = sandbox
         .session()
         .restore(clients::find("codex").unwrap(), None)

@@ -131,9 +131,7 @@ fn to_toml_value(value: &Value) -> toml_edit::Value {
             None => n.as_f64().unwrap_or_default().into(),
         },
         Value::String(s) => s.as_str().into(),
-        Value::Array(items) => {
-            toml_edit::Value::Array(items.iter().map(to_toml_value).collect())
-        }
+        Value::Array(items) => toml_edit::Value::Array(items.iter().map(to_toml_value).collect()),
         Value::Object(map) => {
             let mut table = toml_edit::InlineTable::new();
             for (k, v) in ordered(map) {
@@ -267,7 +265,12 @@ impl Document {
     /// Remove `key.name`; whether it was there.
     pub fn remove_entry(&mut self, key: &str, name: &str) -> bool {
         match self {
-            Document::Json(_) => match self.json_object(key).ok().flatten().and_then(|o| o.get(name)) {
+            Document::Json(_) => match self
+                .json_object(key)
+                .ok()
+                .flatten()
+                .and_then(|o| o.get(name))
+            {
                 Some(prop) => {
                     prop.remove();
                     true

@@ -1,7 +1,10 @@
 //! Shared helpers of the client writer tests: a sandbox with its own Patchbay home and user home
 //! (nothing touches the real home), input fixtures, and parsing a written file back.
 
-#![allow(dead_code, reason = "each test binary uses a different part of the helpers")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the helpers"
+)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,13 +34,7 @@ impl Sandbox {
     }
 
     pub fn context(&self) -> Context {
-        Context {
-            paths: Paths::under(&self.root().join("patchbay")),
-            homes: Homes::under(&self.root().join("home"), Os::Linux),
-            os: Os::Linux,
-            exe: PathBuf::from(EXE),
-            bridge_env: BTreeMap::new(),
-        }
+        context_at(self.root())
     }
 
     pub fn session(&self) -> Session {
@@ -50,6 +47,17 @@ impl Sandbox {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, text).unwrap();
         path
+    }
+}
+
+/// The writers' view of an installation under `root` (Linux layout, fixed binary path).
+pub fn context_at(root: &Path) -> Context {
+    Context {
+        paths: Paths::under(&root.join("patchbay")),
+        homes: Homes::under(&root.join("home"), Os::Linux),
+        os: Os::Linux,
+        exe: PathBuf::from(EXE),
+        bridge_env: BTreeMap::new(),
     }
 }
 
