@@ -38,9 +38,9 @@ pub const ENTRY: &str = "patchbay";
 /// Overrides the user's home directory for every client path (tests, portable setups).
 pub const CLIENT_HOME_ENV: &str = "PATCHBAY_CLIENT_HOME";
 
-/// Keys of an entry that Patchbay owns; any other key in our entry (a client's own `disabled`,
-/// `autoApprove`, ...) is kept on repair.
-const OWNED_KEYS: &[&str] = &[
+/// Keys of an entry that Patchbay owns, in the order it writes them; any other key in our entry
+/// (a client's own `disabled`, `autoApprove`, ...) is kept on repair.
+pub(crate) const OWNED_KEYS: &[&str] = &[
     "type",
     "command",
     "args",
@@ -60,17 +60,9 @@ pub enum ClientError {
     #[error("unknown client `{0}`")]
     Unknown(String),
     /// The client's file does not parse, or has a shape we cannot edit; it was left untouched.
-    #[error("{}:{line}:{column}: {message}", path.display())]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// What is wrong there.
-        message: String,
-    },
+    /// Always a [`ConfigError::Parse`]: file, line, column, message.
+    #[error(transparent)]
+    Unparseable(ConfigError),
     /// A file could not be read or written.
     #[error("cannot use {}", path.display())]
     Io {
@@ -103,6 +95,15 @@ pub enum ClientError {
     /// Neither the override nor the platform knows a home directory.
     #[error("cannot find the home directory; set `{CLIENT_HOME_ENV}`")]
     NoHome,
+}
+
+fn unparseable(path: &Path, line: usize, column: usize, message: String) -> ClientError {
+    ClientError::Unparseable(ConfigError::Parse {
+        path: path.to_owned(),
+        line,
+        column,
+        message,
+    })
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ClientError + '_ {
@@ -436,23 +437,13 @@ fn read_file(path: &Path) -> Result<Option<Vec<u8>>, ClientError> {
 }
 
 fn parse(spec: &ClientSpec, path: &Path, bytes: Option<&[u8]>) -> Result<Document, ClientError> {
-    let problem = |p: document::Problem| ClientError::Parse {
-        path: path.to_owned(),
-        line: p.line,
-        column: p.column,
-        message: p.message,
-    };
+    let problem = |p: document::Problem| unparseable(path, p.line, p.column, p.message);
     let text = match bytes {
         None => "",
         Some(bytes) => std::str::from_utf8(bytes).map_err(|err| {
             let valid = std::str::from_utf8(&bytes[..err.valid_up_to()]).unwrap_or_default();
             let (line, column) = crate::config::line_column(valid, valid.len());
-            ClientError::Parse {
-                path: path.to_owned(),
-                line,
-                column,
-                message: "the file is not valid UTF-8".into(),
-            }
+            unparseable(path, line, column, "the file is not valid UTF-8".into())
         })?,
     };
     Document::parse(spec.format, text).map_err(problem)
@@ -464,12 +455,7 @@ fn servers_table(
     doc: &Document,
 ) -> Result<Option<Map<String, Value>>, ClientError> {
     doc.table(spec.servers_key)
-        .map_err(|message| ClientError::Parse {
-            path: path.to_owned(),
-            line: 1,
-            column: 1,
-            message,
-        })
+        .map_err(|message| unparseable(path, 1, 1, message))
 }
 
 /// How one client stands, read without a lock (a listing, not an edit).
@@ -664,7 +650,8 @@ impl Session {
                     .is_some_and(|a| a.contains(item))
             };
             if let Some(item) = input.as_ref().filter(|item| !has_input(item)) {
-                doc.upsert_item("inputs", "id", catalog::BEARER_INPUT_ID, item);
+                doc.upsert_item("inputs", "id", catalog::BEARER_INPUT_ID, item)
+                    .map_err(|message| unparseable(path, 1, 1, message))?;
                 changed = true;
             }
             Ok(changed)

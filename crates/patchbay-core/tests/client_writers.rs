@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use common::{Sandbox, golden_dir, input};
 use patchbay_core::clients::catalog::{CLIENTS, ClientSpec, Format, Remote};
 use patchbay_core::clients::{self, EntryState, InstallOptions, Outcome};
+use patchbay_core::config::ConfigError;
 
 fn check_golden(spec: &ClientSpec, case: &str, actual: &str) {
     let ext = match spec.format {
@@ -52,6 +53,18 @@ fn read(path: &Path) -> String {
 
 fn file_of(sandbox: &Sandbox, spec: &ClientSpec) -> PathBuf {
     sandbox.context().config_path(spec)
+}
+
+/// Uninstall leaves what a client reads exactly as it was before install (the VS Code input,
+/// tables and keys install made for our entry go too).
+fn uninstall_gives_back(sandbox: &Sandbox, spec: &'static ClientSpec, path: &Path, before: &str) {
+    sandbox.session().uninstall(spec).unwrap();
+    assert_eq!(
+        common::parsed(spec, &read(path)),
+        common::parsed(spec, before),
+        "{}: uninstall gives back the original content",
+        spec.id
+    );
 }
 
 #[test]
@@ -125,13 +138,7 @@ fn other_servers_unknown_keys_and_comments_are_kept() {
         );
         assert_eq!(read(&path), written, "{}: idempotent", spec.id);
 
-        sandbox.session().uninstall(spec).unwrap();
-        assert_eq!(
-            common::parsed(spec, &read(&path)),
-            common::parsed(spec, &original),
-            "{}: uninstall gives back the original content",
-            spec.id
-        );
+        uninstall_gives_back(&sandbox, spec, &path, &original);
     }
 }
 
@@ -197,13 +204,7 @@ fn direct_entries_never_hold_the_secret() {
                 assert!(written.contains("PATCHBAY_BEARER") || written.contains("${input:"));
                 let row = clients::status(&sandbox.context(), spec);
                 assert_eq!(row.entry, EntryState::Intact, "{row:?}");
-                sandbox.session().uninstall(spec).unwrap();
-                assert_eq!(
-                    common::parsed(spec, &read(&path)),
-                    common::parsed(spec, &before),
-                    "{}: uninstall of a direct entry cleans up after itself",
-                    spec.id
-                );
+                uninstall_gives_back(&sandbox, spec, &path, &before);
             }
         }
     }
@@ -227,7 +228,7 @@ fn unparseable_files_are_refused_and_left_byte_for_byte() {
         ("codex", b"model = \"x\"\n[mcp_servers.a\ncommand = 1\n", 2),
         ("lm-studio", b"{\"mcpServers\": {\"a\": \"\xff\"}}", 1),
     ];
-    for (id, bytes, _line) in cases {
+    for (id, bytes, line_expected) in cases {
         let spec = clients::find(id).unwrap();
         let sandbox = Sandbox::new();
         let path = sandbox.write_client_file(spec, "");
@@ -246,7 +247,11 @@ fn unparseable_files_are_refused_and_left_byte_for_byte() {
                 "{id}: the error names the file: {shown}"
             );
             assert!(
-                matches!(err, clients::ClientError::Parse { line, column, .. } if line >= 1 && column >= 1),
+                matches!(
+                    err,
+                    clients::ClientError::Unparseable(ConfigError::Parse { line, column, .. })
+                        if line == *line_expected && column >= 1
+                ),
                 "{id}: {err:?}"
             );
             assert_eq!(

@@ -20,7 +20,7 @@ fn client_failure(err: ClientError) -> Failure {
     match &err {
         ClientError::Unknown(_) => failure(Kind::NotFound)
             .hint(format!("known clients: {}", catalog::ids())),
-        ClientError::Parse { .. } => failure(Kind::Config).hint(
+        ClientError::Unparseable(_) => failure(Kind::Config).hint(
             "fix the file by hand (or `patchbay restore CLIENT` to put back a backup), then run this again; the file was left untouched",
         ),
         ClientError::DirectRefused { .. } => failure(Kind::General)

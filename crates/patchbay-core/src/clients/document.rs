@@ -10,6 +10,7 @@ use jsonc_parser::cst::{CstInputValue, CstObject, CstRootNode};
 use jsonc_parser::{CollectOptions, ParseOptions, ast};
 use serde_json::{Map, Value};
 
+use super::OWNED_KEYS;
 use super::catalog::Format;
 
 /// Why a text cannot be edited, and where.
@@ -42,27 +43,15 @@ pub enum Document {
     Toml(toml_edit::DocumentMut),
 }
 
-/// Keys of an entry in the order they are written; others follow alphabetically.
-const KEY_ORDER: &[&str] = &[
-    "type",
-    "command",
-    "args",
-    "env",
-    "url",
-    "serverUrl",
-    "httpUrl",
-    "headers",
-    "bearer_token_env_var",
-];
-
+/// An entry's keys in the order Patchbay writes them (its own keys first, the rest sorted).
 fn ordered(map: &Map<String, Value>) -> Vec<(&String, &Value)> {
     let mut pairs: Vec<_> = map.iter().collect();
     pairs.sort_by_key(|(k, _)| {
         (
-            KEY_ORDER
+            OWNED_KEYS
                 .iter()
                 .position(|o| o == k)
-                .unwrap_or(KEY_ORDER.len()),
+                .unwrap_or(OWNED_KEYS.len()),
             k.to_string(),
         )
     });
@@ -105,6 +94,17 @@ fn duplicate_key(value: &ast::Value<'_>) -> Option<(usize, String)> {
         ast::Value::Array(array) => array.elements.iter().find_map(duplicate_key),
         _ => None,
     }
+}
+
+fn find_item(
+    array: &jsonc_parser::cst::CstArray,
+    id_field: &str,
+    id: &str,
+) -> Option<jsonc_parser::cst::CstNode> {
+    array
+        .elements()
+        .into_iter()
+        .find(|e| e.to_serde_value().is_some_and(|v| v[id_field] == id))
 }
 
 fn to_input(value: &Value) -> CstInputValue {
@@ -308,24 +308,32 @@ impl Document {
     }
 
     /// In the top-level array `key` (made when missing), replace the object whose `id_field` is
-    /// `id` with `item`, or append it. JSON only; a no-op for TOML.
-    pub fn upsert_item(&mut self, key: &str, id_field: &str, id: &str, item: &Value) {
-        let Document::Json(root) = self else { return };
-        let array = root.object_value_or_set().array_value_or_set(key);
-        let existing = array
-            .elements()
-            .into_iter()
-            .find(|e| e.to_serde_value().is_some_and(|v| v[id_field] == id));
-        match existing {
-            Some(node) => {
-                if let Some(object) = node.as_object() {
-                    object.replace_with(to_input(item));
-                }
+    /// `id` with `item`, or append it. JSON only; a no-op for TOML. An error when `key` holds
+    /// something other than an array (it is left alone).
+    pub fn upsert_item(
+        &mut self,
+        key: &str,
+        id_field: &str,
+        id: &str,
+        item: &Value,
+    ) -> Result<(), String> {
+        let Document::Json(root) = self else {
+            return Ok(());
+        };
+        let top = root.object_value_or_set();
+        if top.get(key).is_some() && top.array_value(key).is_none() {
+            return Err(format!("`{key}` is not an array"));
+        }
+        let array = top.array_value_or_set(key);
+        match find_item(&array, id_field, id).and_then(|node| node.as_object()) {
+            Some(object) => {
+                object.replace_with(to_input(item));
             }
             None => {
                 array.append(to_input(item));
             }
         }
+        Ok(())
     }
 
     /// Remove the object whose `id_field` is `id` from the top-level array `key`; whether it
@@ -334,14 +342,8 @@ impl Document {
         let Document::Json(root) = self else {
             return false;
         };
-        let Some(array) = root.object_value().and_then(|o| o.array_value(key)) else {
-            return false;
-        };
-        let found = array
-            .elements()
-            .into_iter()
-            .find(|e| e.to_serde_value().is_some_and(|v| v[id_field] == id));
-        match found {
+        let array = root.object_value().and_then(|o| o.array_value(key));
+        match array.and_then(|a| find_item(&a, id_field, id)) {
             Some(node) => {
                 node.remove();
                 true
