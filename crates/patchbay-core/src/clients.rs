@@ -804,3 +804,64 @@ fn bearer_input() -> Value {
         "password": true,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_follow_each_os_layout() {
+        let root = Path::new("/u");
+        let path = |id: &str, os: Os| {
+            let spec = find(id).unwrap();
+            Homes::under(root, os).resolve(spec.location(os))
+        };
+        let cases = [
+            (
+                "claude-desktop",
+                Os::MacOs,
+                "/u/Library/Application Support/Claude/claude_desktop_config.json",
+            ),
+            (
+                "claude-desktop",
+                Os::Windows,
+                "/u/AppData/Roaming/Claude/claude_desktop_config.json",
+            ),
+            (
+                "claude-desktop",
+                Os::Linux,
+                "/u/.config/Claude/claude_desktop_config.json",
+            ),
+            (
+                "vscode",
+                Os::MacOs,
+                "/u/Library/Application Support/Code/User/mcp.json",
+            ),
+            ("zed", Os::MacOs, "/u/.config/zed/settings.json"),
+            ("zed", Os::Windows, "/u/AppData/Roaming/Zed/settings.json"),
+            ("cursor", Os::Windows, "/u/.cursor/mcp.json"),
+            ("codex", Os::Linux, "/u/.codex/config.toml"),
+            ("claude-code", Os::Linux, "/u/.claude.json"),
+        ];
+        for (id, os, expected) in cases {
+            assert_eq!(path(id, os), Path::new(expected), "{id} on {os:?}");
+        }
+    }
+
+    #[test]
+    fn repair_keeps_the_clients_own_keys_and_drops_stale_owned_ones() {
+        let expected: Map<String, Value> =
+            serde_json::from_value(serde_json::json!({"command": "/p", "args": ["bridge"]}))
+                .unwrap();
+        let existing = serde_json::json!({
+            "url": "http://old", "command": "/old", "disabled": false, "autoApprove": []
+        });
+        let merged = merge(Some(&existing), &expected);
+        assert_eq!(
+            Value::Object(merged),
+            serde_json::json!({
+                "command": "/p", "args": ["bridge"], "disabled": false, "autoApprove": []
+            })
+        );
+    }
+}
