@@ -733,11 +733,6 @@ impl Session {
         fs_err::canonicalize(&path).unwrap_or(path)
     }
 
-    fn lock(&self, spec: &ClientSpec) -> Result<fs_err::File, ClientError> {
-        let lock = self.ctx.paths.client_lock(spec.id);
-        crate::config::lock_exclusive(&lock).map_err(io_error(&lock))
-    }
-
     fn backup(
         &mut self,
         spec: &ClientSpec,
@@ -755,6 +750,29 @@ impl Session {
         backup::take(&dir, original, extension).map_err(io_error(&dir))?;
         self.backed_up.insert(path.to_owned());
         Ok(())
+    }
+
+    /// Take the client's lock, and with it held, remove temp files a killed writer of this
+    /// client left beside its config (no other writer of ours uses that directory).
+    fn lock(&self, spec: &ClientSpec) -> Result<fs_err::File, ClientError> {
+        let lock_path = self.ctx.paths.client_lock(spec.id);
+        let lock = crate::config::lock_exclusive(&lock_path).map_err(io_error(&lock_path))?;
+        let file = self.target(spec);
+        let leftovers = file
+            .parent()
+            .and_then(|dir| fs_err::read_dir(dir).ok())
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(crate::config::TEMP_PREFIX)
+            });
+        for entry in leftovers {
+            let _ = fs_err::remove_file(entry.path());
+        }
+        Ok(lock)
     }
 
     /// Lock, read, parse, change, check, back up, write atomically.

@@ -377,11 +377,16 @@ pub fn lock_exclusive(lock_path: &Path) -> std::io::Result<fs_err::File> {
     Ok(lock)
 }
 
+/// How the temp files of [`write_atomically`] start, so one left by a killed writer is known.
+pub const TEMP_PREFIX: &str = ".patchbay-tmp-";
+
 /// Replace `path` with `bytes` so that a reader sees the old or the new file, never a torn one:
 /// a temp file in the same directory, fsync, then rename over. The old file's mode is kept.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempfile_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     if let Ok(meta) = std::fs::metadata(path) {

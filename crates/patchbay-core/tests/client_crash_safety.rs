@@ -87,4 +87,25 @@ fn killed_writer_leaves_the_old_or_the_new_file() {
     }
     // Not asserted (timing), but told: how often the kill landed between install and uninstall.
     eprintln!("{seen_installed} of {KILLS} kills left the installed version");
+
+    // A kill between temp file and rename leaves the temp file; the next edit sweeps it.
+    let temps = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(patchbay_core::config::TEMP_PREFIX)
+            })
+            .count()
+    };
+    let dir = path.parent().unwrap();
+    eprintln!("{} temp files left by the kills", temps(dir));
+    sandbox
+        .session()
+        .install(spec, &InstallOptions::default())
+        .unwrap();
+    assert_eq!(temps(dir), 0, "the next edit removes leftover temp files");
+    assert_eq!(std::fs::read(&path).unwrap(), installed);
 }
