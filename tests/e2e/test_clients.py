@@ -182,7 +182,9 @@ def test_import_offers_each_server_with_its_exact_command(sandbox: Sandbox) -> N
     assert listed["time"]["command"] == cmd[0] and listed["time"]["args"] == ["--local-timezone", "UTC"], listed
 
 
-def _watch_events(hub: Hub, found: list[dict[str, Any]], subscribed: threading.Event, stop: threading.Event) -> None:
+def _watch_events(
+    hub: Hub, found: list[dict[str, Any]], subscribed: threading.Event, stop: threading.Event, client: str
+) -> None:
     with httpx2.stream(
         "GET", f"http://127.0.0.1:{hub.port}/api/v1/events", headers=hub.auth_headers, timeout=DRIFT_TIMEOUT * 2
     ) as response:
@@ -195,8 +197,10 @@ def _watch_events(hub: Hub, found: list[dict[str, Any]], subscribed: threading.E
             if line.startswith("event:"):
                 kind = line.split(":", 1)[1].strip()
             elif line.startswith("data:") and kind == "client_drift":
-                found.append(json.loads(line.split(":", 1)[1]))
-                return
+                event = json.loads(line.split(":", 1)[1])
+                if event["client"] == client:
+                    found.append(event)
+                    return
 
 
 @pytest.mark.timeout(90)
@@ -208,7 +212,9 @@ def test_dropped_entry_is_reported_announced_and_repaired(sandbox: Sandbox, star
 
     found: list[dict[str, Any]] = []
     subscribed, stop = threading.Event(), threading.Event()
-    watcher = threading.Thread(target=_watch_events, args=(hub, found, subscribed, stop), daemon=True)
+    watcher = threading.Thread(
+        target=_watch_events, args=(hub, found, subscribed, stop, "claude-desktop"), daemon=True
+    )
     watcher.start()
     assert subscribed.wait(10), "the event stream answers"
     # What Claude Desktop has been seen to do: rewrite its file without `mcpServers`.
@@ -228,3 +234,23 @@ def test_dropped_entry_is_reported_announced_and_repaired(sandbox: Sandbox, star
     written = json.loads(claude.read_text())
     assert written["globalShortcut"] == "Ctrl+Space" and "patchbay" in written["mcpServers"], written
     assert client_row(sandbox, "claude-desktop")["entry"] == "intact"
+
+
+@pytest.mark.timeout(90)
+def test_client_installed_while_the_hub_runs_is_watched_too(sandbox: Sandbox, hub: Hub) -> None:
+    install(sandbox, "cursor")
+    cursor = client_file(sandbox, "cursor")
+    found: list[dict[str, Any]] = []
+    subscribed, stop = threading.Event(), threading.Event()
+    watcher = threading.Thread(target=_watch_events, args=(hub, found, subscribed, stop, "cursor"), daemon=True)
+    watcher.start()
+    assert subscribed.wait(10), "the event stream answers"
+    # The hub picks up the new install record, then watches Cursor's directory; until it does,
+    # a rewrite may go unseen, so rewrite (bounded) until the event comes.
+    for attempt in range(10):
+        cursor.write_text(json.dumps({"mcpServers": {}, "attempt": attempt}))
+        watcher.join(1.5)
+        if found:
+            break
+    stop.set()
+    assert found and found[0]["entry"] == "missing", f"no `client_drift` for cursor: {found}"

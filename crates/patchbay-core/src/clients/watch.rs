@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use notify_debouncer_full::notify::RecursiveMode;
@@ -28,30 +28,35 @@ fn states(ctx: &Context) -> BTreeMap<String, (PathBuf, EntryState)> {
         .collect()
 }
 
-/// Directories to watch: each installed file's parent (made by install, so it exists) and
-/// Patchbay's state dir (where the install records are).
-fn directories(ctx: &Context) -> BTreeSet<PathBuf> {
-    let mut dirs: BTreeSet<PathBuf> = super::installed(&ctx.paths)
-        .values()
-        .filter_map(|r| r.path.parent().map(PathBuf::from))
+/// The files whose changes matter: every installed client's config and the install records.
+fn files(ctx: &Context) -> BTreeSet<PathBuf> {
+    let mut files: BTreeSet<PathBuf> = super::installed(&ctx.paths)
+        .into_values()
+        .map(|r| r.path)
         .collect();
-    dirs.insert(ctx.paths.state_dir.clone());
-    dirs.retain(|d| d.is_dir());
-    dirs
+    files.insert(ctx.paths.clients_file());
+    files
 }
 
 /// Start watching, in a task that owns the watcher and ends when `shutdown` fires. A failure to
 /// watch is logged, not fatal: `patchbay clients` still reports drift.
 pub fn start(ctx: Context, events: EventSender, shutdown: CancellationToken) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    // Watches are on directories (a client replaces its file by rename), so other files there
+    // (`~/.claude.json` lives in the home directory) are filtered out here.
+    let interesting = Arc::new(Mutex::new(files(&ctx)));
+    let filter = interesting.clone();
     let debouncer = notify_debouncer_full::new_debouncer(
         Duration::from_millis(200),
         None,
         move |result: notify_debouncer_full::DebounceEventResult| {
+            let Ok(files) = filter.lock() else { return };
             let wrote = result.is_ok_and(|events| {
-                events
-                    .iter()
-                    .any(|e| !e.kind.is_access() && !e.kind.is_other())
+                events.iter().any(|e| {
+                    !e.kind.is_access()
+                        && !e.kind.is_other()
+                        && e.paths.iter().any(|p| files.contains(p))
+                })
             });
             if wrote {
                 let _ = tx.send(());
@@ -67,7 +72,17 @@ pub fn start(ctx: Context, events: EventSender, shutdown: CancellationToken) {
             let Ok(mut debouncer) = debouncer.lock() else {
                 return;
             };
-            for dir in directories(ctx) {
+            let files = files(ctx);
+            // Each file's directory (install made it, so it exists).
+            let dirs: BTreeSet<PathBuf> = files
+                .iter()
+                .filter_map(|f| f.parent().map(PathBuf::from))
+                .filter(|d| d.is_dir())
+                .collect();
+            if let Ok(mut interesting) = interesting.lock() {
+                *interesting = files;
+            }
+            for dir in dirs {
                 if watched.contains(&dir) {
                     continue;
                 }
@@ -94,7 +109,8 @@ pub fn start(ctx: Context, events: EventSender, shutdown: CancellationToken) {
             };
             for (client, (path, entry)) in &now {
                 let before = known.get(client).map(|(_, e)| *e);
-                if before != Some(*entry) && before.is_some() {
+                // A client installed while the hub runs is announced only if it has drifted.
+                if before != Some(*entry) && (before.is_some() || *entry != EntryState::Intact) {
                     if *entry != EntryState::Intact {
                         tracing::warn!(client, "Patchbay's entry is {}", entry.as_str());
                     }
