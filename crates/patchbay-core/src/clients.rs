@@ -122,20 +122,26 @@ pub struct Homes {
     pub config: PathBuf,
     /// Codex's home (`$CODEX_HOME`, else `~/.codex`).
     pub codex: PathBuf,
+    /// The platform local data dir.
+    pub local_data: PathBuf,
 }
 
 impl Homes {
     /// Every directory under `root` as the platform `os` lays them out below a home.
     pub fn under(root: &Path, os: Os) -> Self {
-        let config = match os {
-            Os::Linux => root.join(".config"),
-            Os::MacOs => root.join("Library/Application Support"),
-            Os::Windows => root.join("AppData/Roaming"),
+        let (config, local_data) = match os {
+            Os::Linux => (root.join(".config"), root.join(".local/share")),
+            Os::MacOs => (
+                root.join("Library/Application Support"),
+                root.join("Library/Application Support"),
+            ),
+            Os::Windows => (root.join("AppData/Roaming"), root.join("AppData/Local")),
         };
         Self {
             home: root.to_owned(),
             config,
             codex: root.join(".codex"),
+            local_data,
         }
     }
 
@@ -153,6 +159,7 @@ impl Homes {
             .unwrap_or_else(|| home.join(".codex"));
         Ok(Self {
             config: dirs.config_dir().to_owned(),
+            local_data: dirs.data_local_dir().to_owned(),
             codex,
             home,
         })
@@ -164,6 +171,7 @@ impl Homes {
             Base::Home => &self.home,
             Base::Config => &self.config,
             Base::CodexHome => &self.codex,
+            Base::LocalData => &self.local_data,
         };
         location
             .path
@@ -209,9 +217,30 @@ impl Context {
         })
     }
 
-    /// The client's config file.
+    /// The client's config file: the usual place, unless only another known place (another
+    /// kind of install) has the file, or failing that, its directory.
     pub fn config_path(&self, spec: &ClientSpec) -> PathBuf {
-        self.homes.resolve(spec.location(self.os))
+        let usual = self.homes.resolve(spec.location(self.os));
+        if usual.exists() {
+            return usual;
+        }
+        let others: Vec<PathBuf> = spec
+            .also
+            .iter()
+            .filter(|(os, _)| *os == self.os)
+            .map(|(_, location)| self.homes.resolve(*location))
+            .collect();
+        let usual_dir = usual.parent().is_some_and(Path::exists);
+        others
+            .iter()
+            .find(|p| p.exists())
+            .or_else(|| {
+                others
+                    .iter()
+                    .find(|p| !usual_dir && p.parent().is_some_and(Path::exists))
+            })
+            .cloned()
+            .unwrap_or(usual)
     }
 
     fn direct_url(&self) -> Result<String, ClientError> {
@@ -864,6 +893,43 @@ mod tests {
         for (id, os, expected) in cases {
             assert_eq!(path(id, os), Path::new(expected), "{id} on {os:?}");
         }
+    }
+
+    #[test]
+    fn another_install_kind_is_found_where_it_keeps_its_file() {
+        let root = tempfile::tempdir().unwrap();
+        let ctx = Context {
+            paths: Paths::under(&root.path().join("pb")),
+            homes: Homes::under(root.path(), Os::Windows),
+            os: Os::Windows,
+            exe: PathBuf::from("/p"),
+            bridge_env: BTreeMap::new(),
+        };
+        let claude = find("claude-desktop").unwrap();
+        let usual = root
+            .path()
+            .join("AppData/Roaming/Claude/claude_desktop_config.json");
+        assert_eq!(
+            ctx.config_path(claude),
+            usual,
+            "nothing there: the usual place"
+        );
+        let msix = root.path().join(
+            "AppData/Local/Packages/Claude_pzs8sxrjxfjjc/LocalCache/Roaming/Claude/claude_desktop_config.json",
+        );
+        fs_err::create_dir_all(msix.parent().unwrap()).unwrap();
+        assert_eq!(
+            ctx.config_path(claude),
+            msix,
+            "only the MSIX build's directory exists"
+        );
+        fs_err::create_dir_all(usual.parent().unwrap()).unwrap();
+        fs_err::write(&usual, "{}").unwrap();
+        assert_eq!(
+            ctx.config_path(claude),
+            usual,
+            "the usual file wins when it exists"
+        );
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub enum Base {
     Config,
     /// `$CODEX_HOME`, else `~/.codex`.
     CodexHome,
+    /// The platform local data dir: `~/.local/share` on Linux, `~/Library/Application Support`
+    /// on macOS, `%LOCALAPPDATA%` on Windows.
+    LocalData,
 }
 
 /// A path relative to a [`Base`], with `/` separators.
@@ -120,6 +123,9 @@ pub struct ClientSpec {
     pub windows: Location,
     /// The config file on Linux.
     pub linux: Location,
+    /// Other places the file is known to live on one OS (another install kind), tried in order
+    /// when the usual file does not exist.
+    pub also: &'static [(Os, Location)],
     /// The most tools the client is known to use, if it has a limit.
     pub tool_limit: Option<u32>,
     /// What the user does for the client to pick up the change.
@@ -145,6 +151,8 @@ pub const BEARER_INPUT_ID: &str = "patchbay-bearer";
 
 const NO_SECRETLESS_REMOTE: &str = "its config has no way to read the bearer from the environment or a prompt, and Patchbay never writes the secret into a client's file";
 
+const CLINE_CLI: Location = at(Base::Home, ".cline/data/settings/cline_mcp_settings.json");
+
 /// Every known client, in the order they are listed.
 pub const CLIENTS: &[ClientSpec] = &[
     ClientSpec {
@@ -159,6 +167,14 @@ pub const CLIENTS: &[ClientSpec] = &[
         macos: at(Base::Config, "Claude/claude_desktop_config.json"),
         windows: at(Base::Config, "Claude/claude_desktop_config.json"),
         linux: at(Base::Config, "Claude/claude_desktop_config.json"),
+        // The Microsoft Store (MSIX) build keeps its roaming data in its package's cache.
+        also: &[(
+            Os::Windows,
+            at(
+                Base::LocalData,
+                "Packages/Claude_pzs8sxrjxfjjc/LocalCache/Roaming/Claude/claude_desktop_config.json",
+            ),
+        )],
         tool_limit: None,
         reload: "quit Claude Desktop completely and start it again",
     },
@@ -176,6 +192,7 @@ pub const CLIENTS: &[ClientSpec] = &[
         macos: at(Base::Home, ".cursor/mcp.json"),
         windows: at(Base::Home, ".cursor/mcp.json"),
         linux: at(Base::Home, ".cursor/mcp.json"),
+        also: &[],
         tool_limit: Some(40),
         reload: "refresh the MCP servers in Cursor's settings",
     },
@@ -193,6 +210,7 @@ pub const CLIENTS: &[ClientSpec] = &[
         macos: at(Base::Config, "Code/User/mcp.json"),
         windows: at(Base::Config, "Code/User/mcp.json"),
         linux: at(Base::Config, "Code/User/mcp.json"),
+        also: &[],
         tool_limit: Some(128),
         reload: "start or restart `patchbay` from VS Code's MCP servers view",
     },
@@ -210,6 +228,7 @@ pub const CLIENTS: &[ClientSpec] = &[
         macos: at(Base::Home, ".claude.json"),
         windows: at(Base::Home, ".claude.json"),
         linux: at(Base::Home, ".claude.json"),
+        also: &[],
         tool_limit: None,
         reload: "start a new Claude Code session (or run `/mcp`)",
     },
@@ -223,6 +242,7 @@ pub const CLIENTS: &[ClientSpec] = &[
         macos: at(Base::Home, ".codeium/windsurf/mcp_config.json"),
         windows: at(Base::Home, ".codeium/windsurf/mcp_config.json"),
         linux: at(Base::Home, ".codeium/windsurf/mcp_config.json"),
+        also: &[],
         tool_limit: None,
         reload: "press refresh in Windsurf's MCP panel",
     },
@@ -236,6 +256,7 @@ pub const CLIENTS: &[ClientSpec] = &[
         macos: at(Base::Home, ".config/zed/settings.json"),
         windows: at(Base::Config, "Zed/settings.json"),
         linux: at(Base::Config, "zed/settings.json"),
+        also: &[],
         tool_limit: None,
         reload: "nothing: Zed applies its settings live",
     },
@@ -253,6 +274,7 @@ pub const CLIENTS: &[ClientSpec] = &[
         macos: at(Base::CodexHome, "config.toml"),
         windows: at(Base::CodexHome, "config.toml"),
         linux: at(Base::CodexHome, "config.toml"),
+        also: &[],
         tool_limit: Some(128),
         reload: "start Codex again",
     },
@@ -270,6 +292,7 @@ pub const CLIENTS: &[ClientSpec] = &[
         macos: at(Base::Home, ".gemini/settings.json"),
         windows: at(Base::Home, ".gemini/settings.json"),
         linux: at(Base::Home, ".gemini/settings.json"),
+        also: &[],
         tool_limit: None,
         reload: "start Gemini CLI again",
     },
@@ -292,6 +315,12 @@ pub const CLIENTS: &[ClientSpec] = &[
             Base::Config,
             "Code/User/globalStorage/saoudrizwan.claude-dev/settings/cline_mcp_settings.json",
         ),
+        // The Cline CLI, when the VS Code extension is not there.
+        also: &[
+            (Os::MacOs, CLINE_CLI),
+            (Os::Windows, CLINE_CLI),
+            (Os::Linux, CLINE_CLI),
+        ],
         tool_limit: None,
         reload: "nothing: Cline watches its settings file",
     },
@@ -305,6 +334,7 @@ pub const CLIENTS: &[ClientSpec] = &[
         macos: at(Base::Home, ".lmstudio/mcp.json"),
         windows: at(Base::Home, ".lmstudio/mcp.json"),
         linux: at(Base::Home, ".lmstudio/mcp.json"),
+        also: &[],
         tool_limit: None,
         reload: "restart LM Studio",
     },
