@@ -659,6 +659,9 @@ impl Session {
                 Remote::Supported(s) if s.bearer == Bearer::HeaderFromInput
             ))
         .then(bearer_input);
+        let record = installed(&self.ctx.paths)
+            .remove(spec.id)
+            .unwrap_or_default();
         let mut created_table = false;
         let mut created_inputs = false;
         let outcome = self.edit(spec, |doc, path| {
@@ -678,23 +681,27 @@ impl Session {
                     .and_then(Value::as_array)
                     .is_some_and(|a| a.contains(item))
             };
-            if let Some(item) = input.as_ref().filter(|item| !has_input(item)) {
-                doc.upsert_item("inputs", "id", catalog::BEARER_INPUT_ID, item)
-                    .map_err(|message| unparseable(path, 1, 1, message))?;
-                changed = true;
+            match input.as_ref() {
+                Some(item) if !has_input(item) => {
+                    doc.upsert_item("inputs", "id", catalog::BEARER_INPUT_ID, item)
+                        .map_err(|message| unparseable(path, 1, 1, message))?;
+                    changed = true;
+                }
+                Some(_) => {}
+                // From direct back to the bridge: the prompt is not needed any more.
+                None => changed |= drop_bearer_input(doc, record.created_inputs),
             }
             Ok(changed)
         })?;
         let path = self.ctx.config_path(spec);
         update_installed(&self.ctx.paths, |all| {
-            let previous = all.remove(spec.id).unwrap_or_default();
             all.insert(
                 spec.id.to_owned(),
                 Installed {
                     path,
                     mode: Some(mode),
-                    created_table: previous.created_table || created_table,
-                    created_inputs: previous.created_inputs || (input.is_some() && created_inputs),
+                    created_table: record.created_table || created_table,
+                    created_inputs: input.is_some() && (record.created_inputs || created_inputs),
                 },
             );
         })?;
@@ -712,10 +719,7 @@ impl Session {
             if removed && record.created_table {
                 doc.remove_if_empty(spec.servers_key);
             }
-            let removed_input = doc.remove_item("inputs", "id", catalog::BEARER_INPUT_ID);
-            if removed_input && record.created_inputs {
-                doc.remove_if_empty("inputs");
-            }
+            let removed_input = drop_bearer_input(doc, record.created_inputs);
             Ok(removed || removed_input)
         })?;
         update_installed(&self.ctx.paths, |all| {
@@ -840,6 +844,16 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
         fs_err::create_dir_all(dir).map_err(io_error(dir))?;
     }
     crate::config::write_atomically(path, bytes).map_err(io_error(path))
+}
+
+/// Remove our VS Code bearer prompt, and the `inputs` array too when install made it and it is
+/// now empty; whether the prompt was there.
+fn drop_bearer_input(doc: &mut Document, created_inputs: bool) -> bool {
+    let removed = doc.remove_item("inputs", "id", catalog::BEARER_INPUT_ID);
+    if removed && created_inputs {
+        doc.remove_if_empty("inputs");
+    }
+    removed
 }
 
 /// VS Code's prompt for the bearer: asked once, kept in its secret storage, never in the file.

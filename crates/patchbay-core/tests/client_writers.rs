@@ -344,6 +344,22 @@ fn backups_are_taken_once_per_session_and_restore_puts_them_back() {
 }
 
 #[test]
+fn switching_vscode_from_direct_to_bridge_drops_the_bearer_prompt() {
+    let spec = clients::find("vscode").unwrap();
+    let sandbox = Sandbox::new();
+    let config_file = sandbox.context().paths.config_file;
+    std::fs::create_dir_all(config_file.parent().unwrap()).unwrap();
+    std::fs::write(&config_file, "[hub]\nport = 45999\n").unwrap();
+    let original = input(spec, "others");
+    let path = sandbox.write_client_file(spec, &original);
+    install(&sandbox, spec, true);
+    assert!(read(&path).contains("patchbay-bearer"));
+    install(&sandbox, spec, false);
+    check_golden(spec, "others", &read(&path));
+    uninstall_gives_back(&sandbox, spec, &path, &original);
+}
+
+#[test]
 fn profiles_are_refused_until_the_bridge_serves_them() {
     let spec = clients::find("cursor").unwrap();
     let sandbox = Sandbox::new();
