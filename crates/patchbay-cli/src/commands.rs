@@ -74,8 +74,24 @@ pub fn run(command: Command) -> Result {
         Command::Tools { json } => tools(&paths, json),
         Command::Reload => reload(&paths),
         Command::Doctor { json } => doctor(&paths, json),
+        Command::Install {
+            client,
+            direct,
+            profile,
+        } => clients::install(&paths, &client, direct, profile),
+        Command::Uninstall { client } => clients::uninstall(&paths, &client),
+        Command::Restore {
+            client,
+            list,
+            backup,
+            json,
+        } => clients::restore(&paths, &client, list, backup, json),
+        Command::Clients { json } => clients::list(&paths, json),
+        Command::Import { client, yes } => clients::import(&paths, &client, yes),
     }
 }
+
+mod clients;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -208,7 +224,18 @@ fn add(
         return Err(config_failure(ConfigError::InvalidName(name)));
     }
 
-    // The exact command, whole, before anything is saved.
+    if !approve_server(paths, &name, &server, yes)? {
+        return Err(Failure::new(Kind::Declined, "not saved"));
+    }
+    config::edit::add_server(&paths.config_file, &name, &server).map_err(config_failure)?;
+    eprintln!("added `{name}` to {}", paths.config_file.display());
+    nudge_hub(paths);
+    Ok(())
+}
+
+/// Show the exact command a server will run, whole, and ask before it is saved (`yes` skips
+/// the question; without a terminal to ask on, that is a failure, not a silent yes).
+fn approve_server(paths: &Paths, name: &str, server: &ServerConfig, yes: bool) -> Result<bool> {
     let mut shown = String::new();
     for (key, value) in &server.env {
         shown.push_str(&format!("{}={} ", key, config::shell_quote(value)));
@@ -218,26 +245,21 @@ fn add(
     if let Some(cwd) = &server.cwd {
         eprintln!("in directory {}\n", cwd.display());
     }
-    if !yes {
-        if !std::io::stdin().is_terminal() {
-            return Err(Failure::new(
-                Kind::Declined,
-                "approval needed but stdin is not a terminal",
-            )
-            .hint("pass `--yes` to approve from a script"));
-        }
-        eprint!("Save it to {}? [y/N] ", paths.config_file.display());
-        std::io::stderr().flush()?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            return Err(Failure::new(Kind::Declined, "not saved"));
-        }
+    if yes {
+        return Ok(true);
     }
-    config::edit::add_server(&paths.config_file, &name, &server).map_err(config_failure)?;
-    eprintln!("added `{name}` to {}", paths.config_file.display());
-    nudge_hub(paths);
-    Ok(())
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::new(
+            Kind::Declined,
+            "approval needed but stdin is not a terminal",
+        )
+        .hint("pass `--yes` to approve from a script"));
+    }
+    eprint!("Save it to {}? [y/N] ", paths.config_file.display());
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
 /// `patchbay connect URL`: probe the server, then save it. A server that wants a sign-in is

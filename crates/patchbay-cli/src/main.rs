@@ -102,6 +102,52 @@ enum Command {
     },
     /// Tell the running hub to re-read the config file now.
     Reload,
+    /// Add Patchbay to an MCP client's config (runs the bridge; `--direct` writes the hub's URL).
+    Install {
+        /// Client id: claude-desktop, cursor, vscode, claude-code, windsurf, zed, codex,
+        /// gemini-cli, cline, lm-studio (`patchbay clients` lists them).
+        client: String,
+        /// Write a URL entry to the hub instead of the bridge (clients that can read the bearer
+        /// from the environment or a prompt; the secret is never written).
+        #[arg(long)]
+        direct: bool,
+        /// Serve only this profile to the client (not available yet).
+        #[arg(long, value_name = "NAME")]
+        profile: Option<String>,
+    },
+    /// Remove Patchbay's entry from an MCP client's config (nothing else is touched).
+    Uninstall {
+        /// Client id.
+        client: String,
+    },
+    /// Put back the newest backup of a client's config (or list the backups).
+    Restore {
+        /// Client id.
+        client: String,
+        /// List the backups instead of restoring.
+        #[arg(long)]
+        list: bool,
+        /// Restore this backup (a name from `--list`) instead of the newest.
+        #[arg(long, value_name = "NAME", conflicts_with = "list")]
+        backup: Option<String>,
+        /// Print JSON (with `--list`).
+        #[arg(long, requires = "list")]
+        json: bool,
+    },
+    /// List the MCP clients Patchbay knows: detected, config file, entry state, tool limit.
+    Clients {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Offer the servers in a client's config for adding to Patchbay, one by one.
+    Import {
+        /// Client id.
+        client: String,
+        /// Add every stdio server without asking (for scripts).
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
     /// Check the config, the hub, its port and secret, and the runtimes servers need.
     Doctor {
         /// Print JSON.

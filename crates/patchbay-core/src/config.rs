@@ -302,7 +302,7 @@ impl Config {
 }
 
 /// 1-based line and column of a byte offset.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
@@ -414,13 +414,7 @@ pub mod edit {
         change: impl FnOnce(&mut DocumentMut, &Config) -> Result<(), ConfigError>,
     ) -> Result<Config, ConfigError> {
         let dir = path.parent().unwrap_or(Path::new("."));
-        fs_err::create_dir_all(dir)?;
-        let lock = fs_err::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join(".config.lock"))?;
-        lock.file().lock()?;
+        let _lock = lock_exclusive(&dir.join(".config.lock"))?;
         let (text, new_file) = match fs_err::read_to_string(path) {
             Ok(text) => (text, false),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => (String::new(), true),
@@ -441,11 +435,31 @@ pub mod edit {
     }
 }
 
+/// Take an exclusive advisory lock on `lock_path` (created with its directory if missing); it is
+/// held until the returned file is dropped. Every writer of a shared file takes the same lock.
+pub fn lock_exclusive(lock_path: &Path) -> std::io::Result<fs_err::File> {
+    if let Some(dir) = lock_path.parent() {
+        fs_err::create_dir_all(dir)?;
+    }
+    let lock = fs_err::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_path)?;
+    lock.file().lock()?;
+    Ok(lock)
+}
+
+/// How the temp files of [`write_atomically`] start, so one left by a killed writer is known.
+pub const TEMP_PREFIX: &str = ".patchbay-tmp-";
+
 /// Replace `path` with `bytes` so that a reader sees the old or the new file, never a torn one:
 /// a temp file in the same directory, fsync, then rename over. The old file's mode is kept.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempfile_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     if let Ok(meta) = std::fs::metadata(path) {

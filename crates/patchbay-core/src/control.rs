@@ -14,6 +14,7 @@
 //! | `GET /tools` | the merged tool list with where each tool comes from |
 //! | `GET /calls` | the most recent tool calls: server, tool, client, duration, outcome |
 //! | `POST /reload` | re-read the config file |
+//! | `GET /clients` | every known MCP client: detected, config path, our entry's state (as `patchbay clients --json`) |
 //! | `GET /events` | SSE stream of state changes |
 
 use std::convert::Infallible;
@@ -71,6 +72,7 @@ pub fn routes(hub: Hub) -> Router {
         .route("/tools", get(tools))
         .route("/calls", get(calls))
         .route("/reload", post(reload))
+        .route("/clients", get(clients))
         .route("/events", get(events))
         .with_state(hub)
 }
@@ -183,6 +185,19 @@ async fn reload(State(hub): State<Hub>) -> Response {
     match hub.reload() {
         Ok(()) => Json(json!({ "applied": true })).into_response(),
         Err(err) => config_error(err),
+    }
+}
+
+async fn clients(State(hub): State<Hub>) -> Response {
+    let paths = hub.paths().clone();
+    let listed = tokio::task::spawn_blocking(move || {
+        crate::clients::Context::from_env(paths).map(|ctx| crate::clients::listing(&ctx))
+    })
+    .await;
+    match listed {
+        Ok(Ok(rows)) => Json(rows).into_response(),
+        Ok(Err(err)) => error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
+        Err(err) => error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
     }
 }
 

@@ -32,6 +32,16 @@ pub enum HubEvent {
     },
     /// A tool call finished (no arguments or results: they may hold secrets).
     ToolCall(CallRecord),
+    /// Patchbay's entry in an installed client's config changed state (the client dropped or
+    /// rewrote it); `patchbay install CLIENT` repairs it.
+    ClientDrift {
+        /// Client id (`claude-desktop`).
+        client: String,
+        /// The client's config file.
+        path: String,
+        /// `missing`, `changed`, or `intact` once repaired.
+        entry: String,
+    },
 }
 
 /// One entry of the call log.
@@ -60,6 +70,7 @@ impl HubEvent {
             HubEvent::ConfigApplied => "config_applied",
             HubEvent::ConfigError { .. } => "config_error",
             HubEvent::ToolCall(_) => "tool_call",
+            HubEvent::ClientDrift { .. } => "client_drift",
         }
     }
 }

@@ -4,9 +4,11 @@
 //! the tests all drive the same code: [`paths`] says where files live, [`config`] reads and edits
 //! the user's TOML, [`supervisor`] runs the stdio servers, [`router`] merges their catalogues under
 //! namespaced names, [`endpoint`] serves them on loopback with the [`control`] API beside, and
-//! [`bridge`] carries a client's stdio to that endpoint.
+//! [`bridge`] carries a client's stdio to that endpoint; [`clients`] writes the entry that runs
+//! it into each MCP client's own config.
 
 pub mod bridge;
+pub mod clients;
 pub mod config;
 pub mod control;
 pub mod discovery;

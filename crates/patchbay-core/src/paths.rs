@@ -87,6 +87,21 @@ impl Paths {
         self.log_dir.join("hub.log")
     }
 
+    /// Where the client config writers keep what they installed (client, file, mode).
+    pub fn clients_file(&self) -> PathBuf {
+        self.state_dir.join("clients.json")
+    }
+
+    /// Timestamped copies of one client's config file, taken before Patchbay changes it.
+    pub fn client_backups(&self, client: &str) -> PathBuf {
+        self.state_dir.join("backups").join(client)
+    }
+
+    /// The lock Patchbay's writers take before editing one client's config file.
+    pub fn client_lock(&self, client: &str) -> PathBuf {
+        self.state_dir.join("locks").join(format!("{client}.lock"))
+    }
+
     /// One server's stderr log.
     pub fn server_log(&self, server: &str) -> PathBuf {
         self.log_dir.join(format!("{server}.log"))

@@ -86,6 +86,10 @@ pub async fn serve(
     let settings = config.hub.clone();
     hub.apply(config);
     let _watcher = watch_config(&hub, shutdown.clone());
+    match crate::clients::Context::from_env(paths.clone()) {
+        Ok(ctx) => crate::clients::watch::start(ctx, hub.events().clone(), shutdown.clone()),
+        Err(err) => tracing::warn!("not watching client configs: {err}"),
+    }
     let serving = tokio::spawn(crate::endpoint::serve(
         hub.clone(),
         listener,
