@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use rmcp::model::CallToolRequestParams;
+use rmcp::model::{CallToolRequestParams, ClientRequest, PingRequest};
 use rmcp::service::{RoleClient, RunningService, ServiceExt};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
@@ -70,6 +70,20 @@ async fn round_trips(
         if result.is_error == Some(true) {
             bail!("{tool} returned an error: {result:?}");
         }
+    }
+    Ok(samples)
+}
+
+/// `calls` sequential `ping`s, which the hub answers itself: the cost of the HTTP hop and the
+/// session layer alone, with no server behind them.
+async fn pings(client: &RunningService<RoleClient, ()>, calls: usize) -> Result<Vec<Duration>> {
+    let mut samples = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let start = Instant::now();
+        client
+            .send_request(ClientRequest::PingRequest(PingRequest::default()))
+            .await?;
+        samples.push(start.elapsed());
     }
     Ok(samples)
 }
@@ -258,6 +272,7 @@ async fn main() -> Result<()> {
             samples[i].extend(round_trips(client, tool, args.calls.div_ceil(ROUNDS)).await?);
         }
     }
+    let hub_alone = summarize("hub ping", pings(&http, args.calls).await?);
     let rows: Vec<Row> = paths
         .iter()
         .zip(samples)
@@ -293,6 +308,11 @@ async fn main() -> Result<()> {
         );
     }
     println!();
+    println!(
+        "the hub answering `ping` itself (HTTP hop + session layer, no server behind): median {:.3} ms, p99 {:.3} ms",
+        ms(hub_alone.median),
+        ms(hub_alone.p99)
+    );
     println!(
         "bridge start to first answer (hub running, median of {}): {:.1} ms",
         starts.len(),
