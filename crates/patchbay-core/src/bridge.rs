@@ -194,6 +194,8 @@ pub async fn run(paths: Paths, options: BridgeOptions) -> Result<(), BridgeError
         exe: options.exe,
         http: reqwest::Client::builder()
             .no_proxy()
+            // Loopback HTTP only: no TLS roots to load (the platform's take milliseconds).
+            .tls_certs_only([])
             .tcp_nodelay(true)
             .build()
             .expect("a plain HTTP client builds"),
