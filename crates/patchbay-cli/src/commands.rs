@@ -22,11 +22,12 @@ type Result<T = ()> = std::result::Result<T, Failure>;
 /// the command quietly instead of panicking.
 macro_rules! out {
     ($($arg:tt)*) => {
-        emit(format_args!($($arg)*))
+        $crate::commands::emit(format_args!($($arg)*))
     };
 }
+pub(crate) use out;
 
-fn emit(args: std::fmt::Arguments<'_>) {
+pub(crate) fn emit(args: std::fmt::Arguments<'_>) {
     let mut stdout = std::io::stdout().lock();
     if let Err(err) = writeln!(stdout, "{args}").and_then(|()| stdout.flush())
         && err.kind() == std::io::ErrorKind::BrokenPipe
@@ -44,14 +45,25 @@ pub fn run(command: Command) -> Result {
         Command::Add {
             name,
             env,
+            secret_env,
             cwd,
             disabled,
             yes,
             command,
-        } => add(&paths, name, env, cwd, disabled, yes, command),
-        Command::Remove { name } => edit(&paths, &name, "removed", |p| {
-            config::edit::remove_server(p, &name)
-        }),
+        } => add(&paths, name, (env, secret_env), cwd, disabled, yes, command),
+        Command::Remove { name } => {
+            let secret_env = load_config(&paths)?
+                .servers
+                .get(&name)
+                .map(|s| s.secret_env.clone())
+                .unwrap_or_default();
+            edit(&paths, &name, "removed", |p| {
+                config::edit::remove_server(p, &name)
+            })?;
+            crate::secret_cmd::forget_server(&paths, &name, &secret_env);
+            Ok(())
+        }
+        Command::Secret { command } => crate::secret_cmd::run(&paths, command),
         Command::Enable { name } => edit(&paths, &name, "enabled", |p| {
             config::edit::set_enabled(p, &name, true)
         }),
@@ -71,14 +83,14 @@ pub fn run(command: Command) -> Result {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime builds")
 }
 
-fn config_failure(err: ConfigError) -> Failure {
+pub(crate) fn config_failure(err: ConfigError) -> Failure {
     let kind = match err {
         ConfigError::NotFound(_) => Kind::NotFound,
         ConfigError::Exists(_) => Kind::Conflict,
@@ -179,7 +191,7 @@ fn bridge(paths: Paths) -> Result {
 fn add(
     paths: &Paths,
     name: String,
-    env: Vec<String>,
+    (env, secret_env): (Vec<String>, Vec<String>),
     cwd: Option<std::path::PathBuf>,
     disabled: bool,
     yes: bool,
@@ -196,6 +208,7 @@ fn add(
         })?;
         server.env.insert(key.to_owned(), value.to_owned());
     }
+    server.secret_env = secret_env;
     server.cwd = cwd;
     server.enabled = !disabled;
     if !config::valid_server_name(&name) {
@@ -206,6 +219,9 @@ fn add(
     let mut shown = String::new();
     for (key, value) in &server.env {
         shown.push_str(&format!("{}={} ", key, config::shell_quote(value)));
+    }
+    for var in &server.secret_env {
+        shown.push_str(&format!("{var}=<from the keychain> "));
     }
     shown.push_str(&server.command_line());
     eprintln!("Server `{name}` will run this command:\n\n    {shown}\n");
@@ -230,6 +246,7 @@ fn add(
     }
     config::edit::add_server(&paths.config_file, &name, &server).map_err(config_failure)?;
     eprintln!("added `{name}` to {}", paths.config_file.display());
+    crate::secret_cmd::report_missing(paths, &name, &server.secret_env);
     nudge_hub(paths);
     Ok(())
 }
@@ -248,7 +265,7 @@ fn edit(
 
 /// Tell a running hub to apply the config now (it also watches the file; this makes the CLI's
 /// change take effect before the command returns).
-fn nudge_hub(paths: &Paths) {
+pub(crate) fn nudge_hub(paths: &Paths) {
     if let Some(found) = discovery::find_running(paths) {
         let result =
             runtime().block_on(async { control::Client::new(&found)?.post("/reload").await });
@@ -293,6 +310,7 @@ fn list(paths: &Paths, json: bool) -> Result {
                     "command": s.command,
                     "args": s.args,
                     "env": s.env.keys().collect::<Vec<_>>(),
+                    "secret_env": s.secret_env,
                     "cwd": s.cwd,
                     "state": live.get(name).map(|l| l.state.as_str()),
                     "tools": live.get(name).map(|l| l.tools),

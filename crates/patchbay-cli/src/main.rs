@@ -2,6 +2,7 @@
 
 mod commands;
 mod failure;
+mod secret_cmd;
 
 use std::path::PathBuf;
 
@@ -32,6 +33,10 @@ enum Command {
         /// Environment variable for the server, `KEY=VALUE` (repeatable).
         #[arg(long = "env", value_name = "KEY=VALUE")]
         env: Vec<String>,
+        /// Environment variable whose value is kept in the keychain (repeatable); store it with
+        /// `patchbay secret set NAME VAR`.
+        #[arg(long = "secret-env", value_name = "VAR")]
+        secret_env: Vec<String>,
         /// Working directory for the server.
         #[arg(long)]
         cwd: Option<PathBuf>,
@@ -45,7 +50,7 @@ enum Command {
         #[arg(last = true, required = true, num_args = 1.., value_name = "COMMAND")]
         command: Vec<String>,
     },
-    /// Remove a server from the config.
+    /// Remove a server from the config, and its secrets from the keychain.
     Remove {
         /// Server name.
         name: String,
@@ -91,6 +96,11 @@ enum Command {
     },
     /// Tell the running hub to re-read the config file now.
     Reload,
+    /// Keep stdio servers' environment secrets in the OS keychain (set, list, rm).
+    Secret {
+        #[command(subcommand)]
+        command: secret_cmd::SecretCommand,
+    },
     /// Check the config, the hub, its port and secret, and the runtimes servers need.
     Doctor {
         /// Print JSON.

@@ -4,7 +4,7 @@
 //! the tests all drive the same code: [`paths`] says where files live, [`config`] reads and edits
 //! the user's TOML, [`supervisor`] runs the stdio servers, [`router`] merges their catalogues under
 //! namespaced names, [`endpoint`] serves them on loopback with the [`control`] API beside, and
-//! [`bridge`] carries a client's stdio to that endpoint.
+//! [`bridge`] carries a client's stdio to that endpoint; [`vault`] keeps secrets in the OS keychain.
 
 pub mod bridge;
 pub mod config;
@@ -19,6 +19,7 @@ pub mod router;
 pub mod secret;
 pub mod serve;
 pub mod supervisor;
+pub mod vault;
 
 /// The version every component reports (`serverInfo`, `/api/v1/status`, `--version`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
