@@ -371,11 +371,11 @@ pub mod edit {
             let server = doc["servers"][name]
                 .as_table_like_mut()
                 .ok_or_else(|| parse_error(path, "server entry is not a table"))?;
-            if current.env.contains_key(var) {
-                if let Some(env) = server.get_mut("env").and_then(Item::as_table_like_mut) {
-                    env.remove(var);
-                    removed_plain = true;
-                }
+            if current.env.contains_key(var)
+                && let Some(env) = server.get_mut("env").and_then(Item::as_table_like_mut)
+            {
+                env.remove(var);
+                removed_plain = true;
             }
             if !current.secret_env.iter().any(|v| v == var) {
                 match server.get_mut("secret_env").and_then(Item::as_array_mut) {

@@ -5,6 +5,7 @@
 //! Outside such a session a developer's run skips these with a message; `scripts/test` sets
 //! `PATCHBAY_REQUIRE_KEYRING=1`, and then an unreachable keychain fails them.
 
+use std::io::Write;
 use std::process::Command;
 
 use patchbay_core::secret::Secret;
@@ -26,7 +27,9 @@ async fn keychain(test: &str) -> Option<Vault> {
             )
         }
         Err(err @ VaultError::Unavailable { .. }) => {
-            eprintln!(
+            // Straight to the stream: libtest hides `eprintln!` of passing tests.
+            let _ = writeln!(
+                std::io::stderr().lock(),
                 "SKIPPED {test}: no keychain ({err}); run the tests with `scripts/test` or under `scripts/keyring-session --ephemeral -- cargo test`"
             );
             None
