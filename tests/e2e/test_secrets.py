@@ -216,3 +216,15 @@ def test_no_keychain_is_a_clear_error_and_nothing_is_written(no_keychain: Sandbo
     listed = sandbox.run_cli("secret", "list", "--json")
     assert listed.returncode == UNREACHABLE_EXIT and listed.stdout == "", listed
     assert json.loads(sandbox.run_cli("list", "--json").stdout)[0]["secret_env"] == ["API_KEY"]
+
+
+def test_doctor_reports_the_keychain_a_server_needs(no_keychain: Sandbox) -> None:
+    sandbox = no_keychain
+    clean = json.loads(sandbox.run_cli("doctor", "--json").stdout)
+    keychain = next(c for c in clean["checks"] if c["check"] == "keychain")
+    assert keychain["ok"] is True and "no configured server needs it" in keychain["detail"], keychain
+    add_probe(sandbox)
+    result = sandbox.run_cli("doctor", "--json")
+    keychain = next(c for c in json.loads(result.stdout)["checks"] if c["check"] == "keychain")
+    assert result.returncode != 0 and keychain["ok"] is False, keychain
+    assert "needed by `probe`" in keychain["detail"] and "gnome-keyring" in keychain["hint"], keychain

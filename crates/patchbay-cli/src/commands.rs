@@ -126,7 +126,7 @@ fn serve(paths: Paths, port: Option<u16>) -> Result {
         .build()
         .expect("a tokio runtime builds");
     let shutdown = CancellationToken::new();
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         let stop = shutdown.clone();
         tokio::spawn(async move {
             wait_for_signal().await;
@@ -157,7 +157,10 @@ fn serve(paths: Paths, port: Option<u16>) -> Result {
                 .hint("fix the config file, then start again"),
             _ => Failure::from_error(Kind::General, &err),
         })
-    })
+    });
+    // A keychain call stuck at an unlock prompt nobody answers must not keep the hub alive.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    result
 }
 
 async fn wait_for_signal() {
@@ -523,11 +526,11 @@ fn reload(paths: &Paths) -> Result {
     Ok(())
 }
 
-struct Check {
-    name: &'static str,
-    ok: bool,
-    detail: String,
-    hint: Option<String>,
+pub(crate) struct Check {
+    pub(crate) name: &'static str,
+    pub(crate) ok: bool,
+    pub(crate) detail: String,
+    pub(crate) hint: Option<String>,
 }
 
 fn doctor(paths: &Paths, json: bool) -> Result {
@@ -629,6 +632,10 @@ fn doctor(paths: &Paths, json: bool) -> Result {
             hint: None,
         },
     });
+    checks.push(crate::secret_cmd::keychain_check(
+        paths,
+        config.as_ref().ok(),
+    ));
     let commands: Vec<String> = config
         .as_ref()
         .map(|c| {

@@ -306,3 +306,41 @@ pub fn report_missing(paths: &Paths, name: &str, secret_env: &[String]) {
         }
     }
 }
+
+/// `doctor`'s keychain line: reachable or not; a failure only when a configured server needs it.
+pub fn keychain_check(paths: &Paths, config: Option<&Config>) -> crate::commands::Check {
+    let needed: Vec<&String> = config
+        .map(|c| {
+            c.enabled_servers()
+                .filter(|(_, s)| !s.secret_env.is_empty())
+                .map(|(name, _)| name)
+                .collect()
+        })
+        .unwrap_or_default();
+    let vault = Vault::for_paths(paths);
+    match keychain(vault.check()) {
+        Ok(()) => crate::commands::Check {
+            name: "keychain",
+            ok: true,
+            detail: format!("reachable (entries under service `{}`)", vault.service()),
+            hint: None,
+        },
+        Err(err) => crate::commands::Check {
+            name: "keychain",
+            ok: needed.is_empty(),
+            detail: if needed.is_empty() {
+                format!("{err} (no configured server needs it yet)")
+            } else {
+                format!(
+                    "{err}; needed by {}",
+                    needed
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
+            hint: err.hint(),
+        },
+    }
+}
