@@ -4,6 +4,9 @@
 #   $PATCHBAY_PEERS (default <repo>/.cache/peers)
 #     node_modules/   npm packages pinned by tests/peers/package-lock.json (npm ci)
 #     venv/           Python venv pinned by tests/requirements.txt (SDK client, mcp-server-time, pytest)
+#   and, on Linux, the real keychain the vault tests use (Debian packages): dbus-run-session,
+#   dbus-send, gnome-keyring (Secret Service) and secret-tool (reads entries back); see
+#   scripts/keyring-session.
 #
 # Idempotent: each part keeps a stamp with the hash of its pins and is skipped while it matches.
 set -euo pipefail
@@ -51,6 +54,18 @@ ensure_tools() {
     fi
 }
 
+ensure_keychain_tools() {
+    [[ $(uname -s) == Linux ]] || return 0
+    local missing=()
+    command -v dbus-run-session >/dev/null || missing+=(dbus-daemon)
+    command -v dbus-send >/dev/null || missing+=(dbus-bin)
+    command -v gnome-keyring-daemon >/dev/null || missing+=(gnome-keyring)
+    command -v secret-tool >/dev/null || missing+=(libsecret-tools)
+    if ((${#missing[@]})); then
+        apt_install "${missing[@]}"
+    fi
+}
+
 install_npm() {
     local dir=$peers stamp=$peers/.npm.stamp want
     want=$(fingerprint "node $(node --version) npm $(npm --version)" \
@@ -83,6 +98,7 @@ install_venv() {
 }
 
 ensure_tools
+ensure_keychain_tools
 mkdir -p "$peers"
 peers=$(cd "$peers" && pwd)
 install_npm

@@ -23,11 +23,12 @@ type Result<T = ()> = std::result::Result<T, Failure>;
 /// the command quietly instead of panicking.
 macro_rules! out {
     ($($arg:tt)*) => {
-        emit(format_args!($($arg)*))
+        $crate::commands::emit(format_args!($($arg)*))
     };
 }
+pub(crate) use out;
 
-fn emit(args: std::fmt::Arguments<'_>) {
+pub(crate) fn emit(args: std::fmt::Arguments<'_>) {
     let mut stdout = std::io::stdout().lock();
     if let Err(err) = writeln!(stdout, "{args}").and_then(|()| stdout.flush())
         && err.kind() == std::io::ErrorKind::BrokenPipe
@@ -45,19 +46,30 @@ pub fn run(command: Command) -> Result {
         Command::Add {
             name,
             env,
+            secret_env,
             cwd,
             disabled,
             yes,
             command,
-        } => add(&paths, name, env, cwd, disabled, yes, command),
+        } => add(&paths, name, (env, secret_env), cwd, disabled, yes, command),
         Command::Connect {
             url,
             name,
             disabled,
         } => connect(&paths, &url, name, disabled),
-        Command::Remove { name } => edit(&paths, &name, "removed", |p| {
-            config::edit::remove_server(p, &name)
-        }),
+        Command::Remove { name } => {
+            let secret_env = load_config(&paths)?
+                .servers
+                .get(&name)
+                .map(|s| s.secret_env.clone())
+                .unwrap_or_default();
+            edit(&paths, &name, "removed", |p| {
+                config::edit::remove_server(p, &name)
+            })?;
+            crate::secret_cmd::forget_server(&paths, &name, &secret_env);
+            Ok(())
+        }
+        Command::Secret { command } => crate::secret_cmd::run(&paths, command),
         Command::Enable { name } => edit(&paths, &name, "enabled", |p| {
             config::edit::set_enabled(p, &name, true)
         }),
@@ -93,14 +105,14 @@ pub fn run(command: Command) -> Result {
 
 mod clients;
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime builds")
 }
 
-fn config_failure(err: ConfigError) -> Failure {
+pub(crate) fn config_failure(err: ConfigError) -> Failure {
     let kind = match err {
         ConfigError::NotFound(_) => Kind::NotFound,
         ConfigError::Exists(_) => Kind::Conflict,
@@ -136,7 +148,7 @@ fn serve(paths: Paths, port: Option<u16>) -> Result {
         .build()
         .expect("a tokio runtime builds");
     let shutdown = CancellationToken::new();
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         let stop = shutdown.clone();
         tokio::spawn(async move {
             wait_for_signal().await;
@@ -167,7 +179,10 @@ fn serve(paths: Paths, port: Option<u16>) -> Result {
                 .hint("fix the config file, then start again"),
             _ => Failure::from_error(Kind::General, &err),
         })
-    })
+    });
+    // A keychain call stuck at an unlock prompt nobody answers must not keep the hub alive.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    result
 }
 
 async fn wait_for_signal() {
@@ -201,7 +216,7 @@ fn bridge(paths: Paths) -> Result {
 fn add(
     paths: &Paths,
     name: String,
-    env: Vec<String>,
+    (env, secret_env): (Vec<String>, Vec<String>),
     cwd: Option<std::path::PathBuf>,
     disabled: bool,
     yes: bool,
@@ -218,6 +233,7 @@ fn add(
         })?;
         server.env.insert(key.to_owned(), value.to_owned());
     }
+    server.secret_env = secret_env;
     server.cwd = cwd;
     server.enabled = !disabled;
     if !config::valid_server_name(&name) {
@@ -229,6 +245,7 @@ fn add(
     }
     config::edit::add_server(&paths.config_file, &name, &server).map_err(config_failure)?;
     eprintln!("added `{name}` to {}", paths.config_file.display());
+    crate::secret_cmd::report_missing(paths, &name, &server.secret_env);
     nudge_hub(paths);
     Ok(())
 }
@@ -239,6 +256,9 @@ fn approve_server(paths: &Paths, name: &str, server: &ServerConfig, yes: bool) -
     let mut shown = String::new();
     for (key, value) in &server.env {
         shown.push_str(&format!("{}={} ", key, config::shell_quote(value)));
+    }
+    for var in &server.secret_env {
+        shown.push_str(&format!("{var}=<from the keychain> "));
     }
     shown.push_str(&server.command_line());
     eprintln!("Server `{name}` will run this command:\n\n    {shown}\n");
@@ -319,7 +339,7 @@ fn edit(
 
 /// Tell a running hub to apply the config now (it also watches the file; this makes the CLI's
 /// change take effect before the command returns).
-fn nudge_hub(paths: &Paths) {
+pub(crate) fn nudge_hub(paths: &Paths) {
     if let Some(found) = discovery::find_running(paths) {
         let result =
             runtime().block_on(async { control::Client::new(&found)?.post("/reload").await });
@@ -365,6 +385,7 @@ fn list(paths: &Paths, json: bool) -> Result {
                     "url": s.url,
                     "args": s.args,
                     "env": s.env.keys().collect::<Vec<_>>(),
+                    "secret_env": s.secret_env,
                     "cwd": s.cwd,
                     "state": live.get(name).map(|l| l.state.as_str()),
                     "tools": live.get(name).map(|l| l.tools),
@@ -577,11 +598,11 @@ fn reload(paths: &Paths) -> Result {
     Ok(())
 }
 
-struct Check {
-    name: &'static str,
-    ok: bool,
-    detail: String,
-    hint: Option<String>,
+pub(crate) struct Check {
+    pub(crate) name: &'static str,
+    pub(crate) ok: bool,
+    pub(crate) detail: String,
+    pub(crate) hint: Option<String>,
 }
 
 fn doctor(paths: &Paths, json: bool) -> Result {
@@ -683,6 +704,10 @@ fn doctor(paths: &Paths, json: bool) -> Result {
             hint: None,
         },
     });
+    checks.push(crate::secret_cmd::keychain_check(
+        paths,
+        config.as_ref().ok(),
+    ));
     let commands: Vec<String> = config
         .as_ref()
         .map(|c| {

@@ -18,6 +18,8 @@ pub enum Kind {
     Hub = 6,
     /// The user declined, or approval was needed and could not be asked.
     Declined = 7,
+    /// The OS keychain is unreachable, locked or failed.
+    Vault = 8,
 }
 
 /// A failed command.

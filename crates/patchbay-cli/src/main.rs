@@ -2,6 +2,7 @@
 
 mod commands;
 mod failure;
+mod secret_cmd;
 
 use std::path::PathBuf;
 
@@ -32,6 +33,10 @@ enum Command {
         /// Environment variable for the server, `KEY=VALUE` (repeatable).
         #[arg(long = "env", value_name = "KEY=VALUE")]
         env: Vec<String>,
+        /// Environment variable whose value is kept in the keychain (repeatable); store it with
+        /// `patchbay secret set NAME VAR`.
+        #[arg(long = "secret-env", value_name = "VAR")]
+        secret_env: Vec<String>,
         /// Working directory for the server.
         #[arg(long)]
         cwd: Option<PathBuf>,
@@ -56,7 +61,7 @@ enum Command {
         #[arg(long)]
         disabled: bool,
     },
-    /// Remove a server from the config.
+    /// Remove a server from the config, and its secrets from the keychain.
     Remove {
         /// Server name.
         name: String,
@@ -147,6 +152,11 @@ enum Command {
         /// Add every stdio server without asking (for scripts).
         #[arg(long, short = 'y')]
         yes: bool,
+    },
+    /// Keep stdio servers' environment secrets in the OS keychain (set, list, rm).
+    Secret {
+        #[command(subcommand)]
+        command: secret_cmd::SecretCommand,
     },
     /// Check the config, the hub, its port and secret, and the runtimes servers need.
     Doctor {

@@ -9,6 +9,7 @@
 //! command = "uvx"              # program to run (looked up on PATH)
 //! args = ["mcp-server-time"]
 //! env = { TZ = "UTC" }         # extra environment for the child
+//! secret_env = ["API_KEY"]     # more environment, values kept in the OS keychain
 //! cwd = "/home/me"             # working directory (default: the hub's)
 //! enabled = true               # disabled servers stay in the file but do not run
 //! start = "eager"              # started with the hub (lazy start is planned, not yet offered)
@@ -16,6 +17,11 @@
 //! [servers.docs]
 //! url = "https://mcp.example.com/mcp"   # a remote server (Streamable HTTP) instead of a command
 //! ```
+//!
+//! `secret_env` names variables whose values live in the vault (`patchbay secret set time
+//! API_KEY` stores one); the file holds only their names. A name may not be in both `env` and
+//! `secret_env`. The hub reads the values when it starts the child, and a missing one keeps the
+//! server from starting with a message saying how to set it.
 //!
 //! Reading never guesses: a file that does not parse is an error naming file, line and column,
 //! and the running hub keeps its last good config. Edits made by the CLI go through
@@ -103,6 +109,9 @@ pub struct ServerConfig {
     /// Extra environment variables for the child.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Environment variables whose values are in the vault (`server/<name>/env/<VAR>`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_env: Vec<String>,
     /// Working directory of the child.
     #[serde(default)]
     pub cwd: Option<PathBuf>,
@@ -126,6 +135,7 @@ impl ServerConfig {
             url: None,
             args,
             env: BTreeMap::new(),
+            secret_env: Vec::new(),
             cwd: None,
             enabled: true,
             start: StartMode::Eager,
@@ -283,6 +293,17 @@ impl Config {
                 message: ConfigError::InvalidName(bad.clone()).to_string(),
             });
         }
+        for (name, server) in &config.servers {
+            if let Some(problem) = server.secret_env_problem() {
+                let (line, column) = line_column(text, secret_env_offset(text, name));
+                return Err(ConfigError::Parse {
+                    path: path.to_owned(),
+                    line,
+                    column,
+                    message: format!("server `{name}`: {problem}"),
+                });
+            }
+        }
         Ok(config)
     }
 
@@ -299,6 +320,37 @@ impl Config {
     pub fn enabled_servers(&self) -> impl Iterator<Item = (&String, &ServerConfig)> {
         self.servers.iter().filter(|(_, server)| server.enabled)
     }
+}
+
+impl ServerConfig {
+    /// What is wrong with `secret_env`, if anything.
+    fn secret_env_problem(&self) -> Option<String> {
+        let mut seen = std::collections::BTreeSet::new();
+        for var in &self.secret_env {
+            if !crate::vault::valid_env_var(var) {
+                return Some(format!(
+                    "`secret_env` entry `{var}` is not an environment variable name"
+                ));
+            }
+            if !seen.insert(var) {
+                return Some(format!("`secret_env` lists `{var}` twice"));
+            }
+            if self.env.contains_key(var) {
+                return Some(format!(
+                    "`{var}` is in both `env` and `secret_env`; keep it in one"
+                ));
+            }
+        }
+        None
+    }
+}
+
+/// Where a server's `secret_env` is written, roughly: its table, then the key.
+fn secret_env_offset(text: &str, server: &str) -> usize {
+    let table = text.find(&format!("servers.{server}")).unwrap_or(0);
+    text[table..]
+        .find("secret_env")
+        .map_or(table, |at| table + at)
 }
 
 /// 1-based line and column of a byte offset.
@@ -370,6 +422,42 @@ pub mod edit {
         })
     }
 
+    /// Make `var` one of the server's `secret_env` names; a plain `env` value of the same name
+    /// is removed from the file. Returns the new config and whether a plain value was removed.
+    pub fn add_secret_env(
+        path: &Path,
+        name: &str,
+        var: &str,
+    ) -> Result<(Config, bool), ConfigError> {
+        let mut removed_plain = false;
+        let config = modify(path, |doc, config| {
+            let Some(current) = config.servers.get(name) else {
+                return Err(ConfigError::NotFound(name.to_owned()));
+            };
+            let server = doc["servers"][name]
+                .as_table_like_mut()
+                .ok_or_else(|| parse_error(path, "server entry is not a table"))?;
+            if current.env.contains_key(var)
+                && let Some(env) = server.get_mut("env").and_then(Item::as_table_like_mut)
+            {
+                env.remove(var);
+                removed_plain = true;
+            }
+            if !current.secret_env.iter().any(|v| v == var) {
+                match server.get_mut("secret_env").and_then(Item::as_array_mut) {
+                    Some(vars) => vars.push(var),
+                    None => {
+                        let mut vars = Array::new();
+                        vars.push(var);
+                        server.insert("secret_env", value(vars));
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        Ok((config, removed_plain))
+    }
+
     fn parse_error(path: &Path, message: &str) -> ConfigError {
         ConfigError::Parse {
             path: path.to_owned(),
@@ -400,6 +488,13 @@ pub mod edit {
                 env.insert(key, val.as_str().into());
             }
             table.insert("env", value(env));
+        }
+        if !server.secret_env.is_empty() {
+            let mut vars = Array::new();
+            for var in &server.secret_env {
+                vars.push(var.as_str());
+            }
+            table.insert("secret_env", value(vars));
         }
         if let Some(cwd) = &server.cwd {
             table.insert("cwd", value(cwd.to_string_lossy().as_ref()));
@@ -591,6 +686,49 @@ mod tests {
             text.starts_with(original) && !text.contains("time"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn secret_env_is_names_only_and_checked() {
+        let c = Config::parse(
+            "[servers.a]\ncommand = \"x\"\nsecret_env = [\"API_KEY\"]\n",
+            Path::new("c"),
+        )
+        .unwrap();
+        assert_eq!(c.servers["a"].secret_env, ["API_KEY"]);
+        for (bad, says) in [
+            ("secret_env = [\"1X\"]", "not an environment variable name"),
+            ("secret_env = [\"A\", \"A\"]", "twice"),
+            ("secret_env = [\"A\"]\nenv = { A = \"v\" }", "both"),
+            ("secret_env = { A = \"v\" }", "invalid type"),
+        ] {
+            let text = format!("[servers.a]\ncommand = \"x\"\n{bad}\n");
+            let err = Config::parse(&text, Path::new("c.toml")).unwrap_err();
+            assert!(err.to_string().contains(says), "{bad}: {err}");
+            assert!(err.to_string().starts_with("c.toml:3:"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn add_secret_env_moves_a_plain_value_out_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let mut s = ServerConfig::new("x", vec![]);
+        s.env.insert("TOKEN".into(), "plain-value".into());
+        s.env.insert("TZ".into(), "UTC".into());
+        edit::add_server(&path, "a", &s).unwrap();
+        let (config, moved) = edit::add_secret_env(&path, "a", "TOKEN").unwrap();
+        assert!(moved);
+        assert_eq!(config.servers["a"].secret_env, ["TOKEN"]);
+        assert_eq!(config.servers["a"].env.keys().collect::<Vec<_>>(), ["TZ"]);
+        let text = fs_err::read_to_string(&path).unwrap();
+        assert!(!text.contains("plain-value"), "{text}");
+        let (again, moved) = edit::add_secret_env(&path, "a", "TOKEN").unwrap();
+        assert!(!moved && again == config, "idempotent");
+        assert!(matches!(
+            edit::add_secret_env(&path, "nope", "TOKEN"),
+            Err(ConfigError::NotFound(_))
+        ));
     }
 
     #[test]

@@ -63,6 +63,7 @@ pub struct Hub {
 
 struct Inner {
     paths: Paths,
+    vault: crate::vault::Vault,
     events: EventSender,
     shutdown: CancellationToken,
     config: RwLock<Config>,
@@ -82,6 +83,7 @@ impl Hub {
     pub fn new(paths: Paths, shutdown: CancellationToken) -> Self {
         Self {
             inner: Arc::new(Inner {
+                vault: crate::vault::Vault::for_paths(&paths),
                 paths,
                 events: crate::events::channel(),
                 shutdown,
@@ -102,6 +104,11 @@ impl Hub {
     /// Where this hub's files are.
     pub fn paths(&self) -> &Paths {
         &self.inner.paths
+    }
+
+    /// Where this hub's secrets are.
+    pub fn vault(&self) -> &crate::vault::Vault {
+        &self.inner.vault
     }
 
     /// The event stream's sender.
@@ -229,6 +236,7 @@ impl Hub {
                     name.clone(),
                     server.clone(),
                     self.inner.paths.server_log(name),
+                    self.inner.vault.clone(),
                     self.inner.shutdown.child_token(),
                 );
                 upstreams.insert(name.clone(), up.clone());

@@ -5,7 +5,7 @@
 //! the user's TOML, [`supervisor`] runs the stdio servers, [`router`] merges their catalogues under
 //! namespaced names, [`endpoint`] serves them on loopback with the [`control`] API beside, and
 //! [`bridge`] carries a client's stdio to that endpoint; [`clients`] writes the entry that runs
-//! it into each MCP client's own config.
+//! it into each MCP client's own config; [`vault`] keeps secrets in the OS keychain.
 
 pub mod bridge;
 pub mod clients;
@@ -22,6 +22,7 @@ pub mod router;
 pub mod secret;
 pub mod serve;
 pub mod supervisor;
+pub mod vault;
 
 /// The version every component reports (`serverInfo`, `/api/v1/status`, `--version`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

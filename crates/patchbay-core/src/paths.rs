@@ -22,6 +22,10 @@ pub struct Paths {
     pub log_dir: PathBuf,
     /// Cached catalogues and other derived data that may be deleted at any time.
     pub cache_dir: PathBuf,
+    /// The keychain service name the vault's entries are under: `patchbay`, or for an
+    /// installation under `PATCHBAY_HOME` one named after that directory, so installations
+    /// never share secrets.
+    pub vault_service: String,
 }
 
 /// Failure to find a home for Patchbay's files.
@@ -49,6 +53,16 @@ impl Paths {
             state_dir: root.join("state"),
             log_dir: root.join("logs"),
             cache_dir: root.join("cache"),
+            vault_service: format!(
+                "{}@{:016x}",
+                crate::vault::SERVICE,
+                crate::vault::chunk::fnv1a64(
+                    std::path::absolute(root)
+                        .unwrap_or_else(|_| root.to_owned())
+                        .to_string_lossy()
+                        .as_bytes()
+                )
+            ),
         }
     }
 
@@ -64,6 +78,7 @@ impl Paths {
             state_dir,
             log_dir: dirs.data_local_dir().join("logs"),
             cache_dir: dirs.cache_dir().to_path_buf(),
+            vault_service: crate::vault::SERVICE.to_owned(),
         })
     }
 

@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::ServerConfig;
 use crate::logs::RotatingLog;
 use crate::router::ServerCatalog;
+use crate::vault::Vault;
 
 /// First restart delay.
 pub const BACKOFF_START: Duration = Duration::from_millis(500);
@@ -164,6 +165,7 @@ pub struct Upstream {
     name: String,
     config: ServerConfig,
     log_path: std::path::PathBuf,
+    vault: Vault,
     live: Mutex<Live>,
     peer: RwLock<Option<Peer<RoleClient>>>,
     /// A list change announced before the first lists were in: fetch again once running.
@@ -174,17 +176,20 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// A server that is not started yet; `stop` ends it.
+    /// A server that is not started yet; `stop` ends it. Its `secret_env` values come from
+    /// `vault` at each start.
     pub fn new(
         name: String,
         config: ServerConfig,
         log_path: std::path::PathBuf,
+        vault: Vault,
         stop: CancellationToken,
     ) -> Arc<Self> {
         Arc::new(Self {
             name,
             config,
             log_path,
+            vault,
             live: Mutex::new(Live::default()),
             peer: RwLock::new(None),
             stale_lists: AtomicBool::new(false),
@@ -326,8 +331,12 @@ impl Upstream {
         link: &Arc<L>,
         log: &Arc<Mutex<RotatingLog>>,
     ) -> Result<(), String> {
+        let secrets = self.secret_env().await?;
         let mut command = tokio::process::Command::new(&self.config.command);
-        command.args(&self.config.args).envs(&self.config.env);
+        command
+            .args(&self.config.args)
+            .envs(&self.config.env)
+            .envs(secrets.iter().map(|(var, value)| (var, value.expose())));
         if let Some(cwd) = &self.config.cwd {
             command.current_dir(cwd);
         }
@@ -503,6 +512,38 @@ impl Upstream {
                 }
             }
         }
+    }
+
+    /// The values of the server's `secret_env`, read from the vault now (so a secret set since
+    /// the last attempt is picked up by the next). A missing one is an error that says how to
+    /// set it: the child never starts with an empty value.
+    async fn secret_env(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, crate::secret::Secret>, String> {
+        if self.config.secret_env.is_empty() {
+            return Ok(Default::default());
+        }
+        let (found, missing) = self
+            .vault
+            .env_values(&self.name, &self.config.secret_env)
+            .await
+            .map_err(|err| {
+                let hint = err
+                    .hint()
+                    .map(|h| format!(" (hint: {h})"))
+                    .unwrap_or_default();
+                format!(
+                    "cannot read the secrets of server {}: {err}{hint}",
+                    self.name
+                )
+            })?;
+        if let Some(var) = missing.first() {
+            return Err(format!(
+                "secret {var} for server {name} is not in the keychain; run `patchbay secret set {name} {var}`",
+                name = self.name
+            ));
+        }
+        Ok(found)
     }
 
     /// Refresh the lists after the server said they changed. `None` when the server is not

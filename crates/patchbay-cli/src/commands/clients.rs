@@ -12,7 +12,7 @@ use patchbay_core::control::{self, ToolEntry};
 use patchbay_core::discovery;
 use patchbay_core::paths::Paths;
 
-use super::{Result, approve_server, config_failure, emit, nudge_hub, runtime};
+use super::{Result, approve_server, config_failure, nudge_hub, runtime};
 use crate::failure::{Failure, Kind};
 
 fn client_failure(err: ClientError) -> Failure {
