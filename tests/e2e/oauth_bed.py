@@ -411,36 +411,33 @@ def oauth_bed_dir(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def start_authz_server(oauth_bed_dir: Path) -> Iterator[Callable[..., AuthServer]]:
-    """Factory: `start_authz_server(**options) -> AuthServer` (options of `start_authz`); every
-    server it started is stopped by pid at teardown."""
+def _factory(start_one: Callable[..., Any], bed: Path, prefix: str) -> Iterator[Callable[..., Any]]:
+    """A fixture body: a `start(**options)` that names each server `<prefix>`, `<prefix>1`, ...
+    and stops every server it started by pid at teardown."""
     started: list[BedProcess] = []
 
-    def start(**options: Any) -> AuthServer:
-        options.setdefault("name", f"authz{len(started) or ''}")
-        server = start_authz(oauth_bed_dir, **options)
+    def start(**options: Any) -> Any:
+        options.setdefault("name", f"{prefix}{len(started) or ''}")
+        server = start_one(bed, **options)
         started.append(server)
         return server
 
     yield start
     _stop_all(started)
+
+
+@pytest.fixture
+def start_authz_server(oauth_bed_dir: Path) -> Iterator[Callable[..., AuthServer]]:
+    """Factory: `start_authz_server(**options) -> AuthServer` (options of `start_authz`); every
+    server it started is stopped by pid at teardown."""
+    yield from _factory(start_authz, oauth_bed_dir, "authz")
 
 
 @pytest.fixture
 def start_resource_server(oauth_bed_dir: Path) -> Iterator[Callable[..., ResourceServer]]:
     """Factory: `start_resource_server(**options) -> ResourceServer` (options of `start_resource`);
     every server it started is stopped by pid at teardown."""
-    started: list[BedProcess] = []
-
-    def start(**options: Any) -> ResourceServer:
-        options.setdefault("name", f"mcp{len(started) or ''}")
-        server = start_resource(oauth_bed_dir, **options)
-        started.append(server)
-        return server
-
-    yield start
-    _stop_all(started)
+    yield from _factory(start_resource, oauth_bed_dir, "mcp")
 
 
 @pytest.fixture

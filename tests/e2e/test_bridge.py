@@ -71,6 +71,15 @@ async def wait_for_tools(session: ClientSession, names: set[str], timeout: float
     return seen
 
 
+async def kill_live_hub(sandbox: Sandbox) -> int:
+    """SIGTERM the hub a bridge is using and wait until it is gone; returns its pid."""
+    pid = live_hub_pid(sandbox)
+    assert pid is not None
+    os.kill(pid, signal.SIGTERM)
+    await await_until(lambda: not pid_alive(pid), 10, "the hub stops on SIGTERM")
+    return pid
+
+
 def stop_background_hub(sandbox: Sandbox, pid: int) -> None:
     os.kill(pid, signal.SIGTERM)
     wait_until(lambda: not pid_alive(pid), 10, f"the background hub {pid} must stop on SIGTERM")
@@ -203,10 +212,7 @@ async def test_bridge_reconnects_to_a_new_hub_after_the_hub_is_killed(configured
     sandbox = configured
     async with mcp_stdio_session(bridge_cmd(), env=sandbox.env) as session:
         await wait_for_tools(session, BOTH)
-        first = live_hub_pid(sandbox)
-        assert first is not None
-        os.kill(first, signal.SIGTERM)
-        await await_until(lambda: not pid_alive(first), 10, "the hub stops on SIGTERM")
+        first = await kill_live_hub(sandbox)
 
         with anyio.fail_after(25):
             await session.list_tools()  # any request makes the bridge start a hub again
@@ -225,10 +231,7 @@ async def test_first_call_after_the_hub_is_killed_succeeds_through_the_bridge(co
     try:
         async with mcp_stdio_session(bridge_cmd(), env=sandbox.env) as session:
             await wait_for_tools(session, BOTH)
-            first = live_hub_pid(sandbox)
-            assert first is not None
-            os.kill(first, signal.SIGTERM)
-            await await_until(lambda: not pid_alive(first), 10, "the hub stops on SIGTERM")
+            first = await kill_live_hub(sandbox)
 
             try:
                 with anyio.fail_after(25):

@@ -162,9 +162,7 @@ impl ServerConfig {
             .collect::<Vec<_>>()
             .join(" ")
     }
-}
 
-impl ServerConfig {
     /// The rules serde cannot say: a server is a command or a URL, and a URL is http(s).
     fn check(&self) -> Result<(), String> {
         match (&self.url, self.command.is_empty()) {
@@ -271,37 +269,33 @@ impl Config {
                 message: err.message().trim_end().to_owned(),
             }
         })?;
+        // Problems serde cannot see, each pointed at where it is in the text.
+        let at = |offset: usize, message: String| {
+            let (line, column) = line_column(text, offset);
+            ConfigError::Parse {
+                path: path.to_owned(),
+                line,
+                column,
+                message,
+            }
+        };
         for (name, server) in &config.servers {
             if let Err(message) = server.check() {
                 let offset = text.find(&format!("servers.{name}]")).unwrap_or(0);
-                let (line, column) = line_column(text, offset);
-                return Err(ConfigError::Parse {
-                    path: path.to_owned(),
-                    line,
-                    column,
-                    message: format!("server `{name}`: {message}"),
-                });
+                return Err(at(offset, format!("server `{name}`: {message}")));
             }
         }
         if let Some(bad) = config.servers.keys().find(|n| !valid_server_name(n)) {
             let offset = text.find(bad.as_str()).unwrap_or(0);
-            let (line, column) = line_column(text, offset);
-            return Err(ConfigError::Parse {
-                path: path.to_owned(),
-                line,
-                column,
-                message: ConfigError::InvalidName(bad.clone()).to_string(),
-            });
+            return Err(at(
+                offset,
+                ConfigError::InvalidName(bad.clone()).to_string(),
+            ));
         }
         for (name, server) in &config.servers {
             if let Some(problem) = server.secret_env_problem() {
-                let (line, column) = line_column(text, secret_env_offset(text, name));
-                return Err(ConfigError::Parse {
-                    path: path.to_owned(),
-                    line,
-                    column,
-                    message: format!("server `{name}`: {problem}"),
-                });
+                let offset = secret_env_offset(text, name);
+                return Err(at(offset, format!("server `{name}`: {problem}")));
             }
         }
         Ok(config)
