@@ -196,6 +196,19 @@ class ResourceServer(BedProcess):
         return self.events("request", **({"auth": auth} if auth else {}))
 
 
+def keyring_bus_address() -> str:
+    """The session bus of the test keyring (scripts/keyring-session, which scripts/test wraps
+    around pytest), for a Sandbox's `env`: skips the test without one, or fails it when
+    PATCHBAY_REQUIRE_KEYRING=1 (as scripts/test sets)."""
+    address = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
+    if not address:
+        message = "no DBUS_SESSION_BUS_ADDRESS: run under scripts/test or scripts/keyring-session --ephemeral"
+        if os.environ.get("PATCHBAY_REQUIRE_KEYRING") == "1":
+            pytest.fail(f"PATCHBAY_REQUIRE_KEYRING=1 but {message}", pytrace=False)
+        pytest.skip(message)
+    return address
+
+
 def fingerprint(value: str) -> str:
     """How the bed's event logs name a token: the first 16 hex digits of its sha256."""
     import hashlib

@@ -345,6 +345,42 @@ def test_switches_change_metadata_iss_and_token_answers(
     assert narrow.json()["scope"] == "mcp:tools", "the provider grants less than asked"
 
 
+def test_refresh_lifetime_delay_and_metadata_override_switches(
+    authz_server: AuthServer, protected_mcp: ResourceServer, scripted_browser: ScriptedBrowser
+) -> None:
+    authz_server.control(refresh_access_token_ttl=600)
+    client, response = authorize_by_hand(authz_server, scripted_browser, protected_mcp.url)
+    assert response.status_code == 200 and response.json()["expires_in"] == 3600, "a code exchange: access_token_ttl"
+    refresh = httpx2.post(
+        authz_server.metadata()["token_endpoint"],
+        data={"grant_type": "refresh_token", "refresh_token": response.json()["refresh_token"],
+              "client_id": client["client_id"], "resource": protected_mcp.url},
+        timeout=10.0,
+    )
+    assert refresh.status_code == 200 and refresh.json()["expires_in"] == 600, refresh.text
+    assert authz_server.refreshes()[-1]["expires_in"] == 600
+
+    authz_server.control(token_delay={"seconds": 1.5, "grant_type": "refresh_token"})
+    started = time.monotonic()
+    slow = httpx2.post(
+        authz_server.metadata()["token_endpoint"],
+        data={"grant_type": "refresh_token", "refresh_token": refresh.json()["refresh_token"],
+              "client_id": client["client_id"], "resource": protected_mcp.url},
+        timeout=10.0,
+    )
+    assert slow.status_code == 200 and time.monotonic() - started >= 1.5, "the refresh was held back"
+    assert authz_server.refreshes()[-1]["delayed"] == 1.5
+    assert authz_server.control()["token_delay"] == {"seconds": 1.5, "grant_type": "refresh_token"}
+
+    authz_server.control(metadata_override={"authorization_endpoint": "javascript:alert(1)"})
+    meta = authz_server.metadata()
+    assert meta["authorization_endpoint"] == "javascript:alert(1)" and meta["issuer"] == authz_server.issuer
+    rfc8414 = httpx2.get(f"{authz_server.origin}/.well-known/oauth-authorization-server", timeout=5.0).json()
+    assert rfc8414["authorization_endpoint"] == "javascript:alert(1)", "every discovery document says the same"
+    authz_server.control(reset=True)
+    assert authz_server.metadata()["authorization_endpoint"].startswith(authz_server.issuer)
+
+
 @pytest.mark.anyio
 async def test_sdk_client_refuses_a_wrong_iss_and_a_tampered_state(
     authz_server: AuthServer, protected_mcp: ResourceServer, scripted_browser: ScriptedBrowser

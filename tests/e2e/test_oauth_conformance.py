@@ -1,8 +1,9 @@
 """The official MCP conformance suite's client auth scenarios (`conformance client --suite auth`,
 the 14 scenarios of spec revisions 2025-06-18 and 2025-11-25), run on Node 22.
 
-Not part of the default run: each suite run takes about 45 s. Opt in with PATCHBAY_CONFORMANCE=1.
-See tests/oauth/CONFORMANCE.md.
+`patchbay connect` against the suite runs by default whenever the suite is installed
+(`bash scripts/deps.sh`); it takes about a minute. The Python SDK's reference run, which only
+checks the harness, is opt-in: PATCHBAY_CONFORMANCE=1. See tests/oauth/CONFORMANCE.md.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
-from oauth_bed import BROWSER, OAUTH_DIR, node_bin
+from oauth_bed import BROWSER, OAUTH_DIR, keyring_bus_address, node_bin
 from patchbay_harness import PEERS, Hub, Sandbox, patchbay_bin
 
 CONFORMANCE = PEERS / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
@@ -24,7 +25,10 @@ SUITE_TIMEOUT = 240.0
 SUMMARY = re.compile(r"^([✓✗]) (\S+): (\d+) passed, (\d+) failed(?:, (\d+) warnings)?$")
 
 opt_in = pytest.mark.skipif(
-    os.environ.get("PATCHBAY_CONFORMANCE") != "1", reason="conformance suite runs only with PATCHBAY_CONFORMANCE=1"
+    os.environ.get("PATCHBAY_CONFORMANCE") != "1", reason="the reference run is opt-in: PATCHBAY_CONFORMANCE=1"
+)
+installed = pytest.mark.skipif(
+    not CONFORMANCE.exists(), reason=f"`{CONFORMANCE}` is not installed: run `bash scripts/deps.sh`"
 )
 
 
@@ -72,16 +76,26 @@ def test_reference_sdk_client_passes_the_auth_suite(tmp_path: Path) -> None:
     assert not failures(results), f"scenarios with failures or warnings: {failures(results)}"
 
 
-@opt_in
-@pytest.mark.skip(reason="`patchbay connect` does not exist yet (issue 3): enable once it lands")
+@installed
 @pytest.mark.timeout(SUITE_TIMEOUT + 60)
-def test_patchbay_connect_passes_the_auth_suite(sandbox: Sandbox, hub: Hub, tmp_path: Path) -> None:
+def test_patchbay_connect_passes_the_auth_suite(
+    sandbox: Sandbox, start_hub: Callable[..., Hub], tmp_path: Path
+) -> None:
+    """Every scenario passes with no failure and no warning. In `auth/scope-retry-limit` the
+    adapter is expected to exit 1 (Patchbay gives up re-authorizing): the suite itself counts
+    that as a pass, so the assertion is the same for all 14."""
+    # With a hub, the sign-in (and the step-up re-authorization) runs inside the hub: the hub
+    # needs the scripted browser and the keychain in its own environment.
+    sandbox.env.update(
+        DBUS_SESSION_BUS_ADDRESS=keyring_bus_address(),
+        BROWSER=str(BROWSER),
+        PATCHBAY_BROWSER_LOG=str(tmp_path / "browser.jsonl"),
+    )
+    start_hub()
     command = f"{PEERS / 'venv' / 'bin' / 'python'} {OAUTH_DIR / 'conformance_adapter.py'}"
     env = dict(sandbox.env)
     env.update(
         PATCHBAY_BIN=patchbay_bin(),
-        BROWSER=str(BROWSER),
-        PATCHBAY_BROWSER_LOG=str(tmp_path / "browser.jsonl"),
         PATH=os.environ.get("PATH", ""),
         PYTHONPATH=str(Path(__file__).parent),
     )
@@ -89,4 +103,7 @@ def test_patchbay_connect_passes_the_auth_suite(sandbox: Sandbox, hub: Hub, tmp_
     out_dir.mkdir()
     results = run_auth_suite(command, env, out_dir, timeout_ms=60000)
     print("\n".join(f"{name}: {r}" for name, r in sorted(results.items())), file=sys.stderr)
-    assert not failures(results), f"scenarios with failures or warnings: {failures(results)}"
+    assert not failures(results), (
+        f"scenarios with failures or warnings (passed, failed, warnings): {failures(results)}; "
+        f"each scenario's checks and the adapter's output are in {out_dir}/auth/"
+    )

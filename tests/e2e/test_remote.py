@@ -174,13 +174,15 @@ def test_connect_refuses_a_taken_name(sandbox: Sandbox, demo: RemoteDemo) -> Non
     assert sandbox.config_file.read_bytes() == before
 
 
-def test_connect_to_a_server_that_wants_a_sign_in_says_so_and_saves_nothing(
-    sandbox: Sandbox, protected_mcp: Any
+def test_connect_to_a_server_that_wants_a_sign_in_needs_the_keychain_and_saves_nothing(
+    sandbox: Sandbox, protected_mcp: Any, tmp_path: Path
 ) -> None:
-    """OAuth sign-in is not built yet: a protected server (the bed's, with oidc-provider behind
-    it) is refused with its challenge and a hint, and the config is left alone."""
+    """A protected server (the OAuth bed's, oidc-provider behind it) makes `connect` sign in, and
+    the tokens can only go to the OS keychain: with none reachable it stops with the vault's
+    exit code (8, as `patchbay secret`), says what to start, and leaves the config alone. The
+    sign-in itself is tested in test_oauth_flow.py."""
+    sandbox.env["DBUS_SESSION_BUS_ADDRESS"] = f"unix:path={tmp_path / 'no-bus-here'}"
     refused = sandbox.run_cli("connect", protected_mcp.url, "--name", "locked")
-    assert refused.returncode == 1, refused.stderr
-    assert "requires a sign-in" in refused.stderr and "resource_metadata=" in refused.stderr, refused.stderr
-    assert "hint:" in refused.stderr
+    assert refused.returncode == 8, f"exit {refused.returncode}:\n{refused.stderr}"
+    assert "error: no keychain reachable" in refused.stderr and "hint:" in refused.stderr, refused.stderr
     assert not sandbox.config_file.exists() or "locked" not in sandbox.config_file.read_text()

@@ -55,6 +55,9 @@ const RESOURCE_SCOPES = 'mcp:tools mcp:admin';
 // Runtime switches. POST /test/control merges a JSON object into this; GET returns it.
 const CONTROL_DEFAULTS = {
   access_token_ttl: Number(args['access-token-ttl']), // seconds, read at each issuance
+  // lifetime of access tokens issued by a refresh (null: access_token_ttl), so that a test can
+  // sign in with a short-lived token and have every refreshed one outlive the test, race-free
+  refresh_access_token_ttl: null,
   refresh_token_ttl: Number(args['refresh-token-ttl']),
   rotate_refresh_tokens: !args['no-rotation'],
   // code_challenge_methods_supported in the metadata: "S256" (normal), "absent", or "plain"
@@ -63,10 +66,16 @@ const CONTROL_DEFAULTS = {
   // the next `count` token requests (of `grant_type`, when given) fail with `error`:
   // "server_error" answers 500, any other OAuth error code answers 400 with that code
   token_failures: { count: 0, error: 'server_error', grant_type: null },
+  // token requests (of `grant_type`, when given) are answered only after `seconds`: a refresh
+  // that is still under way when a test's requests arrive
+  token_delay: { seconds: 0, grant_type: null },
   // ignore the requested scope and grant only this (e.g. "mcp:tools"), or null
   downscope: null,
   // metadata fields to leave out, e.g. ["revocation_endpoint"] or ["registration_endpoint"]
   metadata_omit: [],
+  // metadata fields to replace, e.g. {"authorization_endpoint": "javascript:alert(1)"} (what a
+  // hostile or broken authorization server could advertise; the provider itself is unchanged)
+  metadata_override: {},
   // refresh responses without `refresh_token` (pair with rotate_refresh_tokens: false)
   refresh_omits_refresh_token: false,
   serve_rfc8414: !args['no-rfc8414'], // /.well-known/oauth-authorization-server as well
@@ -173,7 +182,11 @@ const provider = new Provider(issuer, {
   rotateRefreshToken: () => control.rotate_refresh_tokens,
   expiresWithSession: () => false,
   ttl: {
-    AccessToken: () => control.access_token_ttl,
+    AccessToken: (ctx) => (
+      ctx?.oidc?.params?.grant_type === 'refresh_token' && control.refresh_access_token_ttl != null
+        ? control.refresh_access_token_ttl
+        : control.access_token_ttl
+    ),
     RefreshToken: () => control.refresh_token_ttl,
     Grant: () => 14 * 24 * 3600,
     Session: () => 14 * 24 * 3600,
@@ -238,6 +251,7 @@ function rewriteMetadata(body) {
   if (control.pkce_metadata === 'absent') delete doc.code_challenge_methods_supported;
   if (control.pkce_metadata === 'plain') doc.code_challenge_methods_supported = ['plain'];
   for (const name of control.metadata_omit) delete doc[name];
+  Object.assign(doc, control.metadata_override);
   return JSON.stringify(doc);
 }
 
@@ -287,7 +301,8 @@ async function handle(req, res) {
       delete patch.reset;
       for (const [key, value] of Object.entries(patch)) {
         if (!(key in CONTROL_DEFAULTS)) return sendJson(res, 400, { error: `unknown switch \`${key}\`` });
-        control[key] = key === 'token_failures' ? { ...CONTROL_DEFAULTS.token_failures, ...value } : value;
+        const partial = ['token_failures', 'token_delay'].includes(key);
+        control[key] = partial ? { ...CONTROL_DEFAULTS[key], ...value } : value;
       }
       record('control', { control: structuredClone(control) });
     }
@@ -342,6 +357,9 @@ async function handle(req, res) {
     const grantType = params.get('grant_type');
     const presented = params.get('refresh_token') || undefined;
     const failures = control.token_failures;
+    const delay = control.token_delay;
+    const delayed = delay.seconds > 0 && (!delay.grant_type || delay.grant_type === grantType);
+    if (delayed) await new Promise((resolve) => { setTimeout(resolve, delay.seconds * 1000); });
     const base = {
       grant_type: grantType,
       client_id: params.get('client_id') || undefined,
@@ -350,6 +368,7 @@ async function handle(req, res) {
       presented_fp: fp(presented),
       has_code_verifier: params.has('code_verifier'),
       auth_header: req.headers.authorization ? req.headers.authorization.split(' ')[0] : undefined,
+      delayed: delayed ? delay.seconds : undefined,
     };
     if (failures.count > 0 && (!failures.grant_type || failures.grant_type === grantType)) {
       failures.count -= 1;

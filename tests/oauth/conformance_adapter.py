@@ -8,20 +8,23 @@ MCP_CONFORMANCE_CONTEXT (JSON: `name` plus e.g. `client_id` and `client_secret` 
 
 What this adapter expects in its environment (set by the test that starts the suite):
   PATCHBAY_BIN            the binary under test
-  PATCHBAY_HOME, HOME...  a sandbox whose hub is already running (`patchbay serve`)
-  BROWSER                 tests/oauth/browser.py (the scripted browser), PATCHBAY_BROWSER_LOG
+  PATCHBAY_HOME, HOME...  a sandbox whose hub is already running (`patchbay serve`), started with
+                          BROWSER (the scripted browser) and the keyring's D-Bus address in its
+                          environment: with a hub, the sign-in runs inside the hub
+  BROWSER                 tests/oauth/browser.py, PATCHBAY_BROWSER_LOG (the hub's own matter)
 
 Steps:
-  1. `patchbay connect URL --name conf-<scenario> [--client-id ID --client-secret S]`; it must exit
-     0 once tokens are stored (the browser is opened through $BROWSER by the hub).
-  2. `patchbay tools --json`: the remote server's tools, namespaced like the stdio servers' tools.
+  1. `patchbay connect URL --name c-<scenario> --client-metadata-url CIMD_URL
+     [--client-id ID --client-secret S]`; it must exit 0 once tokens are stored (the hub opens
+     the browser through $BROWSER). CIMD_URL is the suite's Client ID Metadata Document URL:
+     Patchbay presents it only where the authorization server advertises
+     `client_id_metadata_document_supported` (auth/basic-cimd), else registers (DCR); a
+     configured client id (auth/pre-registration) comes first.
+  2. `patchbay tools --json`: the remote server's tools, `<name>__<tool>` with `server`.
   3. call the scenario server's first tool (`test-tool`) through the hub's MCP endpoint; for
      `auth/scope-step-up` this call is what triggers the 403 and the hub's re-authorization.
 Exit 0 when the tool call succeeded, 1 otherwise (the suite tolerates a failing client only in
-scenarios that expect one, such as `auth/scope-retry-limit`).
-
-NOTE: `patchbay connect` does not exist yet; the interface above is the agreed one. Adjust
-`tool_name_for` once the hub's namespacing of remote tools is settled.
+scenarios that expect one: `auth/scope-retry-limit`).
 """
 
 from __future__ import annotations
@@ -32,11 +35,15 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-CONNECT_TIMEOUT = 25.0  # inside the suite's 30 s per scenario; raise both together
+CONNECT_TIMEOUT = 45.0  # inside the 60 s per scenario that test_oauth_conformance.py gives the suite
 CLI_TIMEOUT = 10.0
+TOOLS_TIMEOUT = 10.0  # for the hub to serve a server just connected
+# The client id the `auth/basic-cimd` scenario expects (a Client ID Metadata Document URL).
+CONFORMANCE_CIMD_URL = "https://conformance-test.local/client-metadata.json"
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 
@@ -47,7 +54,9 @@ def log(message: str) -> None:
 
 def server_name(scenario: str) -> str:
     """A server name per scenario, so that the suite's parallel scenarios share one hub."""
-    return "conf-" + re.sub(r"[^a-z0-9]+", "-", scenario.lower()).strip("-")[:40]
+    # Server names are at most 32 characters: `c-` and the scenario without its `auth/`.
+    name = re.sub(r"[^a-z0-9]+", "-", scenario.lower().removeprefix("auth/")).strip("-")
+    return "c-" + name[:30]
 
 
 def patchbay(*args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
@@ -96,7 +105,7 @@ def main(argv: list[str]) -> int:
     name = server_name(scenario)
     log(f"scenario {scenario} on {url} as {name}")
 
-    args = ["connect", url, "--name", name]
+    args = ["connect", url, "--name", name, "--client-metadata-url", CONFORMANCE_CIMD_URL]
     if context.get("client_id"):
         args += ["--client-id", context["client_id"]]
         if context.get("client_secret"):
@@ -106,13 +115,19 @@ def main(argv: list[str]) -> int:
         log(f"connect exited {connected.returncode}")
         return 1
 
-    listed = patchbay("tools", "--json")
-    if listed.returncode != 0:
-        return 1
-    tool = tool_name_for(json.loads(listed.stdout), name)
-    if tool is None:
-        log(f"no tool of `{name}` in `patchbay tools --json`: {listed.stdout[:2000]}")
-        return 1
+    # The hub picks the new config entry up and connects; wait (bounded) for its tools.
+    deadline = time.monotonic() + TOOLS_TIMEOUT
+    while True:
+        listed = patchbay("tools", "--json")
+        if listed.returncode != 0:
+            return 1
+        tool = tool_name_for(json.loads(listed.stdout), name)
+        if tool is not None:
+            break
+        if time.monotonic() > deadline:
+            log(f"no tool of `{name}` in `patchbay tools --json` after {TOOLS_TIMEOUT} s: {listed.stdout[:2000]}")
+            return 1
+        time.sleep(0.2)
     return 0 if asyncio.run(call_tool(tool)) else 1
 
 

@@ -7,8 +7,9 @@ use std::time::Duration;
 use patchbay_core::config::{self, Config, ConfigError, ServerConfig};
 use patchbay_core::control::{self, ClientError, HubStatus, ToolEntry};
 use patchbay_core::discovery::{self, Discovery, DiscoveryError};
+use patchbay_core::oauth::connect::ConnectRequest;
 use patchbay_core::paths::Paths;
-use patchbay_core::remote::{self, Probe, ProbeError};
+use patchbay_core::remote;
 use patchbay_core::serve::{ServeError, ServeOptions};
 use patchbay_core::supervisor::{ServerState, ServerStatus};
 use serde_json::json;
@@ -56,7 +57,53 @@ pub fn run(command: Command) -> Result {
             url,
             name,
             disabled,
-        } => connect(&paths, &url, name, disabled),
+            client_id,
+            client_secret,
+            client_metadata_url,
+            scopes,
+            header,
+        } => {
+            let header_value = match &header {
+                Some(header) => {
+                    let shown = name.clone().unwrap_or_else(|| remote::default_name(&url));
+                    Some(
+                        crate::secret_cmd::read_value(&shown, header)?
+                            .expose()
+                            .to_owned(),
+                    )
+                }
+                None => None,
+            };
+            signin::run_connect(
+                &paths,
+                ConnectRequest {
+                    url: Some(url),
+                    name,
+                    disabled,
+                    client_id,
+                    client_secret,
+                    client_metadata_url,
+                    scopes,
+                    header_name: header,
+                    header_value,
+                    ..ConnectRequest::default()
+                },
+            )
+        }
+        Command::Login { name, scopes } => signin::run_connect(
+            &paths,
+            ConnectRequest {
+                name: Some(name),
+                login: true,
+                scopes,
+                ..ConnectRequest::default()
+            },
+        ),
+        Command::Tokens { command } => match command {
+            crate::TokensCommand::List { json } => signin::list(&paths, json),
+            crate::TokensCommand::Refresh { name } => signin::refresh(&paths, &name),
+            crate::TokensCommand::Revoke { name } => signin::revoke(&paths, &name),
+        },
         Command::Remove { name } => {
             let secret_env = load_config(&paths)?
                 .servers
@@ -104,6 +151,7 @@ pub fn run(command: Command) -> Result {
 }
 
 mod clients;
+mod signin;
 
 pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -280,49 +328,6 @@ fn approve_server(paths: &Paths, name: &str, server: &ServerConfig, yes: bool) -
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
-}
-
-/// `patchbay connect URL`: probe the server, then save it. A server that wants a sign-in is
-/// refused for now, with what to do instead: the OAuth sign-in is being built.
-fn connect(paths: &Paths, url: &str, name: Option<String>, disabled: bool) -> Result {
-    let name = name.unwrap_or_else(|| remote::default_name(url));
-    if !config::valid_server_name(&name) {
-        return Err(config_failure(ConfigError::InvalidName(name)));
-    }
-    eprintln!("connecting to {url} ...");
-    let probe = runtime()
-        .block_on(remote::probe(url))
-        .map_err(|err| match err {
-            ProbeError::BadUrl(_) => Failure::new(Kind::Config, err.to_string()),
-            ProbeError::Unreachable { .. } => Failure::new(Kind::General, err.to_string())
-                .hint("check the URL and that the server is up"),
-            ProbeError::NotMcp { .. } => Failure::new(Kind::General, err.to_string())
-                .hint("the URL must be the server's MCP endpoint (often ending in /mcp)"),
-        })?;
-    match probe {
-        Probe::Open { server_name } => {
-            let told =
-                server_name.map_or_else(String::new, |n| format!(" (it calls itself `{n}`)"));
-            eprintln!("{url} answers without sign-in{told}");
-        }
-        Probe::NeedsAuth { challenge } => {
-            let said = challenge.map_or_else(String::new, |c| format!(" ({c})"));
-            return Err(Failure::new(
-                Kind::General,
-                format!("{url} requires a sign-in{said}; this build of Patchbay cannot sign in to remote servers yet"),
-            )
-            .hint("servers that need OAuth or an API key arrive with the next release; servers without sign-in connect now"));
-        }
-    }
-    let mut server = ServerConfig::remote(url);
-    server.enabled = !disabled;
-    config::edit::add_server(&paths.config_file, &name, &server).map_err(config_failure)?;
-    eprintln!(
-        "added `{name}` to {}; its tools appear as `{name}__<tool>`",
-        paths.config_file.display()
-    );
-    nudge_hub(paths);
-    Ok(())
 }
 
 fn edit(

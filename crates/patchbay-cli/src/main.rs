@@ -50,7 +50,11 @@ enum Command {
         #[arg(last = true, required = true, num_args = 1.., value_name = "COMMAND")]
         command: Vec<String>,
     },
-    /// Add a remote MCP server (Streamable HTTP) by its URL.
+    /// Add a remote MCP server (Streamable HTTP) by its URL, signing in when it asks.
+    ///
+    /// A server that answers 401 gets the OAuth sign-in: your browser opens at its
+    /// authorization server; the tokens go to the OS keychain. `--header` stores a static
+    /// credential (API key) instead, read from stdin.
     Connect {
         /// The server's MCP endpoint, e.g. `https://mcp.example.com/mcp`.
         url: String,
@@ -60,6 +64,41 @@ enum Command {
         /// Save it disabled.
         #[arg(long)]
         disabled: bool,
+        /// A client id you registered at the provider (else Patchbay registers itself).
+        #[arg(long, value_name = "ID")]
+        client_id: Option<String>,
+        /// That client's secret (or set PATCHBAY_CLIENT_SECRET).
+        #[arg(
+            long,
+            value_name = "SECRET",
+            env = "PATCHBAY_CLIENT_SECRET",
+            hide_env_values = true,
+            requires = "client_id"
+        )]
+        client_secret: Option<String>,
+        /// A Client ID Metadata Document URL to present where the provider accepts one (or set
+        /// PATCHBAY_CLIENT_METADATA_URL).
+        #[arg(long, value_name = "URL")]
+        client_metadata_url: Option<String>,
+        /// Ask for this scope (repeatable; default: what the server asks for).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Send this header with a value read from stdin (an API key) instead of signing in.
+        #[arg(long, value_name = "NAME", conflicts_with_all = ["client_id", "client_metadata_url", "scopes"])]
+        header: Option<String>,
+    },
+    /// Sign in again to a remote server (after `needs_sign_in` or a revoke).
+    Login {
+        /// Server name.
+        name: String,
+        /// Ask for this scope (repeatable; default: what the server asks for).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+    },
+    /// Remote servers' OAuth tokens: list, refresh, revoke (never shows a token).
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
     },
     /// Remove a server from the config, and its secrets from the keychain.
     Remove {
@@ -163,6 +202,26 @@ enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokensCommand {
+    /// Per remote server: state, expiry, refresh token held, issuer, client id, scopes.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Refresh a server's access token now.
+    Refresh {
+        /// Server name.
+        name: String,
+    },
+    /// Revoke a server's tokens at the provider (RFC 7009) and delete them from the keychain.
+    Revoke {
+        /// Server name.
+        name: String,
     },
 }
 

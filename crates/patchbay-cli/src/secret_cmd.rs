@@ -115,7 +115,7 @@ fn set(paths: &Paths, name: &str, var: &str) -> Result {
 
 /// The value from stdin: typed without echo on a terminal, else everything piped in, less one
 /// trailing line break.
-fn read_value(name: &str, var: &str) -> Result<Secret> {
+pub(crate) fn read_value(name: &str, var: &str) -> Result<Secret> {
     let value = if std::io::stdin().is_terminal() {
         rpassword::prompt_password(format!("Value of {var} for server `{name}` (not shown): "))
             .map_err(|err| Failure::from_error(Kind::General, &err))?

@@ -17,6 +17,7 @@
 //! | `GET /clients` | every known MCP client: detected, config path, our entry's state (as `patchbay clients --json`) |
 //! | `GET /events` | SSE stream of state changes |
 
+use futures::StreamExt;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -74,6 +75,12 @@ pub fn routes(hub: Hub) -> Router {
         .route("/reload", post(reload))
         .route("/clients", get(clients))
         .route("/events", get(events))
+        .route("/sign-in", post(sign_in))
+        .route("/sign-in/{flow}", get(flow))
+        .route("/sign-in/{flow}/cancel", post(cancel_flow))
+        .route("/tokens", get(tokens))
+        .route("/tokens/{name}/refresh", post(refresh_tokens))
+        .route("/tokens/{name}/revoke", post(revoke_tokens))
         .with_state(hub)
 }
 
@@ -201,10 +208,87 @@ async fn clients(State(hub): State<Hub>) -> Response {
     }
 }
 
+async fn sign_in(
+    State(hub): State<Hub>,
+    Json(request): Json<crate::oauth::connect::ConnectRequest>,
+) -> Response {
+    let flow = hub.start_connect(request);
+    (StatusCode::ACCEPTED, Json(json!({ "flow": flow }))).into_response()
+}
+
+async fn flow(State(hub): State<Hub>, Path(flow): Path<String>) -> Response {
+    match hub.flow(&flow) {
+        Some(view) => Json(view).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no sign-in `{flow}`")),
+    }
+}
+
+async fn cancel_flow(State(hub): State<Hub>, Path(flow): Path<String>) -> Response {
+    if hub.cancel_flow(&flow) {
+        Json(json!({ "cancelled": flow })).into_response()
+    } else {
+        error(StatusCode::NOT_FOUND, format!("no sign-in `{flow}`"))
+    }
+}
+
+async fn tokens(State(hub): State<Hub>) -> Json<Vec<crate::oauth::TokenStatus>> {
+    Json(hub.token_statuses().await)
+}
+
+/// The keeper of a configured remote server, or the answer saying why there is none.
+fn remote_keeper(
+    hub: &Hub,
+    name: &str,
+) -> Result<std::sync::Arc<crate::oauth::Keeper>, (StatusCode, String)> {
+    match hub.config().servers.get(name).map(|s| s.url.clone()) {
+        Some(Some(url)) => Ok(hub.keeper(name, &url)),
+        Some(None) => Err((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("`{name}` is a stdio server; it has no tokens"),
+        )),
+        None => Err((StatusCode::NOT_FOUND, format!("no server named `{name}`"))),
+    }
+}
+
+fn keeper_error(err: crate::oauth::KeeperError) -> Response {
+    use crate::oauth::KeeperError;
+    let status = match &err {
+        KeeperError::NeedsSignIn { .. } | KeeperError::NoTokens(_) => StatusCode::CONFLICT,
+        KeeperError::Transient { .. } => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, err.to_string())
+}
+
+async fn refresh_tokens(State(hub): State<Hub>, Path(name): Path<String>) -> Response {
+    let keeper = match remote_keeper(&hub, &name) {
+        Ok(keeper) => keeper,
+        Err((status, message)) => return error(status, message),
+    };
+    match keeper.refresh_now().await {
+        Ok(status) => Json(status).into_response(),
+        Err(err) => keeper_error(err),
+    }
+}
+
+async fn revoke_tokens(State(hub): State<Hub>, Path(name): Path<String>) -> Response {
+    let keeper = match remote_keeper(&hub, &name) {
+        Ok(keeper) => keeper,
+        Err((status, message)) => return error(status, message),
+    };
+    match keeper.revoke().await {
+        Ok(revoked) => Json(revoked).into_response(),
+        Err(err) => keeper_error(err),
+    }
+}
+
 async fn events(
     State(hub): State<Hub>,
 ) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>>> {
     let receiver = hub.events().subscribe();
+    // The stream ends with the hub: an open stream would hold its graceful shutdown until the
+    // next keep-alive found the reader gone.
+    let stopping = hub.stopping();
     let stream = futures::stream::unfold(receiver, |mut receiver| async move {
         let event = match receiver.recv().await {
             Ok(event) => Event::default()
@@ -218,7 +302,8 @@ async fn events(
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
         };
         Some((Ok(event), receiver))
-    });
+    })
+    .take_until(stopping.cancelled_owned());
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
@@ -282,6 +367,16 @@ impl Client {
     /// POST with no body and read the JSON answer.
     pub async fn post(&self, path: &str) -> Result<Value, ClientError> {
         self.send(self.http.post(format!("{}{path}", self.base)))
+            .await
+    }
+
+    /// POST a JSON body and read the JSON answer.
+    pub async fn post_json<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body))
             .await
     }
 

@@ -42,6 +42,27 @@ pub enum HubEvent {
         /// `missing`, `changed`, or `intact` once repaired.
         entry: String,
     },
+    /// A sign-in flow moved on (see `oauth::Stage`).
+    SignIn {
+        /// The flow's id, as `POST /api/v1/sign-in` returned it.
+        flow: String,
+        /// The server signing in.
+        server: String,
+        /// Where it is and what it says.
+        #[serde(flatten)]
+        progress: crate::oauth::Progress,
+    },
+    /// A remote server's tokens changed state (see `oauth::TokenState`); `needs_sign_in` is
+    /// what the tray and notifications act on.
+    TokenState {
+        /// The server.
+        server: String,
+        /// `valid`, `expiring`, `refreshing`, `needs_sign_in`, `revoked`, `none`, `header`.
+        state: crate::oauth::TokenState,
+        /// Why, for `needs_sign_in`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
 }
 
 /// One entry of the call log.
@@ -71,6 +92,8 @@ impl HubEvent {
             HubEvent::ConfigError { .. } => "config_error",
             HubEvent::ToolCall(_) => "tool_call",
             HubEvent::ClientDrift { .. } => "client_drift",
+            HubEvent::SignIn { .. } => "sign_in",
+            HubEvent::TokenState { .. } => "token_state",
         }
     }
 }

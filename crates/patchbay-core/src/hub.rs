@@ -33,6 +33,9 @@ use crate::paths::Paths;
 use crate::router::{Catalog, ServerCatalog};
 use crate::supervisor::{Link, ServerStatus, Upstream};
 
+mod signin;
+pub use signin::FlowView;
+
 /// Items per page of a merged list.
 pub const PAGE_SIZE: usize = 500;
 
@@ -76,6 +79,8 @@ struct Inner {
     calls: Mutex<VecDeque<CallRecord>>,
     state_changes: tokio::sync::Notify,
     next_id: AtomicU64,
+    keepers: Mutex<BTreeMap<String, Arc<crate::oauth::Keeper>>>,
+    flows: signin::Flows,
 }
 
 impl Hub {
@@ -97,6 +102,8 @@ impl Hub {
                 calls: Mutex::new(VecDeque::with_capacity(CALL_LOG_SIZE)),
                 state_changes: tokio::sync::Notify::new(),
                 next_id: AtomicU64::new(1),
+                keepers: Mutex::new(BTreeMap::new()),
+                flows: signin::Flows::default(),
             }),
         }
     }
@@ -109,6 +116,11 @@ impl Hub {
     /// Where this hub's secrets are.
     pub fn vault(&self) -> &crate::vault::Vault {
         &self.inner.vault
+    }
+
+    /// Cancelled when the hub shuts down.
+    pub fn stopping(&self) -> CancellationToken {
+        self.inner.shutdown.clone()
     }
 
     /// The event stream's sender.
@@ -232,17 +244,20 @@ impl Hub {
                 if upstreams.contains_key(name) {
                     continue;
                 }
+                let keeper = server.url.as_deref().map(|url| self.keeper(name, url));
                 let up = Upstream::new(
                     name.clone(),
                     server.clone(),
                     self.inner.paths.server_log(name),
                     self.inner.vault.clone(),
+                    keeper,
                     self.inner.shutdown.child_token(),
                 );
                 upstreams.insert(name.clone(), up.clone());
                 tokio::spawn(up.run(Arc::new(self.clone())));
             }
         }
+        self.prune_keepers(&config);
         *self.inner.config.write().expect("config lock") = config;
         if !stopped.is_empty() {
             let mut catalogs = self.inner.catalogs.lock().expect("catalogs lock");
@@ -530,6 +545,9 @@ impl HubService {
             ErrorData::internal_error(format!("server `{server}` is not running"), None)
         })?;
         up.peer().ok_or_else(|| {
+            if let Some(reason) = up.sign_in_needed() {
+                return ErrorData::internal_error(reason, None);
+            }
             let status = up.status();
             let mut message = format!("server `{server}` is {}", status.state.as_str());
             if let Some(ms) = status.retry_in_ms {
@@ -553,6 +571,7 @@ impl HubService {
         context: &RequestContext<RoleServer>,
     ) -> Result<ServerResult, ErrorData> {
         let peer = self.running_peer(server)?;
+        let started = std::time::Instant::now();
         let meta = request.get_meta_mut();
         meta.retain(|key, _| !key.starts_with(SESSION_META_PREFIX));
         // rmcp moves the client's `_meta` into the request context.
@@ -573,6 +592,12 @@ impl HubService {
                 if !matches!(err, ServiceError::McpError(_))
                     && let Some(up) = self.hub.upstream(server)
                 {
+                    if let Some(reason) = up
+                        .auth_failure_since(started)
+                        .or_else(|| up.sign_in_needed())
+                    {
+                        return ErrorData::internal_error(reason, None);
+                    }
                     up.check_health();
                 }
                 upstream_error(server, err)

@@ -16,6 +16,7 @@ pub mod endpoint;
 pub mod events;
 pub mod hub;
 pub mod logs;
+pub mod oauth;
 pub mod paths;
 pub mod remote;
 pub mod router;

@@ -2,7 +2,8 @@
 //!
 //! The hub talks to a remote server through rmcp's Streamable HTTP client (see
 //! [`crate::supervisor`]); this module only answers "does it speak MCP, and does it want a
-//! sign-in?" with one `initialize` request, and names the server after its host.
+//! sign-in (or a wider scope)?" with `initialize` and `tools/list`, and names the server after
+//! its host. The sign-in flow uses the same probe to check a new token.
 
 use std::time::Duration;
 
@@ -14,13 +15,19 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
 /// What a probe found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Probe {
-    /// It answered `initialize` without credentials.
+    /// It answered `initialize` and `tools/list` with the credentials given (or none).
     Open {
         /// The `serverInfo.name` it gave, when it gave one.
         server_name: Option<String>,
     },
-    /// It answered 401: it wants an OAuth sign-in (or a static credential).
+    /// It answered 401: it wants an OAuth sign-in (or a static credential), or rejected the
+    /// credentials given.
     NeedsAuth {
+        /// Its `WWW-Authenticate` challenge, as sent.
+        challenge: Option<String>,
+    },
+    /// It answered 403: the credentials lack a scope (`insufficient_scope`).
+    Forbidden {
         /// Its `WWW-Authenticate` challenge, as sent.
         challenge: Option<String>,
     },
@@ -52,9 +59,21 @@ pub enum ProbeError {
     },
 }
 
-/// Send one `initialize` to `url` and say what came back. A session the server opened for it is
-/// closed again (DELETE), so the probe leaves nothing behind.
-pub async fn probe(url: &str) -> Result<Probe, ProbeError> {
+/// Credentials a probe sends.
+#[derive(Debug, Clone, Copy)]
+pub enum ProbeAuth<'a> {
+    /// None.
+    None,
+    /// `Authorization: Bearer <token>`.
+    Bearer(&'a crate::secret::Secret),
+    /// A static header.
+    Header(&'a crate::vault::StaticHeader),
+}
+
+/// Send `initialize`, then `tools/list`, to `url` and say what came back: a server may let
+/// `initialize` through and want a token (or a wider scope) only for what follows. A session the
+/// server opened for it is closed again (DELETE), so the probe leaves nothing behind.
+pub async fn probe(url: &str, auth: ProbeAuth<'_>) -> Result<Probe, ProbeError> {
     check_remote_url(url).map_err(ProbeError::BadUrl)?;
     let unreachable = |err: reqwest::Error| ProbeError::Unreachable {
         url: url.to_owned(),
@@ -62,8 +81,27 @@ pub async fn probe(url: &str) -> Result<Probe, ProbeError> {
     };
     let http = reqwest::Client::builder()
         .timeout(PROBE_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(unreachable)?;
+    let post = |body: serde_json::Value, session: Option<&str>, version: Option<&str>| {
+        let mut request = http
+            .post(url)
+            .header("accept", "application/json, text/event-stream")
+            .json(&body);
+        request = match auth {
+            ProbeAuth::None => request,
+            ProbeAuth::Bearer(token) => request.bearer_auth(token.expose()),
+            ProbeAuth::Header(header) => request.header(&header.name, header.value.expose()),
+        };
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        if let Some(version) = version {
+            request = request.header("mcp-protocol-version", version);
+        }
+        request.send()
+    };
     let initialize = serde_json::json!({
         "jsonrpc": "2.0",
         "id": 1,
@@ -74,22 +112,11 @@ pub async fn probe(url: &str) -> Result<Probe, ProbeError> {
             "clientInfo": {"name": "patchbay", "version": crate::VERSION},
         },
     });
-    let response = http
-        .post(url)
-        .header("accept", "application/json, text/event-stream")
-        .json(&initialize)
-        .send()
-        .await
-        .map_err(unreachable)?;
-    let status = response.status();
-    if status == reqwest::StatusCode::UNAUTHORIZED {
-        let challenge = response
-            .headers()
-            .get("www-authenticate")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        return Ok(Probe::NeedsAuth { challenge });
+    let response = post(initialize, None, None).await.map_err(unreachable)?;
+    if let Some(denied) = denial(&response) {
+        return Ok(denied);
     }
+    let status = response.status();
     let session = response
         .headers()
         .get("mcp-session-id")
@@ -98,8 +125,9 @@ pub async fn probe(url: &str) -> Result<Probe, ProbeError> {
     let body = response.text().await.map_err(unreachable)?;
     let result = status
         .is_success()
-        .then(|| initialize_result(&body))
-        .flatten();
+        .then(|| answer(&body, 1))
+        .flatten()
+        .and_then(|message| message.get("result").cloned());
     let Some(result) = result else {
         return Err(ProbeError::NotMcp {
             url: url.to_owned(),
@@ -107,24 +135,80 @@ pub async fn probe(url: &str) -> Result<Probe, ProbeError> {
             body: body.chars().take(200).collect(),
         });
     };
-    if let Some(session) = session {
-        // Best effort: a server that keeps the session until it times out is no harm.
-        let _ = http
-            .delete(url)
-            .header("mcp-session-id", session)
-            .send()
-            .await;
-    }
-    let server_name = result
-        .pointer("/serverInfo/name")
+    let version = result
+        .get("protocolVersion")
         .and_then(|v| v.as_str())
         .map(str::to_owned);
-    Ok(Probe::Open { server_name })
+    let (session, version) = (session.as_deref(), version.as_deref());
+    let initialized = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let listed = match post(initialized, session, version).await {
+        Ok(response) if denial(&response).is_some() => Ok(response),
+        Ok(_) => {
+            let list = serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+            post(list, session, version).await
+        }
+        Err(err) => Err(err),
+    };
+    let outcome = match listed {
+        Ok(response) => match denial(&response) {
+            Some(denied) => Ok(denied),
+            None => {
+                let status = response.status();
+                let body = response.text().await.unwrap_or_default();
+                match answer(&body, 2) {
+                    Some(_) => Ok(()),
+                    None => Err(ProbeError::NotMcp {
+                        url: url.to_owned(),
+                        status: status.as_u16(),
+                        body: body.chars().take(200).collect(),
+                    }),
+                }
+                .map(|()| Probe::Open {
+                    server_name: result
+                        .pointer("/serverInfo/name")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned),
+                })
+            }
+        },
+        Err(err) => Err(unreachable(err)),
+    };
+    if let Some(session) = session {
+        // Best effort: a server that keeps the session until it times out is no harm.
+        let mut delete = http.delete(url).header("mcp-session-id", session);
+        delete = match auth {
+            ProbeAuth::None => delete,
+            ProbeAuth::Bearer(token) => delete.bearer_auth(token.expose()),
+            ProbeAuth::Header(header) => delete.header(&header.name, header.value.expose()),
+        };
+        let _ = delete.send().await;
+    }
+    outcome
 }
 
-/// The `result` of a JSON-RPC answer with id 1, from a JSON body or an SSE stream.
-fn initialize_result(body: &str) -> Option<serde_json::Value> {
-    let is_answer = |message: &serde_json::Value| message.get("id") == Some(&1.into());
+/// A 401 or 403 answer, with its challenge.
+fn denial(response: &reqwest::Response) -> Option<Probe> {
+    let challenge = || {
+        response
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    match response.status() {
+        reqwest::StatusCode::UNAUTHORIZED => Some(Probe::NeedsAuth {
+            challenge: challenge(),
+        }),
+        reqwest::StatusCode::FORBIDDEN => Some(Probe::Forbidden {
+            challenge: challenge(),
+        }),
+        _ => None,
+    }
+}
+
+/// The JSON-RPC answer with `id`, from a JSON body or an SSE stream.
+fn answer(body: &str, id: u32) -> Option<serde_json::Value> {
+    let is_answer = |message: &serde_json::Value| message.get("id") == Some(&id.into());
     let candidates = std::iter::once(body).chain(
         body.lines()
             .filter_map(|line| line.strip_prefix("data:"))
@@ -133,7 +217,6 @@ fn initialize_result(body: &str) -> Option<serde_json::Value> {
     candidates
         .filter_map(|text| serde_json::from_str::<serde_json::Value>(text).ok())
         .find(is_answer)
-        .and_then(|message| message.get("result").cloned())
 }
 
 /// A server name derived from the URL's host: `https://mcp.linear.app/mcp` → `linear`,
@@ -203,10 +286,16 @@ mod tests {
     #[test]
     fn the_answer_is_found_in_json_and_in_sse() {
         let json = r#"{"jsonrpc":"2.0","id":1,"result":{"serverInfo":{"name":"a"}}}"#;
-        assert_eq!(initialize_result(json).unwrap()["serverInfo"]["name"], "a");
+        assert_eq!(
+            answer(json, 1).unwrap()["result"]["serverInfo"]["name"],
+            "a"
+        );
         let sse = format!("event: message\ndata: {json}\n\n");
-        assert_eq!(initialize_result(&sse).unwrap()["serverInfo"]["name"], "a");
-        assert!(initialize_result("<html>hello</html>").is_none());
-        assert!(initialize_result(r#"{"jsonrpc":"2.0","id":2,"result":{}}"#).is_none());
+        assert_eq!(
+            answer(&sse, 1).unwrap()["result"]["serverInfo"]["name"],
+            "a"
+        );
+        assert!(answer("<html>hello</html>", 1).is_none());
+        assert!(answer(r#"{"jsonrpc":"2.0","id":2,"result":{}}"#, 1).is_none());
     }
 }

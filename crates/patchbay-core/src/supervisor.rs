@@ -27,6 +27,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::ServerConfig;
 use crate::logs::RotatingLog;
+use crate::oauth::Keeper;
+use crate::oauth::http::Authorized;
 use crate::router::ServerCatalog;
 use crate::vault::Vault;
 
@@ -57,6 +59,8 @@ pub enum ServerState {
     Restarting,
     /// Stopped on purpose (disabled, removed, hub shutting down).
     Stopped,
+    /// A remote server whose credentials are gone or rejected: it waits for `patchbay login`.
+    NeedsSignIn,
 }
 
 impl ServerState {
@@ -67,6 +71,7 @@ impl ServerState {
             ServerState::Running => "running",
             ServerState::Restarting => "restarting",
             ServerState::Stopped => "stopped",
+            ServerState::NeedsSignIn => "needs_sign_in",
         }
     }
 }
@@ -166,6 +171,8 @@ pub struct Upstream {
     config: ServerConfig,
     log_path: std::path::PathBuf,
     vault: Vault,
+    /// A remote server's credentials (none for stdio servers).
+    keeper: Option<Arc<Keeper>>,
     live: Mutex<Live>,
     peer: RwLock<Option<Peer<RoleClient>>>,
     /// A list change announced before the first lists were in: fetch again once running.
@@ -177,12 +184,13 @@ pub struct Upstream {
 
 impl Upstream {
     /// A server that is not started yet; `stop` ends it. Its `secret_env` values come from
-    /// `vault` at each start.
+    /// `vault` at each start; a remote server's requests carry `keeper`'s credential.
     pub fn new(
         name: String,
         config: ServerConfig,
         log_path: std::path::PathBuf,
         vault: Vault,
+        keeper: Option<Arc<Keeper>>,
         stop: CancellationToken,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -190,6 +198,7 @@ impl Upstream {
             config,
             log_path,
             vault,
+            keeper,
             live: Mutex::new(Live::default()),
             peer: RwLock::new(None),
             stale_lists: AtomicBool::new(false),
@@ -217,6 +226,22 @@ impl Upstream {
     /// that a client connecting to a fresh hub sees every server's tools in its first answer.
     pub fn settled(&self) -> bool {
         self.live.lock().expect("status lock").settled
+    }
+
+    /// Why it waits for a sign-in, when it does.
+    pub fn sign_in_needed(&self) -> Option<String> {
+        let keeper = self.keeper.as_ref().filter(|k| k.blocked())?;
+        Some(keeper.message().unwrap_or_else(|| {
+            format!(
+                "`{}` needs a new sign-in: run `patchbay login {}`",
+                self.name, self.name
+            )
+        }))
+    }
+
+    /// Why a call to it started at `since` failed for want of credentials or scope, when so.
+    pub fn auth_failure_since(&self, since: std::time::Instant) -> Option<String> {
+        self.keeper.as_ref()?.failure_since(since)
     }
 
     /// A call to it failed in transport: a remote server is pinged at once, so one that has gone
@@ -270,6 +295,31 @@ impl Upstream {
         };
         let mut attempt: u32 = 0;
         loop {
+            if let Some(keeper) = self.keeper.clone().filter(|k| k.blocked()) {
+                let mut changed = keeper.watch();
+                changed.borrow_and_update();
+                let reason = self.sign_in_needed();
+                if let Some(reason) = &reason {
+                    note(reason);
+                }
+                self.set(&*link, |l| {
+                    l.state = Some(ServerState::NeedsSignIn);
+                    l.pid = None;
+                    l.running_since = None;
+                    l.retry_at = None;
+                    l.last_error = reason;
+                });
+                tokio::select! {
+                    _ = changed.changed() => {}
+                    _ = self.stop.cancelled() => {}
+                }
+                if self.stop.is_cancelled() {
+                    self.set(&*link, |l| l.state = Some(ServerState::Stopped));
+                    return;
+                }
+                attempt = 0;
+                continue;
+            }
             self.set(&*link, |l| {
                 l.state = Some(ServerState::Starting);
                 l.retry_at = None;
@@ -286,6 +336,10 @@ impl Upstream {
                     l.running_since = None;
                 });
                 return;
+            }
+            if self.keeper.as_ref().is_some_and(|k| k.blocked()) {
+                // Not a crash: the loop's head waits for the sign-in.
+                continue;
             }
             let error = match outcome {
                 Ok(()) => "the server exited".to_owned(),
@@ -387,8 +441,17 @@ impl Upstream {
             .connect_timeout(REMOTE_CONNECT_TIMEOUT)
             .build()
             .map_err(|err| format!("cannot set up an HTTP client: {err}"))?;
-        let transport = StreamableHttpClientTransport::with_client(http, config);
-        self.serve(link, transport, None, log).await
+        match &self.keeper {
+            Some(keeper) => {
+                let client = Authorized::new(http, keeper.clone());
+                let transport = StreamableHttpClientTransport::with_client(client, config);
+                self.serve(link, transport, None, log).await
+            }
+            None => {
+                let transport = StreamableHttpClientTransport::with_client(http, config);
+                self.serve(link, transport, None, log).await
+            }
+        }
     }
 
     /// The MCP session over `transport`: handshake, lists, then serve until it ends.

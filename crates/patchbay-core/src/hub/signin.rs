@@ -1,0 +1,308 @@
+//! Sign-ins run by the hub, and the keepers of remote servers' credentials.
+//!
+//! A flow is started through the control API (`POST /api/v1/sign-in`) and runs here, so the
+//! CLI and the app share one implementation and the hub stays the only user of every refresh
+//! token. Each step is announced on the event stream (`sign_in`) and kept in the flow's record,
+//! which `GET /api/v1/sign-in/{flow}` returns (the CLI polls it). Finished flows are kept for
+//! a while ([`FLOWS_KEPT`]) so a late reader still finds the outcome.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, Weak};
+
+use futures::future::BoxFuture;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::{Hub, Inner};
+use crate::events::HubEvent;
+use crate::oauth::connect::{ConnectRequest, Connected, connect};
+use crate::oauth::keeper::Reauthorize;
+use crate::oauth::{Keeper, Progress, SignInError, SignInRequest, Stage, TokenStatus, sign_in};
+use crate::vault::TokenSet;
+
+/// Finished flows remembered.
+pub const FLOWS_KEPT: usize = 32;
+
+/// One flow as the control API shows it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct FlowView {
+    /// Its id.
+    pub flow: String,
+    /// The server.
+    pub server: String,
+    /// Every step so far, oldest first.
+    pub progress: Vec<Progress>,
+    /// Whether it has ended.
+    pub finished: bool,
+    /// On success.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connected: Option<Connected>,
+    /// On failure, said for a person.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What to do about the failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// Cancelled by the user.
+    #[serde(default)]
+    pub cancelled: bool,
+}
+
+pub(super) struct Flow {
+    view: Mutex<FlowView>,
+    cancel: CancellationToken,
+}
+
+/// The flows: running and recently finished.
+#[derive(Default)]
+pub(super) struct Flows {
+    all: Mutex<VecDeque<Arc<Flow>>>,
+}
+
+fn flow_id() -> String {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+struct Reauth(Weak<Inner>);
+
+impl Reauthorize for Reauth {
+    fn reauthorize(
+        &self,
+        server: String,
+        challenge: String,
+        scopes: Vec<String>,
+    ) -> BoxFuture<'static, Result<TokenSet, SignInError>> {
+        let inner = self.0.upgrade();
+        Box::pin(async move {
+            let hub = Hub {
+                inner: inner.ok_or(SignInError::Cancelled)?,
+            };
+            let url = hub
+                .config()
+                .servers
+                .get(&server)
+                .and_then(|s| s.url.clone())
+                .ok_or(SignInError::Cancelled)?;
+            let request = SignInRequest {
+                server: server.clone(),
+                url,
+                challenge: Some(challenge),
+                scopes,
+                client: None,
+                client_metadata_url: crate::oauth::client_metadata_url(),
+            };
+            let (flow, id) = hub.new_flow(&server);
+            let report = hub.reporter(flow.clone(), id);
+            let outcome = sign_in(request, hub.vault(), &report, &flow.cancel).await;
+            hub.finish(
+                &flow,
+                outcome
+                    .as_ref()
+                    .map(|_| None)
+                    .map_err(|e| (e.to_string(), e.hint())),
+                matches!(outcome, Err(SignInError::Cancelled)),
+            );
+            outcome
+        })
+    }
+}
+
+impl Hub {
+    /// The keeper of `server`'s credentials, made on first use.
+    pub fn keeper(&self, server: &str, url: &str) -> Arc<Keeper> {
+        let mut keepers = self.inner.keepers.lock().expect("keepers lock");
+        if let Some(keeper) = keepers.get(server) {
+            return keeper.clone();
+        }
+        let reauthorize: Arc<dyn Reauthorize> = Arc::new(Reauth(Arc::downgrade(&self.inner)));
+        let keeper = Keeper::new(
+            server,
+            url,
+            self.vault().clone(),
+            Some(self.events().clone()),
+            Some(reauthorize),
+        );
+        keepers.insert(server.to_owned(), keeper.clone());
+        keeper
+    }
+
+    /// Forget the keepers of servers no longer configured as remote (a re-added server reads
+    /// the vault afresh).
+    pub(super) fn prune_keepers(&self, config: &crate::config::Config) {
+        self.inner
+            .keepers
+            .lock()
+            .expect("keepers lock")
+            .retain(|name, _| config.servers.get(name).is_some_and(|s| s.url.is_some()));
+    }
+
+    /// Every remote server's credentials, in name order.
+    pub async fn token_statuses(&self) -> Vec<TokenStatus> {
+        let remote: BTreeMap<String, String> = self
+            .config()
+            .servers
+            .iter()
+            .filter_map(|(name, s)| s.url.clone().map(|url| (name.clone(), url)))
+            .collect();
+        let mut statuses = Vec::new();
+        for (name, url) in remote {
+            statuses.push(self.keeper(&name, &url).status().await);
+        }
+        statuses
+    }
+
+    fn new_flow(&self, server: &str) -> (Arc<Flow>, String) {
+        let id = flow_id();
+        let flow = Arc::new(Flow {
+            view: Mutex::new(FlowView {
+                flow: id.clone(),
+                server: server.to_owned(),
+                progress: Vec::new(),
+                finished: false,
+                connected: None,
+                error: None,
+                hint: None,
+                cancelled: false,
+            }),
+            cancel: self.inner.shutdown.child_token(),
+        });
+        let mut all = self.inner.flows.all.lock().expect("flows lock");
+        all.push_back(flow.clone());
+        while all.len() > FLOWS_KEPT {
+            let oldest_finished = all
+                .iter()
+                .position(|f| f.view.lock().expect("flow lock").finished);
+            match oldest_finished {
+                Some(i) => {
+                    all.remove(i);
+                }
+                None => break,
+            }
+        }
+        (flow, id)
+    }
+
+    fn reporter(&self, flow: Arc<Flow>, id: String) -> impl Fn(Progress) + Send + Sync + use<> {
+        let events = self.events().clone();
+        move |progress: Progress| {
+            let server = {
+                let mut view = flow.view.lock().expect("flow lock");
+                view.progress.push(progress.clone());
+                view.server.clone()
+            };
+            let _ = events.send(HubEvent::SignIn {
+                flow: id.clone(),
+                server,
+                progress,
+            });
+        }
+    }
+
+    fn finish(
+        &self,
+        flow: &Flow,
+        outcome: Result<Option<Connected>, (String, Option<String>)>,
+        cancelled: bool,
+    ) {
+        let (id, server, last) = {
+            let mut view = flow.view.lock().expect("flow lock");
+            view.finished = true;
+            view.cancelled = cancelled;
+            let last = match outcome {
+                Ok(connected) => {
+                    view.connected = connected;
+                    None
+                }
+                Err((error, hint)) => {
+                    view.error = Some(error.clone());
+                    view.hint = hint;
+                    Some(Progress::new(
+                        if cancelled {
+                            Stage::Cancelled
+                        } else {
+                            Stage::Failed
+                        },
+                        error,
+                    ))
+                }
+            };
+            if let Some(last) = &last {
+                view.progress.push(last.clone());
+            }
+            (view.flow.clone(), view.server.clone(), last)
+        };
+        if let Some(progress) = last {
+            let _ = self.events().send(HubEvent::SignIn {
+                flow: id,
+                server,
+                progress,
+            });
+        }
+    }
+
+    /// Start `connect` (or `login`) as a flow; returns its id at once.
+    pub fn start_connect(&self, request: ConnectRequest) -> String {
+        let server = request
+            .name
+            .clone()
+            .or_else(|| request.url.as_deref().map(crate::remote::default_name))
+            .unwrap_or_default();
+        let (flow, id) = self.new_flow(&server);
+        let hub = self.clone();
+        let flow_id = id.clone();
+        tokio::spawn(async move {
+            let report = hub.reporter(flow.clone(), flow_id);
+            let outcome = connect(hub.paths(), hub.vault(), request, &report, &flow.cancel).await;
+            match outcome {
+                Ok(done) => {
+                    let name = done.connected.server.clone();
+                    let url = done.connected.url.clone();
+                    // Credentials first, then the entry that uses them.
+                    let keeper = hub.keeper(&name, &url);
+                    match done.tokens {
+                        Some(tokens) => keeper.install(tokens).await,
+                        None => keeper.reload().await,
+                    }
+                    if let Some(config) = done.config {
+                        hub.apply(config);
+                    }
+                    hub.finish(&flow, Ok(Some(done.connected)), false);
+                }
+                Err(err) => {
+                    let cancelled = err.cancelled();
+                    hub.finish(&flow, Err((err.to_string(), err.hint())), cancelled);
+                }
+            }
+        });
+        id
+    }
+
+    /// A flow's record.
+    pub fn flow(&self, id: &str) -> Option<FlowView> {
+        self.inner
+            .flows
+            .all
+            .lock()
+            .expect("flows lock")
+            .iter()
+            .map(|f| f.view.lock().expect("flow lock").clone())
+            .find(|v| v.flow == id)
+    }
+
+    /// Cancel a running flow; `false` when there is no such flow.
+    pub fn cancel_flow(&self, id: &str) -> bool {
+        let all = self.inner.flows.all.lock().expect("flows lock");
+        match all
+            .iter()
+            .find(|f| f.view.lock().expect("flow lock").flow == id)
+        {
+            Some(flow) => {
+                flow.cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! OAuth 2.1 for remote MCP servers: signing in, and keeping the tokens working.
+//!
+//! - [`flow`]: one sign-in (MCP authorization spec, `shared/reference/mcp-auth.md`): discovery,
+//!   registration, the browser, the loopback redirect, the code exchange, a check that the new
+//!   token opens the server. rmcp's `auth` module does discovery, registration and the exchange;
+//!   this module adds what it leaves to the caller: refusing servers without PKCE S256, the
+//!   listener, the browser, persisting a registration with its secret.
+//! - [`keeper`]: the hub's owner of one server's tokens: refresh ahead of expiry, one refresh
+//!   at a time, the rotated refresh token stored before the new access token is used,
+//!   "needs sign-in" on a definitive rejection, revocation (RFC 7009).
+//! - [`http`]: rmcp's Streamable HTTP client with the keeper's credentials on every request.
+//!
+//! Tokens live only in the [`crate::vault`]; every type here that holds one redacts it.
+
+pub mod browser;
+pub mod connect;
+pub mod flow;
+pub mod http;
+pub mod keeper;
+pub mod listener;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use flow::{SignInError, sign_in};
+pub use keeper::{Keeper, KeeperError, TokenState, TokenStatus};
+
+use crate::secret::Secret;
+
+/// How long a sign-in waits for the browser to come back, unless `PATCHBAY_SIGNIN_TIMEOUT`
+/// (seconds) says otherwise.
+pub const SIGN_IN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The sign-in time-out in force.
+pub fn sign_in_timeout() -> Duration {
+    std::env::var("PATCHBAY_SIGNIN_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map_or(SIGN_IN_TIMEOUT, Duration::from_secs_f64)
+}
+
+/// The Client ID Metadata Document URL Patchbay presents to authorization servers that accept
+/// one (`client_id_metadata_document_supported`), from `PATCHBAY_CLIENT_METADATA_URL`. Patchbay
+/// publishes no document of its own yet, so without it Dynamic Client Registration is used.
+pub fn client_metadata_url() -> Option<String> {
+    std::env::var("PATCHBAY_CLIENT_METADATA_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// A client id (and secret) the user got from the provider for this server.
+#[derive(Debug, Clone)]
+pub struct ClientCredentials {
+    /// The client id.
+    pub id: String,
+    /// The client secret, for a confidential client.
+    pub secret: Option<Secret>,
+}
+
+/// What to sign in to, and how.
+#[derive(Debug, Clone, Default)]
+pub struct SignInRequest {
+    /// The server's config name.
+    pub server: String,
+    /// Its MCP endpoint.
+    pub url: String,
+    /// The `WWW-Authenticate` challenge of its 401 or 403, when there was one.
+    pub challenge: Option<String>,
+    /// Scopes to ask for; empty: the challenge's, else the resource's `scopes_supported`, else
+    /// none.
+    pub scopes: Vec<String>,
+    /// A client registration the user supplied.
+    pub client: Option<ClientCredentials>,
+    /// A Client ID Metadata Document URL to present where accepted.
+    pub client_metadata_url: Option<String>,
+}
+
+/// Where a sign-in is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Finding the authorization server.
+    Discovering,
+    /// Getting a client id.
+    Registering,
+    /// The browser is open; waiting for the user.
+    WaitingForBrowser,
+    /// Trading the code for tokens.
+    Exchanging,
+    /// Checking that the tokens open the server.
+    Verifying,
+    /// Signed in; tokens stored.
+    Done,
+    /// Ended with an error.
+    Failed,
+    /// Cancelled by the user.
+    Cancelled,
+}
+
+/// One step of a sign-in, for the person watching.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Progress {
+    /// The stage reached.
+    pub stage: Stage,
+    /// What is happening, said for a person.
+    pub message: String,
+    /// The authorization URL, at [`Stage::WaitingForBrowser`] (no secret: it carries the PKCE
+    /// challenge and `state`, never the verifier).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+impl Progress {
+    pub(crate) fn new(stage: Stage, message: impl Into<String>) -> Self {
+        Self {
+            stage,
+            message: message.into(),
+            url: None,
+        }
+    }
+}

@@ -1,0 +1,559 @@
+//! One sign-in to a remote MCP server (authorization code grant with PKCE S256 through the
+//! system browser and a loopback redirect).
+//!
+//! rmcp's `AuthorizationManager` and `AuthorizationSession` do discovery (RFC 9728 resource
+//! metadata from the challenge or the well-known paths, RFC 8414 / OpenID metadata with the
+//! issuer check), Dynamic Client Registration, the authorization URL (PKCE, `state`,
+//! `resource`) and the code exchange (with the RFC 9207 `iss` check). Around them this module:
+//! - refuses an authorization server that does not advertise S256 (rmcp only warns when the
+//!   field is missing);
+//! - registers through rmcp but keeps what comes back, secret included, in the vault (rmcp's
+//!   session hides the secret), and reuses it on the next sign-in at the same issuer;
+//! - refuses an authorization URL that is not http(s), opens the browser, runs the listener,
+//!   checks `state` and `iss` itself so a mismatch ends the flow with a clear error;
+//! - checks the new token against the server (`tools/list`), and on `403 insufficient_scope`
+//!   authorizes again with the union of scopes, at most [`MAX_AUTHORIZATIONS`] times in all.
+
+use std::time::{Duration, SystemTime};
+
+use oauth2::TokenResponse;
+use rmcp::transport::auth::{
+    AuthError, AuthorizationManager, AuthorizationRequest, AuthorizationSession,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::listener::Listener;
+use super::{Progress, SignInRequest, Stage, browser};
+use crate::remote::{Probe, ProbeAuth, ProbeError};
+use crate::secret::Secret;
+use crate::vault::{
+    ClientRegistration, RegistrationKind, TokenSet, Vault, VaultError, unix_seconds,
+};
+
+/// Authorizations one sign-in may run: the first, and two for wider scopes.
+pub const MAX_AUTHORIZATIONS: u32 = 3;
+
+/// The client name Patchbay registers under.
+pub const CLIENT_NAME: &str = "Patchbay";
+
+/// Why a sign-in failed, said for a person.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignInError {
+    /// The server's URL is not usable, or it did not answer as an MCP server.
+    #[error("{0}")]
+    Server(String),
+    /// Discovery of the authorization server failed.
+    #[error("cannot find how to sign in to {url}: {cause}")]
+    Discovery {
+        /// The server's URL.
+        url: String,
+        /// What went wrong.
+        cause: String,
+    },
+    /// The server publishes no authorization server metadata.
+    #[error("{url} asks for credentials but names no OAuth authorization server")]
+    NoAuthorizationServer {
+        /// The server's URL.
+        url: String,
+    },
+    /// The authorization server does not advertise PKCE with S256.
+    #[error(
+        "the authorization server {issuer} does not advertise PKCE with S256 (code_challenge_methods_supported); Patchbay will not sign in without it"
+    )]
+    NoPkce {
+        /// Its issuer.
+        issuer: String,
+    },
+    /// No way to get a client id.
+    #[error(
+        "the authorization server {issuer} offers no client registration (no registration_endpoint, no client ID metadata documents)"
+    )]
+    NoRegistration {
+        /// Its issuer.
+        issuer: String,
+    },
+    /// Registration failed.
+    #[error("registering Patchbay at {issuer} failed: {cause}")]
+    Registration {
+        /// Its issuer.
+        issuer: String,
+        /// What the server said.
+        cause: String,
+    },
+    /// The authorization URL is not http(s).
+    #[error(transparent)]
+    UnsafeUrl(#[from] browser::BrowserError),
+    /// The loopback listener could not be opened.
+    #[error("cannot listen for the sign-in redirect on 127.0.0.1: {0}")]
+    Listener(std::io::Error),
+    /// Nobody came back from the browser in time.
+    #[error("no answer from the browser within {} s", .0.as_secs())]
+    TimedOut(Duration),
+    /// The user (or the app) cancelled.
+    #[error("sign-in cancelled")]
+    Cancelled,
+    /// The authorization server answered with an error (the user declined, ...).
+    #[error("the authorization server refused: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    Denied {
+        /// The OAuth error code.
+        error: String,
+        /// Its description, when given.
+        description: Option<String>,
+    },
+    /// The redirect carried another `state` than this flow sent.
+    #[error(
+        "the sign-in redirect carried a `state` this sign-in did not send; it was ignored and nothing was stored"
+    )]
+    StateMismatch,
+    /// The redirect's `iss` is not the authorization server's issuer (RFC 9207).
+    #[error("the sign-in redirect came from issuer `{got}`, not `{expected}`; nothing was stored")]
+    IssuerMismatch {
+        /// The issuer of the metadata.
+        expected: String,
+        /// The `iss` received (or "(none)").
+        got: String,
+    },
+    /// The code exchange failed.
+    #[error("exchanging the authorization code failed: {0}")]
+    Exchange(String),
+    /// The server rejected the new token.
+    #[error("{url} rejected the new token")]
+    Rejected {
+        /// The server's URL.
+        url: String,
+    },
+    /// The server wants more scope than the user granted.
+    #[error(
+        "{url} still answers `insufficient_scope` after {MAX_AUTHORIZATIONS} sign-ins (asked for: {scopes})"
+    )]
+    InsufficientScope {
+        /// The server's URL.
+        url: String,
+        /// The scopes last asked for.
+        scopes: String,
+    },
+    /// The keychain failed.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+}
+
+impl SignInError {
+    /// What the user can do about it, when there is something.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            SignInError::NoRegistration { .. } => Some(
+                "register an app at the provider and pass its client id: patchbay connect URL --client-id ID [--client-secret SECRET]"
+                    .into(),
+            ),
+            SignInError::TimedOut(_) => Some(
+                "open the printed URL in a browser yourself, or set PATCHBAY_SIGNIN_TIMEOUT (seconds) for longer"
+                    .into(),
+            ),
+            SignInError::Vault(err) => err.hint(),
+            SignInError::Denied { .. } | SignInError::Rejected { .. } => {
+                Some("sign in again; check the account you chose".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+fn issuer_of(manager_metadata: &rmcp::transport::auth::AuthorizationMetadata, url: &str) -> String {
+    manager_metadata
+        .issuer
+        .clone()
+        .unwrap_or_else(|| url.to_owned())
+}
+
+/// The token endpoint authentication method rmcp's client will use (its `configure_client`
+/// rule), recorded so that a refresh authenticates the same way.
+fn auth_method(
+    metadata: &rmcp::transport::auth::AuthorizationMetadata,
+    has_secret: bool,
+) -> &'static str {
+    if !has_secret {
+        return "none";
+    }
+    let supported = metadata
+        .additional_fields
+        .get("token_endpoint_auth_methods_supported")
+        .and_then(|v| v.as_array());
+    let has = |m: &str| supported.is_some_and(|a| a.iter().any(|v| v.as_str() == Some(m)));
+    if has("client_secret_post") && !has("client_secret_basic") {
+        "client_secret_post"
+    } else {
+        "client_secret_basic"
+    }
+}
+
+fn query_param(url: &url::Url, key: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The scopes of a `WWW-Authenticate` challenge.
+pub fn challenge_scopes(challenge: Option<&str>) -> Vec<String> {
+    let Some(challenge) = challenge else {
+        return Vec::new();
+    };
+    let base = url::Url::parse("http://localhost/").expect("static URL");
+    rmcp::transport::auth::WWWAuthenticateParams::parse(challenge, &base)
+        .scope
+        .map(|s| s.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+fn union(mut scopes: Vec<String>, more: Vec<String>) -> Vec<String> {
+    for scope in more {
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    scopes
+}
+
+/// Run one sign-in and store the tokens in `vault` under `request.server`. `report` hears each
+/// stage; `cancel` ends the flow (the listener closes, nothing is stored).
+pub async fn sign_in(
+    request: SignInRequest,
+    vault: &Vault,
+    report: &(dyn Fn(Progress) + Send + Sync),
+    cancel: &CancellationToken,
+) -> Result<TokenSet, SignInError> {
+    let url = request.url.clone();
+    crate::config::check_remote_url(&url).map_err(SignInError::Server)?;
+    report(Progress::new(
+        Stage::Discovering,
+        format!("Finding the authorization server of {url}"),
+    ));
+    let discovery = |cause: String| SignInError::Discovery {
+        url: url.clone(),
+        cause,
+    };
+    let mut manager = AuthorizationManager::new(url.as_str())
+        .await
+        .map_err(|e| discovery(e.to_string()))?;
+    let resolution = manager
+        .resolve_metadata_from_challenge(request.challenge.as_deref())
+        .await
+        .map_err(|e| discovery(crate::error_chain(&e)))?;
+    if !resolution.source.is_discovered() {
+        return Err(SignInError::NoAuthorizationServer { url });
+    }
+    let metadata = resolution.metadata;
+    let issuer = issuer_of(&metadata, &url);
+    let s256 = metadata
+        .code_challenge_methods_supported
+        .as_ref()
+        .is_some_and(|m| m.iter().any(|m| m == "S256"));
+    if !s256 {
+        return Err(SignInError::NoPkce { issuer });
+    }
+    let cimd_supported = metadata
+        .additional_fields
+        .get("client_id_metadata_document_supported")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    let iss_required = metadata
+        .additional_fields
+        .get("authorization_response_iss_parameter_supported")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    manager.set_metadata(metadata.clone());
+
+    report(Progress::new(
+        Stage::Registering,
+        format!("Getting a client id at {issuer}"),
+    ));
+    let stored = match (
+        &request.client,
+        vault.load_client_registration(&issuer).await?,
+    ) {
+        (None, Some(r)) if r.kind == RegistrationKind::Dynamic && !secret_expired(&r) => Some(r),
+        _ => None,
+    };
+    // A stored registration names a redirect port; listening there again keeps its exact URI.
+    let stored_port = stored
+        .as_ref()
+        .and_then(|r| r.redirect_uris.first())
+        .and_then(|u| url::Url::parse(u).ok())
+        .and_then(|u| u.port());
+    let (mut listener, stored) = match stored_port {
+        Some(port) => match Listener::bind(port).await {
+            Ok(listener) => (listener, stored),
+            Err(_) => (
+                Listener::bind(0).await.map_err(SignInError::Listener)?,
+                None,
+            ),
+        },
+        None => (
+            Listener::bind(0).await.map_err(SignInError::Listener)?,
+            None,
+        ),
+    };
+    let redirect_uri = listener.redirect_uri().to_owned();
+
+    // Client, in the spec's order: configured, metadata document, stored or new registration.
+    let mut client_metadata_url = None;
+    let (client_id, client_secret, kind) = if let Some(client) = &request.client {
+        (
+            client.id.clone(),
+            client.secret.clone(),
+            Some(RegistrationKind::Configured),
+        )
+    } else if let Some(cimd) = request
+        .client_metadata_url
+        .clone()
+        .filter(|_| cimd_supported)
+    {
+        client_metadata_url = Some(cimd.clone());
+        (cimd, None, None)
+    } else if let Some(registration) = stored {
+        (
+            registration.client_id.clone(),
+            registration.client_secret.clone(),
+            None,
+        )
+    } else if metadata.registration_endpoint.is_some() {
+        let scopes: Vec<&str> = request.scopes.iter().map(String::as_str).collect();
+        let registered = manager
+            .register_client(CLIENT_NAME, &redirect_uri, &scopes)
+            .await
+            .map_err(|e| SignInError::Registration {
+                issuer: issuer.clone(),
+                cause: e.to_string(),
+            })?;
+        let secret = registered.client_secret.clone().map(Secret::new);
+        let registration = ClientRegistration {
+            issuer: issuer.clone(),
+            kind: RegistrationKind::Dynamic,
+            client_id: registered.client_id.clone(),
+            client_secret: secret.clone(),
+            client_secret_expires_at: None,
+            registration_access_token: None,
+            registration_client_uri: None,
+            redirect_uris: vec![redirect_uri.clone()],
+            token_endpoint_auth_method: Some(auth_method(&metadata, secret.is_some()).to_owned()),
+            registered_at: unix_seconds(SystemTime::now()),
+        };
+        vault.store_client_registration(&registration).await?;
+        (registered.client_id, secret, None)
+    } else {
+        return Err(SignInError::NoRegistration { issuer });
+    };
+
+    let mut scopes = request.scopes.clone();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let mut authorization =
+            AuthorizationRequest::new(redirect_uri.clone()).with_client_name(CLIENT_NAME);
+        authorization = match &client_metadata_url {
+            Some(cimd) => authorization.with_client_metadata_url(cimd.clone()),
+            None => authorization.with_preregistered_client(client_id.clone()),
+        };
+        if let Some(secret) = &client_secret {
+            authorization = authorization.with_client_secret(secret.expose());
+        }
+        authorization = if scopes.is_empty() {
+            authorization.with_initial_scope_selection()
+        } else {
+            authorization.with_scopes(scopes.clone())
+        };
+        let session = AuthorizationSession::new(manager, authorization)
+            .await
+            .map_err(|(_, e)| match e {
+                AuthError::PkceUnsupported => SignInError::NoPkce {
+                    issuer: issuer.clone(),
+                },
+                other => SignInError::Registration {
+                    issuer: issuer.clone(),
+                    cause: other.to_string(),
+                },
+            })?;
+        let auth_url = browser::check_url(&session.auth_url)?;
+        let state = query_param(&auth_url, "state").unwrap_or_default();
+        let resource = query_param(&auth_url, "resource").unwrap_or_else(|| url.clone());
+        let asked = query_param(&auth_url, "scope").unwrap_or_default();
+
+        let mut waiting = Progress::new(
+            Stage::WaitingForBrowser,
+            "Waiting for you to sign in in your browser",
+        );
+        waiting.url = Some(auth_url.to_string());
+        report(waiting);
+        if let Err(err) = browser::open(auth_url.as_str()).await {
+            report(Progress::new(
+                Stage::WaitingForBrowser,
+                format!("{err}; open the URL above in your browser yourself"),
+            ));
+        }
+        let timeout = super::sign_in_timeout();
+        let callback = tokio::select! {
+            c = listener.next() => c.ok_or(SignInError::Cancelled)?,
+            _ = tokio::time::sleep(timeout) => return Err(SignInError::TimedOut(timeout)),
+            _ = cancel.cancelled() => return Err(SignInError::Cancelled),
+        };
+        if callback.state.as_deref() != Some(state.as_str()) {
+            return Err(SignInError::StateMismatch);
+        }
+        if let Some(error) = callback.error {
+            return Err(SignInError::Denied {
+                error,
+                description: callback.error_description,
+            });
+        }
+        match (&callback.iss, &metadata.issuer) {
+            (Some(got), Some(expected)) if got != expected => {
+                return Err(SignInError::IssuerMismatch {
+                    expected: expected.clone(),
+                    got: got.clone(),
+                });
+            }
+            (None, Some(expected)) if iss_required => {
+                return Err(SignInError::IssuerMismatch {
+                    expected: expected.clone(),
+                    got: "(none)".into(),
+                });
+            }
+            _ => {}
+        }
+        let Some(code) = callback.code else {
+            return Err(SignInError::Denied {
+                error: "no code in the redirect".into(),
+                description: None,
+            });
+        };
+
+        report(Progress::new(Stage::Exchanging, "Fetching the tokens"));
+        let response = session
+            .handle_callback_with_issuer(&code, &state, callback.iss.as_deref())
+            .await
+            .map_err(|e| SignInError::Exchange(crate::error_chain(&e)))?;
+        manager = session.auth_manager;
+        let granted = manager.get_current_scopes().await;
+        let now = SystemTime::now();
+        let tokens = TokenSet {
+            access_token: Secret::new(response.access_token().secret()),
+            token_type: "Bearer".into(),
+            refresh_token: response.refresh_token().map(|t| Secret::new(t.secret())),
+            expires_at: response
+                .expires_in()
+                .map(|d| unix_seconds(now) + d.as_secs()),
+            obtained_at: unix_seconds(now),
+            scopes: if granted.is_empty() {
+                asked.split_whitespace().map(str::to_owned).collect()
+            } else {
+                granted
+            },
+            issuer: issuer.clone(),
+            client_id: client_id.clone(),
+            resource,
+            token_endpoint: metadata.token_endpoint.clone(),
+            revocation_endpoint: metadata
+                .additional_fields
+                .get("revocation_endpoint")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
+        };
+
+        report(Progress::new(
+            Stage::Verifying,
+            format!("Checking the new token with {url}"),
+        ));
+        let probed = crate::remote::probe(&url, ProbeAuth::Bearer(&tokens.access_token)).await;
+        match probed {
+            Ok(Probe::Open { .. }) => {}
+            Ok(Probe::Forbidden { challenge }) if attempts < MAX_AUTHORIZATIONS => {
+                let wanted = challenge_scopes(challenge.as_deref());
+                scopes = union(union(scopes, tokens.scopes.clone()), wanted);
+                report(Progress::new(
+                    Stage::Discovering,
+                    format!(
+                        "{url} needs more access ({}); signing in again",
+                        scopes.join(" ")
+                    ),
+                ));
+                continue;
+            }
+            Ok(Probe::Forbidden { .. }) => {
+                return Err(SignInError::InsufficientScope {
+                    url,
+                    scopes: scopes.join(" "),
+                });
+            }
+            Ok(Probe::NeedsAuth { .. }) => return Err(SignInError::Rejected { url }),
+            Err(ProbeError::Unreachable { url, cause }) => {
+                return Err(SignInError::Server(format!("cannot reach {url}: {cause}")));
+            }
+            Err(err) => return Err(SignInError::Server(err.to_string())),
+        }
+        if let Some(kind @ RegistrationKind::Configured) = kind {
+            vault
+                .store_client_registration(&ClientRegistration {
+                    issuer: issuer.clone(),
+                    kind,
+                    client_id: client_id.clone(),
+                    client_secret: client_secret.clone(),
+                    client_secret_expires_at: None,
+                    registration_access_token: None,
+                    registration_client_uri: None,
+                    redirect_uris: vec![redirect_uri.clone()],
+                    token_endpoint_auth_method: Some(
+                        auth_method(&metadata, client_secret.is_some()).to_owned(),
+                    ),
+                    registered_at: unix_seconds(now),
+                })
+                .await?;
+        }
+        vault.store_tokens(&request.server, &tokens).await?;
+        report(Progress::new(
+            Stage::Done,
+            format!("Signed in to {}", request.server),
+        ));
+        return Ok(tokens);
+    }
+}
+
+fn secret_expired(registration: &ClientRegistration) -> bool {
+    registration
+        .client_secret_expires_at
+        .is_some_and(|at| at <= unix_seconds(SystemTime::now()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenge_scopes_are_read_from_the_header() {
+        assert_eq!(
+            challenge_scopes(Some(
+                r#"Bearer error="insufficient_scope", scope="mcp:basic mcp:write", resource_metadata="https://x/.well-known/oauth-protected-resource""#
+            )),
+            ["mcp:basic", "mcp:write"]
+        );
+        assert!(challenge_scopes(Some("Bearer")).is_empty());
+        assert!(challenge_scopes(None).is_empty());
+    }
+
+    #[test]
+    fn scope_union_keeps_order_and_drops_repeats() {
+        let got = union(vec!["a".into(), "b".into()], vec!["b".into(), "c".into()]);
+        assert_eq!(got, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn the_auth_method_follows_what_the_server_supports() {
+        let mut metadata = rmcp::transport::auth::AuthorizationMetadata::default();
+        assert_eq!(auth_method(&metadata, false), "none");
+        assert_eq!(auth_method(&metadata, true), "client_secret_basic");
+        metadata.additional_fields.insert(
+            "token_endpoint_auth_methods_supported".into(),
+            serde_json::json!(["client_secret_post"]),
+        );
+        assert_eq!(auth_method(&metadata, true), "client_secret_post");
+    }
+}

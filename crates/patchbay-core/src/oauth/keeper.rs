@@ -1,0 +1,940 @@
+//! The owner of one remote server's credentials inside the hub.
+//!
+//! Every request to the server asks the keeper for its credential. The keeper:
+//! - loads the token set (or static header) from the vault once;
+//! - refreshes ahead of expiry ([`refresh_margin`]), one refresh at a time: the token set sits
+//!   behind one async mutex, so concurrent requests wait for the refresh under way and then see
+//!   its result, and a request that was rejected with a token already replaced just retries;
+//! - stores a rotated refresh token in the vault before the new access token is handed out, and
+//!   keeps the old refresh token when the response carries none;
+//! - on a definitive rejection (`invalid_grant`, `invalid_client`, `unauthorized_client`)
+//!   deletes the tokens and moves to [`TokenState::NeedsSignIn`], announced once; requests then
+//!   fail at once with an error that says to sign in, instead of a loop of failing requests;
+//! - retries a transient failure (network, `server_error`, 5xx) with backoff;
+//! - revokes at the provider (RFC 7009) and deletes locally.
+//!
+//! The refresh request is oauth2's (the crate rmcp's `auth` module builds on), not rmcp's `AuthorizationManager::refresh_token`: that needs a manager rebuilt from the whole
+//! authorization server metadata on every hub start, and it refreshes again for every caller
+//! that waited (no expiry re-check under its guard), so 50 concurrent calls after expiry would
+//! spend 50 refreshes of a rotating refresh token. The keeper's lock is the single flight.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use futures::future::BoxFuture;
+use oauth2::basic::{BasicClient, BasicErrorResponseType};
+use oauth2::{
+    AuthType, ClientId, ClientSecret, RefreshToken, RequestTokenError, TokenResponse, TokenUrl,
+};
+use serde::{Deserialize, Serialize};
+
+use super::SignInError;
+use crate::events::{EventSender, HubEvent};
+use crate::secret::Secret;
+use crate::vault::{StaticHeader, TokenSet, Vault, VaultError, unix_seconds};
+
+/// Refresh attempts for a transient failure, 0.5 s apart and doubling.
+pub const REFRESH_ATTEMPTS: u32 = 3;
+/// How long one token endpoint request may take.
+pub const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long before expiry a token is refreshed: a quarter of its lifetime, between 2 s and 60 s.
+pub fn refresh_margin(tokens: &TokenSet) -> Duration {
+    let lifetime = tokens
+        .expires_at
+        .map_or(0, |at| at.saturating_sub(tokens.obtained_at));
+    Duration::from_secs((lifetime / 4).clamp(2, 60))
+}
+
+/// Where a server's credentials stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenState {
+    /// No credentials stored (a server that needs none, or never signed in).
+    None,
+    /// A static header (bearer or API key) from the vault.
+    Header,
+    /// An access token with time left.
+    Valid,
+    /// Inside the refresh margin, or past expiry with a refresh to come.
+    Expiring,
+    /// A refresh is under way.
+    Refreshing,
+    /// The provider rejected the tokens, or there is nothing to refresh with: sign in again.
+    NeedsSignIn,
+    /// The user revoked them.
+    Revoked,
+}
+
+impl TokenState {
+    /// The word the CLI and the app show.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenState::None => "none",
+            TokenState::Header => "header",
+            TokenState::Valid => "valid",
+            TokenState::Expiring => "expiring",
+            TokenState::Refreshing => "refreshing",
+            TokenState::NeedsSignIn => "needs_sign_in",
+            TokenState::Revoked => "revoked",
+        }
+    }
+}
+
+/// One server's credentials, as `patchbay tokens list` shows them: never a token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenStatus {
+    /// Server name.
+    pub server: String,
+    /// The server's URL.
+    pub url: String,
+    /// State.
+    pub state: TokenState,
+    /// The authorization server.
+    pub issuer: Option<String>,
+    /// Patchbay's client id there.
+    pub client_id: Option<String>,
+    /// Scopes granted.
+    pub scopes: Vec<String>,
+    /// When the access token expires (Unix seconds).
+    pub expires_at: Option<u64>,
+    /// Seconds left.
+    pub expires_in: Option<u64>,
+    /// Whether a refresh token is held.
+    pub refresh_token: bool,
+    /// The static header's name, for [`TokenState::Header`].
+    pub header: Option<String>,
+    /// Why, for [`TokenState::NeedsSignIn`] or a failed refresh.
+    pub message: Option<String>,
+}
+
+/// Why the keeper could not give a credential.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeeperError {
+    /// A new sign-in is needed.
+    #[error("`{server}` needs a new sign-in ({reason}): run `patchbay login {server}`")]
+    NeedsSignIn {
+        /// The server.
+        server: String,
+        /// Why.
+        reason: String,
+    },
+    /// The token endpoint failed in a way that may pass.
+    #[error("refreshing the token of `{server}` failed: {cause}")]
+    Transient {
+        /// The server.
+        server: String,
+        /// What happened.
+        cause: String,
+    },
+    /// The keychain failed.
+    #[error("{0}")]
+    Vault(String),
+    /// Nothing to act on.
+    #[error("`{0}` holds no OAuth tokens")]
+    NoTokens(String),
+}
+
+impl From<VaultError> for KeeperError {
+    fn from(err: VaultError) -> Self {
+        let hint = err.hint().map(|h| format!(" ({h})")).unwrap_or_default();
+        KeeperError::Vault(format!("{err}{hint}"))
+    }
+}
+
+/// What a request carries.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// Nothing (the server may need nothing; its 401 says otherwise).
+    None,
+    /// `Authorization: Bearer`.
+    Bearer(Secret),
+    /// A static header.
+    Header(StaticHeader),
+}
+
+/// What revocation did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Revoked {
+    /// The server.
+    pub server: String,
+    /// Revoked at the provider (`false`: it has no revocation endpoint, or it failed).
+    pub at_provider: bool,
+    /// Tokens were deleted from the keychain.
+    pub deleted: bool,
+    /// What the provider said when it failed, or why it was not asked.
+    pub note: Option<String>,
+}
+
+/// Signs in again with wider scopes (the hub runs the flow, with its events and browser).
+pub trait Reauthorize: Send + Sync {
+    /// Sign `server` in again after `challenge` (a 403's `WWW-Authenticate`), asking for
+    /// `scopes`; the new tokens are in the vault when this returns.
+    fn reauthorize(
+        &self,
+        server: String,
+        challenge: String,
+        scopes: Vec<String>,
+    ) -> BoxFuture<'static, Result<TokenSet, SignInError>>;
+}
+
+#[derive(Default)]
+struct Held {
+    loaded: bool,
+    tokens: Option<TokenSet>,
+    header: Option<StaticHeader>,
+    /// The last token set, kept after a rejection so listings still say whose it was.
+    last: Option<TokenSet>,
+    /// The keychain could not be read: requests go without credentials (a server that needs
+    /// none still works) and a 401 says why there were none.
+    unreadable: Option<String>,
+}
+
+#[derive(Clone)]
+struct Shown {
+    state: TokenState,
+    message: Option<String>,
+}
+
+/// The credential owner of one remote server. Cheap to share (`Arc`).
+pub struct Keeper {
+    server: String,
+    url: String,
+    vault: Vault,
+    http: reqwest::Client,
+    held: tokio::sync::Mutex<Held>,
+    shown: Mutex<Shown>,
+    changed: tokio::sync::watch::Sender<u64>,
+    events: Option<EventSender>,
+    reauthorize: Option<Arc<dyn Reauthorize>>,
+    step_up: tokio::sync::Mutex<u32>,
+    /// The last request that failed for want of credentials or scope, and why.
+    failure: Mutex<Option<(std::time::Instant, String)>>,
+}
+
+impl std::fmt::Debug for Keeper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keeper")
+            .field("server", &self.server)
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+fn definitive(error: &BasicErrorResponseType) -> bool {
+    matches!(
+        error,
+        BasicErrorResponseType::InvalidGrant
+            | BasicErrorResponseType::InvalidClient
+            | BasicErrorResponseType::UnauthorizedClient
+    )
+}
+
+/// RFC 6749 section 2.3.1: client id and secret are form-urlencoded before HTTP Basic.
+fn form_urlencode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// oauth2's requests sent with reqwest (oauth2's own reqwest glue is for another reqwest major).
+async fn send(
+    http: reqwest::Client,
+    request: oauth2::HttpRequest,
+) -> Result<oauth2::HttpResponse, reqwest::Error> {
+    let (parts, body) = request.into_parts();
+    let response = http
+        .request(parts.method, parts.uri.to_string())
+        .headers(parts.headers)
+        .body(body)
+        .send()
+        .await?;
+    let mut answer = http::Response::builder().status(response.status());
+    for (name, value) in response.headers() {
+        answer = answer.header(name, value);
+    }
+    let body = response.bytes().await?;
+    Ok(answer
+        .body(body.to_vec())
+        .expect("status and headers came from a response"))
+}
+
+enum Failure {
+    Definitive(String),
+    Transient(String),
+}
+
+impl Keeper {
+    /// A keeper for `server` at `url`. `events` hears its state changes; `reauthorize` runs a
+    /// step-up sign-in on `403 insufficient_scope` (none: the server needs a new sign-in).
+    pub fn new(
+        server: impl Into<String>,
+        url: impl Into<String>,
+        vault: Vault,
+        events: Option<EventSender>,
+        reauthorize: Option<Arc<dyn Reauthorize>>,
+    ) -> Arc<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(TOKEN_REQUEST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a default HTTP client builds");
+        Arc::new(Self {
+            server: server.into(),
+            url: url.into(),
+            vault,
+            http,
+            held: tokio::sync::Mutex::new(Held::default()),
+            shown: Mutex::new(Shown {
+                state: TokenState::None,
+                message: None,
+            }),
+            changed: tokio::sync::watch::channel(0).0,
+            events,
+            reauthorize,
+            step_up: tokio::sync::Mutex::new(0),
+            failure: Mutex::new(None),
+        })
+    }
+
+    /// The server's name.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// The state as last shown.
+    pub fn state(&self) -> TokenState {
+        self.shown.lock().expect("shown lock").state
+    }
+
+    /// Whether requests wait for a sign-in (needs sign-in, or revoked).
+    pub fn blocked(&self) -> bool {
+        matches!(self.state(), TokenState::NeedsSignIn | TokenState::Revoked)
+    }
+
+    /// Why it is in its state, for `needs_sign_in` and a failed refresh.
+    pub fn message(&self) -> Option<String> {
+        let shown = self.shown.lock().expect("shown lock").clone();
+        shown.message.map(|reason| match shown.state {
+            TokenState::NeedsSignIn | TokenState::Revoked => format!(
+                "`{}` needs a new sign-in ({reason}): run `patchbay login {}`",
+                self.server, self.server
+            ),
+            _ => reason,
+        })
+    }
+
+    /// Wakes on every change of the credentials (a sign-in, a refresh, a rejection).
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    fn show(&self, state: TokenState, message: Option<String>) {
+        let previous = {
+            let mut shown = self.shown.lock().expect("shown lock");
+            let previous = shown.state;
+            *shown = Shown {
+                state,
+                message: message.clone(),
+            };
+            previous
+        };
+        if previous != state {
+            if let Some(events) = &self.events {
+                let _ = events.send(HubEvent::TokenState {
+                    server: self.server.clone(),
+                    state,
+                    message,
+                });
+            }
+            if state == TokenState::NeedsSignIn {
+                tracing::warn!(server = %self.server, "remote server needs a new sign-in");
+            }
+        }
+    }
+
+    fn needs_sign_in(&self, reason: &str) -> KeeperError {
+        self.show(TokenState::NeedsSignIn, Some(reason.to_owned()));
+        self.changed.send_modify(|n| *n += 1);
+        KeeperError::NeedsSignIn {
+            server: self.server.clone(),
+            reason: reason.to_owned(),
+        }
+    }
+
+    fn state_of(tokens: &TokenSet) -> TokenState {
+        match tokens.expires_in(SystemTime::now()) {
+            Some(left) if left <= refresh_margin(tokens) => TokenState::Expiring,
+            _ => TokenState::Valid,
+        }
+    }
+
+    async fn load(&self, held: &mut Held) -> Result<(), KeeperError> {
+        if held.loaded {
+            return Ok(());
+        }
+        let loaded = async {
+            let tokens = self.vault.load_tokens(&self.server).await?;
+            let header = match tokens {
+                None => self.vault.load_header(&self.server).await?,
+                Some(_) => None,
+            };
+            Ok::<_, VaultError>((tokens, header))
+        }
+        .await;
+        held.loaded = true;
+        match loaded {
+            Ok((tokens, header)) => {
+                held.tokens = tokens;
+                held.header = header;
+                held.unreadable = None;
+            }
+            Err(err) => {
+                let err = KeeperError::from(err);
+                tracing::warn!(server = %self.server, error = %err, "credentials not readable; connecting without");
+                held.unreadable = Some(err.to_string());
+            }
+        }
+        let state = match (&held.tokens, &held.header) {
+            (Some(tokens), _) => Self::state_of(tokens),
+            (None, Some(_)) => TokenState::Header,
+            (None, None) => TokenState::None,
+        };
+        if !self.blocked() {
+            self.show(state, None);
+        }
+        Ok(())
+    }
+
+    /// The credential for the next request, refreshed first when it is about to expire.
+    pub async fn credential(&self) -> Result<Credential, KeeperError> {
+        let mut held = self.held.lock().await;
+        self.load(&mut held).await?;
+        if let Some(header) = &held.header {
+            return Ok(Credential::Header(header.clone()));
+        }
+        let Some(tokens) = &held.tokens else {
+            return match self.state() {
+                TokenState::NeedsSignIn | TokenState::Revoked => Err(KeeperError::NeedsSignIn {
+                    server: self.server.clone(),
+                    reason: self
+                        .shown
+                        .lock()
+                        .expect("shown lock")
+                        .message
+                        .clone()
+                        .unwrap_or_else(|| "signed out".into()),
+                }),
+                _ => Ok(Credential::None),
+            };
+        };
+        let due = tokens
+            .expires_in(SystemTime::now())
+            .is_some_and(|left| left <= refresh_margin(tokens));
+        if due {
+            if tokens.refresh_token.is_some() {
+                self.refresh_held(&mut held).await?;
+            } else if tokens.expires_in(SystemTime::now()) == Some(Duration::ZERO) {
+                let last = held.tokens.take();
+                held.last = last;
+                return Err(
+                    self.needs_sign_in("the access token expired and no refresh token is held")
+                );
+            }
+        }
+        Ok(held.tokens.as_ref().map_or(Credential::None, |t| {
+            Credential::Bearer(t.access_token.clone())
+        }))
+    }
+
+    /// The server answered 401 to a request that carried `sent`. Returns a token to retry with
+    /// (a newer one, or a fresh refresh), or an error when a sign-in is needed.
+    pub async fn rejected(&self, sent: Option<&Secret>) -> Result<Secret, KeeperError> {
+        let mut held = self.held.lock().await;
+        self.load(&mut held).await?;
+        let current = held.tokens.as_ref().map(|t| t.access_token.clone());
+        match (current, sent) {
+            // Someone refreshed while this request was out.
+            (Some(current), Some(sent)) if &current != sent => Ok(current),
+            (Some(_), _)
+                if held
+                    .tokens
+                    .as_ref()
+                    .is_some_and(|t| t.refresh_token.is_some()) =>
+            {
+                self.refresh_held(&mut held).await?;
+                Ok(held
+                    .tokens
+                    .as_ref()
+                    .map(|t| t.access_token.clone())
+                    .expect("a refresh leaves tokens"))
+            }
+            (Some(_), _) => {
+                let last = held.tokens.take();
+                held.last = last;
+                Err(self.needs_sign_in(
+                    "the server rejected the access token and no refresh token is held",
+                ))
+            }
+            (None, _) if held.header.is_some() => {
+                Err(self.needs_sign_in("the server rejected the stored header"))
+            }
+            (None, _) if held.unreadable.is_some() => {
+                // Not a sign-in: the keychain may be back at the next attempt (read again then).
+                held.loaded = false;
+                Err(KeeperError::Vault(format!(
+                    "the server asks for credentials, and the keychain could not be read: {}",
+                    held.unreadable.as_deref().unwrap_or_default()
+                )))
+            }
+            (None, _) => Err(self.needs_sign_in("the server asks for a sign-in")),
+        }
+    }
+
+    /// Refresh now (`patchbay tokens refresh`).
+    pub async fn refresh_now(&self) -> Result<TokenStatus, KeeperError> {
+        {
+            let mut held = self.held.lock().await;
+            self.load(&mut held).await?;
+            if held.tokens.is_none() {
+                return Err(KeeperError::NoTokens(self.server.clone()));
+            }
+            self.refresh_held(&mut held).await?;
+        }
+        Ok(self.status().await)
+    }
+
+    /// New tokens from a sign-in (already in the vault).
+    pub async fn install(&self, tokens: TokenSet) {
+        let mut held = self.held.lock().await;
+        let state = Self::state_of(&tokens);
+        held.tokens = Some(tokens);
+        held.header = None;
+        held.loaded = true;
+        held.last = None;
+        *self.step_up.lock().await = 0;
+        self.show(state, None);
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    /// Forget what is held and read the vault again on the next request (after a sign-in by
+    /// another process, or `connect --header`).
+    pub async fn reload(&self) {
+        let mut held = self.held.lock().await;
+        *held = Held::default();
+        self.show(TokenState::None, None);
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    /// Refresh the held tokens; the lock is the caller's, so this is the only refresh running.
+    async fn refresh_held(&self, held: &mut Held) -> Result<(), KeeperError> {
+        let Some(tokens) = held.tokens.clone() else {
+            return Err(KeeperError::NoTokens(self.server.clone()));
+        };
+        let Some(refresh) = tokens.refresh_token.clone() else {
+            held.last = held.tokens.take();
+            return Err(self.needs_sign_in("no refresh token is held"));
+        };
+        self.show(TokenState::Refreshing, None);
+        let mut delay = Duration::from_millis(500);
+        let mut attempt = 1;
+        let response = loop {
+            match self.exchange(&tokens, &refresh).await {
+                Ok(response) => break response,
+                Err(Failure::Definitive(reason)) => {
+                    // The refresh token is dead: keep nothing that would be tried again.
+                    let deleted = self.vault.delete_tokens(&self.server).await;
+                    held.last = held.tokens.take();
+                    if let Err(err) = deleted {
+                        tracing::warn!(server = %self.server, error = %err, "could not delete rejected tokens");
+                    }
+                    return Err(self.needs_sign_in(&format!(
+                        "the provider rejected the refresh token: {reason}"
+                    )));
+                }
+                Err(Failure::Transient(cause)) if attempt < REFRESH_ATTEMPTS => {
+                    tracing::info!(server = %self.server, %cause, attempt, "token refresh failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    attempt += 1;
+                }
+                Err(Failure::Transient(cause)) => {
+                    self.show(Self::state_of(&tokens), Some(cause.clone()));
+                    return Err(KeeperError::Transient {
+                        server: self.server.clone(),
+                        cause,
+                    });
+                }
+            }
+        };
+        let now = SystemTime::now();
+        let renewed = TokenSet {
+            access_token: Secret::new(response.access_token().secret()),
+            token_type: "Bearer".into(),
+            // Rotation: the new one; none sent: the old one stays valid (RFC 6749 section 6).
+            refresh_token: Some(
+                response
+                    .refresh_token()
+                    .map_or(refresh, |t| Secret::new(t.secret())),
+            ),
+            expires_at: response
+                .expires_in()
+                .map(|d| unix_seconds(now) + d.as_secs()),
+            obtained_at: unix_seconds(now),
+            scopes: response
+                .scopes()
+                .map(|s| s.iter().map(|s| s.to_string()).collect())
+                .unwrap_or_else(|| tokens.scopes.clone()),
+            ..tokens
+        };
+        // Stored before anyone uses the new access token: a rotated refresh token that only
+        // lived in memory would be lost with the hub.
+        if let Err(err) = self.vault.store_tokens(&self.server, &renewed).await {
+            tracing::error!(server = %self.server, error = %err, "could not store refreshed tokens");
+            self.show(
+                Self::state_of(&renewed),
+                Some(format!("refreshed, but not stored: {err}")),
+            );
+        } else {
+            self.show(Self::state_of(&renewed), None);
+        }
+        held.tokens = Some(renewed);
+        self.changed.send_modify(|n| *n += 1);
+        tracing::info!(server = %self.server, "token refreshed");
+        Ok(())
+    }
+
+    /// The oauth2 client for `tokens`' authorization server, authenticating as registered.
+    async fn client(
+        &self,
+        tokens: &TokenSet,
+    ) -> Result<
+        oauth2::basic::BasicClient<
+            oauth2::EndpointNotSet,
+            oauth2::EndpointNotSet,
+            oauth2::EndpointNotSet,
+            oauth2::EndpointNotSet,
+            oauth2::EndpointSet,
+        >,
+        Failure,
+    > {
+        let registration = self
+            .vault
+            .load_client_registration(&tokens.issuer)
+            .await
+            .map_err(|e| Failure::Transient(e.to_string()))?
+            .filter(|r| r.client_id == tokens.client_id);
+        let token_url = TokenUrl::new(tokens.token_endpoint.clone())
+            .map_err(|e| Failure::Definitive(format!("bad token endpoint: {e}")))?;
+        let mut client =
+            BasicClient::new(ClientId::new(tokens.client_id.clone())).set_token_uri(token_url);
+        if let Some(registration) = registration {
+            if let Some(secret) = &registration.client_secret {
+                client = client.set_client_secret(ClientSecret::new(secret.expose().to_owned()));
+            }
+            if registration.token_endpoint_auth_method.as_deref() == Some("client_secret_post") {
+                client = client.set_auth_type(AuthType::RequestBody);
+            }
+        }
+        Ok(client)
+    }
+
+    async fn exchange(
+        &self,
+        tokens: &TokenSet,
+        refresh: &Secret,
+    ) -> Result<oauth2::basic::BasicTokenResponse, Failure> {
+        let client = self.client(tokens).await?;
+        let http = self.http.clone();
+        let sender = move |request| send(http.clone(), request);
+        let refresh = RefreshToken::new(refresh.expose().to_owned());
+        client
+            .exchange_refresh_token(&refresh)
+            .add_extra_param("resource", tokens.resource.clone())
+            .request_async(&sender)
+            .await
+            .map_err(|err| match &err {
+                RequestTokenError::ServerResponse(response) if definitive(response.error()) => {
+                    Failure::Definitive(response.to_string())
+                }
+                RequestTokenError::ServerResponse(response) => {
+                    Failure::Transient(response.to_string())
+                }
+                other => Failure::Transient(crate::error_chain(other)),
+            })
+    }
+
+    /// Revoke at the provider when it has a revocation endpoint (refresh token first, then the
+    /// access token), then delete locally either way.
+    pub async fn revoke(&self) -> Result<Revoked, KeeperError> {
+        let mut held = self.held.lock().await;
+        self.load(&mut held).await?;
+        let tokens = held.tokens.take();
+        let header = held.header.take();
+        let mut outcome = Revoked {
+            server: self.server.clone(),
+            at_provider: false,
+            deleted: false,
+            note: None,
+        };
+        if let Some(tokens) = &tokens {
+            match &tokens.revocation_endpoint {
+                Some(endpoint) => match self.revoke_at(tokens, endpoint).await {
+                    Ok(()) => outcome.at_provider = true,
+                    Err(note) => outcome.note = Some(note),
+                },
+                None => {
+                    outcome.note = Some(format!("{} has no revocation endpoint", tokens.issuer))
+                }
+            }
+        }
+        let deleted_tokens = self.vault.delete_tokens(&self.server).await?;
+        let deleted_header = match header {
+            Some(_) => self.vault.delete_header(&self.server).await?,
+            None => false,
+        };
+        outcome.deleted = deleted_tokens || deleted_header;
+        held.last = tokens;
+        held.loaded = true;
+        self.show(TokenState::Revoked, Some("revoked by the user".into()));
+        self.changed.send_modify(|n| *n += 1);
+        Ok(outcome)
+    }
+
+    /// RFC 7009 by hand: oauth2's `revoke_token` refuses any endpoint that is not https, a
+    /// loopback authorization server's included, and the request is one form POST.
+    async fn revoke_at(&self, tokens: &TokenSet, endpoint: &str) -> Result<(), String> {
+        let registration = self
+            .vault
+            .load_client_registration(&tokens.issuer)
+            .await
+            .map_err(|e| e.to_string())?
+            .filter(|r| r.client_id == tokens.client_id);
+        let secret = registration.as_ref().and_then(|r| r.client_secret.clone());
+        let post_secret = registration
+            .as_ref()
+            .and_then(|r| r.token_endpoint_auth_method.as_deref())
+            == Some("client_secret_post");
+        let mut revocable = Vec::new();
+        if let Some(refresh) = &tokens.refresh_token {
+            revocable.push((refresh, "refresh_token"));
+        }
+        revocable.push((&tokens.access_token, "access_token"));
+        for (token, hint) in revocable {
+            let mut form = vec![("token", token.expose()), ("token_type_hint", hint)];
+            let mut request = self.http.post(endpoint);
+            match &secret {
+                Some(secret) if !post_secret => {
+                    request = request.basic_auth(
+                        form_urlencode(&tokens.client_id),
+                        Some(form_urlencode(secret.expose())),
+                    );
+                }
+                Some(secret) => {
+                    form.push(("client_id", &tokens.client_id));
+                    form.push(("client_secret", secret.expose()));
+                }
+                None => form.push(("client_id", &tokens.client_id)),
+            }
+            let body = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(form)
+                .finish();
+            let response = request
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| format!("cannot reach {endpoint}: {}", crate::error_chain(&e)))?;
+            if !response.status().is_success() {
+                let status = response.status();
+                let said = response.text().await.unwrap_or_default();
+                return Err(format!(
+                    "the provider refused the revocation ({status}): {}",
+                    said.chars().take(200).collect::<String>()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A `403 insufficient_scope` answered a request that carried `sent`: sign in again with
+    /// the union of the granted and the challenged scopes, at most twice per server until a
+    /// sign-in succeeds without another 403. Concurrent 403s share one re-authorization.
+    pub async fn step_up(
+        &self,
+        sent: Option<&Secret>,
+        challenge: &str,
+    ) -> Result<Secret, KeeperError> {
+        let mut attempts = self.step_up.lock().await;
+        let (current, scopes) = {
+            let held = self.held.lock().await;
+            (
+                held.tokens.as_ref().map(|t| t.access_token.clone()),
+                held.tokens
+                    .as_ref()
+                    .map(|t| t.scopes.clone())
+                    .unwrap_or_default(),
+            )
+        };
+        if let (Some(current), Some(sent)) = (&current, sent)
+            && current != sent
+        {
+            return Ok(current.clone());
+        }
+        let Some(reauthorize) = &self.reauthorize else {
+            return Err(self.needs_sign_in("the server needs a wider scope"));
+        };
+        if *attempts >= super::flow::MAX_AUTHORIZATIONS - 1 {
+            return Err(KeeperError::NeedsSignIn {
+                server: self.server.clone(),
+                reason: format!(
+                    "the server still answers insufficient_scope after {} sign-ins with wider scopes",
+                    *attempts
+                ),
+            });
+        }
+        *attempts += 1;
+        let mut wanted = scopes;
+        for scope in super::flow::challenge_scopes(Some(challenge)) {
+            if !wanted.contains(&scope) {
+                wanted.push(scope);
+            }
+        }
+        match reauthorize
+            .reauthorize(self.server.clone(), challenge.to_owned(), wanted)
+            .await
+        {
+            Ok(tokens) => {
+                let access = tokens.access_token.clone();
+                let mut held = self.held.lock().await;
+                let state = Self::state_of(&tokens);
+                held.tokens = Some(tokens);
+                held.loaded = true;
+                self.show(state, None);
+                self.changed.send_modify(|n| *n += 1);
+                Ok(access)
+            }
+            Err(err) => Err(KeeperError::NeedsSignIn {
+                server: self.server.clone(),
+                reason: format!("signing in with a wider scope failed: {err}"),
+            }),
+        }
+    }
+
+    /// A request failed for want of credentials or scope: remember why, for the error the
+    /// client gets (the transport only says the request failed).
+    pub fn note_failure(&self, reason: String) {
+        *self.failure.lock().expect("failure lock") = Some((std::time::Instant::now(), reason));
+    }
+
+    /// Why a request failed, when one failed for want of credentials or scope after `since`.
+    pub fn failure_since(&self, since: std::time::Instant) -> Option<String> {
+        self.failure
+            .lock()
+            .expect("failure lock")
+            .as_ref()
+            .filter(|(at, _)| *at >= since)
+            .map(|(_, reason)| reason.clone())
+    }
+
+    /// A request succeeded: the step-up budget is whole again.
+    pub fn succeeded(&self) {
+        if let Ok(mut attempts) = self.step_up.try_lock() {
+            *attempts = 0;
+        }
+    }
+
+    /// What `patchbay tokens list` shows.
+    pub async fn status(&self) -> TokenStatus {
+        let mut held = self.held.lock().await;
+        let load_error = self
+            .load(&mut held)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .or_else(|| held.unreadable.clone());
+        let shown = self.shown.lock().expect("shown lock").clone();
+        let tokens = held.tokens.as_ref().or(held.last.as_ref());
+        let live = held.tokens.as_ref();
+        let state = match (live, &held.header) {
+            _ if matches!(
+                shown.state,
+                TokenState::NeedsSignIn | TokenState::Revoked | TokenState::Refreshing
+            ) =>
+            {
+                shown.state
+            }
+            (Some(t), _) => Self::state_of(t),
+            (None, Some(_)) => TokenState::Header,
+            (None, None) => TokenState::None,
+        };
+        TokenStatus {
+            server: self.server.clone(),
+            url: self.url.clone(),
+            state,
+            issuer: tokens.map(|t| t.issuer.clone()),
+            client_id: tokens.map(|t| t.client_id.clone()),
+            scopes: tokens.map(|t| t.scopes.clone()).unwrap_or_default(),
+            expires_at: live.and_then(|t| t.expires_at),
+            expires_in: live
+                .and_then(|t| t.expires_in(SystemTime::now()))
+                .map(|d| d.as_secs()),
+            refresh_token: live.is_some_and(|t| t.refresh_token.is_some()),
+            header: held.header.as_ref().map(|h| h.name.clone()),
+            message: load_error.or(shown.message),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(obtained_at: u64, expires_at: Option<u64>) -> TokenSet {
+        TokenSet {
+            access_token: Secret::new("a"),
+            token_type: "Bearer".into(),
+            refresh_token: None,
+            expires_at,
+            obtained_at,
+            scopes: vec![],
+            issuer: "https://as".into(),
+            client_id: "c".into(),
+            resource: "https://rs/mcp".into(),
+            token_endpoint: "https://as/token".into(),
+            revocation_endpoint: None,
+        }
+    }
+
+    #[test]
+    fn the_margin_is_a_quarter_of_the_lifetime_within_bounds() {
+        assert_eq!(
+            refresh_margin(&tokens(0, Some(3600))),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            refresh_margin(&tokens(0, Some(100))),
+            Duration::from_secs(25)
+        );
+        assert_eq!(refresh_margin(&tokens(0, Some(4))), Duration::from_secs(2));
+        assert_eq!(refresh_margin(&tokens(0, None)), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn only_grant_and_client_errors_end_a_session() {
+        assert!(definitive(&BasicErrorResponseType::InvalidGrant));
+        assert!(definitive(&BasicErrorResponseType::InvalidClient));
+        assert!(!definitive(&BasicErrorResponseType::Extension(
+            "server_error".into()
+        )));
+        assert!(!definitive(&BasicErrorResponseType::InvalidRequest));
+    }
+
+    #[test]
+    fn states_have_the_words_the_cli_shows() {
+        assert_eq!(TokenState::NeedsSignIn.as_str(), "needs_sign_in");
+        assert_eq!(
+            serde_json::to_value(TokenState::NeedsSignIn).unwrap(),
+            "needs_sign_in"
+        );
+    }
+}
