@@ -614,6 +614,17 @@ def test_configured_client_is_used_instead_of_registering(bed: Bed, confidential
     assert bed.token_row("bed")["client_id"] == "pb-client"
     assert secret not in bed.sandbox.config_file.read_text(), "the client secret is not in the config"
 
+    # `login` later remembers the configured client (from the keychain): still no registration.
+    assert bed.cli("tokens", "revoke", "bed").returncode == 0
+    login = bed.cli("login", "bed", timeout=SIGN_IN_CLI_TIMEOUT)
+    assert login.returncode == 0, login.stderr
+    assert not authz.events("registration"), "login reuses the configured client id"
+    assert [a["client_id"] for a in authz.events("authorization")] == ["pb-client", "pb-client"]
+    exchanges = authz.token_events("authorization_code")
+    assert len(exchanges) == 2 and exchanges[-1]["status"] == 200, exchanges
+    if confidential:
+        assert exchanges[-1]["auth_header"] == "Basic", exchanges[-1]
+
 
 # --- refresh --------------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ use rmcp::transport::auth::{
 use tokio_util::sync::CancellationToken;
 
 use super::listener::Listener;
-use super::{Progress, SignInRequest, Stage, browser};
+use super::{ClientCredentials, Progress, SignInRequest, Stage, browser};
 use crate::remote::{Probe, ProbeAuth, ProbeError};
 use crate::secret::Secret;
 use crate::vault::{
@@ -271,9 +271,20 @@ pub async fn sign_in(
         &request.client,
         vault.load_client_registration(&issuer).await?,
     ) {
-        (None, Some(r)) if r.kind == RegistrationKind::Dynamic && !secret_expired(&r) => Some(r),
+        (None, Some(r)) if !secret_expired(&r) => Some(r),
         _ => None,
     };
+    // A client the user configured earlier (`connect --client-id`) counts as configured again.
+    let configured = request.client.clone().or_else(|| {
+        stored
+            .as_ref()
+            .filter(|r| r.kind == RegistrationKind::Configured)
+            .map(|r| ClientCredentials {
+                id: r.client_id.clone(),
+                secret: r.client_secret.clone(),
+            })
+    });
+    let stored = stored.filter(|r| r.kind == RegistrationKind::Dynamic);
     // A stored registration names a redirect port; listening there again keeps its exact URI.
     let stored_port = stored
         .as_ref()
@@ -297,7 +308,7 @@ pub async fn sign_in(
 
     // Client, in the spec's order: configured, metadata document, stored or new registration.
     let mut client_metadata_url = None;
-    let (client_id, client_secret, kind) = if let Some(client) = &request.client {
+    let (client_id, client_secret, kind) = if let Some(client) = &configured {
         (
             client.id.clone(),
             client.secret.clone(),
