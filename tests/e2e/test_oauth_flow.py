@@ -712,6 +712,8 @@ async def test_refresh_token_revoked_behind_the_hubs_back_asks_for_login_and_log
             "a `token_state` event announces it",
         )
         assert bed.token_row("bed")["state"] == "needs_sign_in"
+        shown = await anyio.to_thread.run_sync(lambda: bed.cli("status"))
+        assert "notice: `bed` needs a new sign-in; run `patchbay login bed`" in shown.stderr, shown.stderr
 
         seen = (len(authz.token_events()), len(mcp.requests()))
         await anyio.sleep(LOOP_WINDOW)

@@ -491,6 +491,15 @@ fn status(paths: &Paths, json: bool) -> Result {
         }
         out!("{}", line.trim_end());
     }
+    for s in servers
+        .iter()
+        .filter(|s| s.state == ServerState::NeedsSignIn)
+    {
+        eprintln!(
+            "notice: `{0}` needs a new sign-in; run `patchbay login {0}`",
+            s.name
+        );
+    }
     Ok(())
 }
 
