@@ -7,8 +7,9 @@ which the hub's own protocol layer manages per client revision."""
 from __future__ import annotations
 
 import json
-import select
+import queue
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -73,18 +74,27 @@ class StdioPeer:
             start_new_session=True,
         )
         self.next_id = 0
+        # One reader thread: `select` on the pipe cannot see lines already in the file's buffer,
+        # so a burst of two lines (a notification and the answer) would look like silence.
+        self.lines: queue.Queue[bytes] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(b"")
 
     def request(self, method: str, params: dict[str, Any]) -> Any:
         """The `result` of one request, in the order the server wrote it."""
         self.next_id += 1
         self._send({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})
         deadline = time.monotonic() + 20
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], 0.5)
-            if not ready:
-                continue
-            line = self.proc.stdout.readline()
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
             assert line, "server-everything closed its stdout"
             message = ordered(line)
             if field(message, "id") == self.next_id and field(message, "method") is None:

@@ -275,6 +275,10 @@ fn add(
         .next()
         .ok_or_else(|| Failure::new(Kind::General, "no command given"))?;
     let mut server = ServerConfig::new(program, words.collect());
+    server.start = match Config::load(&paths.config_file) {
+        Ok(config) => config.hub.default_start,
+        Err(_) => config::HubSettings::default().default_start,
+    };
     for pair in env {
         let (key, value) = pair.split_once('=').ok_or_else(|| {
             Failure::new(Kind::General, format!("`--env {pair}` is not KEY=VALUE"))

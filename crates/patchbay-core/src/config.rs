@@ -4,6 +4,8 @@
 //! [hub]
 //! port = 45450                 # loopback port of the hub; 0 picks a free one
 //! allowed_origins = []         # browser origins allowed to call the hub (none by default)
+//! default_start = "lazy"       # what `patchbay add` writes for a new server's `start`
+//! idle_timeout = "10m"         # how long a lazy server may sit without calls before it stops
 //!
 //! [servers.time]
 //! command = "uvx"              # program to run (looked up on PATH)
@@ -12,7 +14,9 @@
 //! secret_env = ["API_KEY"]     # more environment, values kept in the OS keychain
 //! cwd = "/home/me"             # working directory (default: the hub's)
 //! enabled = true               # disabled servers stay in the file but do not run
-//! start = "eager"              # started with the hub (lazy start is planned, not yet offered)
+//! start = "lazy"               # "lazy": started by the first call that needs it, stopped
+//!                              # after `idle_timeout` without calls; "eager": with the hub
+//! idle_timeout = "10m"         # lazy servers only (default: the hub's `idle_timeout`)
 //!
 //! [servers.docs]
 //! url = "https://mcp.example.com/mcp"   # a remote server (Streamable HTTP) instead of a command
@@ -64,6 +68,42 @@ pub struct HubSettings {
     /// Largest accepted request body in bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// The `start` mode `patchbay add` gives a new server.
+    #[serde(default = "default_start")]
+    pub default_start: StartMode,
+    /// How long a lazy server may go without calls before it is stopped (humantime: `10m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<String>,
+}
+
+/// The default idle time-out of lazy servers.
+pub const DEFAULT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+fn default_start() -> StartMode {
+    StartMode::Lazy
+}
+
+/// A humantime duration (`90s`, `10m`), said clearly when it is not one.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|err| format!("`{text}` is not a duration such as `90s` or `10m`: {err}"))
+        .and_then(|d| {
+            if d.is_zero() {
+                Err("a time-out of zero would stop the server at once".to_owned())
+            } else {
+                Ok(d)
+            }
+        })
+}
+
+impl HubSettings {
+    /// The hub-wide idle time-out of lazy servers.
+    pub fn idle_timeout(&self) -> std::time::Duration {
+        self.idle_timeout
+            .as_deref()
+            .and_then(|t| parse_duration(t).ok())
+            .unwrap_or(DEFAULT_IDLE_TIMEOUT)
+    }
 }
 
 fn default_port() -> u16 {
@@ -80,6 +120,8 @@ impl Default for HubSettings {
             port: DEFAULT_PORT,
             allowed_origins: Vec::new(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            default_start: StartMode::Lazy,
+            idle_timeout: None,
         }
     }
 }
@@ -91,6 +133,10 @@ pub enum StartMode {
     /// With the hub, and restarted when it crashes.
     #[default]
     Eager,
+    /// On the first call that needs it; stopped after its idle time-out. Its last lists are
+    /// cached on disk, so listing never waits for it (a server with no cache yet is started
+    /// once to learn them).
+    Lazy,
 }
 
 /// One `[servers.NAME]` table: a stdio MCP server (`command`) or a remote one (`url`).
@@ -121,6 +167,9 @@ pub struct ServerConfig {
     /// When it is started.
     #[serde(default)]
     pub start: StartMode,
+    /// For a lazy server: how long without calls before it is stopped (humantime: `10m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<String>,
 }
 
 fn yes() -> bool {
@@ -139,6 +188,7 @@ impl ServerConfig {
             cwd: None,
             enabled: true,
             start: StartMode::Eager,
+            idle_timeout: None,
         }
     }
 
@@ -165,12 +215,32 @@ impl ServerConfig {
 
     /// The rules serde cannot say: a server is a command or a URL, and a URL is http(s).
     fn check(&self) -> Result<(), String> {
+        if let Some(timeout) = &self.idle_timeout {
+            parse_duration(timeout).map_err(|e| format!("idle_timeout: {e}"))?;
+        }
         match (&self.url, self.command.is_empty()) {
             (None, true) => Err("set `command` (a stdio server) or `url` (a remote one)".into()),
             (Some(_), false) => Err("set `command` or `url`, not both".into()),
+            (Some(_), true) if self.start == StartMode::Lazy => Err(
+                "`start = \"lazy\"` is for stdio servers; a remote server has no process to stop"
+                    .into(),
+            ),
             (Some(url), true) => check_remote_url(url),
             (None, false) => Ok(()),
         }
+    }
+
+    /// Whether it is started lazily.
+    pub fn lazy(&self) -> bool {
+        self.start == StartMode::Lazy && self.url.is_none()
+    }
+
+    /// Its idle time-out, given the hub's.
+    pub fn idle_timeout_or(&self, hub: std::time::Duration) -> std::time::Duration {
+        self.idle_timeout
+            .as_deref()
+            .and_then(|t| parse_duration(t).ok())
+            .unwrap_or(hub)
     }
 }
 
@@ -494,6 +564,12 @@ pub mod edit {
             table.insert("cwd", value(cwd.to_string_lossy().as_ref()));
         }
         table.insert("enabled", value(server.enabled));
+        if server.start == StartMode::Lazy {
+            table.insert("start", value("lazy"));
+        }
+        if let Some(timeout) = &server.idle_timeout {
+            table.insert("idle_timeout", value(timeout));
+        }
         table
     }
 
@@ -624,13 +700,32 @@ mod tests {
     }
 
     #[test]
-    fn lazy_start_is_refused_until_it_exists() {
-        let err = Config::parse(
-            "[servers.a]\ncommand = \"x\"\nstart = \"lazy\"\n",
+    fn lazy_start_takes_an_idle_timeout_and_only_stdio_servers() {
+        let c = Config::parse(
+            "[hub]\nidle_timeout = \"2m\"\n[servers.a]\ncommand = \"x\"\nstart = \"lazy\"\nidle_timeout = \"3s\"\n[servers.b]\ncommand = \"y\"\nstart = \"lazy\"\n",
+            Path::new("c"),
+        )
+        .unwrap();
+        let hub = c.hub.idle_timeout();
+        assert_eq!(hub, std::time::Duration::from_secs(120));
+        assert!(c.servers["a"].lazy());
+        assert_eq!(
+            c.servers["a"].idle_timeout_or(hub),
+            std::time::Duration::from_secs(3)
+        );
+        assert_eq!(c.servers["b"].idle_timeout_or(hub), hub);
+        let bad = Config::parse(
+            "[servers.a]\ncommand = \"x\"\nidle_timeout = \"soon\"\n",
             Path::new("c"),
         )
         .unwrap_err();
-        assert!(err.to_string().contains("lazy"), "{err}");
+        assert!(bad.to_string().contains("idle_timeout"), "{bad}");
+        let remote = Config::parse(
+            "[servers.r]\nurl = \"https://example.com/mcp\"\nstart = \"lazy\"\n",
+            Path::new("c"),
+        )
+        .unwrap_err();
+        assert!(remote.to_string().contains("stdio"), "{remote}");
     }
 
     #[test]

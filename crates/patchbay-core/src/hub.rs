@@ -31,7 +31,7 @@ use crate::config::{Config, ServerConfig};
 use crate::events::{CallRecord, EventSender, HubEvent};
 use crate::paths::Paths;
 use crate::router::{Catalog, ServerCatalog};
-use crate::supervisor::{Link, ServerStatus, Upstream};
+use crate::supervisor::{Lazy, Link, ServerStatus, Upstream};
 
 mod signin;
 pub use signin::FlowView;
@@ -229,6 +229,7 @@ impl Hub {
     /// disabled or changed ones. Servers whose entry did not change are not touched.
     pub fn apply(&self, config: Config) {
         let mut stopped = Vec::new();
+        let mut from_cache = Vec::new();
         {
             let mut upstreams = self.inner.upstreams.lock().expect("upstreams lock");
             let wanted: BTreeMap<&String, &ServerConfig> = config.enabled_servers().collect();
@@ -245,12 +246,24 @@ impl Hub {
                     continue;
                 }
                 let keeper = server.url.as_deref().map(|url| self.keeper(name, url));
+                let lazy = server.lazy().then(|| {
+                    let cached = crate::list_cache::load(&self.inner.paths, name, server);
+                    let cached_tools = cached.as_ref().map(|c| c.tools.len());
+                    if let Some(catalog) = cached {
+                        from_cache.push((name.clone(), catalog));
+                    }
+                    Lazy {
+                        idle_after: server.idle_timeout_or(config.hub.idle_timeout()),
+                        cached_tools,
+                    }
+                });
                 let up = Upstream::new(
                     name.clone(),
                     server.clone(),
                     self.inner.paths.server_log(name),
                     self.inner.vault.clone(),
                     keeper,
+                    lazy,
                     self.inner.shutdown.child_token(),
                 );
                 upstreams.insert(name.clone(), up.clone());
@@ -259,6 +272,10 @@ impl Hub {
         }
         self.prune_keepers(&config);
         *self.inner.config.write().expect("config lock") = config;
+        // Outside the upstreams lock: `set_catalog` takes it.
+        for (name, catalog) in from_cache {
+            self.set_catalog(&name, catalog);
+        }
         if !stopped.is_empty() {
             let mut catalogs = self.inner.catalogs.lock().expect("catalogs lock");
             for name in &stopped {
@@ -308,9 +325,13 @@ impl Hub {
     }
 
     fn set_catalog(&self, server: &str, catalog: ServerCatalog) {
+        let lazy = self.upstream(server).filter(|u| u.is_lazy());
         let mut catalogs = self.inner.catalogs.lock().expect("catalogs lock");
         if catalogs.get(server).is_some_and(|c| **c == catalog) {
             return;
+        }
+        if let Some(up) = lazy {
+            crate::list_cache::store(&self.inner.paths, server, up.config(), &catalog);
         }
         catalogs.insert(server.to_owned(), Arc::new(catalog));
         drop(catalogs);
@@ -540,6 +561,40 @@ impl HubService {
         self.hub.catalog()
     }
 
+    /// The session with `server` for a call, and the mark that keeps a lazy server from being
+    /// stopped for idleness meanwhile. An idle lazy server is started first; a client that
+    /// asked for progress hears that it is starting.
+    async fn ready_peer(
+        &self,
+        server: &str,
+        progress: Option<&ProgressToken>,
+        caller: &Peer<RoleServer>,
+    ) -> Result<(Peer<RoleClient>, Option<crate::supervisor::InUse>), ErrorData> {
+        let Some(up) = self.hub.upstream(server) else {
+            return self.running_peer(server).map(|p| (p, None));
+        };
+        let in_use = up.begin_use();
+        if let Some(peer) = up.peer() {
+            return Ok((peer, Some(in_use)));
+        }
+        if up.is_lazy()
+            && matches!(
+                up.status().state,
+                crate::supervisor::ServerState::Idle | crate::supervisor::ServerState::Starting
+            )
+        {
+            if let Some(token) = progress {
+                let note = ProgressNotificationParam::new(token.clone(), 0.0)
+                    .with_message(format!("starting server `{server}`"));
+                let _ = caller.notify_progress(note).await;
+            }
+            if let Some(peer) = up.ready(crate::supervisor::START_TIMEOUT).await {
+                return Ok((peer, Some(in_use)));
+            }
+        }
+        self.running_peer(server).map(|p| (p, Some(in_use)))
+    }
+
     fn running_peer(&self, server: &str) -> Result<Peer<RoleClient>, ErrorData> {
         let up = self.hub.upstream(server).ok_or_else(|| {
             ErrorData::internal_error(format!("server `{server}` is not running"), None)
@@ -570,7 +625,6 @@ impl HubService {
         mut request: ClientRequest,
         context: &RequestContext<RoleServer>,
     ) -> Result<ServerResult, ErrorData> {
-        let peer = self.running_peer(server)?;
         let started = std::time::Instant::now();
         let meta = request.get_meta_mut();
         meta.retain(|key, _| !key.starts_with(SESSION_META_PREFIX));
@@ -578,6 +632,9 @@ impl HubService {
         let client_token = meta
             .get_progress_token()
             .or_else(|| context.meta.get_progress_token());
+        let (peer, _in_use) = self
+            .ready_peer(server, client_token.as_ref(), &context.peer)
+            .await?;
         let mut guard = CallGuard::new(&self.hub, server, &context.peer);
         let handle = peer
             .send_request_with_option(request, PeerRequestOptions::no_options())

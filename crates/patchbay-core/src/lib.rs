@@ -15,6 +15,7 @@ pub mod discovery;
 pub mod endpoint;
 pub mod events;
 pub mod hub;
+pub mod list_cache;
 pub mod logs;
 pub mod oauth;
 pub mod paths;

@@ -117,6 +117,11 @@ impl Paths {
         self.state_dir.join("locks").join(format!("{client}.lock"))
     }
 
+    /// The cached lists of a lazy server (see `list_cache`).
+    pub fn list_cache(&self, server: &str) -> PathBuf {
+        self.cache_dir.join("lists").join(format!("{server}.json"))
+    }
+
     /// One server's stderr log.
     pub fn server_log(&self, server: &str) -> PathBuf {
         self.log_dir.join(format!("{server}.log"))

@@ -25,7 +25,7 @@ pub const SEPARATOR: &str = "__";
 pub const MAX_NAME: usize = 128;
 
 /// The lists one server offers, as it sent them.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ServerCatalog {
     /// `tools/list`.
     pub tools: Vec<Tool>,

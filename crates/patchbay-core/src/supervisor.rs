@@ -61,6 +61,8 @@ pub enum ServerState {
     Stopped,
     /// A remote server whose credentials are gone or rejected: it waits for `patchbay login`.
     NeedsSignIn,
+    /// A lazy server with no process: its cached lists are served, and a call starts it.
+    Idle,
 }
 
 impl ServerState {
@@ -72,6 +74,7 @@ impl ServerState {
             ServerState::Restarting => "restarting",
             ServerState::Stopped => "stopped",
             ServerState::NeedsSignIn => "needs_sign_in",
+            ServerState::Idle => "idle",
         }
     }
 }
@@ -164,6 +167,25 @@ impl<L: Link, T: Transport<RoleClient>> Transport<RoleClient> for Tapped<L, T> {
     }
 }
 
+/// How a lazy server behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct Lazy {
+    /// Stop it after this long without calls.
+    pub idle_after: Duration,
+    /// Its lists came from the cache (with this many tools): begin idle instead of starting.
+    pub cached_tools: Option<usize>,
+}
+
+/// Marks a call to a server as in flight; the idle clock starts again when it drops.
+pub struct InUse(Arc<Upstream>);
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        *self.0.last_used.lock().expect("last used lock") = Instant::now();
+        self.0.in_use.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// One supervised stdio server.
 #[derive(Debug)]
 pub struct Upstream {
@@ -173,6 +195,17 @@ pub struct Upstream {
     vault: Vault,
     /// A remote server's credentials (none for stdio servers).
     keeper: Option<Arc<Keeper>>,
+    /// Set for a lazy server.
+    lazy: Option<Lazy>,
+    /// Wakes an idle lazy server.
+    wake: tokio::sync::Notify,
+    /// Calls in flight, and when the last one ended (the idle clock).
+    in_use: std::sync::atomic::AtomicUsize,
+    last_used: Mutex<Instant>,
+    /// The session ended because the server sat idle.
+    went_idle: AtomicBool,
+    /// The state, for waiters ([`Upstream::ready`]).
+    state_tx: tokio::sync::watch::Sender<ServerState>,
     live: Mutex<Live>,
     peer: RwLock<Option<Peer<RoleClient>>>,
     /// A list change announced before the first lists were in: fetch again once running.
@@ -191,6 +224,7 @@ impl Upstream {
         log_path: std::path::PathBuf,
         vault: Vault,
         keeper: Option<Arc<Keeper>>,
+        lazy: Option<Lazy>,
         stop: CancellationToken,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -199,6 +233,12 @@ impl Upstream {
             log_path,
             vault,
             keeper,
+            lazy,
+            wake: tokio::sync::Notify::new(),
+            in_use: std::sync::atomic::AtomicUsize::new(0),
+            last_used: Mutex::new(Instant::now()),
+            went_idle: AtomicBool::new(false),
+            state_tx: tokio::sync::watch::channel(ServerState::Starting).0,
             live: Mutex::new(Live::default()),
             peer: RwLock::new(None),
             stale_lists: AtomicBool::new(false),
@@ -282,7 +322,79 @@ impl Upstream {
             drop(live);
             self.status()
         };
+        self.state_tx.send_replace(status.state);
         link.state_changed(&status);
+    }
+
+    /// Whether it starts on demand.
+    pub fn is_lazy(&self) -> bool {
+        self.lazy.is_some()
+    }
+
+    /// Mark a call to it as in flight until the guard drops (a lazy server is not stopped
+    /// for idleness meanwhile).
+    pub fn begin_use(self: &Arc<Self>) -> InUse {
+        self.in_use.fetch_add(1, Ordering::AcqRel);
+        InUse(self.clone())
+    }
+
+    /// The session with it, starting an idle lazy server and waiting (at most `limit`) for
+    /// it to run. `None` when it could not be had; its status says why.
+    pub async fn ready(&self, limit: Duration) -> Option<Peer<RoleClient>> {
+        let mut state = self.state_tx.subscribe();
+        if *state.borrow_and_update() == ServerState::Idle {
+            self.wake.notify_one();
+        }
+        let waited = tokio::time::timeout(limit, async {
+            loop {
+                if let Some(peer) = self.peer() {
+                    return Some(peer);
+                }
+                let now = *state.borrow_and_update();
+                if matches!(
+                    now,
+                    ServerState::Restarting | ServerState::Stopped | ServerState::NeedsSignIn
+                ) {
+                    return None;
+                }
+                state.changed().await.ok()?;
+            }
+        })
+        .await;
+        waited.ok().flatten()
+    }
+
+    /// Wait, idle, for a call (`true`) or the stop (`false`).
+    async fn idle<L: Link>(&self, link: &L, tools: Option<usize>) -> bool {
+        self.set(link, |l| {
+            l.state = Some(ServerState::Idle);
+            l.pid = None;
+            l.running_since = None;
+            l.retry_at = None;
+            if let Some(tools) = tools {
+                l.tools = tools;
+            }
+        });
+        tokio::select! {
+            _ = self.wake.notified() => true,
+            _ = self.stop.cancelled() => false,
+        }
+    }
+
+    /// Resolves when a lazy server has had no call in flight for its idle time-out.
+    async fn idle_watch(&self) {
+        let Some(lazy) = self.lazy else {
+            return std::future::pending().await;
+        };
+        *self.last_used.lock().expect("last used lock") = Instant::now();
+        let tick = (lazy.idle_after / 4).clamp(Duration::from_millis(100), Duration::from_secs(15));
+        loop {
+            tokio::time::sleep(tick).await;
+            let quiet = self.last_used.lock().expect("last used lock").elapsed();
+            if self.in_use.load(Ordering::Acquire) == 0 && quiet >= lazy.idle_after {
+                return;
+            }
+        }
     }
 
     /// Keep the server running until stopped.
@@ -294,6 +406,13 @@ impl Upstream {
             let _ = log.lock().expect("log lock").note(message);
         };
         let mut attempt: u32 = 0;
+        if let Some(tools) = self.lazy.and_then(|l| l.cached_tools) {
+            note("idle: lists from the cache; the first call starts it");
+            if !self.idle(&*link, Some(tools)).await {
+                self.set(&*link, |l| l.state = Some(ServerState::Stopped));
+                return;
+            }
+        }
         loop {
             if let Some(keeper) = self.keeper.clone().filter(|k| k.blocked()) {
                 let mut changed = keeper.watch();
@@ -339,6 +458,16 @@ impl Upstream {
             }
             if self.keeper.as_ref().is_some_and(|k| k.blocked()) {
                 // Not a crash: the loop's head waits for the sign-in.
+                continue;
+            }
+            if self.went_idle.swap(false, Ordering::AcqRel) {
+                note("idle: stopped after its idle time-out; the next call starts it");
+                attempt = 0;
+                if !self.idle(&*link, None).await {
+                    note("stopped");
+                    self.set(&*link, |l| l.state = Some(ServerState::Stopped));
+                    return;
+                }
                 continue;
             }
             let error = match outcome {
@@ -528,6 +657,10 @@ impl Upstream {
                     None
                 }
                 gone = self.keepalive(&peer) => Some(gone),
+                _ = self.idle_watch() => {
+                    self.went_idle.store(true, Ordering::Release);
+                    None
+                }
             }
         };
         let waiting = service.waiting();

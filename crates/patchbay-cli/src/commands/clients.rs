@@ -270,6 +270,7 @@ pub(super) fn import(paths: &Paths, client: &str, yes: bool) -> Result {
             continue;
         }
         let mut candidate = ServerConfig::new(command, server.args.clone());
+        candidate.start = existing.hub.default_start;
         candidate.env = server.env.clone();
         candidate.cwd = server.cwd.as_ref().map(Into::into);
         if !approve_server(paths, name, &candidate, yes)? {

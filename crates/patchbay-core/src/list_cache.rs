@@ -1,0 +1,105 @@
+//! The on-disk cache of lazy servers' lists (`<cache dir>/lists/<server>.json`), so that
+//! `tools/list` answers at once while a lazy server is not running.
+//!
+//! An entry records a fingerprint of what starts the server (command, arguments, environment
+//! names and values, secret names, directory): a server whose entry changed is started once to
+//! list again instead of being served stale lists. An unreadable or foreign entry is ignored.
+//! The lists hold nothing secret (names, descriptions and schemas the server published).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ServerConfig;
+use crate::paths::Paths;
+use crate::router::ServerCatalog;
+
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    v: u32,
+    fingerprint: String,
+    catalog: ServerCatalog,
+}
+
+/// What identifies how `server` is started (FNV-1a 64 over its launch fields as JSON).
+pub fn fingerprint(server: &ServerConfig) -> String {
+    let launch = serde_json::json!({
+        "command": server.command,
+        "args": server.args,
+        "env": server.env,
+        "secret_env": server.secret_env,
+        "cwd": server.cwd,
+    });
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in launch.to_string().bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// The cached lists of `name`, when there are some for this launch of it.
+pub fn load(paths: &Paths, name: &str, server: &ServerConfig) -> Option<ServerCatalog> {
+    let text = fs_err::read_to_string(paths.list_cache(name)).ok()?;
+    let entry: Entry = serde_json::from_str(&text).ok()?;
+    (entry.v == 1 && entry.fingerprint == fingerprint(server)).then_some(entry.catalog)
+}
+
+/// Keep `catalog` as the lists of `name` (best effort: a failure only costs a start later).
+pub fn store(paths: &Paths, name: &str, server: &ServerConfig, catalog: &ServerCatalog) {
+    let path = paths.list_cache(name);
+    let entry = Entry {
+        v: 1,
+        fingerprint: fingerprint(server),
+        catalog: catalog.clone(),
+    };
+    let written = serde_json::to_vec(&entry)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| write(&path, &bytes));
+    if let Err(err) = written {
+        tracing::warn!(server = name, error = %err, "could not cache the server's lists");
+    }
+}
+
+fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        fs_err::create_dir_all(dir)?;
+    }
+    crate::config::write_atomically(path, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cached_list_is_served_only_for_the_same_launch() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::under(dir.path());
+        let server = ServerConfig::new("npx", vec!["-y".into(), "server".into()]);
+        let mut catalog = ServerCatalog::default();
+        catalog.tools.push(rmcp::model::Tool::new(
+            "echo",
+            "Echo",
+            std::sync::Arc::new(serde_json::Map::new()),
+        ));
+        assert!(load(&paths, "s", &server).is_none());
+        store(&paths, "s", &server, &catalog);
+        assert_eq!(load(&paths, "s", &server), Some(catalog));
+        let mut moved = server.clone();
+        moved.args.push("--flag".into());
+        assert!(
+            load(&paths, "s", &moved).is_none(),
+            "another launch lists again"
+        );
+        let mut renamed_env = server.clone();
+        renamed_env.env.insert("A".into(), "1".into());
+        assert!(load(&paths, "s", &renamed_env).is_none());
+        let mut disabled = server;
+        disabled.enabled = false;
+        assert!(
+            load(&paths, "s", &disabled).is_some(),
+            "enabled is not part of the launch"
+        );
+    }
+}
