@@ -43,7 +43,7 @@ pub fn run(command: Command) -> Result {
     let paths = Paths::from_env().map_err(|e| Failure::from_error(Kind::General, &e))?;
     match command {
         Command::Serve { port } => serve(paths, port),
-        Command::Bridge => bridge(paths),
+        Command::Bridge { profile } => bridge(paths, profile),
         Command::Add {
             name,
             env,
@@ -99,6 +99,16 @@ pub fn run(command: Command) -> Result {
                 ..ConnectRequest::default()
             },
         ),
+        Command::Profile { command } => match command {
+            crate::ProfileCommand::Create {
+                name,
+                servers,
+                tools,
+            } => profile::create(&paths, &name, servers, tools),
+            crate::ProfileCommand::List { json } => profile::list(&paths, json),
+            crate::ProfileCommand::Show { name, json } => profile::show(&paths, &name, json),
+            crate::ProfileCommand::Rm { name } => profile::remove(&paths, &name),
+        },
         Command::Tokens { command } => match command {
             crate::TokensCommand::List { json } => signin::list(&paths, json),
             crate::TokensCommand::Refresh { name } => signin::refresh(&paths, &name),
@@ -151,6 +161,7 @@ pub fn run(command: Command) -> Result {
 }
 
 mod clients;
+mod profile;
 mod signin;
 
 pub(crate) fn runtime() -> tokio::runtime::Runtime {
@@ -249,15 +260,17 @@ async fn wait_for_signal() {
     }
 }
 
-fn bridge(paths: Paths) -> Result {
+fn bridge(paths: Paths, profile: Option<String>) -> Result {
     let exe = std::env::current_exe()?;
     runtime()
         .block_on(patchbay_core::bridge::run(
             paths,
-            patchbay_core::bridge::BridgeOptions { exe },
+            patchbay_core::bridge::BridgeOptions { exe, profile },
         ))
-        .map_err(|err| {
-            Failure::from_error(Kind::Hub, &err).hint("`patchbay doctor` checks the hub")
+        .map_err(|err| match err {
+            patchbay_core::bridge::BridgeError::NoProfile(_) => Failure::new(Kind::NotFound, &err)
+                .hint("`patchbay profile list` shows the profiles; `patchbay profile create` makes one"),
+            err => Failure::from_error(Kind::Hub, &err).hint("`patchbay doctor` checks the hub"),
         })
 }
 

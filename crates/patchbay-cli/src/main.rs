@@ -25,7 +25,11 @@ enum Command {
         port: Option<u16>,
     },
     /// Speak MCP on stdio and forward to the hub, starting it if none runs (for client configs).
-    Bridge,
+    Bridge {
+        /// Serve only this profile's servers and tools.
+        #[arg(long, value_name = "NAME")]
+        profile: Option<String>,
+    },
     /// Add a stdio server: `patchbay add NAME -- COMMAND [ARGS...]`.
     Add {
         /// Server name: letters, digits, `-`, `_`; it prefixes every tool (`NAME__tool`).
@@ -95,6 +99,11 @@ enum Command {
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
     },
+    /// Named subsets of servers and tools, served at /p/NAME/mcp and by `bridge --profile`.
+    Profile {
+        #[command(subcommand)]
+        command: ProfileCommand,
+    },
     /// Remote servers' OAuth tokens: list, refresh, revoke (never shows a token).
     Tokens {
         #[command(subcommand)]
@@ -155,7 +164,7 @@ enum Command {
         /// from the environment or a prompt; the secret is never written).
         #[arg(long)]
         direct: bool,
-        /// Serve only this profile to the client (not available yet).
+        /// Serve only this profile to the client (`patchbay profile list`).
         #[arg(long, value_name = "NAME")]
         profile: Option<String>,
     },
@@ -202,6 +211,41 @@ enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProfileCommand {
+    /// Make (or replace) a profile.
+    Create {
+        /// Profile name.
+        name: String,
+        /// Servers it serves, comma-separated (default: all).
+        #[arg(long, value_name = "A,B")]
+        servers: Option<String>,
+        /// Tool patterns, comma-separated; `*` wildcard, `!` excludes
+        /// (e.g. 'github__*,!github__delete_*'; default: every tool of its servers).
+        #[arg(long, value_name = "PATTERNS", allow_hyphen_values = true)]
+        tools: Option<String>,
+    },
+    /// List the profiles.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a profile: its rules, the tools it serves (hub running), and client tool limits.
+    Show {
+        /// Profile name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a profile.
+    Rm {
+        /// Profile name.
+        name: String,
     },
 }
 

@@ -62,6 +62,9 @@ pub enum BridgeError {
     /// Reading stdin or writing stdout failed.
     #[error("stdio failed")]
     Io(#[from] std::io::Error),
+    /// The profile asked for is not in the config.
+    #[error("no profile named `{0}` in the config")]
+    NoProfile(String),
 }
 
 /// Where to find or how to start the hub.
@@ -69,6 +72,16 @@ pub enum BridgeError {
 pub struct BridgeOptions {
     /// The `patchbay` executable used to start a hub (normally the current one).
     pub exe: PathBuf,
+    /// Serve this profile (`/p/<profile>/mcp`) instead of everything.
+    pub profile: Option<String>,
+}
+
+/// The endpoint of `profile` at the hub whose `/mcp` URL is `url`.
+fn endpoint(url: &str, profile: Option<&str>) -> String {
+    match profile {
+        Some(profile) => format!("{}/p/{profile}/mcp", url.trim_end_matches("/mcp")),
+        None => url.to_owned(),
+    }
 }
 
 /// Find the running hub, or start one in the background and wait for it.
@@ -144,6 +157,7 @@ struct Session {
     exe: PathBuf,
     http: reqwest::Client,
     link: Mutex<HubLink>,
+    profile: Option<String>,
     out: mpsc::UnboundedSender<String>,
 }
 
@@ -175,6 +189,13 @@ enum Posted {
 
 /// Run the bridge until stdin closes.
 pub async fn run(paths: Paths, options: BridgeOptions) -> Result<(), BridgeError> {
+    if let Some(profile) = &options.profile {
+        let known = crate::config::Config::load(&paths.config_file)
+            .is_ok_and(|c| c.profiles.contains_key(profile));
+        if !known {
+            return Err(BridgeError::NoProfile(profile.clone()));
+        }
+    }
     let found = ensure_hub(&paths, &options.exe).await?;
     let secret = crate::secret::read(&found.secret_file)
         .map_err(|err| BridgeError::Secret(found.secret_file.clone(), err))?;
@@ -200,10 +221,11 @@ pub async fn run(paths: Paths, options: BridgeOptions) -> Result<(), BridgeError
             .build()
             .expect("a plain HTTP client builds"),
         link: Mutex::new(HubLink {
-            url: found.url,
+            url: endpoint(&found.url, options.profile.as_deref()),
             secret: Some(Arc::new(secret)),
             ..Default::default()
         }),
+        profile: options.profile,
         out,
     });
 
@@ -308,7 +330,7 @@ impl Session {
         let secret = crate::secret::read(&found.secret_file)
             .map_err(|err| BridgeError::Secret(found.secret_file.clone(), err))?;
         let mut fresh = HubLink {
-            url: found.url,
+            url: endpoint(&found.url, self.profile.as_deref()),
             secret: Some(Arc::new(secret)),
             session_id: None,
             protocol_version: current.protocol_version.clone(),

@@ -83,9 +83,9 @@ pub enum ClientError {
     /// `--direct` while the hub's port is 0.
     #[error("the hub's port is 0 (any free port), so there is no stable URL to write")]
     NoStableUrl,
-    /// `--profile` before the bridge serves profiles.
-    #[error("profiles are not served by the bridge yet, so `--profile {0}` cannot be installed")]
-    ProfilesUnsupported(String),
+    /// `--profile` naming a profile the config does not have.
+    #[error("no profile named `{0}` in Patchbay's config")]
+    UnknownProfile(String),
     /// `restore` with nothing to restore.
     #[error("no backups of {0}'s config")]
     NoBackups(&'static str),
@@ -243,12 +243,15 @@ impl Context {
             .unwrap_or(usual)
     }
 
-    fn direct_url(&self) -> Result<String, ClientError> {
+    fn direct_url(&self, profile: Option<&str>) -> Result<String, ClientError> {
         let port = Config::load(&self.paths.config_file)?.hub.port;
         if port == 0 {
             return Err(ClientError::NoStableUrl);
         }
-        Ok(format!("http://127.0.0.1:{port}/mcp"))
+        Ok(match profile {
+            Some(profile) => format!("http://127.0.0.1:{port}/p/{profile}/mcp"),
+            None => format!("http://127.0.0.1:{port}/mcp"),
+        })
     }
 
     /// The entry `install` writes for `spec` in `mode`.
@@ -256,6 +259,7 @@ impl Context {
         &self,
         spec: &ClientSpec,
         mode: Mode,
+        profile: Option<&str>,
     ) -> Result<Map<String, Value>, ClientError> {
         let mut entry = Map::new();
         match mode {
@@ -264,7 +268,11 @@ impl Context {
                     entry.insert("type".into(), kind.into());
                 }
                 entry.insert("command".into(), self.exe.to_string_lossy().into());
-                entry.insert("args".into(), Value::from(vec!["bridge"]));
+                let mut args = vec!["bridge"];
+                if let Some(profile) = profile {
+                    args.extend(["--profile", profile]);
+                }
+                entry.insert("args".into(), Value::from(args));
                 if !self.bridge_env.is_empty() {
                     let env = self
                         .bridge_env
@@ -287,7 +295,7 @@ impl Context {
                 if let Some(kind) = shape.type_value {
                     entry.insert("type".into(), kind.into());
                 }
-                entry.insert(shape.url_key.into(), self.direct_url()?.into());
+                entry.insert(shape.url_key.into(), self.direct_url(profile)?.into());
                 let header = match shape.bearer {
                     Bearer::HeaderFromEnv(value) => Some(value.to_owned()),
                     Bearer::HeaderFromInput => {
@@ -377,6 +385,8 @@ pub struct ClientStatus {
     pub direct: bool,
     /// The most tools the client uses, when known.
     pub tool_limit: Option<u32>,
+    /// The profile its entry serves, when installed with one.
+    pub profile: Option<String>,
     /// Why the file could not be read, when it could not.
     pub error: Option<String>,
 }
@@ -411,6 +421,9 @@ pub struct Installed {
     /// Install made VS Code's `inputs` array.
     #[serde(default)]
     pub created_inputs: bool,
+    /// The profile the entry serves, when one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 /// Every install Patchbay remembers, by client id.
@@ -507,6 +520,7 @@ pub fn status(ctx: &Context, spec: &'static ClientSpec) -> ClientStatus {
         mode: None,
         direct: matches!(spec.remote, Remote::Supported(_)),
         tool_limit: spec.tool_limit,
+        profile: record.as_ref().and_then(|r| r.profile.clone()),
         error: None,
     };
     let read = read_file(&path)
@@ -533,7 +547,8 @@ pub fn status(ctx: &Context, spec: &'static ClientSpec) -> ClientStatus {
                 .unwrap_or_else(|| infer_mode(spec, entry));
             row.installed = true;
             row.mode = Some(mode);
-            match ctx.expected_entry(spec, mode) {
+            let profile = record.as_ref().and_then(|r| r.profile.as_deref());
+            match ctx.expected_entry(spec, mode, profile) {
                 Ok(expected) if Value::Object(merge(Some(entry), &expected)) == *entry => {
                     EntryState::Intact
                 }
@@ -645,14 +660,20 @@ impl Session {
         options: &InstallOptions,
     ) -> Result<Outcome, ClientError> {
         if let Some(profile) = &options.profile {
-            return Err(ClientError::ProfilesUnsupported(profile.clone()));
+            let known = Config::load(&self.ctx.paths.config_file)
+                .is_ok_and(|c| c.profiles.contains_key(profile));
+            if !known {
+                return Err(ClientError::UnknownProfile(profile.clone()));
+            }
         }
         let mode = if options.direct {
             Mode::Direct
         } else {
             Mode::Bridge
         };
-        let expected = self.ctx.expected_entry(spec, mode)?;
+        let expected = self
+            .ctx
+            .expected_entry(spec, mode, options.profile.as_deref())?;
         let input = (mode == Mode::Direct
             && matches!(
                 spec.remote,
@@ -702,6 +723,7 @@ impl Session {
                     mode: Some(mode),
                     created_table: record.created_table || created_table,
                     created_inputs: input.is_some() && (record.created_inputs || created_inputs),
+                    profile: options.profile.clone(),
                 },
             );
         })?;

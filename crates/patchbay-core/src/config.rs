@@ -53,6 +53,9 @@ pub struct Config {
     /// Servers by name: stdio commands and remote endpoints.
     #[serde(default)]
     pub servers: BTreeMap<String, ServerConfig>,
+    /// Named subsets served at `/p/<name>/mcp` (see [`crate::profile`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub profiles: BTreeMap<String, crate::profile::Profile>,
 }
 
 /// The `[hub]` table.
@@ -355,6 +358,18 @@ impl Config {
                 return Err(at(offset, format!("server `{name}`: {message}")));
             }
         }
+        for (name, profile) in &config.profiles {
+            let offset = text.find(&format!("profiles.{name}]")).unwrap_or(0);
+            if !valid_server_name(name) {
+                return Err(at(
+                    offset,
+                    format!("invalid profile name `{name}`: use 1-32 letters, digits, `-` or `_`"),
+                ));
+            }
+            if let Some(problem) = profile.problem() {
+                return Err(at(offset, format!("profile `{name}`: {problem}")));
+            }
+        }
         if let Some(bad) = config.servers.keys().find(|n| !valid_server_name(n)) {
             let offset = text.find(bad.as_str()).unwrap_or(0);
             return Err(at(
@@ -571,6 +586,53 @@ pub mod edit {
             table.insert("idle_timeout", value(timeout));
         }
         table
+    }
+
+    /// Add or replace profile `name`. Returns the new config.
+    pub fn set_profile(
+        path: &Path,
+        name: &str,
+        profile: &crate::profile::Profile,
+    ) -> Result<Config, ConfigError> {
+        if !valid_server_name(name) {
+            return Err(ConfigError::InvalidName(name.to_owned()));
+        }
+        modify(path, |doc, _| {
+            let profiles = doc
+                .entry("profiles")
+                .or_insert_with(|| {
+                    let mut t = Table::new();
+                    t.set_implicit(true);
+                    Item::Table(t)
+                })
+                .as_table_mut()
+                .ok_or_else(|| parse_error(path, "`profiles` is not a table"))?;
+            let mut table = Table::new();
+            for (key, list) in [("servers", &profile.servers), ("tools", &profile.tools)] {
+                if !list.is_empty() {
+                    let mut array = Array::new();
+                    for item in list {
+                        array.push(item.as_str());
+                    }
+                    table.insert(key, value(array));
+                }
+            }
+            profiles.insert(name, Item::Table(table));
+            Ok(())
+        })
+    }
+
+    /// Remove profile `name`.
+    pub fn remove_profile(path: &Path, name: &str) -> Result<Config, ConfigError> {
+        modify(path, |doc, config| {
+            if !config.profiles.contains_key(name) {
+                return Err(ConfigError::NotFound(name.to_owned()));
+            }
+            if let Some(profiles) = doc.get_mut("profiles").and_then(Item::as_table_like_mut) {
+                profiles.remove(name);
+            }
+            Ok(())
+        })
     }
 
     /// Read, check, change, re-check and atomically write the file under an exclusive lock.

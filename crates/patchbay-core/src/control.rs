@@ -166,9 +166,23 @@ async fn restart(State(hub): State<Hub>, Path(name): Path<String>) -> Response {
     }
 }
 
-async fn tools(State(hub): State<Hub>) -> Json<Vec<ToolEntry>> {
-    let catalog = hub.catalog();
-    let entries = catalog
+#[derive(Deserialize)]
+struct ToolsQuery {
+    profile: Option<String>,
+}
+
+async fn tools(State(hub): State<Hub>, Query(q): Query<ToolsQuery>) -> Response {
+    let catalog = match &q.profile {
+        Some(profile) if !hub.config().profiles.contains_key(profile) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("no profile named `{profile}`"),
+            );
+        }
+        Some(profile) => hub.profile_catalog(profile),
+        None => hub.catalog(),
+    };
+    let entries: Vec<ToolEntry> = catalog
         .tools
         .iter()
         .filter_map(|tool| {
@@ -181,7 +195,7 @@ async fn tools(State(hub): State<Hub>) -> Json<Vec<ToolEntry>> {
             })
         })
         .collect();
-    Json(entries)
+    Json(entries).into_response()
 }
 
 async fn calls(State(hub): State<Hub>) -> Json<Vec<crate::events::CallRecord>> {

@@ -1,4 +1,5 @@
-//! The loopback listener: `/mcp` (Streamable HTTP, through rmcp) and `/api/v1` (control API).
+//! The loopback listener: `/mcp` (Streamable HTTP, through rmcp), `/p/<profile>/mcp` (the same
+//! for one profile's part of the hub) and `/api/v1` (control API).
 //!
 //! Every request passes [`guard`] first, in this order:
 //! 1. `Host` must name the loopback interface (`127.0.0.1`, `localhost`, `[::1]`) at our port,
@@ -59,8 +60,13 @@ pub async fn serve(
     let mcp = StreamableHttpService::new(
         move || Ok(HubService::new(mcp_hub.clone())),
         Arc::new(LocalSessionManager::default()),
-        config,
+        config.clone(),
     );
+    let profiles = Profiles {
+        hub: hub.clone(),
+        config,
+        services: Arc::default(),
+    };
     let guard = Guard {
         port,
         secret: Arc::new(secret),
@@ -69,6 +75,10 @@ pub async fn serve(
     };
     let app = axum::Router::new()
         .nest_service("/mcp", mcp)
+        .route(
+            "/p/{profile}/mcp",
+            axum::routing::any(profile_endpoint).with_state(profiles),
+        )
         .nest("/api/v1", crate::control::routes(hub))
         .layer(axum::middleware::from_fn_with_state(guard, guard_layer));
     let listener = listener.tap_io(|tcp| {
@@ -81,11 +91,59 @@ pub async fn serve(
         .await
 }
 
+type ProfileService = StreamableHttpService<HubService, LocalSessionManager>;
+
+/// One rmcp Streamable HTTP service per profile, made on its first request (profiles come and
+/// go with the config; sessions of one profile stay with its service).
+#[derive(Clone)]
+struct Profiles {
+    hub: Hub,
+    config: StreamableHttpServerConfig,
+    services: Arc<std::sync::Mutex<std::collections::HashMap<String, ProfileService>>>,
+}
+
+async fn profile_endpoint(
+    State(profiles): State<Profiles>,
+    axum::extract::Path(profile): axum::extract::Path<String>,
+    request: Request,
+) -> Response {
+    use tower::ServiceExt;
+    if !profiles.hub.config().profiles.contains_key(&profile) {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({
+                "error": format!("no profile named `{profile}`; `patchbay profile list` shows them")
+            })),
+        )
+            .into_response();
+    }
+    let service = {
+        let mut services = profiles.services.lock().expect("profiles lock");
+        services
+            .entry(profile.clone())
+            .or_insert_with(|| {
+                let hub = profiles.hub.clone();
+                StreamableHttpService::new(
+                    move || Ok(HubService::for_profile(hub.clone(), profile.clone())),
+                    Arc::new(LocalSessionManager::default()),
+                    profiles.config.clone(),
+                )
+            })
+            .clone()
+    };
+    match service.oneshot(request).await {
+        Ok(response) => response.map(axum::body::Body::new),
+        Err(never) => match never {},
+    }
+}
+
 async fn guard_layer(State(guard): State<Guard>, request: Request, next: Next) -> Response {
     if let Err(refusal) = check(&guard, request.headers()) {
         return refusal.into_response();
     }
-    if request.method() != axum::http::Method::POST || !request.uri().path().starts_with("/mcp") {
+    let path = request.uri().path();
+    let mcp = path.starts_with("/mcp") || (path.starts_with("/p/") && path.ends_with("/mcp"));
+    if request.method() != axum::http::Method::POST || !mcp {
         return next.run(request).await;
     }
     // Read the body here (bounded) so that text that is not JSON gets a JSON-RPC parse error,

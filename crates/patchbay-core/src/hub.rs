@@ -81,7 +81,11 @@ struct Inner {
     next_id: AtomicU64,
     keepers: Mutex<BTreeMap<String, Arc<crate::oauth::Keeper>>>,
     flows: signin::Flows,
+    /// Per profile: the catalogue and profile its view was made from, and the view.
+    profile_views: Mutex<ProfileViews>,
 }
+
+type ProfileViews = HashMap<String, (Arc<Catalog>, crate::profile::Profile, Arc<Catalog>)>;
 
 impl Hub {
     /// A hub with no servers running yet.
@@ -104,6 +108,7 @@ impl Hub {
                 next_id: AtomicU64::new(1),
                 keepers: Mutex::new(BTreeMap::new()),
                 flows: signin::Flows::default(),
+                profile_views: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -136,6 +141,33 @@ impl Hub {
     /// The merged catalogue snapshot.
     pub fn catalog(&self) -> Arc<Catalog> {
         self.inner.catalog.read().expect("catalog lock").clone()
+    }
+
+    /// The part of the catalogue `profile` serves (empty for a profile that does not exist).
+    /// Made once per catalogue and profile, then shared.
+    pub fn profile_catalog(&self, profile: &str) -> Arc<Catalog> {
+        let base = self.catalog();
+        let wanted = self
+            .inner
+            .config
+            .read()
+            .expect("config lock")
+            .profiles
+            .get(profile)
+            .cloned();
+        let Some(wanted) = wanted else {
+            return Arc::new(Catalog::default());
+        };
+        let mut views = self.inner.profile_views.lock().expect("views lock");
+        if let Some((seen_base, seen_profile, view)) = views.get(profile)
+            && Arc::ptr_eq(seen_base, &base)
+            && *seen_profile == wanted
+        {
+            return view.clone();
+        }
+        let view = Arc::new(base.restricted(&wanted));
+        views.insert(profile.to_owned(), (base, wanted, view.clone()));
+        view
     }
 
     /// Wait (at most `limit`) until every running server has finished its first start, so a
@@ -532,12 +564,41 @@ impl Drop for CallGuard {
 #[derive(Clone)]
 pub struct HubService {
     hub: Hub,
+    /// The profile this session is served (`/p/<profile>/mcp`); none: everything.
+    profile: Option<String>,
 }
 
 impl HubService {
     /// A handler for one client session.
     pub fn new(hub: Hub) -> Self {
-        Self { hub }
+        Self { hub, profile: None }
+    }
+
+    /// A handler for one client session of `profile`.
+    pub fn for_profile(hub: Hub, profile: String) -> Self {
+        Self {
+            hub,
+            profile: Some(profile),
+        }
+    }
+
+    /// What this session sees: the whole catalogue, or its profile's part.
+    fn snapshot(&self) -> Arc<Catalog> {
+        match &self.profile {
+            Some(profile) => self.hub.profile_catalog(profile),
+            None => self.hub.catalog(),
+        }
+    }
+
+    /// The error for a name this session cannot see: outside its profile, or unknown.
+    fn not_here(&self, what: &str, name: &str, exists: impl Fn(&Catalog) -> bool) -> ErrorData {
+        match &self.profile {
+            Some(profile) if exists(&self.hub.catalog()) => ErrorData::invalid_params(
+                format!("{what} `{name}` is not in profile `{profile}`"),
+                None,
+            ),
+            _ => ErrorData::invalid_params(format!("unknown {what} `{name}`"), None),
+        }
     }
 
     /// One page of a merged list, once servers on their first start have listed theirs.
@@ -547,18 +608,18 @@ impl HubService {
         items: impl Fn(&Catalog) -> &Vec<T>,
     ) -> Result<(Vec<T>, Option<String>), ErrorData> {
         self.hub.first_start_done(FIRST_START_WAIT).await;
-        page(items(&self.hub.catalog()), request)
+        page(items(&self.snapshot()), request)
     }
 
     /// The catalogue, once servers on their first start have listed (bounded wait): a call
     /// made right after the hub started must find tools that are about to appear.
     async fn catalog_with(&self, found: impl Fn(&Catalog) -> bool) -> Arc<Catalog> {
-        let catalog = self.hub.catalog();
+        let catalog = self.snapshot();
         if found(&catalog) {
             return catalog;
         }
         self.hub.first_start_done(FIRST_START_WAIT).await;
-        self.hub.catalog()
+        self.snapshot()
     }
 
     /// The session with `server` for a call, and the mark that keeps a lazy server from being
@@ -778,7 +839,7 @@ impl ServerHandler for HubService {
             .tool(&request.name)
             .cloned()
             .ok_or_else(|| {
-                ErrorData::invalid_params(format!("unknown tool `{}`", request.name), None)
+                self.not_here("tool", &request.name, |c| c.tool(&request.name).is_some())
             })?;
         let started = std::time::Instant::now();
         let started_ms = std::time::SystemTime::now()
@@ -849,7 +910,9 @@ impl ServerHandler for HubService {
             .prompt(&request.name)
             .cloned()
             .ok_or_else(|| {
-                ErrorData::invalid_params(format!("unknown prompt `{}`", request.name), None)
+                self.not_here("prompt", &request.name, |c| {
+                    c.prompt(&request.name).is_some()
+                })
             })?;
         let mut upstream = request;
         upstream.name = route.name;
@@ -916,7 +979,7 @@ impl ServerHandler for HubService {
         request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
-        let catalog = self.hub.catalog();
+        let catalog = self.snapshot();
         let mut upstream = request;
         let server = match &mut upstream.r#ref {
             Reference::Prompt(prompt) => {

@@ -19,6 +19,7 @@ pub mod list_cache;
 pub mod logs;
 pub mod oauth;
 pub mod paths;
+pub mod profile;
 pub mod remote;
 pub mod router;
 pub mod secret;

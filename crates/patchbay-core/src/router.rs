@@ -136,6 +136,56 @@ impl Catalog {
         self.tool_routes.get(exposed)
     }
 
+    /// The part of this catalogue `profile` serves: the same names and routes, fewer of them.
+    pub fn restricted(&self, profile: &crate::profile::Profile) -> Catalog {
+        let mut view = Catalog::default();
+        for tool in &self.tools {
+            if let Some(route) = self.tool_routes.get(tool.name.as_ref())
+                && profile.has_tool(&route.server, &tool.name)
+            {
+                view.tool_routes
+                    .insert(tool.name.to_string(), route.clone());
+                view.tools.push(tool.clone());
+            }
+        }
+        for prompt in &self.prompts {
+            if let Some(route) = self.prompt_routes.get(&prompt.name)
+                && profile.has_server(&route.server)
+            {
+                view.prompt_routes
+                    .insert(prompt.name.clone(), route.clone());
+                view.prompts.push(prompt.clone());
+            }
+        }
+        for resource in &self.resources {
+            if let Some(server) = self.resource_routes.get(&resource.uri)
+                && profile.has_server(server)
+            {
+                view.resource_routes
+                    .insert(resource.uri.clone(), server.clone());
+                view.resources.push(resource.clone());
+            }
+        }
+        view.template_prefixes = self
+            .template_prefixes
+            .iter()
+            .filter(|(_, server)| profile.has_server(server))
+            .cloned()
+            .collect();
+        let kept: std::collections::HashSet<&str> = view
+            .template_prefixes
+            .iter()
+            .map(|(p, _)| p.as_str())
+            .collect();
+        view.templates = self
+            .templates
+            .iter()
+            .filter(|t| kept.contains(t.uri_template.split('{').next().unwrap_or_default()))
+            .cloned()
+            .collect();
+        view
+    }
+
     /// The server and original name behind an exposed prompt name.
     pub fn prompt(&self, exposed: &str) -> Option<&Route> {
         self.prompt_routes.get(exposed)

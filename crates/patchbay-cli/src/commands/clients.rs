@@ -27,8 +27,9 @@ fn client_failure(err: ClientError) -> Failure {
             .hint("install without `--direct`: the bridge works with every client"),
         ClientError::NoStableUrl => failure(Kind::Config)
             .hint("set `hub.port` in Patchbay's config to a fixed port, or install without `--direct`"),
-        ClientError::ProfilesUnsupported(_) => failure(Kind::General)
-            .hint("install without `--profile`; profiles come with a later release"),
+        ClientError::UnknownProfile(name) => failure(Kind::NotFound).hint(format!(
+            "make it first: patchbay profile create {name} --servers A,B [--tools 'A__*,!A__delete_*']"
+        )),
         ClientError::NoBackups(_) => failure(Kind::NotFound)
             .hint("backups are taken when Patchbay changes a client's file"),
         ClientError::NoHome => failure(Kind::General),
@@ -234,6 +235,28 @@ pub(super) fn list(paths: &Paths, json: bool) -> Result {
         eprintln!(
             "hint: Patchbay's entry in {id} was dropped or changed; `patchbay install {id}` repairs it"
         );
+    }
+    // Tool limits: what each limited client would see, counted by the running hub.
+    for row in rows
+        .iter()
+        .filter(|r| r.tool_limit.is_some() && (r.installed || r.detected))
+    {
+        let limit = row.tool_limit.unwrap_or_default() as usize;
+        let Ok(Some(tools)) = super::profile::served_tools(paths, row.profile.as_deref()) else {
+            continue;
+        };
+        if tools.len() > limit {
+            let served = row.profile.as_deref().map_or_else(
+                || "the hub serves".to_owned(),
+                |p| format!("profile `{p}` serves"),
+            );
+            eprintln!(
+                "warning: {served} {} tools and {} uses at most {limit}; give it a profile: `patchbay profile create NAME --servers A,B` then `patchbay install {} --profile NAME`",
+                tools.len(),
+                row.name,
+                row.id
+            );
+        }
     }
     Ok(())
 }

@@ -1,0 +1,127 @@
+//! Profiles: named subsets of the hub, served at `/p/<profile>/mcp` (and by
+//! `patchbay bridge --profile NAME`), for clients that should see fewer servers or tools.
+//!
+//! ```toml
+//! [profiles.work]
+//! servers = ["github", "linear"]               # absent or empty: every server
+//! tools = ["github__*", "!github__delete_*"]   # absent: every tool of those servers
+//! ```
+//!
+//! A tool is in the profile when its server is, it matches one of the positive patterns (or
+//! there are none), and it matches no `!` pattern. Patterns match the exposed name
+//! (`server__tool`); `*` is any run of characters, `?` one character. Prompts, resources and
+//! templates follow the servers only. A server named in a profile but not configured is
+//! ignored (and `patchbay profile show` says so), so removing a server never breaks a profile.
+
+use serde::{Deserialize, Serialize};
+
+/// One `[profiles.NAME]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// The servers it serves; empty: all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<String>,
+    /// Tool name patterns; `!` excludes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<String>,
+}
+
+/// Whether `pattern` (with `*` and `?`) matches all of `name`.
+pub fn glob(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    // Iterative matching with one backtrack point for the last `*`.
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ni));
+                pi += 1;
+            }
+            Some(&c) if c == '?' || c == n[ni] => {
+                pi += 1;
+                ni += 1;
+            }
+            _ => match star {
+                Some((sp, sn)) => {
+                    pi = sp + 1;
+                    ni = sn + 1;
+                    star = Some((sp, sn + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+impl Profile {
+    /// Whether it serves `server`.
+    pub fn has_server(&self, server: &str) -> bool {
+        self.servers.is_empty() || self.servers.iter().any(|s| s == server)
+    }
+
+    /// Whether it serves the tool exposed as `name` of `server`.
+    pub fn has_tool(&self, server: &str, name: &str) -> bool {
+        if !self.has_server(server) {
+            return false;
+        }
+        let (denied, allowed): (Vec<&String>, Vec<&String>) =
+            self.tools.iter().partition(|p| p.starts_with('!'));
+        let included = allowed.is_empty() || allowed.iter().any(|p| glob(p, name));
+        included && !denied.iter().any(|p| glob(&p[1..], name))
+    }
+
+    /// What is wrong with it, if anything (empty patterns).
+    pub fn problem(&self) -> Option<String> {
+        self.tools
+            .iter()
+            .find(|p| p.trim_start_matches('!').is_empty())
+            .map(|_| "a tool pattern is empty".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_whole_names() {
+        assert!(glob("github__*", "github__create_issue"));
+        assert!(glob("*", ""));
+        assert!(glob("a?c", "abc"));
+        assert!(glob("*__delete_*", "github__delete_repo"));
+        assert!(glob("a*b*c", "aXXbYYc"));
+        assert!(!glob("github__*", "gitlab__x"));
+        assert!(!glob("a?c", "abbc"));
+        assert!(!glob("abc", "abcd"));
+        assert!(glob("a*", "a"));
+    }
+
+    #[test]
+    fn a_profile_keeps_its_servers_and_patterns_and_drops_the_excluded() {
+        let work = Profile {
+            servers: vec!["github".into(), "linear".into()],
+            tools: vec![
+                "github__*".into(),
+                "linear__*".into(),
+                "!github__delete_*".into(),
+            ],
+        };
+        assert!(work.has_tool("github", "github__create_issue"));
+        assert!(!work.has_tool("github", "github__delete_repo"));
+        assert!(work.has_tool("linear", "linear__list"));
+        assert!(
+            !work.has_tool("time", "time__now"),
+            "server not in the profile"
+        );
+        let only_excludes = Profile {
+            servers: vec![],
+            tools: vec!["!*__delete_*".into()],
+        };
+        assert!(only_excludes.has_tool("any", "any__read"));
+        assert!(!only_excludes.has_tool("any", "any__delete_all"));
+        assert!(Profile::default().has_tool("x", "x__y"));
+    }
+}

@@ -1,0 +1,101 @@
+"""Profiles: a named subset of servers and tools, served at `/p/<profile>/mcp`, by
+`patchbay bridge --profile`, and installed into a client with `install CLIENT --profile`.
+Tools outside the profile are neither listed nor callable (a clear error says why)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import httpx2
+import pytest
+from mcp.shared.exceptions import MCPError
+from patchbay_harness import (
+    Hub,
+    Sandbox,
+    everything_cmd,
+    mcp_session,
+    mcp_stdio_session,
+    patchbay_bin,
+    time_cmd,
+    wait_server_running,
+)
+
+pytestmark = pytest.mark.anyio
+
+WORK_TOOLS = "everything__*,!everything__get-tiny-image"
+
+
+def profile_url(hub: Hub, name: str) -> str:
+    return hub.url.removesuffix("/mcp") + f"/p/{name}/mcp"
+
+
+@pytest.fixture
+def two_servers(sandbox: Sandbox, start_hub: Callable[..., Hub]) -> Hub:
+    sandbox.add_server("everything", everything_cmd())
+    sandbox.add_server("time", time_cmd())
+    made = sandbox.run_cli("profile", "create", "work", "--servers", "everything", "--tools", WORK_TOOLS)
+    assert made.returncode == 0, made.stderr
+    hub = start_hub()
+    wait_server_running(sandbox, "everything", "time")
+    return hub
+
+
+async def test_a_profile_endpoint_lists_and_calls_only_its_tools(two_servers: Hub) -> None:
+    hub = two_servers
+    async with mcp_session(hub.url, hub.secret) as session:
+        everything = {t.name for t in (await session.list_tools()).tools}
+    assert {"time__get_current_time", "everything__get-tiny-image", "everything__echo"} <= everything
+
+    async with mcp_session(profile_url(hub, "work"), hub.secret) as session:
+        names = {t.name for t in (await session.list_tools()).tools}
+        assert names == {n for n in everything if n.startswith("everything__")} - {"everything__get-tiny-image"}, names
+        echoed = await session.call_tool("everything__echo", {"message": "in profile"})
+        assert not echoed.is_error and echoed.content[0].text == "Echo: in profile", echoed
+        for outside in ("time__get_current_time", "everything__get-tiny-image"):
+            with pytest.raises(MCPError, match=rf"`{outside}` is not in profile `work`"):
+                await session.call_tool(outside, {"timezone": "UTC"})
+
+
+async def test_an_unknown_profile_is_404(two_servers: Hub) -> None:
+    hub = two_servers
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {hub.secret}"}) as http:
+        answer = await http.post(
+            profile_url(hub, "nope"),
+            json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+            headers={"accept": "application/json, text/event-stream"},
+        )
+    assert answer.status_code == 404 and "no profile named `nope`" in answer.text, answer.text
+    async with httpx2.AsyncClient() as http:
+        refused = await http.post(profile_url(hub, "work"), json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+    assert refused.status_code == 401, "the profile endpoint needs the bearer too"
+
+
+async def test_bridge_with_a_profile_serves_that_profile(sandbox: Sandbox, two_servers: Hub) -> None:
+    async with mcp_stdio_session([patchbay_bin(), "bridge", "--profile", "work"], sandbox.env) as session:
+        names = {t.name for t in (await session.list_tools()).tools}
+    assert "everything__echo" in names and not any(n.startswith("time__") for n in names), names
+    unknown = sandbox.run_cli("bridge", "--profile", "nope", input="")
+    assert unknown.returncode == 4 and "no profile named `nope`" in unknown.stderr, unknown.stderr
+
+
+async def test_install_with_a_profile_writes_it_and_refuses_an_unknown_one(
+    sandbox: Sandbox, two_servers: Hub
+) -> None:
+    cursor = sandbox.user_home / ".cursor" / "mcp.json"
+    cursor.parent.mkdir(parents=True)
+    cursor.write_text('{"mcpServers": {}}\n')
+    refused = sandbox.run_cli("install", "cursor", "--profile", "nope")
+    assert refused.returncode == 4 and "no profile named `nope`" in refused.stderr, refused.stderr
+    assert cursor.read_text() == '{"mcpServers": {}}\n', "nothing written for an unknown profile"
+
+    done = sandbox.run_cli("install", "cursor", "--profile", "work")
+    assert done.returncode == 0, done.stderr
+    entry = json.loads(cursor.read_text())["mcpServers"]["patchbay"]
+    assert entry["args"] == ["bridge", "--profile", "work"], entry
+    rows = {r["id"]: r for r in json.loads(sandbox.run_cli("clients", "--json").stdout)}
+    assert rows["cursor"]["entry"] == "intact" and rows["cursor"]["profile"] == "work", rows["cursor"]
+
+    shown = json.loads(sandbox.run_cli("profile", "show", "work", "--json").stdout)
+    assert "everything__echo" in shown["served_tools"] and "time__get_current_time" not in shown["served_tools"]
+    assert shown["servers"] == ["everything"] and shown["tools"] == WORK_TOOLS.split(","), shown
