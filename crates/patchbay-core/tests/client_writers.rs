@@ -360,21 +360,29 @@ fn switching_vscode_from_direct_to_bridge_drops_the_bearer_prompt() {
 }
 
 #[test]
-fn profiles_are_refused_until_the_bridge_serves_them() {
+fn a_profile_must_exist_and_then_the_bridge_entry_serves_it() {
     let spec = clients::find("cursor").unwrap();
     let sandbox = Sandbox::new();
-    let err = sandbox
-        .session()
-        .install(
-            spec,
-            &InstallOptions {
-                direct: false,
-                profile: Some("work".into()),
-            },
-        )
-        .unwrap_err();
-    assert!(err.to_string().contains("profiles"), "{err}");
+    let work = InstallOptions {
+        direct: false,
+        profile: Some("work".into()),
+    };
+    let err = sandbox.session().install(spec, &work).unwrap_err();
+    assert!(err.to_string().contains("no profile named `work`"), "{err}");
     assert!(!file_of(&sandbox, spec).exists(), "nothing written");
+
+    let config = sandbox.context().paths.config_file.clone();
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, "[profiles.work]\nservers = [\"a\"]\n").unwrap();
+    sandbox.session().install(spec, &work).unwrap();
+    let written: serde_json::Value = serde_json::from_str(&read(&file_of(&sandbox, spec))).unwrap();
+    assert_eq!(
+        written["mcpServers"]["patchbay"]["args"],
+        serde_json::json!(["bridge", "--profile", "work"])
+    );
+    let row = clients::status(&sandbox.context(), spec);
+    assert_eq!(row.entry, EntryState::Intact);
+    assert_eq!(row.profile.as_deref(), Some("work"));
 }
 
 #[test]
