@@ -18,6 +18,7 @@ pub mod flow;
 pub mod http;
 pub mod keeper;
 pub mod listener;
+pub mod transport;
 
 use std::time::Duration;
 

@@ -232,9 +232,13 @@ pub async fn sign_in(
         url: url.clone(),
         cause,
     };
-    let mut manager = AuthorizationManager::new(url.as_str())
-        .await
-        .map_err(|e| discovery(e.to_string()))?;
+    let parsed = url::Url::parse(&url).map_err(|e| SignInError::Server(e.to_string()))?;
+    let mut manager = AuthorizationManager::new_with_oauth_http_client(
+        url.as_str(),
+        super::transport::Transport::for_server(&parsed),
+    )
+    .await
+    .map_err(|e| discovery(e.to_string()))?;
     let resolution = manager
         .resolve_metadata_from_challenge(request.challenge.as_deref())
         .await

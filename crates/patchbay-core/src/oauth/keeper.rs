@@ -275,6 +275,9 @@ impl Keeper {
     ) -> Arc<Self> {
         let http = reqwest::Client::builder()
             .timeout(TOKEN_REQUEST_TIMEOUT)
+            // See `oauth::transport`: a refresh after a quiet spell must not meet a
+            // connection the server is closing.
+            .pool_idle_timeout(super::transport::POOL_IDLE)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("a default HTTP client builds");
