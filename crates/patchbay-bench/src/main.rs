@@ -275,7 +275,7 @@ async fn run(plan: &Plan, bin: &Binaries, scratch: &Path) -> Result<Report> {
         bench_servers: None,
         tools: everything_tools,
         summary: Summary::of(list_samples).context("no listing samples")?,
-        hub_rss_kib: process::rss_kib(hub.pid())?,
+        hub_rss_kib: Some(process::rss_kib(hub.pid())?),
     };
     measure::close(clients.into_iter().flatten().collect()).await;
 
@@ -346,6 +346,10 @@ async fn run(plan: &Plan, bin: &Binaries, scratch: &Path) -> Result<Report> {
         listing.push(listing_with(plan, bin, scratch, count).await?);
     }
     listing.push(everything_listing);
+    for tools in [20, plan.server_counts[2] * 20] {
+        eprintln!("bench: tools/list direct, {tools} tools");
+        listing.push(listing_direct(plan, bin, tools).await?);
+    }
 
     Ok(Report {
         calls: per_round * plan.rounds,
@@ -393,6 +397,30 @@ async fn listing_with(
         bench_servers: Some(count),
         tools,
         summary: Summary::of(samples).context("no listing samples")?,
-        hub_rss_kib,
+        hub_rss_kib: Some(hub_rss_kib),
+    })
+}
+
+/// The reference without a hub: one `patchbay-bench-server --tools N` over stdio, so the cost of
+/// a listing that size in the client and the server shows apart from the hub's.
+async fn listing_direct(plan: &Plan, bin: &Binaries, tools: usize) -> Result<ListingRow> {
+    let endpoint = Endpoint::Stdio {
+        program: bin.server.clone().into(),
+        args: vec!["--tools".into(), tools.to_string().into()],
+        env: Vec::new(),
+    };
+    let client = endpoint.connect().await?;
+    measure::listings(&client, plan.warm_up.min(20)).await?;
+    let (samples, listed) = measure::listings(&client, plan.listings).await?;
+    measure::close(vec![client]).await;
+    if listed != tools {
+        bail!("the server listed {listed} tools, not {tools}");
+    }
+    Ok(ListingRow {
+        servers: format!("direct stdio, 1 server with {tools} tools (no hub)"),
+        bench_servers: None,
+        tools,
+        summary: Summary::of(samples).context("no listing samples")?,
+        hub_rss_kib: None,
     })
 }

@@ -40,7 +40,8 @@ pub struct ListingRow {
     pub bench_servers: Option<usize>,
     pub tools: usize,
     pub summary: Summary,
-    pub hub_rss_kib: u64,
+    /// The hub's RSS with these servers (none for the direct references).
+    pub hub_rss_kib: Option<u64>,
 }
 
 /// A proxy's own memory and the processes behind it.
@@ -160,18 +161,22 @@ fn print_throughput(report: &Report) {
 }
 
 fn print_listing(report: &Report) {
-    println!("### `tools/list` through the hub (every page), by servers configured");
+    println!(
+        "### `tools/list` (every page; the hub pages by 500), by servers configured; direct stdio rows for reference"
+    );
     println!();
     println!("| servers | tools | p50 ms | p99 ms | hub RSS MiB |");
     println!("|---|---:|---:|---:|---:|");
     for row in &report.listing {
+        let rss = row
+            .hub_rss_kib
+            .map_or_else(|| "-".to_owned(), |kib| format!("{:.1}", mib(kib)));
         println!(
-            "| {} | {} | {:.3} | {:.3} | {:.1} |",
+            "| {} | {} | {:.3} | {:.3} | {rss} |",
             row.servers,
             row.tools,
             ms(row.summary.median),
             ms(row.summary.p99),
-            mib(row.hub_rss_kib)
         );
     }
     println!();
@@ -212,7 +217,7 @@ pub enum Verdict {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
-    pub name: &'static str,
+    pub name: String,
     pub figure: String,
     pub limit: &'static str,
     pub verdict: Verdict,
@@ -238,7 +243,6 @@ fn verdict(pass: bool) -> Verdict {
 /// Judge the run against the targets of issue 5.
 pub fn targets(report: &Report) -> Vec<Target> {
     let direct = direct_median(report);
-    let hub = median_of(report, Kind::Hub);
     let best_peer = report
         .latency
         .iter()
@@ -247,45 +251,55 @@ pub fn targets(report: &Report) -> Vec<Target> {
         .min_by_key(|(_, median)| *median);
     let mut out = Vec::new();
 
-    out.push(match (hub, best_peer) {
-        (Some(hub), Some((peer, best))) => {
-            let ratio = hub.as_secs_f64() / best.as_secs_f64();
-            Target {
-                name: "hub median vs best peer's median",
-                figure: format!(
-                    "{:.3} ms vs {:.3} ms ({peer}): {ratio:.2}x",
-                    ms(hub),
-                    ms(best)
-                ),
-                limit: "<= 0.33x (one third)",
-                verdict: verdict(ratio <= 1.0 / 3.0),
+    // The hub over HTTP is the row the targets are about; the bridge is judged alongside.
+    let ours = report
+        .latency
+        .iter()
+        .filter(|r| matches!(r.kind, Kind::Hub | Kind::Patchbay));
+    for row in ours {
+        let name = &row.name;
+        let median = row.result.as_ref().ok().map(|s| s.median);
+        out.push(match (median, best_peer) {
+            (Some(median), Some((peer, best))) => {
+                let ratio = median.as_secs_f64() / best.as_secs_f64();
+                Target {
+                    name: format!("{name}: median vs best peer's"),
+                    figure: format!(
+                        "{:.3} ms vs {:.3} ms ({peer}): {ratio:.3}x",
+                        ms(median),
+                        ms(best)
+                    ),
+                    limit: "<= 0.333x (one third)",
+                    verdict: verdict(ratio <= 1.0 / 3.0),
+                }
             }
-        }
-        _ => not_evaluated("hub median vs best peer's median", "<= 0.33x (one third)"),
-    });
-
-    out.push(match (hub, best_peer, direct) {
-        (Some(hub), Some((peer, best)), Some(direct)) => {
-            let ours = hub.as_secs_f64() - direct.as_secs_f64();
-            let theirs = best.as_secs_f64() - direct.as_secs_f64();
-            let pass = ours <= theirs / 4.0;
-            Target {
-                name: "hub's added latency vs best peer's",
-                figure: format!(
-                    "{:.3} ms vs {:.3} ms ({peer}): {:.2}x",
-                    ours * 1000.0,
-                    theirs * 1000.0,
-                    ours / theirs
-                ),
-                limit: "<= 0.25x (one quarter)",
-                verdict: verdict(pass),
+            _ => not_evaluated(
+                format!("{name}: median vs best peer's"),
+                "<= 0.333x (one third)",
+            ),
+        });
+        out.push(match (median, best_peer, direct) {
+            (Some(median), Some((peer, best)), Some(direct)) => {
+                let added = median.as_secs_f64() - direct.as_secs_f64();
+                let theirs = best.as_secs_f64() - direct.as_secs_f64();
+                Target {
+                    name: format!("{name}: added latency over direct vs best peer's"),
+                    figure: format!(
+                        "{:.3} ms vs {:.3} ms ({peer}): {:.3}x",
+                        added * 1000.0,
+                        theirs * 1000.0,
+                        added / theirs
+                    ),
+                    limit: "<= 0.250x (one quarter)",
+                    verdict: verdict(added <= theirs / 4.0),
+                }
             }
-        }
-        _ => not_evaluated(
-            "hub's added latency vs best peer's",
-            "<= 0.25x (one quarter)",
-        ),
-    });
+            _ => not_evaluated(
+                format!("{name}: added latency over direct vs best peer's"),
+                "<= 0.250x (one quarter)",
+            ),
+        });
+    }
 
     let listing = |servers: usize| {
         report
@@ -298,13 +312,13 @@ pub fn targets(report: &Report) -> Vec<Target> {
         (Some(one), Some(fifty)) => {
             let ratio = fifty.as_secs_f64() / one.as_secs_f64();
             Target {
-                name: "`tools/list` p50, 50 servers vs 1",
+                name: "`tools/list` p50, 50 servers vs 1".into(),
                 figure: format!("{:.3} ms vs {:.3} ms: {ratio:.1}x", ms(fifty), ms(one)),
                 limit: "<= 2x",
                 verdict: verdict(ratio <= 2.0),
             }
         }
-        _ => not_evaluated("`tools/list` p50, 50 servers vs 1", "<= 2x"),
+        _ => not_evaluated("`tools/list` p50, 50 servers vs 1".into(), "<= 2x"),
     });
 
     let hub_rss = report
@@ -315,17 +329,17 @@ pub fn targets(report: &Report) -> Vec<Target> {
         .map(|f| f.rss_kib);
     out.push(match hub_rss {
         Some(kib) => Target {
-            name: "hub idle RSS",
+            name: "hub idle RSS".into(),
             figure: format!("{:.1} MiB ({:.1} MB)", mib(kib), kib as f64 * 1024.0 / 1e6),
             limit: "<= 30 MB",
             verdict: verdict(kib * 1024 <= RSS_LIMIT_BYTES),
         },
-        None => not_evaluated("hub idle RSS", "<= 30 MB"),
+        None => not_evaluated("hub idle RSS".into(), "<= 30 MB"),
     });
     out
 }
 
-fn not_evaluated(name: &'static str, limit: &'static str) -> Target {
+fn not_evaluated(name: String, limit: &'static str) -> Target {
     Target {
         name,
         figure: "-".to_owned(),
@@ -374,7 +388,7 @@ mod tests {
             bench_servers: Some(count),
             tools: count * 20,
             summary: summary(median_us).expect("a summary"),
-            hub_rss_kib: 0,
+            hub_rss_kib: Some(0),
         }
     }
 
@@ -429,6 +443,33 @@ mod tests {
             t[2]
         );
         assert_eq!(t[3].verdict, Verdict::Pass, "14 MiB is under 30 MB");
+    }
+
+    #[test]
+    fn the_bridge_is_judged_beside_the_hub() {
+        let r = report(
+            vec![
+                row("direct", Kind::Direct, summary(200)),
+                row("hub", Kind::Hub, summary(700)),
+                row("bridge", Kind::Patchbay, summary(400)),
+                row("peer", Kind::Peer, summary(1500)),
+            ],
+            1024,
+        );
+        let t = targets(&r);
+        assert_eq!(
+            t.len(),
+            6,
+            "two latency targets per Patchbay path, then list and RSS"
+        );
+        assert!(t[2].name.starts_with("bridge"), "{:?}", t[2]);
+        assert_eq!(t[2].verdict, Verdict::Pass, "400 / 1500 = 0.27: {:?}", t[2]);
+        assert_eq!(
+            t[3].verdict,
+            Verdict::Pass,
+            "200 vs 1300 = 0.15: {:?}",
+            t[3]
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! Twenty tools, `tool_00` to `tool_19`, each taking one string `message` and answering with it.
 //! Nothing else: it starts in milliseconds and costs little memory, so a hub configured with fifty
-//! copies measures the hub's catalogue, not the servers.
+//! copies measures the hub's catalogue, not the servers. `--tools N` offers N tools instead (the
+//! benchmark's direct reference for a listing as large as fifty copies behind the hub).
 
 use std::sync::Arc;
 
@@ -14,15 +15,15 @@ use rmcp::model::{
 };
 use rmcp::service::{RequestContext, RoleServer, ServiceExt};
 
-/// How many tools each copy offers.
-const TOOLS: usize = 20;
+/// How many tools a copy offers unless `--tools N` says otherwise.
+const DEFAULT_TOOLS: usize = 20;
 
 struct BenchServer {
     tools: Vec<Tool>,
 }
 
 impl BenchServer {
-    fn new() -> Self {
+    fn new(count: usize) -> Self {
         let schema: Arc<serde_json::Map<String, serde_json::Value>> = Arc::new(
             serde_json::json!({
                 "type": "object",
@@ -35,7 +36,7 @@ impl BenchServer {
             .cloned()
             .unwrap_or_default(),
         );
-        let tools = (0..TOOLS)
+        let tools = (0..count)
             .map(|i| {
                 Tool::new(
                     format!("tool_{i:02}"),
@@ -89,7 +90,13 @@ impl ServerHandler for BenchServer {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    let service = BenchServer::new()
+    let mut args = std::env::args().skip(1);
+    let count = match (args.next().as_deref(), args.next()) {
+        (None, _) => DEFAULT_TOOLS,
+        (Some("--tools"), Some(n)) => n.parse()?,
+        _ => anyhow::bail!("usage: patchbay-bench-server [--tools N]"),
+    };
+    let service = BenchServer::new(count)
         .serve((tokio::io::stdin(), tokio::io::stdout()))
         .await?;
     service.waiting().await?;
