@@ -146,6 +146,7 @@ async fn main() -> Result<()> {
 /// Every measurement, in an order that keeps them apart: latency first (all paths connected
 /// and taking turns), then footprint while idle, then throughput, then the `tools/list` hubs.
 async fn run(plan: &Plan, bin: &Binaries, scratch: &Path) -> Result<Report> {
+    let load_before = load_average();
     let everything = Server {
         name: "everything".into(),
         command: "node".into(),
@@ -352,6 +353,7 @@ async fn run(plan: &Plan, bin: &Binaries, scratch: &Path) -> Result<Report> {
     }
 
     Ok(Report {
+        load: (load_before, load_average()),
         calls: per_round * plan.rounds,
         rounds: plan.rounds,
         latency,
@@ -363,6 +365,14 @@ async fn run(plan: &Plan, bin: &Binaries, scratch: &Path) -> Result<Report> {
         footprint,
         clients_at_once: plan.clients_at_once,
     })
+}
+
+/// The 1-minute load average, as `/proc/loadavg` prints it.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// A hub with `count` copies of `patchbay-bench-server`: full `tools/list` listings timed.
@@ -385,6 +395,18 @@ async fn listing_with(
         &servers,
     )?;
     let client = hub.http().connect().await?;
+    // `running` in the status can come a moment before a server's tools are in the catalogue.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, listed) = measure::listings(&client, 1).await?;
+        if listed == count * 20 {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("the hub listed {listed} tools from {count} servers of 20 each");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     measure::listings(&client, plan.warm_up.min(20)).await?;
     let (samples, tools) = measure::listings(&client, plan.listings).await?;
     if tools != count * 20 {

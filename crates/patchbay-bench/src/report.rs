@@ -60,6 +60,8 @@ pub struct FootprintRow {
 
 /// Everything one run measured.
 pub struct Report {
+    /// `/proc/loadavg`'s 1-minute figure when the run began and ended: a busy machine shows.
+    pub load: (String, String),
     pub calls: usize,
     pub rounds: usize,
     pub latency: Vec<LatencyRow>,
@@ -76,6 +78,13 @@ pub struct Report {
 const RSS_LIMIT_BYTES: u64 = 30_000_000;
 
 pub fn print(report: &Report) {
+    println!(
+        "machine: {} cores; 1-minute load average {} at the start, {} at the end",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        report.load.0,
+        report.load.1
+    );
+    println!();
     print_latency(report);
     print_throughput(report);
     print_listing(report);
@@ -394,6 +403,7 @@ mod tests {
 
     fn report(latency: Vec<LatencyRow>, hub_rss_kib: u64) -> Report {
         Report {
+            load: (String::new(), String::new()),
             calls: 1,
             rounds: 1,
             latency,
