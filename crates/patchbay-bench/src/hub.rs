@@ -148,6 +148,8 @@ fn config(servers: &[Server]) -> Result<String> {
         );
         let args: Vec<toml::Value> = server.args.iter().map(|a| a.clone().into()).collect();
         entry.insert("args".into(), args.into());
+        // Started with the hub, whatever the default `start` of the Patchbay under test.
+        entry.insert("start".into(), "eager".into());
         entries.insert(server.name.clone(), entry.into());
     }
     table.insert("servers".into(), entries.into());
