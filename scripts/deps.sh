@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Installs the real MCP peers the end-to-end tests run against, from the package registries only.
+# Installs the real MCP peers the end-to-end tests and the benchmark run against, from the package
+# registries only.
 #
 #   $PATCHBAY_PEERS (default <repo>/.cache/peers)
-#     node_modules/   npm packages pinned by tests/peers/package-lock.json (npm ci)
-#     venv/           Python venv pinned by tests/requirements.txt (SDK client, mcp-server-time, pytest)
+#     node_modules/     npm packages pinned by tests/peers/package-lock.json (npm ci)
+#     venv/             Python venv pinned by tests/requirements.txt (SDK client, mcp-server-time, pytest)
+#     venv-mcp-proxy/   mcp-proxy, a peer of the benchmark, pinned by tests/requirements-mcp-proxy.txt
+#                       (its own venv: it needs mcp<2, the tests pin mcp 2)
 #   and, on Linux, the real keychain the vault tests use (Debian packages): dbus-run-session,
 #   dbus-send, gnome-keyring (Secret Service) and secret-tool (reads entries back); see
 #   scripts/keyring-session.
@@ -15,6 +18,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 peers=${PATCHBAY_PEERS:-$repo/.cache/peers}
 pins_npm=$repo/tests/peers
 pins_py=$repo/tests/requirements.txt
+pins_mcp_proxy=$repo/tests/requirements-mcp-proxy.txt
 
 log() { printf 'deps: %s\n' "$*" >&2; }
 
@@ -82,9 +86,10 @@ install_npm() {
     printf '%s\n' "$want" >"$stamp"
 }
 
+# install_venv NAME PINS: a venv at $peers/NAME with exactly the pinned requirements.
 install_venv() {
-    local venv=$peers/venv stamp=$peers/.venv.stamp want
-    want=$(fingerprint "$(python3 -c 'import sys; print(sys.executable, sys.version)')" "$pins_py")
+    local venv=$peers/$1 stamp=$peers/.$1.stamp pins=$2 want
+    want=$(fingerprint "$(python3 -c 'import sys; print(sys.executable, sys.version)')" "$pins")
     if [[ -f $stamp && $(<"$stamp") == "$want" && -x $venv/bin/python ]] && "$venv/bin/python" -c '' 2>/dev/null; then
         log "python venv up to date ($venv)"
         return
@@ -93,7 +98,7 @@ install_venv() {
     rm -f "$stamp"
     rm -rf "$venv"
     python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "$pins_py" >&2
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "$pins" >&2
     printf '%s\n' "$want" >"$stamp"
 }
 
@@ -102,5 +107,6 @@ ensure_keychain_tools
 mkdir -p "$peers"
 peers=$(cd "$peers" && pwd)
 install_npm
-install_venv
+install_venv venv "$pins_py"
+install_venv venv-mcp-proxy "$pins_mcp_proxy"
 log "done: PATCHBAY_PEERS=$peers"

@@ -1,326 +1,448 @@
 //! `patchbay-bench`: the figures the README quotes, measured the same way every run.
 //!
-//! One Rust client on rmcp drives every row, so only the path differs:
-//! - `tools/call` round trips (server-everything's `echo`, N sequential calls): directly over
-//!   stdio, through the hub over HTTP, and through `patchbay bridge` (stdio -> hub);
-//! - the bridge's start-to-first-answer: spawn `patchbay bridge`, send `initialize`, time the
-//!   first line back (hub already running), median of several starts;
-//! - the hub's idle RSS with both servers running (its own process, children not counted).
+//! One Rust client on rmcp drives every row, so only the path between client and server
+//! differs. A run prints one table per figure:
+//! - `tools/call` round trips (server-everything's `echo`, N sequential calls per path, the
+//!   paths taking turns in rounds): directly over stdio, through the hub over HTTP, through
+//!   `patchbay bridge` (stdio -> hub), and through the peer proxies (see `peers`);
+//! - throughput: concurrent clients calling `echo` back to back for a window, per proxy;
+//! - `tools/list` through the hub with 1, 10 and 50 copies of `patchbay-bench-server` (20
+//!   tools each) and with server-everything;
+//! - footprint: each proxy's idle RSS (its own process) and its processes with clients on;
+//! - the targets, each with pass or miss (reported, never asserted).
 //!
-//! Usage: `patchbay-bench --patchbay PATH --everything PATH_TO_index.js --time PATH [--calls N]`
+//! Every process it starts it stops by pid; every server listens on 127.0.0.1. Progress goes
+//! to stderr, the tables to stdout.
 
-use std::io::{BufRead, Write};
+mod hub;
+mod loopback;
+mod measure;
+mod peers;
+mod process;
+mod report;
+mod stats;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use rmcp::model::{CallToolRequestParams, ClientRequest, PingRequest};
-use rmcp::service::{RoleClient, RunningService, ServiceExt};
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use clap::Parser;
 
+use crate::hub::{Hub, Server};
+use crate::measure::{Client, Endpoint};
+use crate::report::{Footprint, FootprintRow, Kind, LatencyRow, ListingRow, Report, ThroughputRow};
+use crate::stats::Summary;
+
+/// Benchmark Patchbay's hub against direct stdio and peer proxies.
+#[derive(Parser)]
 struct Args {
+    /// The `patchbay` binary under test.
+    #[arg(long)]
     patchbay: PathBuf,
+    /// Where scripts/deps.sh installed the peers (node_modules/, venv-mcp-proxy/).
+    #[arg(long, env = "PATCHBAY_PEERS")]
+    peers: PathBuf,
+    /// The 20-tool stdio server for the `tools/list` rows [default: next to this binary].
+    #[arg(long)]
+    server: Option<PathBuf>,
+    /// Sequential `echo` calls per path [default: 500, 100 with --quick].
+    #[arg(long)]
+    calls: Option<usize>,
+    /// Seconds of each throughput window [default: 10, 2 with --quick].
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Concurrent clients in each throughput window.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// A quick run: fewer calls, short throughput windows, fewer samples.
+    #[arg(long)]
+    quick: bool,
+}
+
+/// How much of everything a run does.
+struct Plan {
+    calls: usize,
+    rounds: usize,
+    warm_up: usize,
+    duration: Duration,
+    clients: usize,
+    listings: usize,
+    bridge_starts: usize,
+    server_counts: [usize; 3],
+    clients_at_once: usize,
+}
+
+impl Plan {
+    fn from(args: &Args) -> Result<Self> {
+        let duration = args.duration.unwrap_or(if args.quick { 2.0 } else { 10.0 });
+        if !(duration > 0.0 && duration.is_finite()) {
+            bail!("--duration must be a positive number of seconds");
+        }
+        Ok(Self {
+            calls: args.calls.unwrap_or(if args.quick { 100 } else { 500 }),
+            rounds: 10,
+            warm_up: if args.quick { 10 } else { 50 },
+            duration: Duration::from_secs_f64(duration),
+            clients: args.clients.max(1),
+            listings: if args.quick { 50 } else { 200 },
+            bridge_starts: if args.quick { 5 } else { 15 },
+            server_counts: [1, 10, 50],
+            clients_at_once: 3,
+        })
+    }
+}
+
+/// Paths to what the benchmark runs.
+struct Binaries {
+    patchbay: PathBuf,
+    server: PathBuf,
     everything: PathBuf,
-    time: PathBuf,
-    calls: usize,
+    peers: PathBuf,
 }
 
-fn parse_args() -> Result<Args> {
-    let mut patchbay = None;
-    let mut everything = None;
-    let mut time = None;
-    let mut calls = 500;
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--patchbay" => patchbay = Some(PathBuf::from(value)),
-            "--everything" => everything = Some(PathBuf::from(value)),
-            "--time" => time = Some(PathBuf::from(value)),
-            "--calls" => calls = value.parse()?,
-            other => bail!("unknown flag {other}"),
-        }
-    }
-    Ok(Args {
-        patchbay: patchbay.context("--patchbay PATH is required")?,
-        everything: everything.context("--everything PATH is required")?,
-        time: time.context("--time PATH is required")?,
-        calls,
-    })
-}
-
-/// The one client routine every row uses: `calls` sequential `echo` calls, each timed.
-async fn round_trips(
-    client: &RunningService<RoleClient, ()>,
-    tool: &str,
-    calls: usize,
-) -> Result<Vec<Duration>> {
-    let mut args = serde_json::Map::new();
-    args.insert("message".into(), "hello".into());
-    let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(args);
-    let mut samples = Vec::with_capacity(calls);
-    for _ in 0..calls {
-        let start = Instant::now();
-        let result = client.call_tool(params.clone()).await?;
-        samples.push(start.elapsed());
-        if result.is_error == Some(true) {
-            bail!("{tool} returned an error: {result:?}");
-        }
-    }
-    Ok(samples)
-}
-
-/// `calls` sequential `ping`s, which the hub answers itself: the cost of the HTTP hop and the
-/// session layer alone, with no server behind them.
-async fn pings(client: &RunningService<RoleClient, ()>, calls: usize) -> Result<Vec<Duration>> {
-    let mut samples = Vec::with_capacity(calls);
-    for _ in 0..calls {
-        let start = Instant::now();
-        client
-            .send_request(ClientRequest::PingRequest(PingRequest::default()))
-            .await?;
-        samples.push(start.elapsed());
-    }
-    Ok(samples)
-}
-
-struct Row {
-    name: &'static str,
-    median: Duration,
-    p99: Duration,
-}
-
-fn summarize(name: &'static str, mut samples: Vec<Duration>) -> Row {
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
-    Row {
-        name,
-        median: at(0.5),
-        p99: at(0.99),
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-struct Hub {
-    child: Child,
-    url: String,
-    secret: String,
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        // SIGTERM, bounded wait, then kill.
-        #[cfg(unix)]
-        {
-            let _ = Command::new("kill")
-                .arg(self.child.id().to_string())
-                .status();
-            for _ in 0..100 {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_hub(args: &Args, home: &Path) -> Result<Hub> {
-    let add = |name: &str, command: &[&str]| -> Result<()> {
-        let status = Command::new(&args.patchbay)
-            .env("PATCHBAY_HOME", home)
-            .args(["add", name, "--yes", "--"])
-            .args(command)
-            .stderr(Stdio::null())
-            .status()?;
-        if !status.success() {
-            bail!("patchbay add {name} failed");
-        }
-        Ok(())
-    };
-    add(
-        "everything",
-        &["node", &args.everything.to_string_lossy(), "stdio"],
-    )?;
-    add("time", &[&args.time.to_string_lossy()])?;
-    let child = Command::new(&args.patchbay)
-        .env("PATCHBAY_HOME", home)
-        .env("PATCHBAY_LOG", "warn")
-        .args(["serve", "--port", "0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let discovery = home.join("state/hub.json");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut hub = Hub {
-        child,
-        url: String::new(),
-        secret: String::new(),
-    };
-    loop {
-        if let Ok(text) = std::fs::read_to_string(&discovery) {
-            let value: serde_json::Value = serde_json::from_str(&text)?;
-            hub.url = value["url"].as_str().unwrap_or_default().to_owned();
-            let secret_file = value["secret_file"].as_str().unwrap_or_default();
-            hub.secret = std::fs::read_to_string(secret_file)?.trim().to_owned();
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("the hub did not start");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // Wait until both servers run (status over the control API would need a client; the CLI has one).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let out = Command::new(&args.patchbay)
-            .env("PATCHBAY_HOME", home)
-            .args(["status", "--json"])
-            .output()?;
-        let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        let running = status["servers"]
-            .as_array()
-            .is_some_and(|s| s.len() == 2 && s.iter().all(|s| s["state"] == "running"));
-        if running {
-            return Ok(hub);
-        }
-        if Instant::now() > deadline {
-            bail!("servers did not reach `running`: {status}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn rss_kib(pid: u32) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .context("no VmRSS")?;
-    Ok(line
-        .split_whitespace()
-        .nth(1)
-        .context("no value")?
-        .parse()?)
-}
-
-/// Spawn the bridge, send `initialize`, time the first answer line.
-fn bridge_first_answer(args: &Args, home: &Path) -> Result<Duration> {
-    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}"#;
-    let start = Instant::now();
-    let mut child = Command::new(&args.patchbay)
-        .env("PATCHBAY_HOME", home)
-        .arg("bridge")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let mut stdin = child.stdin.take().context("stdin")?;
-    writeln!(stdin, "{init}")?;
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
-    let elapsed = start.elapsed();
-    drop(stdin);
-    let _ = child.wait();
-    if !line.contains("\"result\"") {
-        bail!("bridge answered {line}");
-    }
-    Ok(elapsed)
+/// One path of the comparison: how to reach server-everything through it.
+struct PathUnderTest {
+    name: String,
+    kind: Kind,
+    endpoint: Endpoint,
+    tool: &'static str,
+    /// The proxy's own process, for its footprint (none for direct stdio and the bridge).
+    pid: Option<u32>,
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
-    let args = parse_args()?;
-    let home = std::env::temp_dir().join(format!("patchbay-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&home);
-    std::fs::create_dir_all(&home)?;
+    let args = Args::parse();
+    let plan = Plan::from(&args)?;
+    let absolute = |path: &Path| {
+        std::fs::canonicalize(path).with_context(|| {
+            format!(
+                "`{}` not found (scripts/bench builds and installs everything)",
+                path.display()
+            )
+        })
+    };
+    let peers = absolute(&args.peers)?;
+    let binaries = Binaries {
+        server: absolute(&match &args.server {
+            Some(path) => path.clone(),
+            None => std::env::current_exe()?.with_file_name("patchbay-bench-server"),
+        })?,
+        everything: absolute(
+            &peers.join("node_modules/@modelcontextprotocol/server-everything/dist/index.js"),
+        )?,
+        patchbay: absolute(&args.patchbay)?,
+        peers,
+    };
+    let scratch = std::env::temp_dir().join(format!("patchbay-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch)?;
+    let result = run(&plan, &binaries, &scratch).await;
+    let _ = std::fs::remove_dir_all(&scratch);
+    report::print(&result?);
+    Ok(())
+}
 
-    // All three clients stay connected and take turns in rounds, so a slow spell of this
-    // machine lands on every row alike instead of on whichever ran during it.
-    let mut command = tokio::process::Command::new("node");
-    command.arg(&args.everything).arg("stdio");
-    let direct = ().serve(TokioChildProcess::new(command)?).await?;
-    let hub = start_hub(&args, &home)?;
-    let config = StreamableHttpClientTransportConfig::with_uri(hub.url.clone())
-        .auth_header(hub.secret.clone());
-    let http = ().serve(StreamableHttpClientTransport::from_config(config)).await?;
-    let mut command = tokio::process::Command::new(&args.patchbay);
-    command.env("PATCHBAY_HOME", &home).arg("bridge");
-    let bridge = ().serve(TokioChildProcess::new(command)?).await?;
-    let paths: [(&'static str, &RunningService<RoleClient, ()>, &str); 3] = [
-        ("direct stdio", &direct, "echo"),
-        ("patchbay hub (HTTP)", &http, "everything__echo"),
-        ("patchbay bridge (stdio->hub)", &bridge, "everything__echo"),
-    ];
-    for (_, client, tool) in &paths {
-        round_trips(client, tool, 50).await?; // warm-up
+/// Every measurement, in an order that keeps them apart: latency first (all paths connected
+/// and taking turns), then footprint while idle, then throughput, then the `tools/list` hubs.
+async fn run(plan: &Plan, bin: &Binaries, scratch: &Path) -> Result<Report> {
+    let load_before = load_average();
+    let everything = Server {
+        name: "everything".into(),
+        command: "node".into(),
+        args: vec![
+            bin.everything.to_string_lossy().into_owned(),
+            "stdio".into(),
+        ],
+    };
+    eprintln!("bench: starting the hub with server-everything");
+    let hub = Hub::start(&bin.patchbay, &scratch.join("hub"), &[everything])?;
+    let candidates = peers::Installed {
+        peers: &bin.peers,
+        everything: &bin.everything,
+        scratch,
     }
-    const ROUNDS: usize = 10;
-    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); paths.len()];
-    for _ in 0..ROUNDS {
-        for (i, (_, client, tool)) in paths.iter().enumerate() {
-            samples[i].extend(round_trips(client, tool, args.calls.div_ceil(ROUNDS)).await?);
+    .start_all();
+
+    let mut paths = vec![
+        PathUnderTest {
+            name: "direct stdio".into(),
+            kind: Kind::Direct,
+            endpoint: Endpoint::Stdio {
+                program: "node".into(),
+                args: vec![bin.everything.clone().into(), "stdio".into()],
+                env: Vec::new(),
+            },
+            tool: "echo",
+            pid: None,
+        },
+        PathUnderTest {
+            name: "patchbay hub (HTTP)".into(),
+            kind: Kind::Hub,
+            endpoint: hub.http(),
+            tool: "everything__echo",
+            pid: Some(hub.pid()),
+        },
+        PathUnderTest {
+            name: "patchbay bridge (stdio->hub)".into(),
+            kind: Kind::Patchbay,
+            endpoint: hub.bridge(&bin.patchbay),
+            tool: "everything__echo",
+            pid: None,
+        },
+    ];
+    let mut not_run = Vec::new();
+    let mut running_peers = Vec::new();
+    for candidate in candidates {
+        match candidate.started {
+            Ok(peer) => {
+                paths.push(PathUnderTest {
+                    name: candidate.name.into(),
+                    kind: Kind::Peer,
+                    endpoint: peer.endpoint.clone(),
+                    tool: "echo",
+                    pid: Some(peer.process.pid()),
+                });
+                running_peers.push(peer);
+            }
+            Err(reason) => {
+                eprintln!("bench: {} not run: {reason}", candidate.name);
+                not_run.push((candidate.name.to_owned(), reason));
+            }
         }
     }
-    let hub_alone = summarize("hub ping", pings(&http, args.calls).await?);
-    let rows: Vec<Row> = paths
+
+    // Round trips: every path connected at once, taking turns in rounds, so a slow spell of
+    // this machine lands on every row alike instead of on whichever ran during it.
+    eprintln!("bench: round trips");
+    let mut clients: Vec<Option<Client>> = Vec::new();
+    let mut failed: Vec<Option<String>> = Vec::new();
+    for path in &paths {
+        let connected = async {
+            let client = path.endpoint.connect().await?;
+            measure::round_trips(&client, path.tool, plan.warm_up).await?;
+            anyhow::Ok(client)
+        }
+        .await;
+        match connected {
+            Ok(client) => {
+                clients.push(Some(client));
+                failed.push(None);
+            }
+            Err(e) if path.kind == Kind::Peer => {
+                eprintln!("bench: {} failed: {e:#}", path.name);
+                clients.push(None);
+                failed.push(Some(format!("{e:#}")));
+            }
+            Err(e) => return Err(e.context(format!("path `{}`", path.name))),
+        }
+    }
+    let per_round = plan.calls.div_ceil(plan.rounds);
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); paths.len()];
+    for _ in 0..plan.rounds {
+        for (i, path) in paths.iter().enumerate() {
+            if let Some(client) = &clients[i] {
+                samples[i].extend(measure::round_trips(client, path.tool, per_round).await?);
+            }
+        }
+    }
+    let mut latency: Vec<LatencyRow> = paths
         .iter()
         .zip(samples)
-        .map(|((name, _, _), s)| summarize(name, s))
+        .zip(failed)
+        .map(|((path, samples), failed)| LatencyRow {
+            name: path.name.clone(),
+            kind: path.kind,
+            result: match failed {
+                Some(reason) => Err(reason),
+                None => Summary::of(samples)
+                    .context("no samples")
+                    .map_err(|e| e.to_string()),
+            },
+        })
         .collect();
-    direct.cancel().await?;
-    http.cancel().await?;
-    bridge.cancel().await?;
-    let mut starts: Vec<Duration> = (0..15)
-        .map(|_| bridge_first_answer(&args, &home))
+    latency.extend(not_run.iter().map(|(name, reason)| LatencyRow {
+        name: name.clone(),
+        kind: Kind::Peer,
+        result: Err(reason.clone()),
+    }));
+
+    let hub_client = clients[1].as_ref().context("the hub's client")?;
+    let hub_ping =
+        Summary::of(measure::pings(hub_client, plan.calls).await?).context("no ping samples")?;
+    let (list_samples, everything_tools) = measure::listings(hub_client, plan.listings).await?;
+    let everything_listing = ListingRow {
+        servers: "1 (server-everything)".into(),
+        bench_servers: None,
+        tools: everything_tools,
+        summary: Summary::of(list_samples).context("no listing samples")?,
+        hub_rss_kib: Some(process::rss_kib(hub.pid())?),
+    };
+    measure::close(clients.into_iter().flatten().collect()).await;
+
+    let mut starts: Vec<Duration> = (0..plan.bridge_starts)
+        .map(|_| hub.bridge_first_answer(&bin.patchbay))
         .collect::<Result<_>>()?;
     starts.sort();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss = rss_kib(hub.child.id())?;
-    drop(hub);
-    let _ = std::fs::remove_dir_all(&home);
+    let bridge_start = starts[starts.len() / 2];
 
-    let direct = rows[0].median;
-    println!(
-        "patchbay benchmark: {} sequential `echo` calls to server-everything per path, in {ROUNDS} interleaved rounds",
-        args.calls.div_ceil(ROUNDS) * ROUNDS
-    );
-    println!();
-    println!("| path | median ms | p99 ms | median / direct |");
-    println!("|---|---:|---:|---:|");
-    for row in &rows {
-        println!(
-            "| {} | {:.3} | {:.3} | {:.1}x |",
-            row.name,
-            ms(row.median),
-            ms(row.p99),
-            row.median.as_secs_f64() / direct.as_secs_f64()
-        );
+    // Footprint: idle first, then with clients connected at once.
+    eprintln!("bench: footprint");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut footprint = Vec::new();
+    for path in paths.iter().filter(|p| p.pid.is_some()) {
+        let pid = path.pid.unwrap_or_default();
+        let result = async {
+            let rss_kib = process::rss_kib(pid)?;
+            let idle_processes = process::tree(pid).len();
+            let sessions =
+                measure::open_sessions(&path.endpoint, path.tool, plan.clients_at_once).await?;
+            let processes_with_clients = process::tree(pid).len();
+            measure::close(sessions).await;
+            anyhow::Ok(Footprint {
+                rss_kib,
+                idle_processes,
+                processes_with_clients,
+            })
+        }
+        .await;
+        footprint.push(FootprintRow {
+            name: path.name.clone(),
+            kind: path.kind,
+            result: result.map_err(|e| format!("{e:#}")),
+        });
     }
-    println!();
-    println!(
-        "the hub answering `ping` itself (HTTP hop + session layer, no server behind): median {:.3} ms, p99 {:.3} ms",
-        ms(hub_alone.median),
-        ms(hub_alone.p99)
-    );
-    println!(
-        "bridge start to first answer (hub running, median of {}): {:.1} ms",
-        starts.len(),
-        ms(starts[starts.len() / 2])
-    );
-    println!(
-        "hub idle RSS with 2 servers (children not counted): {:.1} MiB",
-        rss as f64 / 1024.0
-    );
-    Ok(())
+    footprint.extend(not_run.iter().map(|(name, reason)| FootprintRow {
+        name: name.clone(),
+        kind: Kind::Peer,
+        result: Err(reason.clone()),
+    }));
+
+    // Throughput: one path at a time, the others idle.
+    let mut throughput = Vec::new();
+    for path in paths.iter().filter(|p| p.kind != Kind::Direct) {
+        eprintln!(
+            "bench: throughput, {} clients for {:.0} s: {}",
+            plan.clients,
+            plan.duration.as_secs_f64(),
+            path.name
+        );
+        let result =
+            measure::throughput(&path.endpoint, path.tool, plan.clients, plan.duration).await;
+        throughput.push(ThroughputRow {
+            name: path.name.clone(),
+            result: result.map_err(|e| format!("{e:#}")),
+        });
+    }
+    throughput.extend(not_run.iter().map(|(name, reason)| ThroughputRow {
+        name: name.clone(),
+        result: Err(reason.clone()),
+    }));
+    drop(running_peers);
+    drop(hub);
+
+    let mut listing = Vec::new();
+    for &count in &plan.server_counts {
+        eprintln!("bench: tools/list with {count} servers");
+        listing.push(listing_with(plan, bin, scratch, count).await?);
+    }
+    listing.push(everything_listing);
+    for tools in [20, plan.server_counts[2] * 20] {
+        eprintln!("bench: tools/list direct, {tools} tools");
+        listing.push(listing_direct(plan, bin, tools).await?);
+    }
+
+    Ok(Report {
+        load: (load_before, load_average()),
+        calls: per_round * plan.rounds,
+        rounds: plan.rounds,
+        latency,
+        hub_ping,
+        bridge_start,
+        bridge_starts: starts.len(),
+        throughput,
+        listing,
+        footprint,
+        clients_at_once: plan.clients_at_once,
+    })
+}
+
+/// The 1-minute load average, as `/proc/loadavg` prints it.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// A hub with `count` copies of `patchbay-bench-server`: full `tools/list` listings timed.
+async fn listing_with(
+    plan: &Plan,
+    bin: &Binaries,
+    scratch: &Path,
+    count: usize,
+) -> Result<ListingRow> {
+    let servers: Vec<Server> = (0..count)
+        .map(|i| Server {
+            name: format!("bench{i:02}"),
+            command: bin.server.clone(),
+            args: Vec::new(),
+        })
+        .collect();
+    let hub = Hub::start(
+        &bin.patchbay,
+        &scratch.join(format!("hub-{count}")),
+        &servers,
+    )?;
+    let client = hub.http().connect().await?;
+    // `running` in the status can come a moment before a server's tools are in the catalogue.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, listed) = measure::listings(&client, 1).await?;
+        if listed == count * 20 {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("the hub listed {listed} tools from {count} servers of 20 each");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    measure::listings(&client, plan.warm_up.min(20)).await?;
+    let (samples, tools) = measure::listings(&client, plan.listings).await?;
+    if tools != count * 20 {
+        bail!("the hub listed {tools} tools from {count} servers of 20 each");
+    }
+    let hub_rss_kib = process::rss_kib(hub.pid())?;
+    measure::close(vec![client]).await;
+    Ok(ListingRow {
+        servers: format!("{count} x patchbay-bench-server"),
+        bench_servers: Some(count),
+        tools,
+        summary: Summary::of(samples).context("no listing samples")?,
+        hub_rss_kib: Some(hub_rss_kib),
+    })
+}
+
+/// The reference without a hub: one `patchbay-bench-server --tools N` over stdio, so the cost of
+/// a listing that size in the client and the server shows apart from the hub's.
+async fn listing_direct(plan: &Plan, bin: &Binaries, tools: usize) -> Result<ListingRow> {
+    let endpoint = Endpoint::Stdio {
+        program: bin.server.clone().into(),
+        args: vec!["--tools".into(), tools.to_string().into()],
+        env: Vec::new(),
+    };
+    let client = endpoint.connect().await?;
+    measure::listings(&client, plan.warm_up.min(20)).await?;
+    let (samples, listed) = measure::listings(&client, plan.listings).await?;
+    measure::close(vec![client]).await;
+    if listed != tools {
+        bail!("the server listed {listed} tools, not {tools}");
+    }
+    Ok(ListingRow {
+        servers: format!("direct stdio, 1 server with {tools} tools (no hub)"),
+        bench_servers: None,
+        tools,
+        summary: Summary::of(samples).context("no listing samples")?,
+        hub_rss_kib: None,
+    })
 }

@@ -1,0 +1,525 @@
+//! What a run prints: one markdown table per figure, then the targets, each with its figure,
+//! its limit and pass or miss. A target is reported, never asserted: the benchmark is not a test.
+
+use std::time::Duration;
+
+use crate::measure::Throughput;
+use crate::stats::{Summary, ms};
+
+/// Where a row's path stands in the comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The client talks to the server itself: the baseline.
+    Direct,
+    /// Through Patchbay's hub over HTTP: the row the targets judge.
+    Hub,
+    /// Through another Patchbay path (the bridge).
+    Patchbay,
+    /// Through a peer proxy.
+    Peer,
+}
+
+/// One path's round trips, or why it did not run.
+pub struct LatencyRow {
+    pub name: String,
+    pub kind: Kind,
+    pub result: Result<Summary, String>,
+}
+
+/// One path's throughput window, or why it did not run.
+pub struct ThroughputRow {
+    pub name: String,
+    pub result: Result<Throughput, String>,
+}
+
+/// `tools/list` through the hub with some servers configured.
+pub struct ListingRow {
+    /// What the hub runs, as printed.
+    pub servers: String,
+    /// How many copies of `patchbay-bench-server`, for the rows the target compares.
+    pub bench_servers: Option<usize>,
+    pub tools: usize,
+    pub summary: Summary,
+    /// The hub's RSS with these servers (none for the direct references).
+    pub hub_rss_kib: Option<u64>,
+}
+
+/// A proxy's own memory and the processes behind it.
+#[derive(Debug, Clone, Copy)]
+pub struct Footprint {
+    pub rss_kib: u64,
+    pub idle_processes: usize,
+    pub processes_with_clients: usize,
+}
+
+pub struct FootprintRow {
+    pub name: String,
+    pub kind: Kind,
+    pub result: Result<Footprint, String>,
+}
+
+/// Everything one run measured.
+pub struct Report {
+    /// `/proc/loadavg`'s 1-minute figure when the run began and ended: a busy machine shows.
+    pub load: (String, String),
+    pub calls: usize,
+    pub rounds: usize,
+    pub latency: Vec<LatencyRow>,
+    pub hub_ping: Summary,
+    pub bridge_start: Duration,
+    pub bridge_starts: usize,
+    pub throughput: Vec<ThroughputRow>,
+    pub listing: Vec<ListingRow>,
+    pub footprint: Vec<FootprintRow>,
+    pub clients_at_once: usize,
+}
+
+/// The hub's idle RSS target: 30 MB (decimal).
+const RSS_LIMIT_BYTES: u64 = 30_000_000;
+
+pub fn print(report: &Report) {
+    println!(
+        "machine: {} cores; 1-minute load average {} at the start, {} at the end",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        report.load.0,
+        report.load.1
+    );
+    println!();
+    print_latency(report);
+    print_throughput(report);
+    print_listing(report);
+    print_footprint(report);
+    print_targets(&targets(report));
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn print_latency(report: &Report) {
+    println!(
+        "### `tools/call` round trips: {} sequential `echo` calls to server-everything per path, in {} interleaved rounds",
+        report.calls, report.rounds
+    );
+    println!();
+    println!("| path | median ms | p99 ms | median / direct | added over direct ms |");
+    println!("|---|---:|---:|---:|---:|");
+    let direct = direct_median(report);
+    for row in &report.latency {
+        match (&row.result, direct) {
+            (Ok(s), Some(direct)) => println!(
+                "| {} | {:.3} | {:.3} | {:.1}x | {:.3} |",
+                row.name,
+                ms(s.median),
+                ms(s.p99),
+                s.median.as_secs_f64() / direct.as_secs_f64(),
+                ms(s.median) - ms(direct)
+            ),
+            (Ok(s), None) => println!(
+                "| {} | {:.3} | {:.3} | - | - |",
+                row.name,
+                ms(s.median),
+                ms(s.p99)
+            ),
+            (Err(reason), _) => println!("| {} | not run: {reason} | | | |", row.name),
+        }
+    }
+    println!();
+    println!(
+        "the hub answering `ping` itself (HTTP hop + session layer, no server behind): median {:.3} ms, p99 {:.3} ms",
+        ms(report.hub_ping.median),
+        ms(report.hub_ping.p99)
+    );
+    println!(
+        "bridge start to first answer (hub running, median of {}): {:.1} ms",
+        report.bridge_starts,
+        ms(report.bridge_start)
+    );
+    println!();
+}
+
+fn print_throughput(report: &Report) {
+    let window = report
+        .throughput
+        .iter()
+        .find_map(|r| r.result.as_ref().ok())
+        .map(|t| (t.clients, t.elapsed));
+    match window {
+        Some((clients, elapsed)) => println!(
+            "### Throughput: {clients} concurrent clients calling `echo` back to back for {:.0} s",
+            elapsed.as_secs_f64()
+        ),
+        None => println!("### Throughput"),
+    }
+    println!();
+    println!("| path | calls/s | calls | errors |");
+    println!("|---|---:|---:|---:|");
+    for row in &report.throughput {
+        match &row.result {
+            Ok(t) => println!(
+                "| {} | {:.0} | {} | {} |",
+                row.name,
+                t.per_second(),
+                t.calls,
+                t.errors
+            ),
+            Err(reason) => println!("| {} | not run: {reason} | | |", row.name),
+        }
+    }
+    println!();
+}
+
+fn print_listing(report: &Report) {
+    println!(
+        "### `tools/list` (every page; the hub pages by 500), by servers configured; direct stdio rows for reference"
+    );
+    println!();
+    println!("| servers | tools | p50 ms | p99 ms | hub RSS MiB |");
+    println!("|---|---:|---:|---:|---:|");
+    for row in &report.listing {
+        let rss = row
+            .hub_rss_kib
+            .map_or_else(|| "-".to_owned(), |kib| format!("{:.1}", mib(kib)));
+        println!(
+            "| {} | {} | {:.3} | {:.3} | {rss} |",
+            row.servers,
+            row.tools,
+            ms(row.summary.median),
+            ms(row.summary.p99),
+        );
+    }
+    println!();
+}
+
+fn print_footprint(report: &Report) {
+    println!(
+        "### Footprint, server-everything behind each proxy: idle RSS of the proxy's own process (children not counted); processes = proxy + children"
+    );
+    println!();
+    println!(
+        "| proxy | idle RSS MiB | processes idle | processes with {} clients |",
+        report.clients_at_once
+    );
+    println!("|---|---:|---:|---:|");
+    for row in &report.footprint {
+        match &row.result {
+            Ok(f) => println!(
+                "| {} | {:.1} | {} | {} |",
+                row.name,
+                mib(f.rss_kib),
+                f.idle_processes,
+                f.processes_with_clients
+            ),
+            Err(reason) => println!("| {} | not run: {reason} | | |", row.name),
+        }
+    }
+    println!();
+}
+
+/// A target's verdict: met, missed, or not judged (a figure it needs is missing).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Pass,
+    Miss,
+    NotEvaluated(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub name: String,
+    pub figure: String,
+    pub limit: &'static str,
+    pub verdict: Verdict,
+}
+
+fn direct_median(report: &Report) -> Option<Duration> {
+    median_of(report, Kind::Direct)
+}
+
+fn median_of(report: &Report, kind: Kind) -> Option<Duration> {
+    report
+        .latency
+        .iter()
+        .filter(|r| r.kind == kind)
+        .find_map(|r| r.result.as_ref().ok())
+        .map(|s| s.median)
+}
+
+fn verdict(pass: bool) -> Verdict {
+    if pass { Verdict::Pass } else { Verdict::Miss }
+}
+
+/// Judge the run against the targets of issue 5.
+pub fn targets(report: &Report) -> Vec<Target> {
+    let direct = direct_median(report);
+    let best_peer = report
+        .latency
+        .iter()
+        .filter(|r| r.kind == Kind::Peer)
+        .filter_map(|r| Some((r.name.as_str(), r.result.as_ref().ok()?.median)))
+        .min_by_key(|(_, median)| *median);
+    let mut out = Vec::new();
+
+    // The hub over HTTP is the row the targets are about; the bridge is judged alongside.
+    let ours = report
+        .latency
+        .iter()
+        .filter(|r| matches!(r.kind, Kind::Hub | Kind::Patchbay));
+    for row in ours {
+        let name = &row.name;
+        let median = row.result.as_ref().ok().map(|s| s.median);
+        out.push(match (median, best_peer) {
+            (Some(median), Some((peer, best))) => {
+                let ratio = median.as_secs_f64() / best.as_secs_f64();
+                Target {
+                    name: format!("{name}: median vs best peer's"),
+                    figure: format!(
+                        "{:.3} ms vs {:.3} ms ({peer}): {ratio:.3}x",
+                        ms(median),
+                        ms(best)
+                    ),
+                    limit: "<= 0.333x (one third)",
+                    verdict: verdict(ratio <= 1.0 / 3.0),
+                }
+            }
+            _ => not_evaluated(
+                format!("{name}: median vs best peer's"),
+                "<= 0.333x (one third)",
+            ),
+        });
+        out.push(match (median, best_peer, direct) {
+            (Some(median), Some((peer, best)), Some(direct)) => {
+                let added = median.as_secs_f64() - direct.as_secs_f64();
+                let theirs = best.as_secs_f64() - direct.as_secs_f64();
+                Target {
+                    name: format!("{name}: added latency over direct vs best peer's"),
+                    figure: format!(
+                        "{:.3} ms vs {:.3} ms ({peer}): {:.3}x",
+                        added * 1000.0,
+                        theirs * 1000.0,
+                        added / theirs
+                    ),
+                    limit: "<= 0.250x (one quarter)",
+                    verdict: verdict(added <= theirs / 4.0),
+                }
+            }
+            _ => not_evaluated(
+                format!("{name}: added latency over direct vs best peer's"),
+                "<= 0.250x (one quarter)",
+            ),
+        });
+    }
+
+    let listing = |servers: usize| {
+        report
+            .listing
+            .iter()
+            .find(|r| r.bench_servers == Some(servers))
+            .map(|r| r.summary.median)
+    };
+    out.push(match (listing(1), listing(50)) {
+        (Some(one), Some(fifty)) => {
+            let ratio = fifty.as_secs_f64() / one.as_secs_f64();
+            Target {
+                name: "`tools/list` p50, 50 servers vs 1".into(),
+                figure: format!("{:.3} ms vs {:.3} ms: {ratio:.1}x", ms(fifty), ms(one)),
+                limit: "<= 2x",
+                verdict: verdict(ratio <= 2.0),
+            }
+        }
+        _ => not_evaluated("`tools/list` p50, 50 servers vs 1".into(), "<= 2x"),
+    });
+
+    let hub_rss = report
+        .footprint
+        .iter()
+        .filter(|r| r.kind == Kind::Hub)
+        .find_map(|r| r.result.as_ref().ok())
+        .map(|f| f.rss_kib);
+    out.push(match hub_rss {
+        Some(kib) => Target {
+            name: "hub idle RSS".into(),
+            figure: format!("{:.1} MiB ({:.1} MB)", mib(kib), kib as f64 * 1024.0 / 1e6),
+            limit: "<= 30 MB",
+            verdict: verdict(kib * 1024 <= RSS_LIMIT_BYTES),
+        },
+        None => not_evaluated("hub idle RSS".into(), "<= 30 MB"),
+    });
+    out
+}
+
+fn not_evaluated(name: String, limit: &'static str) -> Target {
+    Target {
+        name,
+        figure: "-".to_owned(),
+        limit,
+        verdict: Verdict::NotEvaluated("a figure it needs was not measured".to_owned()),
+    }
+}
+
+fn print_targets(targets: &[Target]) {
+    println!("### Targets (reported, not asserted)");
+    println!();
+    println!("| target | figure | limit | result |");
+    println!("|---|---|---|---|");
+    for t in targets {
+        let result = match &t.verdict {
+            Verdict::Pass => "pass".to_owned(),
+            Verdict::Miss => "MISS".to_owned(),
+            Verdict::NotEvaluated(why) => format!("not evaluated: {why}"),
+        };
+        println!("| {} | {} | {} | {result} |", t.name, t.figure, t.limit);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(median_us: u64) -> Result<Summary, String> {
+        Ok(Summary {
+            median: Duration::from_micros(median_us),
+            p99: Duration::from_micros(median_us * 2),
+        })
+    }
+
+    fn row(name: &str, kind: Kind, result: Result<Summary, String>) -> LatencyRow {
+        LatencyRow {
+            name: name.to_owned(),
+            kind,
+            result,
+        }
+    }
+
+    fn listing(count: usize, median_us: u64) -> ListingRow {
+        ListingRow {
+            servers: format!("{count}"),
+            bench_servers: Some(count),
+            tools: count * 20,
+            summary: summary(median_us).expect("a summary"),
+            hub_rss_kib: Some(0),
+        }
+    }
+
+    fn report(latency: Vec<LatencyRow>, hub_rss_kib: u64) -> Report {
+        Report {
+            load: (String::new(), String::new()),
+            calls: 1,
+            rounds: 1,
+            latency,
+            hub_ping: summary(1).expect("a summary"),
+            bridge_start: Duration::ZERO,
+            bridge_starts: 1,
+            throughput: Vec::new(),
+            listing: vec![listing(1, 400), listing(50, 900)],
+            footprint: vec![FootprintRow {
+                name: "patchbay hub".to_owned(),
+                kind: Kind::Hub,
+                result: Ok(Footprint {
+                    rss_kib: hub_rss_kib,
+                    idle_processes: 2,
+                    processes_with_clients: 2,
+                }),
+            }],
+            clients_at_once: 3,
+        }
+    }
+
+    #[test]
+    fn the_best_peer_is_the_fastest_that_ran() {
+        let r = report(
+            vec![
+                row("direct", Kind::Direct, summary(200)),
+                row("hub", Kind::Hub, summary(500)),
+                row("slow", Kind::Peer, summary(3000)),
+                row("fast", Kind::Peer, summary(1600)),
+                row("absent", Kind::Peer, Err("not installed".to_owned())),
+            ],
+            14 * 1024,
+        );
+        let t = targets(&r);
+        // 500 / 1600 = 0.31 <= 1/3; added 300 vs 1400 = 0.21 <= 1/4.
+        assert_eq!(t[0].verdict, Verdict::Pass, "{:?}", t[0]);
+        assert!(
+            t[0].figure.contains("(fast)"),
+            "compared with the fastest peer: {:?}",
+            t[0]
+        );
+        assert_eq!(t[1].verdict, Verdict::Pass, "{:?}", t[1]);
+        assert_eq!(
+            t[2].verdict,
+            Verdict::Miss,
+            "900 us is 2.25x 400 us: {:?}",
+            t[2]
+        );
+        assert_eq!(t[3].verdict, Verdict::Pass, "14 MiB is under 30 MB");
+    }
+
+    #[test]
+    fn the_bridge_is_judged_beside_the_hub() {
+        let r = report(
+            vec![
+                row("direct", Kind::Direct, summary(200)),
+                row("hub", Kind::Hub, summary(700)),
+                row("bridge", Kind::Patchbay, summary(400)),
+                row("peer", Kind::Peer, summary(1500)),
+            ],
+            1024,
+        );
+        let t = targets(&r);
+        assert_eq!(
+            t.len(),
+            6,
+            "two latency targets per Patchbay path, then list and RSS"
+        );
+        assert!(t[2].name.starts_with("bridge"), "{:?}", t[2]);
+        assert_eq!(t[2].verdict, Verdict::Pass, "400 / 1500 = 0.27: {:?}", t[2]);
+        assert_eq!(
+            t[3].verdict,
+            Verdict::Pass,
+            "200 vs 1300 = 0.15: {:?}",
+            t[3]
+        );
+    }
+
+    #[test]
+    fn a_slow_hub_misses_and_no_peer_means_not_evaluated() {
+        let slow = report(
+            vec![
+                row("direct", Kind::Direct, summary(200)),
+                row("hub", Kind::Hub, summary(700)),
+                row("peer", Kind::Peer, summary(1500)),
+            ],
+            29 * 1024,
+        );
+        let t = targets(&slow);
+        assert_eq!(t[0].verdict, Verdict::Miss, "700 / 1500 = 0.47: {:?}", t[0]);
+        assert_eq!(
+            t[1].verdict,
+            Verdict::Miss,
+            "500 vs 1300 = 0.38: {:?}",
+            t[1]
+        );
+        assert_eq!(t[3].verdict, Verdict::Miss, "29 MiB is 30.4 MB, over 30 MB");
+
+        let alone = report(
+            vec![
+                row("direct", Kind::Direct, summary(200)),
+                row("hub", Kind::Hub, summary(700)),
+                row("peer", Kind::Peer, Err("not installed".to_owned())),
+            ],
+            1024,
+        );
+        let t = targets(&alone);
+        assert!(
+            matches!(t[0].verdict, Verdict::NotEvaluated(_)),
+            "{:?}",
+            t[0]
+        );
+        assert!(
+            matches!(t[1].verdict, Verdict::NotEvaluated(_)),
+            "{:?}",
+            t[1]
+        );
+    }
+}
