@@ -56,6 +56,15 @@ def cache_file(sandbox: Sandbox, name: str = "time") -> Any:
     return sandbox.home / "cache" / "lists" / f"{name}.json"
 
 
+def cache_lists_then_stop(sandbox: Sandbox, start_hub: Callable[..., Hub]) -> None:
+    """A first hub runs the lazy server once, which caches its lists; then that hub stops."""
+    write_lazy(sandbox)
+    first_hub = start_hub()
+    wait_server_running(sandbox, "time")
+    wait_until(cache_file(sandbox).exists, 10, "the lists are cached on disk")
+    assert first_hub.stop() == 0
+
+
 async def tool_names(hub: Hub) -> set[str]:
     async with mcp_session(hub.url, hub.secret) as session:
         return {t.name for t in (await session.list_tools()).tools}
@@ -87,11 +96,7 @@ async def test_idle_server_stops_and_the_next_call_starts_it(
 async def test_cached_lists_are_served_without_starting_it_and_a_call_reports_progress(
     sandbox: Sandbox, start_hub: Callable[..., Hub]
 ) -> None:
-    write_lazy(sandbox)
-    first_hub = start_hub()
-    wait_server_running(sandbox, "time")
-    wait_until(cache_file(sandbox).exists, 10, "the lists are cached on disk")
-    assert first_hub.stop() == 0
+    cache_lists_then_stop(sandbox, start_hub)
 
     hub = start_hub()
     status = wait_until(
@@ -122,11 +127,7 @@ async def test_cached_lists_are_served_without_starting_it_and_a_call_reports_pr
 async def test_lists_changed_while_stopped_are_reconciled_on_the_next_start(
     sandbox: Sandbox, start_hub: Callable[..., Hub]
 ) -> None:
-    write_lazy(sandbox)
-    first_hub = start_hub()
-    wait_server_running(sandbox, "time")
-    wait_until(cache_file(sandbox).exists, 10, "the lists are cached on disk")
-    assert first_hub.stop() == 0
+    cache_lists_then_stop(sandbox, start_hub)
     # As if the server had lost a tool since: the cache says one thing, the server another.
     entry = json.loads(cache_file(sandbox).read_text())
     entry["catalog"]["tools"] = [t for t in entry["catalog"]["tools"] if t["name"] != "convert_time"]

@@ -70,6 +70,17 @@ pub enum ProbeAuth<'a> {
     Header(&'a crate::vault::StaticHeader),
 }
 
+impl ProbeAuth<'_> {
+    /// `request` with these credentials on it.
+    fn apply(self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            ProbeAuth::None => request,
+            ProbeAuth::Bearer(token) => request.bearer_auth(token.expose()),
+            ProbeAuth::Header(header) => request.header(&header.name, header.value.expose()),
+        }
+    }
+}
+
 /// Send `initialize`, then `tools/list`, to `url` and say what came back: a server may let
 /// `initialize` through and want a token (or a wider scope) only for what follows. A session the
 /// server opened for it is closed again (DELETE), so the probe leaves nothing behind.
@@ -89,11 +100,7 @@ pub async fn probe(url: &str, auth: ProbeAuth<'_>) -> Result<Probe, ProbeError> 
             .post(url)
             .header("accept", "application/json, text/event-stream")
             .json(&body);
-        request = match auth {
-            ProbeAuth::None => request,
-            ProbeAuth::Bearer(token) => request.bearer_auth(token.expose()),
-            ProbeAuth::Header(header) => request.header(&header.name, header.value.expose()),
-        };
+        request = auth.apply(request);
         if let Some(session) = session {
             request = request.header("mcp-session-id", session);
         }
@@ -175,13 +182,8 @@ pub async fn probe(url: &str, auth: ProbeAuth<'_>) -> Result<Probe, ProbeError> 
     };
     if let Some(session) = session {
         // Best effort: a server that keeps the session until it times out is no harm.
-        let mut delete = http.delete(url).header("mcp-session-id", session);
-        delete = match auth {
-            ProbeAuth::None => delete,
-            ProbeAuth::Bearer(token) => delete.bearer_auth(token.expose()),
-            ProbeAuth::Header(header) => delete.header(&header.name, header.value.expose()),
-        };
-        let _ = delete.send().await;
+        let delete = http.delete(url).header("mcp-session-id", session);
+        let _ = auth.apply(delete).send().await;
     }
     outcome
 }

@@ -314,27 +314,48 @@ pub(crate) fn list(paths: &Paths, json: bool) -> Result {
     Ok(())
 }
 
-/// `patchbay tokens refresh NAME`.
-pub(crate) fn refresh(paths: &Paths, name: &str) -> Result {
+/// One token action on `name`: through the running hub, the only process that may use a
+/// refresh token, else with a keeper of this process's own.
+fn token_action<T, Fut>(
+    paths: &Paths,
+    name: &str,
+    action: &str,
+    here: impl FnOnce(std::sync::Arc<Keeper>) -> Fut,
+) -> Result<T>
+where
+    T: serde::de::DeserializeOwned,
+    Fut: std::future::Future<Output = std::result::Result<T, KeeperError>>,
+{
     let servers = remote_servers(paths, Some(name))?;
-    let status = match discovery::find_running(paths) {
+    match discovery::find_running(paths) {
         Some(found) => {
             let client = control::Client::new(&found).map_err(api_failure)?;
             runtime()
-                .block_on(client.post_json::<_, TokenStatus>(
-                    &format!("/tokens/{name}/refresh"),
-                    &serde_json::json!({}),
-                ))
-                .map_err(api_failure)?
+                .block_on(
+                    client.post_json::<_, T>(
+                        &format!("/tokens/{name}/{action}"),
+                        &serde_json::json!({}),
+                    ),
+                )
+                .map_err(api_failure)
         }
         None => {
             let (name, url) = servers.into_iter().next().expect("one server");
             let keeper = Keeper::new(name, url, Vault::for_paths(paths), None, None);
-            runtime()
-                .block_on(keeper.refresh_now())
-                .map_err(keeper_failure)?
+            runtime().block_on(here(keeper)).map_err(keeper_failure)
         }
-    };
+    }
+}
+
+/// `patchbay tokens refresh NAME`.
+pub(crate) fn refresh(paths: &Paths, name: &str) -> Result {
+    let status: TokenStatus =
+        token_action(
+            paths,
+            name,
+            "refresh",
+            |k| async move { k.refresh_now().await },
+        )?;
     eprintln!(
         "refreshed the tokens of `{name}`; the access token expires {}",
         when(&status)
@@ -344,25 +365,8 @@ pub(crate) fn refresh(paths: &Paths, name: &str) -> Result {
 
 /// `patchbay tokens revoke NAME`.
 pub(crate) fn revoke(paths: &Paths, name: &str) -> Result {
-    let servers = remote_servers(paths, Some(name))?;
-    let revoked = match discovery::find_running(paths) {
-        Some(found) => {
-            let client = control::Client::new(&found).map_err(api_failure)?;
-            runtime()
-                .block_on(client.post_json::<_, Revoked>(
-                    &format!("/tokens/{name}/revoke"),
-                    &serde_json::json!({}),
-                ))
-                .map_err(api_failure)?
-        }
-        None => {
-            let (name, url) = servers.into_iter().next().expect("one server");
-            let keeper = Keeper::new(name, url, Vault::for_paths(paths), None, None);
-            runtime()
-                .block_on(keeper.revoke())
-                .map_err(keeper_failure)?
-        }
-    };
+    let revoked: Revoked =
+        token_action(paths, name, "revoke", |k| async move { k.revoke().await })?;
     match (revoked.at_provider, &revoked.note) {
         (true, _) => eprintln!("revoked the tokens of `{name}` at the provider"),
         (false, Some(note)) => eprintln!("not revoked at the provider: {note}"),
