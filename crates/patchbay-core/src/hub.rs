@@ -16,8 +16,8 @@
 //!   answered with the union of every connected client's roots (a shared server serves them
 //!   all), and servers are told `roots/list_changed` whenever that union may have changed.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use rmcp::model::*;
@@ -83,6 +83,12 @@ struct Inner {
     flows: signin::Flows,
     /// Per profile: the catalogue and profile its view was made from, and the view.
     profile_views: Mutex<ProfileViews>,
+    /// When the hub was made: the start-up window for lists is measured from here.
+    born: tokio::time::Instant,
+    /// The servers a fresh hub's first lists wait for (see `first_start_done`); `None` before
+    /// the first config is applied and once they all settled.
+    first_listing: Mutex<Option<BTreeSet<String>>>,
+    first_apply_done: AtomicBool,
 }
 
 type ProfileViews = HashMap<String, (Arc<Catalog>, crate::profile::Profile, Arc<Catalog>)>;
@@ -109,6 +115,9 @@ impl Hub {
                 keepers: Mutex::new(BTreeMap::new()),
                 flows: signin::Flows::default(),
                 profile_views: Mutex::new(HashMap::new()),
+                born: tokio::time::Instant::now(),
+                first_listing: Mutex::new(None),
+                first_apply_done: AtomicBool::new(false),
             }),
         }
     }
@@ -170,20 +179,28 @@ impl Hub {
         view
     }
 
-    /// Wait (at most `limit`) until every running server has finished its first start, so a
-    /// fresh hub's first `tools/list` is complete. Later restarts never block lists: the last
-    /// good lists are served meanwhile.
+    /// In a fresh hub's start-up window (`limit` from when the hub was made), wait until the
+    /// servers of its first config that have no cached lists have finished their first start,
+    /// so that the first `tools/list` of a client that started the hub (through the bridge) is
+    /// complete. Nothing else ever waits: servers with cached lists are served from the cache,
+    /// servers added later and restarts never hold lists back, and after the window nothing
+    /// does. A server that finishes later announces its tools with `list_changed`.
     pub async fn first_start_done(&self, limit: std::time::Duration) {
-        let deadline = tokio::time::Instant::now() + limit;
+        let deadline = self.inner.born + limit;
         loop {
             let changed = self.inner.state_changes.notified();
-            let pending = self
-                .inner
-                .upstreams
-                .lock()
-                .expect("upstreams lock")
-                .values()
-                .any(|u| !u.settled());
+            let pending = {
+                let mut first = self.inner.first_listing.lock().expect("first listing lock");
+                let Some(waiting_for) = first.as_mut() else {
+                    return;
+                };
+                let upstreams = self.inner.upstreams.lock().expect("upstreams lock");
+                waiting_for.retain(|name| upstreams.get(name).is_some_and(|u| !u.settled()));
+                if waiting_for.is_empty() {
+                    *first = None;
+                }
+                first.is_some()
+            };
             if !pending {
                 return;
             }
@@ -262,6 +279,7 @@ impl Hub {
     pub fn apply(&self, config: Config) {
         let mut stopped = Vec::new();
         let mut from_cache = Vec::new();
+        let mut first_listing = Vec::new();
         {
             let mut upstreams = self.inner.upstreams.lock().expect("upstreams lock");
             let wanted: BTreeMap<&String, &ServerConfig> = config.enabled_servers().collect();
@@ -278,16 +296,19 @@ impl Hub {
                     continue;
                 }
                 let keeper = server.url.as_deref().map(|url| self.keeper(name, url));
-                let lazy = server.lazy().then(|| {
-                    let cached = crate::list_cache::load(&self.inner.paths, name, server);
-                    let cached_tools = cached.as_ref().map(|c| c.tools.len());
-                    if let Some(catalog) = cached {
-                        from_cache.push((name.clone(), catalog));
-                    }
-                    Lazy {
-                        idle_after: server.idle_timeout_or(config.hub.idle_timeout()),
-                        cached_tools,
-                    }
+                let cached = server
+                    .url
+                    .is_none()
+                    .then(|| crate::list_cache::load(&self.inner.paths, name, server))
+                    .flatten();
+                let cached_tools = cached.as_ref().map(|c| c.tools.len());
+                match cached {
+                    Some(catalog) => from_cache.push((name.clone(), catalog)),
+                    None => first_listing.push(name.clone()),
+                }
+                let lazy = server.lazy().then(|| Lazy {
+                    idle_after: server.idle_timeout_or(config.hub.idle_timeout()),
+                    cached_tools,
                 });
                 let up = Upstream::new(
                     name.clone(),
@@ -304,6 +325,12 @@ impl Hub {
         }
         self.prune_keepers(&config);
         *self.inner.config.write().expect("config lock") = config;
+        {
+            let mut first = self.inner.first_listing.lock().expect("first listing lock");
+            if !self.inner.first_apply_done.swap(true, Ordering::AcqRel) {
+                *first = Some(first_listing.into_iter().collect());
+            }
+        }
         // Outside the upstreams lock: `set_catalog` takes it.
         for (name, catalog) in from_cache {
             self.set_catalog(&name, catalog);
@@ -357,12 +384,12 @@ impl Hub {
     }
 
     fn set_catalog(&self, server: &str, catalog: ServerCatalog) {
-        let lazy = self.upstream(server).filter(|u| u.is_lazy());
+        let stdio = self.upstream(server).filter(|u| u.config().url.is_none());
         let mut catalogs = self.inner.catalogs.lock().expect("catalogs lock");
         if catalogs.get(server).is_some_and(|c| **c == catalog) {
             return;
         }
-        if let Some(up) = lazy {
+        if let Some(up) = stdio {
             crate::list_cache::store(&self.inner.paths, server, up.config(), &catalog);
         }
         catalogs.insert(server.to_owned(), Arc::new(catalog));
@@ -371,15 +398,20 @@ impl Hub {
     }
 
     /// Rebuild the merged snapshot and tell every session what changed.
+    ///
+    /// The snapshot is built and published under the `catalogs` lock: two servers finishing
+    /// their listings at once must not publish out of order, or the older snapshot (missing
+    /// the other server's tools) would replace the newer one and stay until the next change.
     fn rebuild_catalog(&self) {
-        let new = {
+        let (old, new) = {
             let catalogs = self.inner.catalogs.lock().expect("catalogs lock");
-            Arc::new(Catalog::build(&catalogs))
+            let new = Arc::new(Catalog::build(&catalogs));
+            let old = std::mem::replace(
+                &mut *self.inner.catalog.write().expect("catalog lock"),
+                new.clone(),
+            );
+            (old, new)
         };
-        let old = std::mem::replace(
-            &mut *self.inner.catalog.write().expect("catalog lock"),
-            new.clone(),
-        );
         let tools = old.tools != new.tools;
         let prompts = old.prompts != new.prompts;
         let resources = old.resources != new.resources || old.templates != new.templates;
@@ -623,7 +655,8 @@ impl HubService {
     }
 
     /// The session with `server` for a call, and the mark that keeps a lazy server from being
-    /// stopped for idleness meanwhile. An idle lazy server is started first; a client that
+    /// stopped for idleness meanwhile. An idle lazy server is started first, and a call to a
+    /// server still starting (its tools listed from the cache) waits for it; a client that
     /// asked for progress hears that it is starting.
     async fn ready_peer(
         &self,
@@ -638,12 +671,10 @@ impl HubService {
         if let Some(peer) = up.peer() {
             return Ok((peer, Some(in_use)));
         }
-        if up.is_lazy()
-            && matches!(
-                up.status().state,
-                crate::supervisor::ServerState::Idle | crate::supervisor::ServerState::Starting
-            )
-        {
+        if matches!(
+            up.status().state,
+            crate::supervisor::ServerState::Idle | crate::supervisor::ServerState::Starting
+        ) {
             if let Some(token) = progress {
                 let note = ProgressNotificationParam::new(token.clone(), 0.0)
                     .with_message(format!("starting server `{server}`"));

@@ -1,5 +1,6 @@
-//! The on-disk cache of lazy servers' lists (`<cache dir>/lists/<server>.json`), so that
-//! `tools/list` answers at once while a lazy server is not running.
+//! The on-disk cache of stdio servers' lists (`<cache dir>/lists/<server>.json`), so that
+//! `tools/list` answers at once while a lazy server is not running, and while the servers of a
+//! hub that just started are still starting.
 //!
 //! An entry records a fingerprint of what starts the server (command, arguments, environment
 //! names and values, secret names, directory): a server whose entry changed is started once to

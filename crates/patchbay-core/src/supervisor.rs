@@ -538,9 +538,14 @@ impl Upstream {
             let log = log.clone();
             tokio::spawn(async move {
                 let mut lines = tokio::io::BufReader::new(stderr).lines();
+                let mut last = None;
                 while let Ok(Some(line)) = lines.next_line().await {
                     let _ = log.lock().expect("log lock").line(&line);
+                    if !line.trim().is_empty() {
+                        last = Some(line);
+                    }
                 }
+                last
             })
         });
         self.set(&**link, |l| l.pid = pid);
@@ -548,11 +553,19 @@ impl Upstream {
         if let Some(pid) = pid {
             reap_group(pid).await;
         }
-        if let Some(task) = stderr_task {
+        let last_words = match stderr_task {
             // The pipe closes with the child; bounded in case a grandchild keeps it open.
-            let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
-        }
-        outcome
+            Some(task) => match tokio::time::timeout(Duration::from_secs(1), task).await {
+                Ok(Ok(last)) => last,
+                _ => None,
+            },
+            None => None,
+        };
+        // A server that fails usually says why on stderr; its last line saves a trip to the log.
+        outcome.map_err(|err| match last_words {
+            Some(line) => format!("{err}; its last stderr line: {}", clip(&line, 200)),
+            None => err,
+        })
     }
 
     /// A remote server over Streamable HTTP. A lost session is recreated by the transport
@@ -769,6 +782,14 @@ fn session_end(
 }
 
 /// Resolves once the process `pid` has exited (it may stay a zombie until rmcp reaps it).
+/// `text` cut to at most `max` characters, marked with an ellipsis when cut.
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
 async fn child_exited(pid: Option<u32>) {
     let Some(pid) = pid else {
         return std::future::pending().await;
@@ -869,5 +890,12 @@ mod tests {
             [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
         );
         assert_eq!(backoff(u32::MAX), BACKOFF_CAP);
+    }
+
+    #[test]
+    fn clip_cuts_on_characters_and_marks_the_cut() {
+        assert_eq!(clip("short", 10), "short");
+        assert_eq!(clip("exactly10!", 10), "exactly10!");
+        assert_eq!(clip("ééééé", 3), "ééé...");
     }
 }
