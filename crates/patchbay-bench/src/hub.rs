@@ -16,6 +16,8 @@ pub struct Server {
     pub name: String,
     pub command: PathBuf,
     pub args: Vec<String>,
+    /// `Some(timeout)`: a lazy server with that `idle_timeout`; `None`: started with the hub.
+    pub idle_timeout: Option<String>,
 }
 
 /// A running hub; stopped (with its servers) when dropped.
@@ -27,7 +29,8 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// Write the config, start the hub, and wait until every server in it runs.
+    /// Write the config, start the hub, and wait until every server in it runs (a lazy one:
+    /// runs or has gone idle again).
     pub fn start(patchbay: &Path, home: &Path, servers: &[Server]) -> Result<Self> {
         std::fs::create_dir_all(home)?;
         std::fs::write(home.join("config.toml"), config(servers)?)?;
@@ -64,23 +67,41 @@ impl Hub {
         Ok(hub)
     }
 
-    /// Poll `patchbay status --json` until `count` servers report `running`.
+    /// Poll `patchbay status --json` until `count` servers report `running` (or `idle`).
     fn wait_running(&self, patchbay: &Path, count: usize) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(120);
+        self.wait_states(
+            patchbay,
+            count,
+            &["running", "idle"],
+            Duration::from_secs(120),
+        )
+    }
+
+    /// Poll `patchbay status --json` until `count` servers are each in one of `states`.
+    pub fn wait_states(
+        &self,
+        patchbay: &Path,
+        count: usize,
+        states: &[&str],
+        limit: Duration,
+    ) -> Result<()> {
+        let deadline = Instant::now() + limit;
         loop {
             let out = Command::new(patchbay)
                 .env("PATCHBAY_HOME", &self.home)
                 .args(["status", "--json"])
                 .output()?;
             let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-            let running = status["servers"]
-                .as_array()
-                .is_some_and(|s| s.len() == count && s.iter().all(|s| s["state"] == "running"));
-            if running {
+            let reached = status["servers"].as_array().is_some_and(|s| {
+                s.len() == count
+                    && s.iter()
+                        .all(|s| states.iter().any(|state| s["state"] == *state))
+            });
+            if reached {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("servers did not reach `running`: {status}");
+                bail!("servers did not reach {states:?}: {status}");
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -148,8 +169,16 @@ fn config(servers: &[Server]) -> Result<String> {
         );
         let args: Vec<toml::Value> = server.args.iter().map(|a| a.clone().into()).collect();
         entry.insert("args".into(), args.into());
-        // Started with the hub, whatever the default `start` of the Patchbay under test.
-        entry.insert("start".into(), "eager".into());
+        // Said explicitly, whatever the default `start` of the Patchbay under test.
+        match &server.idle_timeout {
+            Some(timeout) => {
+                entry.insert("start".into(), "lazy".into());
+                entry.insert("idle_timeout".into(), timeout.clone().into());
+            }
+            None => {
+                entry.insert("start".into(), "eager".into());
+            }
+        }
         entries.insert(server.name.clone(), entry.into());
     }
     table.insert("servers".into(), entries.into());

@@ -30,7 +30,9 @@ use clap::Parser;
 
 use crate::hub::{Hub, Server};
 use crate::measure::{Client, Endpoint};
-use crate::report::{Footprint, FootprintRow, Kind, LatencyRow, ListingRow, Report, ThroughputRow};
+use crate::report::{
+    Footprint, FootprintRow, IdleChildren, Kind, LatencyRow, ListingRow, Report, ThroughputRow,
+};
 use crate::stats::Summary;
 
 /// Benchmark Patchbay's hub against direct stdio and peer proxies.
@@ -154,6 +156,7 @@ async fn run(plan: &Plan, bin: &Binaries, scratch: &Path) -> Result<Report> {
             bin.everything.to_string_lossy().into_owned(),
             "stdio".into(),
         ],
+        idle_timeout: None,
     };
     eprintln!("bench: starting the hub with server-everything");
     let hub = Hub::start(&bin.patchbay, &scratch.join("hub"), &[everything])?;
@@ -351,6 +354,10 @@ async fn run(plan: &Plan, bin: &Binaries, scratch: &Path) -> Result<Report> {
         eprintln!("bench: tools/list direct, {tools} tools");
         listing.push(listing_direct(plan, bin, tools).await?);
     }
+    eprintln!("bench: lazy servers going idle");
+    let idle = idle_children(bin, scratch)
+        .await
+        .map_err(|e| format!("{e:#}"));
 
     Ok(Report {
         load: (load_before, load_average()),
@@ -364,6 +371,43 @@ async fn run(plan: &Plan, bin: &Binaries, scratch: &Path) -> Result<Report> {
         listing,
         footprint,
         clients_at_once: plan.clients_at_once,
+        idle,
+    })
+}
+
+/// Lazy servers in the idle-children check, and their idle time-out.
+const IDLE_SERVERS: usize = 10;
+const IDLE_TIMEOUT_SECS: u64 = 2;
+
+/// A hub with lazy servers: one call to each starts them all; then, once the time-out has
+/// passed without calls, how many processes the hub still has under it.
+async fn idle_children(bin: &Binaries, scratch: &Path) -> Result<IdleChildren> {
+    let servers: Vec<Server> = (0..IDLE_SERVERS)
+        .map(|i| Server {
+            name: format!("lazy{i:02}"),
+            command: bin.server.clone(),
+            args: Vec::new(),
+            idle_timeout: Some(format!("{IDLE_TIMEOUT_SECS}s")),
+        })
+        .collect();
+    let hub = Hub::start(&bin.patchbay, &scratch.join("hub-idle"), &servers)?;
+    let client = hub.http().connect().await?;
+    for server in &servers {
+        measure::round_trips(&client, &format!("{}__tool_00", server.name), 1).await?;
+    }
+    let children_in_use = process::tree(hub.pid()).len() - 1;
+    let started = std::time::Instant::now();
+    let limit = Duration::from_secs(IDLE_TIMEOUT_SECS * 10);
+    hub.wait_states(&bin.patchbay, IDLE_SERVERS, &["idle"], limit)?;
+    let to_idle = started.elapsed();
+    let children_after = process::tree(hub.pid()).len() - 1;
+    measure::close(vec![client]).await;
+    Ok(IdleChildren {
+        servers: IDLE_SERVERS,
+        timeout: Duration::from_secs(IDLE_TIMEOUT_SECS),
+        children_in_use,
+        to_idle,
+        children_after,
     })
 }
 
@@ -387,6 +431,7 @@ async fn listing_with(
             name: format!("bench{i:02}"),
             command: bin.server.clone(),
             args: Vec::new(),
+            idle_timeout: None,
         })
         .collect();
     let hub = Hub::start(

@@ -58,6 +58,19 @@ pub struct FootprintRow {
     pub result: Result<Footprint, String>,
 }
 
+/// Lazy servers after their idle time-out: the processes left under the hub.
+#[derive(Debug, Clone, Copy)]
+pub struct IdleChildren {
+    pub servers: usize,
+    pub timeout: Duration,
+    /// Processes under the hub right after a call to each server.
+    pub children_in_use: usize,
+    /// From the last call until every server showed `idle`.
+    pub to_idle: Duration,
+    /// Processes under the hub once every server showed `idle`.
+    pub children_after: usize,
+}
+
 /// Everything one run measured.
 pub struct Report {
     /// `/proc/loadavg`'s 1-minute figure when the run began and ended: a busy machine shows.
@@ -72,6 +85,7 @@ pub struct Report {
     pub listing: Vec<ListingRow>,
     pub footprint: Vec<FootprintRow>,
     pub clients_at_once: usize,
+    pub idle: Result<IdleChildren, String>,
 }
 
 /// The hub's idle RSS target: 30 MB (decimal).
@@ -89,7 +103,25 @@ pub fn print(report: &Report) {
     print_throughput(report);
     print_listing(report);
     print_footprint(report);
+    print_idle(report);
     print_targets(&targets(report));
+}
+
+fn print_idle(report: &Report) {
+    println!("### Lazy servers after their idle time-out");
+    println!();
+    match &report.idle {
+        Ok(idle) => println!(
+            "{} lazy `patchbay-bench-server`s, `idle_timeout` {} s: {} processes under the hub after a call to each; all `idle` {:.1} s after the last call; then {} processes under the hub",
+            idle.servers,
+            idle.timeout.as_secs(),
+            idle.children_in_use,
+            idle.to_idle.as_secs_f64(),
+            idle.children_after
+        ),
+        Err(why) => println!("not measured: {why}"),
+    }
+    println!();
 }
 
 fn mib(kib: u64) -> f64 {
@@ -345,6 +377,19 @@ pub fn targets(report: &Report) -> Vec<Target> {
         },
         None => not_evaluated("hub idle RSS".into(), "<= 30 MB"),
     });
+
+    out.push(match &report.idle {
+        Ok(idle) => Target {
+            name: "children after the idle time-out".into(),
+            figure: format!(
+                "{} (of {} started by calls)",
+                idle.children_after, idle.children_in_use
+            ),
+            limit: "0",
+            verdict: verdict(idle.children_after == 0 && idle.children_in_use == idle.servers),
+        },
+        Err(_) => not_evaluated("children after the idle time-out".into(), "0"),
+    });
     out
 }
 
@@ -422,7 +467,40 @@ mod tests {
                 }),
             }],
             clients_at_once: 3,
+            idle: Ok(IdleChildren {
+                servers: 10,
+                timeout: Duration::from_secs(2),
+                children_in_use: 10,
+                to_idle: Duration::from_secs(3),
+                children_after: 0,
+            }),
         }
+    }
+
+    fn idle_verdict(r: &Report) -> Verdict {
+        targets(r)
+            .into_iter()
+            .find(|t| t.name == "children after the idle time-out")
+            .map(|t| t.verdict)
+            .expect("the idle target is judged")
+    }
+
+    #[test]
+    fn idle_children_pass_only_when_all_started_and_none_are_left() {
+        let mut r = report(Vec::new(), 1);
+        assert!(matches!(idle_verdict(&r), Verdict::Pass));
+        if let Ok(idle) = &mut r.idle {
+            idle.children_after = 1;
+        }
+        assert!(matches!(idle_verdict(&r), Verdict::Miss));
+        if let Ok(idle) = &mut r.idle {
+            idle.children_after = 0;
+            idle.children_in_use = 3;
+        }
+        assert!(
+            matches!(idle_verdict(&r), Verdict::Miss),
+            "servers that never started prove nothing about stopping"
+        );
     }
 
     #[test]
@@ -469,8 +547,8 @@ mod tests {
         let t = targets(&r);
         assert_eq!(
             t.len(),
-            6,
-            "two latency targets per Patchbay path, then list and RSS"
+            7,
+            "two latency targets per Patchbay path, then list, RSS and idle children"
         );
         assert!(t[2].name.starts_with("bridge"), "{:?}", t[2]);
         assert_eq!(t[2].verdict, Verdict::Pass, "400 / 1500 = 0.27: {:?}", t[2]);
