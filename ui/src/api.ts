@@ -54,7 +54,8 @@ let transport: Transport | Promise<Transport> = tauri;
 
 // In `vite dev` outside the shell only: an in-memory hub to click through. `import.meta.env.DEV`
 // is the constant `false` in a production build, so this branch and the mock module are dropped.
-if (import.meta.env.DEV && !inShell()) {
+// Tests set their own transport.
+if (import.meta.env.DEV && import.meta.env.MODE !== 'test' && !inShell()) {
   transport = import('./dev-mock').then((m) => m.mockTransport());
 }
 
