@@ -115,7 +115,7 @@ export function ServersPage(props: { servers: ResourceHandle<ServerStatus[]> }) 
                       <Badge tone={view.tone} label={view.label} word={view.word} testid={`server-state-${s.name}`} />
                       {s.restarts > 0 && <span class="muted small"> {s.restarts} restarts</span>}
                     </td>
-                    <td>
+                    <td class="nowrap">
                       <button
                         type="button"
                         class="link"

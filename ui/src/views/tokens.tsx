@@ -116,6 +116,7 @@ export function TokensPage(props: {
                   <td data-testid={`token-scopes-${t.server}`}>{scopesText(t.scopes)}</td>
                   <td>
                     <span
+                      class="nowrap"
                       data-testid={`token-expiry-${t.server}`}
                       data-expires-at={at ?? undefined}
                       title={at ? new Date(at).toLocaleString() : undefined}
