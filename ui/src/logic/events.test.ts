@@ -67,6 +67,11 @@ describe('server_state', () => {
     expect(servers[0]).toMatchObject({ state: 'running', last_error: 'exited 1' });
   });
 
+  it('does not carry an old restart wait into a new crash', () => {
+    const list = [server('a', { state: 'running', retry_in_ms: 4000 })];
+    expect(applyServerState(list, { kind: 'server_state', server: 'a', state: 'restarting' }).servers[0]!.retry_in_ms).toBeNull();
+  });
+
   it('clears the retry countdown once the server is no longer restarting', () => {
     const list = [server('a', { state: 'restarting', retry_in_ms: 4000 })];
     expect(applyServerState(list, { kind: 'server_state', server: 'a', state: 'starting' }).servers[0]!.retry_in_ms).toBeNull();
@@ -181,6 +186,10 @@ describe('what an event makes stale', () => {
       clients: false,
       calls: false,
     });
+  });
+
+  it('re-reads servers after a crash, for the restart wait and count', () => {
+    expect(staleAfter({ kind: 'server_state', server: 'a', state: 'restarting', error: 'exited 1' }).servers).toBe(true);
   });
 
   it('re-reads everything after the stream lagged', () => {

@@ -73,6 +73,9 @@ export function staleAfter(event: HubEvent): Stale {
     case 'token_state':
       // the event carries the state only; expiry and scopes come with a re-read
       return { ...none, tokens: true };
+    case 'server_state':
+      // a crash: the event has no restart wait or restart count; the status has
+      return event.state === 'restarting' ? { ...none, servers: true } : none;
     case 'lagged':
       return { servers: true, tokens: true, clients: true, calls: true };
     default:
@@ -94,7 +97,8 @@ export function applyServerState(
       state: event.state,
       // the status keeps the last failure; a state without one does not erase it
       last_error: event.error ?? s.last_error,
-      retry_in_ms: event.state === 'restarting' ? s.retry_in_ms : null,
+      // a new crash's wait comes with the re-read `staleAfter` asks for
+      retry_in_ms: event.state === 'restarting' && s.state === 'restarting' ? s.retry_in_ms : null,
       pid: event.state === 'running' || event.state === 'starting' ? s.pid : null,
     };
   });

@@ -10,6 +10,7 @@ import {
   nameProblem,
   parseArgs,
   parseEnv,
+  retryLeft,
   secretLookingKeys,
   serverStateView,
   shownError,
@@ -50,6 +51,14 @@ describe('server states as the list shows them', () => {
   it('says when a crashed server restarts', () => {
     expect(serverStateView(status({ state: 'restarting', retry_in_ms: 2500 })).label).toBe('crashed, restarting in 2.5 s');
     expect(serverStateView(status({ state: 'restarting', retry_in_ms: 30_000 })).label).toBe('crashed, restarting in 30s');
+  });
+
+  it('counts the restart wait down from when the list was read', () => {
+    expect(retryLeft(4000, 10_000, 10_000)).toBe(4000);
+    expect(retryLeft(4000, 10_000, 11_500)).toBe(2500);
+    expect(retryLeft(4000, 10_000, 20_000)).toBe(0);
+    expect(retryLeft(null, 10_000, 11_000)).toBeNull();
+    expect(serverStateView(status({ state: 'restarting', retry_in_ms: retryLeft(4000, 0, 5000) })).label).toBe('crashed, restarting');
   });
 
   it('shows a disabled server as disabled, not stopped, and hides the marker error', () => {

@@ -53,6 +53,12 @@ function formatRetry(ms: number): string {
   return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : formatSpan(ms / 1000);
 }
 
+/** The restart wait left now, from the wait the hub gave at `readAtMs`. */
+export function retryLeft(retryInMs: number | null, readAtMs: number, nowMs: number): number | null {
+  if (retryInMs == null) return null;
+  return Math.max(0, retryInMs - Math.max(0, nowMs - readAtMs));
+}
+
 /** The last error worth showing (not the `disabled` marker). */
 export function shownError(s: Pick<ServerStatus, 'last_error'>): string | null {
   return s.last_error && s.last_error !== 'disabled' ? s.last_error : null;

@@ -60,14 +60,24 @@ describe('Servers page', () => {
     expect(text('server-toggle-everything')).toBe('Disable');
   });
 
-  it('follows server_state events live, without re-reading the list', async () => {
+  it('follows server_state events live, before any re-read', async () => {
     const reads = shell.callsOf('list_servers').length;
+    shell.emit({ kind: 'server_state', server: 'everything', state: 'starting' });
+    await settle();
+    expect(byTestId('server-state-everything').dataset.state).toBe('starting');
+    expect(shell.callsOf('list_servers').length).toBe(reads);
+  });
+
+  it('shows a crash at once, then the restart wait from a re-read', async () => {
     shell.emit({ kind: 'server_state', server: 'everything', state: 'restarting', error: 'exited with status 1' });
     await settle();
     expect(byTestId('server-state-everything').dataset.state).toBe('restarting');
-    expect(text('server-state-everything')).toContain('crashed, restarting');
+    expect(text('server-state-everything')).toBe('crashed, restarting');
     expect(text('server-error-everything')).toBe('exited with status 1');
-    expect(shell.callsOf('list_servers').length).toBe(reads);
+    servers[0] = { ...servers[0]!, state: 'restarting', retry_in_ms: 8000, restarts: 1, last_error: 'exited with status 1' };
+    await new Promise((r) => setTimeout(r, 300));
+    await settle();
+    expect(text('server-state-everything')).toMatch(/^crashed, restarting in [78]\.\d s/);
   });
 
   it('shows the tools and the log tail of a server', async () => {

@@ -10,6 +10,7 @@ import {
   formSpec,
   isDisabled,
   isRemote,
+  retryLeft,
   secretLookingKeys,
   serverStateView,
   shownError,
@@ -19,7 +20,7 @@ import {
 import type { AddForm, Preview } from '../logic/servers';
 import type { ResourceHandle } from '../resource';
 import type { ServerStatus, ToolEntry } from '../types';
-import { Badge, ConfirmButton, ListState, Page, StatusLine } from './common';
+import { Badge, ConfirmButton, ListState, Page, StatusLine, useNow } from './common';
 import type { Status } from './common';
 
 /** Lines of log tail shown. */
@@ -33,6 +34,8 @@ export function ServersPage(props: { servers: ResourceHandle<ServerStatus[]> }) 
   const [status, setStatus] = useState<Status | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
   const [panel, setPanel] = useState<Panel>(null);
+  // the restart countdown of a crashed server ticks
+  const now = useNow(1000);
 
   const act = async (key: string, work: () => Promise<string>) => {
     setBusy(key);
@@ -97,7 +100,7 @@ export function ServersPage(props: { servers: ResourceHandle<ServerStatus[]> }) 
           </thead>
           <tbody>
             {list.map((s) => {
-              const view = serverStateView(s);
+              const view = serverStateView({ ...s, retry_in_ms: retryLeft(s.retry_in_ms, state.readAt, now) });
               const error = shownError(s);
               const disabled = isDisabled(s);
               const expanded = panel?.name === s.name ? panel.kind : null;
@@ -113,7 +116,7 @@ export function ServersPage(props: { servers: ResourceHandle<ServerStatus[]> }) 
                     </th>
                     <td>
                       <Badge tone={view.tone} label={view.label} word={view.word} testid={`server-state-${s.name}`} />
-                      {s.restarts > 0 && <span class="muted small"> {s.restarts} restarts</span>}
+                      {s.restarts > 0 && <span class="muted small"> {s.restarts} {s.restarts === 1 ? "restart" : "restarts"}</span>}
                     </td>
                     <td class="nowrap">
                       <button
