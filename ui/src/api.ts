@@ -1,0 +1,156 @@
+/**
+ * The only door to the shell: every Tauri command the window calls, and the `hub-event`
+ * stream. Nothing else imports `@tauri-apps/api`.
+ *
+ * Commands take camelCase arguments (Tauri maps them to the Rust handlers' snake_case
+ * parameters) and reject with `{code, message}`; every function here rejects with an
+ * {@link ApiError} whatever the shell threw, so views can show `message` as it is.
+ *
+ * Answers are normalised where the shell may reasonably wrap them (a flow id as a string or as
+ * `{flow}`, a log tail as lines or as `{server, lines}`), so the views see one shape.
+ */
+import { invoke as tauriInvoke } from '@tauri-apps/api/core';
+import { listen as tauriListen } from '@tauri-apps/api/event';
+
+import { toApiError } from './logic/errors';
+import { parseHubEvent } from './logic/events';
+import type {
+  ApiError,
+  CallRecord,
+  ClientChange,
+  ClientStatus,
+  ConnectArgs,
+  FlowView,
+  HubEvent,
+  HubStatus,
+  Revoked,
+  ServerSpec,
+  ServerStatus,
+  TokenStatus,
+  ToolEntry,
+} from './types';
+
+/** The Tauri event carrying hub events. */
+export const HUB_EVENT = 'hub-event';
+
+/** What the API needs from the shell: one call, one subscription. */
+export interface Transport {
+  invoke(command: string, args?: Record<string, unknown>): Promise<unknown>;
+  /** Subscribe; resolves to the unsubscribe function. */
+  listen(event: string, handler: (payload: unknown) => void): Promise<() => void>;
+}
+
+const tauri: Transport = {
+  invoke: (command, args) => tauriInvoke(command, args),
+  listen: (event, handler) => tauriListen(event, (e) => handler(e.payload)),
+};
+
+/** Whether the page runs inside the Tauri shell. */
+export function inShell(): boolean {
+  return typeof window !== 'undefined' && '__TAURI_INTERNALS__' in window;
+}
+
+let transport: Transport | Promise<Transport> = tauri;
+
+// In `vite dev` outside the shell only: an in-memory hub to click through. `import.meta.env.DEV`
+// is the constant `false` in a production build, so this branch and the mock module are dropped.
+// Tests set their own transport.
+if (import.meta.env.DEV && import.meta.env.MODE !== 'test' && !inShell()) {
+  transport = import('./dev-mock').then((m) => m.mockTransport());
+}
+
+/** Use another transport (tests). */
+export function setTransport(t: Transport): void {
+  transport = t;
+}
+
+async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    const t = await transport;
+    return (await t.invoke(command, args)) as T;
+  } catch (err) {
+    throw toApiError(err);
+  }
+}
+
+/** A flow id, whether the shell answers `"abc"` or `{flow: "abc"}`. */
+export function flowId(answer: unknown): string {
+  if (typeof answer === 'string' && answer) return answer;
+  if (answer && typeof answer === 'object') {
+    const flow = (answer as { flow?: unknown }).flow;
+    if (typeof flow === 'string' && flow) return flow;
+  }
+  throw { code: 'bad_answer', message: 'the shell answered without a sign-in id' } satisfies ApiError;
+}
+
+/** Log lines, whether the shell answers `[..]`, `{lines: [..]}` or one string. */
+export function logLines(answer: unknown): string[] {
+  if (Array.isArray(answer)) return answer.map(String);
+  if (typeof answer === 'string') return answer === '' ? [] : answer.split('\n');
+  if (answer && typeof answer === 'object') {
+    const lines = (answer as { lines?: unknown }).lines;
+    if (Array.isArray(lines)) return lines.map(String);
+  }
+  return [];
+}
+
+/** The command line of a preview, whether the shell answers `{command_line}` or a string. */
+export function commandLine(answer: unknown): string {
+  if (typeof answer === 'string') return answer;
+  if (answer && typeof answer === 'object') {
+    const line = (answer as { command_line?: unknown }).command_line;
+    if (typeof line === 'string') return line;
+  }
+  throw { code: 'bad_answer', message: 'the shell answered without a command line' } satisfies ApiError;
+}
+
+function clientChange(answer: unknown): ClientChange {
+  return answer && typeof answer === 'object' ? (answer as ClientChange) : {};
+}
+
+function specArgs(spec: ServerSpec): Record<string, unknown> {
+  return { name: spec.name, command: spec.command, args: spec.args, env: spec.env, cwd: spec.cwd };
+}
+
+export const api = {
+  hubStatus: () => call<HubStatus>('hub_status'),
+  listServers: () => call<ServerStatus[]>('list_servers'),
+  previewServer: async (spec: ServerSpec) => commandLine(await call('preview_server', specArgs(spec))),
+  addServer: (spec: ServerSpec) => call<unknown>('add_server', specArgs(spec)),
+  removeServer: (name: string) => call<unknown>('remove_server', { name }),
+  setServerEnabled: (name: string, enabled: boolean) =>
+    call<unknown>('set_server_enabled', { name, enabled }),
+  serverLogs: async (name: string, lines: number) => logLines(await call('server_logs', { name, lines })),
+  serverTools: (name: string) => call<ToolEntry[]>('server_tools', { name }),
+  startConnect: async (args: ConnectArgs) => flowId(await call('start_connect', { ...args })),
+  signInFlow: (flow: string) => call<FlowView>('sign_in_flow', { flow }),
+  cancelSignIn: (flow: string) => call<unknown>('cancel_sign_in', { flow }),
+  listClients: () => call<ClientStatus[]>('list_clients'),
+  installClient: async (id: string, profile?: string) =>
+    clientChange(await call('install_client', profile ? { id, profile } : { id })),
+  uninstallClient: async (id: string) => clientChange(await call('uninstall_client', { id })),
+  restoreClient: async (id: string) => clientChange(await call('restore_client', { id })),
+  listTokens: () => call<TokenStatus[]>('list_tokens'),
+  refreshToken: (name: string) => call<TokenStatus>('refresh_token', { name }),
+  revokeToken: (name: string) => call<Revoked>('revoke_token', { name }),
+  signInAgain: async (name: string) => flowId(await call('sign_in_again', { name })),
+  recentCalls: () => call<CallRecord[]>('recent_calls'),
+  getAutostart: async () => Boolean(await call('get_autostart')),
+  setAutostart: (enabled: boolean) => call<unknown>('set_autostart', { enabled }),
+  /**
+   * Open an http(s) URL in the system browser through the shell's opener plugin (never in this
+   * webview). Needs the `opener:allow-open-url` permission.
+   */
+  openExternal: (url: string) => call<unknown>('plugin:opener|open_url', { url }),
+
+  /** Hub events as they come; malformed payloads are dropped. Resolves to the unsubscribe. */
+  onHubEvent: async (handler: (event: HubEvent) => void): Promise<() => void> => {
+    const t = await transport;
+    return t.listen(HUB_EVENT, (payload) => {
+      const event = parseHubEvent(payload);
+      if (event) handler(event);
+    });
+  },
+};
+
+export type Api = typeof api;

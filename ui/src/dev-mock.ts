@@ -1,0 +1,186 @@
+/**
+ * An in-memory hub for `npm run dev` in a plain browser: `api.ts` loads it only when
+ * `import.meta.env.DEV` is true and the Tauri shell is absent, so no production build contains
+ * it. It answers every command with plausible data and plays a sign-in in a few seconds.
+ */
+import type { Transport } from './api';
+import type {
+  CallRecord,
+  ClientStatus,
+  FlowView,
+  HubEvent,
+  ServerStatus,
+  TokenStatus,
+  ToolEntry,
+} from './types';
+
+const quote = (w: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`);
+
+export function mockTransport(): Transport {
+  const listeners = new Set<(payload: unknown) => void>();
+  const emit = (event: HubEvent) => listeners.forEach((l) => l(event));
+
+  const servers: ServerStatus[] = [
+    { name: 'everything', state: 'running', pid: 4242, uptime_secs: 360, tools: 11, restarts: 0, retry_in_ms: null, last_error: null, command: 'npx -y @modelcontextprotocol/server-everything' },
+    { name: 'time', state: 'idle', pid: null, uptime_secs: null, tools: 2, restarts: 0, retry_in_ms: null, last_error: null, command: 'uvx mcp-server-time' },
+    { name: 'flaky', state: 'restarting', pid: null, uptime_secs: null, tools: 3, restarts: 4, retry_in_ms: 4000, last_error: 'exited with status 1: ModuleNotFoundError: No module named `mcp`', command: 'python3 flaky.py' },
+    { name: 'linear', state: 'needs_sign_in', pid: null, uptime_secs: null, tools: 0, restarts: 0, retry_in_ms: null, last_error: 'the provider rejected the refresh token (invalid_grant)', command: 'https://mcp.linear.app/mcp' },
+    { name: 'old', state: 'stopped', pid: null, uptime_secs: null, tools: 0, restarts: 0, retry_in_ms: null, last_error: 'disabled', command: 'node old.js' },
+  ];
+  const tokens: TokenStatus[] = [
+    { server: 'linear', url: 'https://mcp.linear.app/mcp', state: 'needs_sign_in', issuer: 'https://linear.app', client_id: 'pb-123', scopes: ['read'], expires_at: null, expires_in: null, refresh_token: false, header: null, message: 'the provider rejected the refresh token (invalid_grant)' },
+    { server: 'notes', url: 'https://notes.example.com/mcp', state: 'valid', issuer: 'https://auth.example.com', client_id: 'pb-9', scopes: ['notes:read', 'notes:write'], expires_at: Math.floor(Date.now() / 1000) + 3125, expires_in: 3125, refresh_token: true, header: null, message: null },
+  ];
+  const clients: ClientStatus[] = [
+    { id: 'claude-desktop', name: 'Claude Desktop', path: '~/.config/Claude/claude_desktop_config.json', format: 'json', detected: true, installed: true, entry: 'intact', mode: 'bridge', direct: false, tool_limit: null, profile: null, error: null },
+    { id: 'cursor', name: 'Cursor', path: '~/.cursor/mcp.json', format: 'json', detected: true, installed: false, entry: 'not_installed', mode: null, direct: true, tool_limit: 10, profile: null, error: null },
+    { id: 'vscode', name: 'VS Code', path: '~/.config/Code/User/mcp.json', format: 'jsonc', detected: true, installed: true, entry: 'missing', mode: 'bridge', direct: true, tool_limit: 128, profile: null, error: null },
+    { id: 'zed', name: 'Zed', path: '~/.config/zed/settings.json', format: 'jsonc', detected: false, installed: false, entry: 'not_installed', mode: null, direct: true, tool_limit: null, profile: null, error: null },
+  ];
+  const calls: CallRecord[] = [
+    { started_ms: Date.now() - 60_000, server: 'everything', tool: 'echo', client: 'claude-ai', duration_ms: 12, outcome: 'ok' },
+    { started_ms: Date.now() - 30_000, server: 'time', tool: 'get_current_time', client: 'cursor', duration_ms: 1840, outcome: 'ok' },
+    { started_ms: Date.now() - 5_000, server: 'everything', tool: 'longRunningOperation', client: null, duration_ms: 30000, outcome: 'cancelled' },
+  ];
+  const flows = new Map<string, FlowView>();
+  let autostart = false;
+
+  setInterval(() => {
+    const call: CallRecord = { started_ms: Date.now(), server: 'everything', tool: 'echo', client: 'claude-ai', duration_ms: Math.round(Math.random() * 200), outcome: Math.random() < 0.2 ? 'tool_error' : 'ok' };
+    calls.push(call);
+    emit({ kind: 'tool_call', ...call });
+  }, 7000);
+
+  const fail = (message: string, code = 'error') => Promise.reject({ code, message });
+  const server = (name: unknown) => servers.find((s) => s.name === name);
+
+  const playFlow = (id: string, name: string) => {
+    const view: FlowView = { flow: id, server: name, progress: [], finished: false, cancelled: false };
+    flows.set(id, view);
+    const steps: [FlowView['progress'][number], number][] = [
+      [{ stage: 'discovering', message: 'finding the authorization server' }, 300],
+      [{ stage: 'registering', message: 'registering Patchbay with the provider' }, 900],
+      [{ stage: 'waiting_for_browser', message: 'waiting for you in the browser', url: 'https://auth.example.com/authorize?client_id=pb-9&state=xyz' }, 1500],
+      [{ stage: 'exchanging', message: 'trading the code for tokens' }, 6000],
+      [{ stage: 'done', message: 'signed in' }, 6800],
+    ];
+    for (const [step, at] of steps) {
+      setTimeout(() => {
+        if (view.finished) return;
+        view.progress.push(step);
+        emit({ kind: 'sign_in', flow: id, server: name, ...step });
+        if (step.stage === 'done') {
+          view.finished = true;
+          view.connected = { server: name, url: `https://${name}.example.com/mcp`, auth: 'oauth', scopes: ['read'], issuer: 'https://auth.example.com', added: true };
+        }
+      }, at);
+    }
+  };
+
+  const handlers: Record<string, (a: Record<string, unknown>) => unknown> = {
+    hub_status: () => ({ version: '0.1.0-dev', pid: 1234, config_file: '~/.config/patchbay/config.toml', servers }),
+    list_servers: () => structuredClone(servers),
+    preview_server: (a) => {
+      if (!a.command) return fail('give the command');
+      return { command_line: [a.command as string, ...(a.args as string[])].map(quote).join(' ') };
+    },
+    add_server: (a) => {
+      if (server(a.name)) return fail(`a server named \`${a.name}\` exists already`, 'conflict');
+      const command = [a.command as string, ...(a.args as string[])].map(quote).join(' ');
+      servers.push({ name: a.name as string, state: 'starting', pid: null, uptime_secs: null, tools: 0, restarts: 0, retry_in_ms: null, last_error: null, command });
+      setTimeout(() => {
+        const s = server(a.name);
+        if (s) Object.assign(s, { state: 'running', pid: 5555, tools: 4 });
+        emit({ kind: 'server_state', server: a.name as string, state: 'running' });
+        emit({ kind: 'catalog_changed' });
+      }, 1500);
+      return { added: a.name };
+    },
+    remove_server: (a) => {
+      const i = servers.findIndex((s) => s.name === a.name);
+      if (i < 0) return fail(`no server named \`${a.name}\``, 'not_found');
+      servers.splice(i, 1);
+      return null;
+    },
+    set_server_enabled: (a) => {
+      const s = server(a.name);
+      if (!s) return fail(`no server named \`${a.name}\``, 'not_found');
+      Object.assign(s, a.enabled ? { state: 'idle', last_error: null } : { state: 'stopped', last_error: 'disabled', pid: null });
+      return { enabled: a.enabled };
+    },
+    server_logs: (a) => ({ server: a.name, lines: [`[hub] starting ${a.name}`, 'listening on stdio', '[hub] ready'] }),
+    server_tools: (a): ToolEntry[] =>
+      Array.from({ length: server(a.name)?.tools ?? 0 }, (_, i) => ({ name: `${a.name}__tool_${i + 1}`, server: a.name as string, original: `tool_${i + 1}`, description: i % 2 ? null : 'Does a thing with the input it is given.' })),
+    start_connect: (a) => {
+      const url = String(a.url);
+      const id = Math.random().toString(16).slice(2, 18);
+      playFlow(id, (a.name as string) || new URL(url).hostname.split('.')[0] || 'remote');
+      return id;
+    },
+    sign_in_flow: (a) => flows.get(a.flow as string) ?? fail(`no sign-in \`${a.flow}\``, 'not_found'),
+    cancel_sign_in: (a) => {
+      const f = flows.get(a.flow as string);
+      if (!f) return fail(`no sign-in \`${a.flow}\``, 'not_found');
+      f.finished = true;
+      f.cancelled = true;
+      f.progress.push({ stage: 'cancelled', message: 'cancelled' });
+      emit({ kind: 'sign_in', flow: f.flow, server: f.server, stage: 'cancelled', message: 'cancelled' });
+      return { cancelled: f.flow };
+    },
+    list_clients: () => structuredClone(clients),
+    install_client: (a) => {
+      const c = clients.find((x) => x.id === a.id);
+      if (!c) return fail(`unknown client \`${a.id}\``, 'not_found');
+      Object.assign(c, { installed: true, entry: 'intact', mode: 'bridge', detected: true });
+      return { path: c.path, changed: true };
+    },
+    uninstall_client: (a) => {
+      const c = clients.find((x) => x.id === a.id);
+      if (!c) return fail(`unknown client \`${a.id}\``, 'not_found');
+      Object.assign(c, { installed: false, entry: 'not_installed', mode: null });
+      return { path: c.path, changed: true };
+    },
+    restore_client: () => fail('no backups of this client’s config yet', 'not_found'),
+    list_tokens: () => structuredClone(tokens),
+    refresh_token: (a) => {
+      const t = tokens.find((x) => x.server === a.name);
+      if (!t || !t.refresh_token) return fail(`\`${a.name}\` needs a new sign-in`, 'conflict');
+      Object.assign(t, { expires_at: Math.floor(Date.now() / 1000) + 3600, expires_in: 3600, state: 'valid' });
+      return structuredClone(t);
+    },
+    revoke_token: (a) => {
+      const t = tokens.find((x) => x.server === a.name);
+      if (!t) return fail(`no server named \`${a.name}\``, 'not_found');
+      Object.assign(t, { state: 'revoked', expires_at: null, expires_in: null, refresh_token: false });
+      return { server: a.name, at_provider: true, deleted: true, note: null };
+    },
+    sign_in_again: (a) => {
+      const id = Math.random().toString(16).slice(2, 18);
+      playFlow(id, a.name as string);
+      return id;
+    },
+    recent_calls: () => structuredClone(calls),
+    get_autostart: () => autostart,
+    set_autostart: (a) => {
+      autostart = Boolean(a.enabled);
+      return null;
+    },
+    'plugin:opener|open_url': (a) => {
+      window.open(String(a.url), '_blank', 'noopener');
+      return null;
+    },
+  };
+
+  return {
+    invoke: async (command, args) => {
+      const handler = handlers[command];
+      if (!handler) return fail(`the dev mock has no command \`${command}\``);
+      await new Promise((r) => setTimeout(r, 120));
+      return handler(args ?? {});
+    },
+    listen: async (_event, handler) => {
+      listeners.add(handler);
+      return () => listeners.delete(handler);
+    },
+  };
+}
