@@ -318,14 +318,7 @@ fn add(
 /// Show the exact command a server will run, whole, and ask before it is saved (`yes` skips
 /// the question; without a terminal to ask on, that is a failure, not a silent yes).
 fn approve_server(paths: &Paths, name: &str, server: &ServerConfig, yes: bool) -> Result<bool> {
-    let mut shown = String::new();
-    for (key, value) in &server.env {
-        shown.push_str(&format!("{}={} ", key, config::shell_quote(value)));
-    }
-    for var in &server.secret_env {
-        shown.push_str(&format!("{var}=<from the keychain> "));
-    }
-    shown.push_str(&server.command_line());
+    let shown = server.shown_command_line();
     eprintln!("Server `{name}` will run this command:\n\n    {shown}\n");
     if let Some(cwd) = &server.cwd {
         eprintln!("in directory {}\n", cwd.display());

@@ -216,6 +216,20 @@ impl ServerConfig {
             .join(" ")
     }
 
+    /// What a person is shown before the server is saved: its env values, its keychain
+    /// variables, then [`Self::command_line`], untruncated (`patchbay add` and the app show this).
+    pub fn shown_command_line(&self) -> String {
+        let mut shown = String::new();
+        for (key, value) in &self.env {
+            shown.push_str(&format!("{}={} ", key, shell_quote(value)));
+        }
+        for var in &self.secret_env {
+            shown.push_str(&format!("{var}=<from the keychain> "));
+        }
+        shown.push_str(&self.command_line());
+        shown
+    }
+
     /// The rules serde cannot say: a server is a command or a URL, and a URL is http(s).
     fn check(&self) -> Result<(), String> {
         if let Some(timeout) = &self.idle_timeout {
@@ -269,6 +283,72 @@ pub fn check_remote_url(url: &str) -> Result<(), String> {
     }
 }
 
+/// A stdio server to add, as the control API takes it (`POST /api/v1/servers`); the same fields
+/// `patchbay add` takes on its command line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewServer {
+    /// Its name: the prefix of its tools.
+    pub name: String,
+    /// The program to run.
+    pub command: String,
+    /// Its arguments, passed as they are (no shell).
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Extra environment variables (values land in the config file).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Environment variables whose values are kept in the keychain (`patchbay secret set`).
+    #[serde(default)]
+    pub secret_env: Vec<String>,
+    /// Working directory.
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
+    /// When it is started; the hub's `default_start` when absent.
+    #[serde(default)]
+    pub start: Option<StartMode>,
+    /// Save it enabled (the default) or disabled.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+impl NewServer {
+    /// The `[servers.NAME]` entry it makes, or what is wrong with it.
+    pub fn server(&self, default_start: StartMode) -> Result<ServerConfig, ConfigError> {
+        if !valid_server_name(&self.name) {
+            return Err(ConfigError::InvalidName(self.name.clone()));
+        }
+        let invalid = |message: String| ConfigError::Invalid {
+            name: self.name.clone(),
+            message,
+        };
+        if self.command.trim().is_empty() {
+            return Err(invalid("no command given".into()));
+        }
+        let bad_var = |var: &str| var.is_empty() || var.contains(['=', '\0']);
+        if let Some(var) = self.env.keys().chain(&self.secret_env).find(|v| bad_var(v)) {
+            return Err(invalid(format!(
+                "`{var}` is not an environment variable name"
+            )));
+        }
+        if let Some(cwd) = &self.cwd
+            && !cwd.is_absolute()
+        {
+            return Err(invalid(format!(
+                "the working directory `{}` is not an absolute path",
+                cwd.display()
+            )));
+        }
+        let mut server = ServerConfig::new(self.command.clone(), self.args.clone());
+        server.env = self.env.clone();
+        server.secret_env = self.secret_env.clone();
+        server.cwd = self.cwd.clone();
+        server.start = self.start.unwrap_or(default_start);
+        server.enabled = self.enabled;
+        Ok(server)
+    }
+}
+
 /// Quote one word the way a POSIX shell would need it, so a shown command can be pasted back.
 pub fn shell_quote(word: &str) -> String {
     let plain = !word.is_empty()
@@ -309,6 +389,14 @@ pub enum ConfigError {
     /// `add` of a name that is taken.
     #[error("a server named `{0}` already exists")]
     Exists(String),
+    /// A server entry that cannot run as given.
+    #[error("server `{name}`: {message}")]
+    Invalid {
+        /// The server.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
     /// An edit naming a server that is not there.
     #[error("no server named `{0}`")]
     NotFound(String),
@@ -702,6 +790,39 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_server_is_checked_like_add_and_shown_whole() {
+        let request = NewServer {
+            name: "time".into(),
+            command: "uvx".into(),
+            args: vec!["mcp-server-time".into(), "a b".into()],
+            env: [("TZ".to_owned(), "Europe/Paris".to_owned())].into(),
+            secret_env: vec!["TOKEN".into()],
+            cwd: None,
+            start: None,
+            enabled: true,
+        };
+        let server = request.server(StartMode::Lazy).unwrap();
+        assert_eq!(
+            server.start,
+            StartMode::Lazy,
+            "the hub's default start applies"
+        );
+        assert_eq!(
+            server.shown_command_line(),
+            "TZ=Europe/Paris TOKEN=<from the keychain> uvx mcp-server-time 'a b'"
+        );
+        let refused = |change: fn(&mut NewServer)| {
+            let mut bad = request.clone();
+            change(&mut bad);
+            bad.server(StartMode::Eager).unwrap_err().to_string()
+        };
+        assert!(refused(|r| r.name = "a__b".into()).contains("invalid server name"));
+        assert!(refused(|r| r.command = " ".into()).contains("no command given"));
+        assert!(refused(|r| r.secret_env = vec!["A=B".into()]).contains("`A=B`"));
+        assert!(refused(|r| r.cwd = Some("rel".into())).contains("absolute"));
+    }
 
     #[test]
     fn a_server_is_a_command_or_an_https_url() {

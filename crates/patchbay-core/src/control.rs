@@ -8,6 +8,9 @@
 //! |---|---|
 //! | `GET /status` | hub version, pid, URL, config file, every server's status |
 //! | `GET /servers` | every server's status |
+//! | `POST /servers[?preview=true]` | add a stdio server ([`NewServer`]); answers the exact command line shown before saving; with `preview`, only that, nothing saved |
+//! | `DELETE /servers/{name}` | remove a server from the config file, and its keychain entries |
+//! | `GET /servers/{name}/tools` | the tools one server contributes |
 //! | `GET /servers/{name}/logs?lines=N` | the tail of a server's log |
 //! | `POST /servers/{name}/enable`, `/disable` | edit the config file and apply it |
 //! | `POST /servers/{name}/restart` | restart one server |
@@ -15,17 +18,22 @@
 //! | `GET /calls` | the most recent tool calls: server, tool, client, duration, outcome |
 //! | `POST /reload` | re-read the config file |
 //! | `GET /clients` | every known MCP client: detected, config path, our entry's state (as `patchbay clients --json`) |
+//! | `POST /clients/{id}/install` | add or repair Patchbay's entry (`{"profile": P, "direct": false}`, both optional), as `patchbay install` |
+//! | `POST /clients/{id}/uninstall` | remove only Patchbay's entry, as `patchbay uninstall` |
+//! | `POST /clients/{id}/restore` | put back a backup (`{"backup": NAME}`, newest when absent), as `patchbay restore` |
 //! | `GET /events` | SSE stream of state changes |
+//! | `POST /shutdown` | stop the hub gracefully (the app's "Quit Patchbay and stop the hub") |
 
 use futures::StreamExt;
 use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -65,7 +73,9 @@ pub struct ToolEntry {
 pub fn routes(hub: Hub) -> Router {
     Router::new()
         .route("/status", get(status))
-        .route("/servers", get(servers))
+        .route("/servers", get(servers).post(add_server))
+        .route("/servers/{name}", delete(remove_server))
+        .route("/servers/{name}/tools", get(server_tools))
         .route("/servers/{name}/logs", get(logs))
         .route("/servers/{name}/enable", post(enable))
         .route("/servers/{name}/disable", post(disable))
@@ -74,7 +84,11 @@ pub fn routes(hub: Hub) -> Router {
         .route("/calls", get(calls))
         .route("/reload", post(reload))
         .route("/clients", get(clients))
+        .route("/clients/{id}/install", post(install_client))
+        .route("/clients/{id}/uninstall", post(uninstall_client))
+        .route("/clients/{id}/restore", post(restore_client))
         .route("/events", get(events))
+        .route("/shutdown", post(shutdown))
         .route("/sign-in", post(sign_in))
         .route("/sign-in/{flow}", get(flow))
         .route("/sign-in/{flow}/cancel", post(cancel_flow))
@@ -98,6 +112,20 @@ fn config_error(err: crate::config::ConfigError) -> Response {
     error(status, err.to_string())
 }
 
+/// A body that did not parse, answered like every other error (`{"error": ...}`).
+fn bad_body(rejection: JsonRejection) -> Response {
+    error(rejection.status(), rejection.body_text())
+}
+
+/// Run a blocking file or keychain job off the async workers.
+async fn blocking<T: Send + 'static>(
+    job: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Response> {
+    tokio::task::spawn_blocking(job)
+        .await
+        .map_err(|err| error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))
+}
+
 async fn status(State(hub): State<Hub>) -> Json<HubStatus> {
     Json(HubStatus {
         version: crate::VERSION.to_owned(),
@@ -109,6 +137,94 @@ async fn status(State(hub): State<Hub>) -> Json<HubStatus> {
 
 async fn servers(State(hub): State<Hub>) -> Json<Vec<ServerStatus>> {
     Json(hub.statuses())
+}
+
+/// The answer of `POST /servers`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerAdded {
+    /// The server.
+    pub name: String,
+    /// Exactly what it will run, untruncated, as `patchbay add` shows it.
+    pub command_line: String,
+    /// Its working directory, when one is set.
+    pub cwd: Option<std::path::PathBuf>,
+    /// Whether it was saved (false for a preview).
+    pub saved: bool,
+}
+
+#[derive(Deserialize)]
+struct AddQuery {
+    #[serde(default)]
+    preview: bool,
+}
+
+async fn add_server(
+    State(hub): State<Hub>,
+    Query(q): Query<AddQuery>,
+    body: Result<Json<crate::config::NewServer>, JsonRejection>,
+) -> Response {
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_body(rejection),
+    };
+    let server = match request.server(hub.config().hub.default_start) {
+        Ok(server) => server,
+        Err(err) => return config_error(err),
+    };
+    let mut answer = ServerAdded {
+        name: request.name.clone(),
+        command_line: server.shown_command_line(),
+        cwd: server.cwd.clone(),
+        saved: false,
+    };
+    if q.preview {
+        return Json(answer).into_response();
+    }
+    let path = hub.paths().config_file.clone();
+    let name = request.name;
+    match blocking(move || crate::config::edit::add_server(&path, &name, &server)).await {
+        Ok(Ok(config)) => {
+            hub.apply(config);
+            answer.saved = true;
+            (StatusCode::CREATED, Json(answer)).into_response()
+        }
+        Ok(Err(err)) => config_error(err),
+        Err(response) => response,
+    }
+}
+
+async fn remove_server(State(hub): State<Hub>, Path(name): Path<String>) -> Response {
+    let secret_env = hub
+        .config()
+        .servers
+        .get(&name)
+        .map(|s| s.secret_env.clone())
+        .unwrap_or_default();
+    let path = hub.paths().config_file.clone();
+    let removing = name.clone();
+    match blocking(move || crate::config::edit::remove_server(&path, &removing)).await {
+        Ok(Ok(config)) => hub.apply(config),
+        Ok(Err(err)) => return config_error(err),
+        Err(response) => return response,
+    }
+    // As `patchbay remove`: its keychain entries go too; a keychain that cannot be reached is
+    // reported, not fatal (the server is gone from the config either way).
+    let keychain = match hub.vault().forget_server(&name, &secret_env).await {
+        Ok(deleted) => json!({ "deleted": deleted.len() }),
+        Err(err) => json!({ "error": err.to_string() }),
+    };
+    Json(json!({ "removed": name, "keychain": keychain })).into_response()
+}
+
+async fn server_tools(State(hub): State<Hub>, Path(name): Path<String>) -> Response {
+    if !hub.config().servers.contains_key(&name) {
+        return error(StatusCode::NOT_FOUND, format!("no server named `{name}`"));
+    }
+    let entries: Vec<ToolEntry> = tool_entries(&hub.catalog())
+        .into_iter()
+        .filter(|tool| tool.server == name)
+        .collect();
+    Json(entries).into_response()
 }
 
 #[derive(Deserialize)]
@@ -182,7 +298,11 @@ async fn tools(State(hub): State<Hub>, Query(q): Query<ToolsQuery>) -> Response 
         Some(profile) => hub.profile_catalog(profile),
         None => hub.catalog(),
     };
-    let entries: Vec<ToolEntry> = catalog
+    Json(tool_entries(&catalog)).into_response()
+}
+
+fn tool_entries(catalog: &crate::router::Catalog) -> Vec<ToolEntry> {
+    catalog
         .tools
         .iter()
         .filter_map(|tool| {
@@ -194,8 +314,7 @@ async fn tools(State(hub): State<Hub>, Query(q): Query<ToolsQuery>) -> Response 
                 description: tool.description.as_ref().map(|d| d.to_string()),
             })
         })
-        .collect();
-    Json(entries).into_response()
+        .collect()
 }
 
 async fn calls(State(hub): State<Hub>) -> Json<Vec<crate::events::CallRecord>> {
@@ -220,6 +339,173 @@ async fn clients(State(hub): State<Hub>) -> Response {
         Ok(Err(err)) => error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
         Err(err) => error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
     }
+}
+
+/// The body of `POST /clients/{id}/install`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallRequest {
+    /// Serve the client this profile only.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// A URL entry to the hub instead of the bridge (clients that can take one).
+    #[serde(default)]
+    pub direct: bool,
+}
+
+/// The body of `POST /clients/{id}/restore`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreRequest {
+    /// The backup's file name (`restore --list`); the newest when absent.
+    #[serde(default)]
+    pub backup: Option<String>,
+}
+
+/// What an install, uninstall or restore did to a client's file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientChange {
+    /// Client id.
+    pub client: String,
+    /// The client's config file.
+    pub path: std::path::PathBuf,
+    /// Whether the file changed.
+    pub changed: bool,
+    /// Patchbay's entry was missing or changed and is repaired (install only).
+    #[serde(default)]
+    pub repaired: bool,
+    /// What the user does next for the client to see it (restart it, reload its servers).
+    pub next: String,
+    /// The hub serves more tools than the client is known to use (install only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+fn client_error(err: crate::clients::ClientError) -> Response {
+    use crate::clients::ClientError;
+    let status = match &err {
+        ClientError::Unknown(_) | ClientError::UnknownProfile(_) | ClientError::NoBackups(_) => {
+            StatusCode::NOT_FOUND
+        }
+        ClientError::Unparseable(_)
+        | ClientError::DirectRefused { .. }
+        | ClientError::NoStableUrl
+        | ClientError::Config(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, crate::error_chain(&err))
+}
+
+/// One client edit, the same [`crate::clients::Session`] call the CLI makes, off the workers.
+async fn client_edit(
+    hub: &Hub,
+    id: String,
+    edit: impl FnOnce(
+        &mut crate::clients::Session,
+        &'static crate::clients::catalog::ClientSpec,
+    ) -> Result<ClientChange, crate::clients::ClientError>
+    + Send
+    + 'static,
+) -> Response {
+    let paths = hub.paths().clone();
+    let result = blocking(move || {
+        let spec = crate::clients::find(&id)?;
+        let ctx = crate::clients::Context::from_env(paths)?;
+        edit(&mut crate::clients::Session::new(ctx), spec)
+    })
+    .await;
+    match result {
+        Ok(Ok(change)) => Json(change).into_response(),
+        Ok(Err(err)) => client_error(err),
+        Err(response) => response,
+    }
+}
+
+async fn install_client(
+    State(hub): State<Hub>,
+    Path(id): Path<String>,
+    body: Result<Json<InstallRequest>, JsonRejection>,
+) -> Response {
+    use crate::clients::{EntryState, InstallOptions, Outcome};
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_body(rejection),
+    };
+    let tools = match &request.profile {
+        Some(profile) => hub.profile_catalog(profile).tools.len(),
+        None => hub.catalog().tools.len(),
+    };
+    client_edit(&hub, id, move |session, spec| {
+        let was = crate::clients::status(session.context(), spec).entry;
+        let options = InstallOptions {
+            direct: request.direct,
+            profile: request.profile,
+        };
+        let outcome = session.install(spec, &options)?;
+        let (path, changed) = match outcome {
+            Outcome::Written { path, .. } => (path, true),
+            Outcome::Unchanged { path } => (path, false),
+        };
+        let warning = spec.tool_limit.filter(|&limit| tools > limit as usize).map(|limit| {
+            format!(
+                "the hub serves {tools} tools and {} is known to use at most {limit}; disable servers it does not need or give it a profile",
+                spec.name
+            )
+        });
+        Ok(ClientChange {
+            client: spec.id.to_owned(),
+            path,
+            changed,
+            repaired: changed && matches!(was, EntryState::Missing | EntryState::Changed),
+            next: spec.reload.to_owned(),
+            warning,
+        })
+    })
+    .await
+}
+
+async fn uninstall_client(State(hub): State<Hub>, Path(id): Path<String>) -> Response {
+    use crate::clients::Outcome;
+    client_edit(&hub, id, |session, spec| {
+        let (path, changed) = match session.uninstall(spec)? {
+            Outcome::Written { path, .. } => (path, true),
+            Outcome::Unchanged { path } => (path, false),
+        };
+        Ok(ClientChange {
+            client: spec.id.to_owned(),
+            path,
+            changed,
+            repaired: false,
+            next: spec.reload.to_owned(),
+            warning: None,
+        })
+    })
+    .await
+}
+
+async fn restore_client(
+    State(hub): State<Hub>,
+    Path(id): Path<String>,
+    body: Result<Json<RestoreRequest>, JsonRejection>,
+) -> Response {
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_body(rejection),
+    };
+    client_edit(&hub, id, move |session, spec| {
+        let path = session.context().config_path(spec);
+        let which = request.backup.as_deref().map(std::path::Path::new);
+        session.restore(spec, which)?;
+        Ok(ClientChange {
+            client: spec.id.to_owned(),
+            path,
+            changed: true,
+            repaired: false,
+            next: spec.reload.to_owned(),
+            warning: None,
+        })
+    })
+    .await
 }
 
 async fn sign_in(
@@ -294,6 +580,12 @@ async fn revoke_tokens(State(hub): State<Hub>, Path(name): Path<String>) -> Resp
         Ok(revoked) => Json(revoked).into_response(),
         Err(err) => keeper_error(err),
     }
+}
+
+async fn shutdown(State(hub): State<Hub>) -> Json<Value> {
+    // The answer goes out before the listener drains: graceful shutdown finishes this request.
+    hub.stopping().cancel();
+    Json(json!({ "stopping": true }))
 }
 
 async fn events(
@@ -372,6 +664,145 @@ impl Client {
         })
     }
 
+    // Typed calls, one per route, for the desktop app (and any other front end).
+
+    /// `GET /status`.
+    pub async fn status(&self) -> Result<HubStatus, ClientError> {
+        self.get("/status").await
+    }
+
+    /// `GET /servers`.
+    pub async fn servers(&self) -> Result<Vec<ServerStatus>, ClientError> {
+        self.get("/servers").await
+    }
+
+    /// `POST /servers?preview=true`: the exact command line, nothing saved.
+    pub async fn preview_server(
+        &self,
+        server: &crate::config::NewServer,
+    ) -> Result<ServerAdded, ClientError> {
+        self.post_json("/servers?preview=true", server).await
+    }
+
+    /// `POST /servers`.
+    pub async fn add_server(
+        &self,
+        server: &crate::config::NewServer,
+    ) -> Result<ServerAdded, ClientError> {
+        self.post_json("/servers", server).await
+    }
+
+    /// `DELETE /servers/{name}`.
+    pub async fn remove_server(&self, name: &str) -> Result<Value, ClientError> {
+        self.delete(&format!("/servers/{}", segment(name))).await
+    }
+
+    /// `POST /servers/{name}/enable` or `/disable`.
+    pub async fn set_server_enabled(
+        &self,
+        name: &str,
+        enabled: bool,
+    ) -> Result<Value, ClientError> {
+        let verb = if enabled { "enable" } else { "disable" };
+        self.post(&format!("/servers/{}/{verb}", segment(name)))
+            .await
+    }
+
+    /// `GET /servers/{name}/logs?lines=N`.
+    pub async fn server_logs(&self, name: &str, lines: usize) -> Result<Value, ClientError> {
+        self.get(&format!("/servers/{}/logs?lines={lines}", segment(name)))
+            .await
+    }
+
+    /// `GET /servers/{name}/tools`.
+    pub async fn server_tools(&self, name: &str) -> Result<Vec<ToolEntry>, ClientError> {
+        self.get(&format!("/servers/{}/tools", segment(name))).await
+    }
+
+    /// `POST /sign-in`: starts a connect or login flow in the hub; returns its id.
+    pub async fn start_sign_in(
+        &self,
+        request: &crate::oauth::connect::ConnectRequest,
+    ) -> Result<String, ClientError> {
+        let answer: Value = self.post_json("/sign-in", request).await?;
+        answer["flow"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| ClientError::Api {
+                status: 502,
+                message: "the hub did not say which sign-in it started".into(),
+            })
+    }
+
+    /// `GET /sign-in/{flow}`.
+    pub async fn sign_in_flow(&self, flow: &str) -> Result<crate::hub::FlowView, ClientError> {
+        self.get(&format!("/sign-in/{}", segment(flow))).await
+    }
+
+    /// `POST /sign-in/{flow}/cancel`.
+    pub async fn cancel_sign_in(&self, flow: &str) -> Result<Value, ClientError> {
+        self.post(&format!("/sign-in/{}/cancel", segment(flow)))
+            .await
+    }
+
+    /// `GET /clients`.
+    pub async fn clients(&self) -> Result<Value, ClientError> {
+        self.get("/clients").await
+    }
+
+    /// `POST /clients/{id}/install`.
+    pub async fn install_client(
+        &self,
+        id: &str,
+        request: &InstallRequest,
+    ) -> Result<ClientChange, ClientError> {
+        self.post_json(&format!("/clients/{}/install", segment(id)), request)
+            .await
+    }
+
+    /// `POST /clients/{id}/uninstall`.
+    pub async fn uninstall_client(&self, id: &str) -> Result<ClientChange, ClientError> {
+        self.post_json(&format!("/clients/{}/uninstall", segment(id)), &json!({}))
+            .await
+    }
+
+    /// `POST /clients/{id}/restore`.
+    pub async fn restore_client(
+        &self,
+        id: &str,
+        request: &RestoreRequest,
+    ) -> Result<ClientChange, ClientError> {
+        self.post_json(&format!("/clients/{}/restore", segment(id)), request)
+            .await
+    }
+
+    /// `GET /tokens`.
+    pub async fn tokens(&self) -> Result<Vec<crate::oauth::TokenStatus>, ClientError> {
+        self.get("/tokens").await
+    }
+
+    /// `POST /tokens/{name}/refresh`.
+    pub async fn refresh_token(&self, name: &str) -> Result<Value, ClientError> {
+        self.post(&format!("/tokens/{}/refresh", segment(name)))
+            .await
+    }
+
+    /// `POST /tokens/{name}/revoke`.
+    pub async fn revoke_token(&self, name: &str) -> Result<Value, ClientError> {
+        self.post(&format!("/tokens/{}/revoke", segment(name)))
+            .await
+    }
+
+    /// `GET /calls`.
+    pub async fn recent_calls(&self) -> Result<Vec<crate::events::CallRecord>, ClientError> {
+        self.get("/calls").await
+    }
+
+    /// `POST /shutdown`.
+    pub async fn shutdown(&self) -> Result<Value, ClientError> {
+        self.post("/shutdown").await
+    }
+
     /// GET a JSON document.
     pub async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.send(self.http.get(format!("{}{path}", self.base)))
@@ -382,6 +813,61 @@ impl Client {
     pub async fn post(&self, path: &str) -> Result<Value, ClientError> {
         self.send(self.http.post(format!("{}{path}", self.base)))
             .await
+    }
+
+    /// DELETE and read the JSON answer.
+    pub async fn delete(&self, path: &str) -> Result<Value, ClientError> {
+        self.send(self.http.delete(format!("{}{path}", self.base)))
+            .await
+    }
+
+    /// The event stream (`GET /events`): each event's JSON as the hub sent it
+    /// (`{"kind": "server_state", ...}`); a reader that fell behind gets `{"kind": "lagged"}` and
+    /// should re-read what it shows. The stream ends when the hub stops or the connection drops.
+    pub async fn events(
+        &self,
+    ) -> Result<impl futures::Stream<Item = Result<Value, ClientError>> + Send + use<>, ClientError>
+    {
+        // No overall time-out: the stream is meant to stay open. The hub sends a keep-alive
+        // every 15 s, so a read that waits much longer than that means the hub is gone.
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .tls_certs_only([])
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(45))
+            .build()
+            .expect("a plain HTTP client builds");
+        let response = self
+            .send_raw(http.get(format!("{}/events", self.base)))
+            .await?;
+        let base = self.base.clone();
+        let bytes = response.bytes_stream();
+        Ok(futures::stream::unfold(
+            (bytes, String::new(), base),
+            |(mut bytes, mut buffer, base)| async move {
+                loop {
+                    if let Some(end) = buffer.find("\n\n") {
+                        let block: String = buffer.drain(..end + 2).collect();
+                        if let Some(event) = sse_event(&block) {
+                            return Some((Ok(event), (bytes, buffer, base)));
+                        }
+                        continue;
+                    }
+                    match bytes.next().await? {
+                        Ok(chunk) => {
+                            buffer.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"))
+                        }
+                        Err(source) => {
+                            let err = ClientError::Unreachable {
+                                url: base.clone(),
+                                source,
+                            };
+                            return Some((Err(err), (bytes, buffer, base)));
+                        }
+                    }
+                }
+            },
+        ))
     }
 
     /// POST a JSON body and read the JSON answer.
@@ -398,6 +884,21 @@ impl Client {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<T, ClientError> {
+        let response = self.send_raw(request).await?;
+        response
+            .json()
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                url: self.base.clone(),
+                source,
+            })
+    }
+
+    /// Send with the bearer; a non-success answer becomes [`ClientError::Api`].
+    async fn send_raw(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ClientError> {
         let unreachable = |source| ClientError::Unreachable {
             url: self.base.clone(),
             source,
@@ -419,6 +920,58 @@ impl Client {
                 message,
             });
         }
-        response.json().await.map_err(unreachable)
+        Ok(response)
+    }
+}
+
+/// A name as one path segment: server and client names are `[A-Za-z0-9_-]`, flow ids hex, but
+/// a name typed into a front end may be anything, and must not walk to another route.
+fn segment(name: &str) -> String {
+    url::form_urlencoded::byte_serialize(name.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// One SSE block (`event:` and `data:` lines) as the event's JSON; `None` for a keep-alive.
+fn sse_event(block: &str) -> Option<Value> {
+    let mut kind = None;
+    let mut data = String::new();
+    for line in block.lines() {
+        if let Some(value) = line.strip_prefix("event:") {
+            kind = Some(value.trim().to_owned());
+        } else if let Some(value) = line.strip_prefix("data:") {
+            if !data.is_empty() {
+                data.push('\n');
+            }
+            data.push_str(value.strip_prefix(' ').unwrap_or(value));
+        }
+    }
+    let kind = kind?;
+    let mut event: Value = serde_json::from_str(&data).unwrap_or_else(|_| json!({}));
+    if let Some(object) = event.as_object_mut() {
+        object
+            .entry("kind")
+            .or_insert_with(|| Value::String(kind.clone()));
+    }
+    Some(event)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sse_blocks_become_the_events_json() {
+        let block = "event: server_state\ndata: {\"kind\":\"server_state\",\"server\":\"a\"}\n\n";
+        assert_eq!(
+            sse_event(block),
+            Some(json!({"kind": "server_state", "server": "a"}))
+        );
+        assert_eq!(
+            sse_event("event: lagged\ndata: {}\n\n"),
+            Some(json!({"kind": "lagged"})),
+            "a lagged reader is told so"
+        );
+        assert_eq!(sse_event(":\n\n"), None, "keep-alives are not events");
     }
 }

@@ -83,6 +83,9 @@ pub async fn serve(
     };
 
     let hub = Hub::new(paths.clone(), shutdown.child_token());
+    // From here on the hub's own token: `POST /api/v1/shutdown` cancels it, and cancelling
+    // `shutdown` cancels it too.
+    let shutdown = hub.stopping();
     let settings = config.hub.clone();
     hub.apply(config);
     let _watcher = watch_config(&hub, shutdown.clone());

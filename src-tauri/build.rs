@@ -1,0 +1,36 @@
+//! The app's configuration is `tauri.conf.json` at the repository root (DESIGN.md "The parts");
+//! the window may call only the commands listed here, as granted in `capabilities/`.
+
+const COMMANDS: &[&str] = &[
+    "hub_status",
+    "list_servers",
+    "preview_server",
+    "add_server",
+    "remove_server",
+    "set_server_enabled",
+    "server_logs",
+    "server_tools",
+    "start_connect",
+    "sign_in_flow",
+    "cancel_sign_in",
+    "list_clients",
+    "install_client",
+    "uninstall_client",
+    "restore_client",
+    "list_tokens",
+    "refresh_token",
+    "revoke_token",
+    "sign_in_again",
+    "recent_calls",
+    "get_autostart",
+    "set_autostart",
+];
+
+fn main() {
+    tauri_build::try_build(
+        tauri_build::Attributes::new()
+            .config_path("../tauri.conf.json")
+            .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS)),
+    )
+    .expect("tauri build step");
+}

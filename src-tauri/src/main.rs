@@ -1,0 +1,99 @@
+//! Patchbay's desktop app: a tray icon and a window over the hub's control API.
+//!
+//! Wiring only: the hub runs in its own process (`patchbay serve`, found or started by
+//! [`hub::HubLink`]); the commands ([`commands`]) and the tray ([`tray`]) call its control API;
+//! its event stream ([`events`]) feeds both. `--tray` starts with no window (start at login
+//! uses it); a second start opens the first one's window.
+
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+mod commands;
+mod error;
+mod events;
+mod hub;
+mod tray;
+mod window;
+
+use tauri::RunEvent;
+use tauri_plugin_autostart::MacosLauncher;
+
+/// The argument that starts the app with only its tray icon.
+const TRAY_ONLY: &str = "--tray";
+
+fn main() {
+    if std::env::args().any(|a| a == "--version" || a == "-V") {
+        println!("patchbay-app {}", patchbay_core::VERSION);
+        return;
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PATCHBAY_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let link = match hub::HubLink::from_env() {
+        Ok(link) => link,
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::exit(1);
+        }
+    };
+    let tray_only = std::env::args().any(|a| a == TRAY_ONLY);
+    let app = tauri::Builder::default()
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            if let Err(err) = window::open(app) {
+                tracing::warn!("cannot open the window: {err}");
+            }
+        }))
+        .plugin(tauri_plugin_autostart::init(
+            MacosLauncher::LaunchAgent,
+            Some(vec![TRAY_ONLY]),
+        ))
+        .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_notification::init())
+        .manage(link)
+        .invoke_handler(tauri::generate_handler![
+            commands::hub_status,
+            commands::list_servers,
+            commands::preview_server,
+            commands::add_server,
+            commands::remove_server,
+            commands::set_server_enabled,
+            commands::server_logs,
+            commands::server_tools,
+            commands::start_connect,
+            commands::sign_in_flow,
+            commands::cancel_sign_in,
+            commands::list_clients,
+            commands::install_client,
+            commands::uninstall_client,
+            commands::restore_client,
+            commands::list_tokens,
+            commands::refresh_token,
+            commands::revoke_token,
+            commands::sign_in_again,
+            commands::recent_calls,
+            commands::get_autostart,
+            commands::set_autostart,
+        ])
+        .setup(move |app| {
+            tray::create(app.handle())?;
+            events::spawn(app.handle().clone());
+            if !tray_only {
+                window::open(app.handle())?;
+            }
+            Ok(())
+        })
+        .build(tauri::generate_context!("../tauri.conf.json"))
+        .expect("the app's configuration is built in");
+    app.run(|_app, event| {
+        // Closing the window leaves the tray; only Quit (an explicit exit code) ends the app.
+        if let RunEvent::ExitRequested {
+            code: None, api, ..
+        } = event
+        {
+            api.prevent_exit();
+        }
+    });
+}
