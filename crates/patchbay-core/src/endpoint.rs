@@ -159,92 +159,8 @@ async fn guard_layer(State(guard): State<Guard>, request: Request, next: Next) -
     if let Err(answer) = check_jsonrpc(&bytes) {
         return (StatusCode::BAD_REQUEST, axum::Json(answer)).into_response();
     }
-    let response = next
-        .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-        .await;
-    coalesce(response).await
-}
-
-/// How long a POST's event-stream answer is held back for its first message.
-const COALESCE_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
-
-/// Send a POST's event-stream answer in one write when it is quick: rmcp returns the headers
-/// and a priming event at once and the message a moment later, which costs a second TCP segment
-/// and a second wake-up of the client on every call. So the headers wait (at most
-/// [`COALESCE_WAIT`]) for the first message, and the stream's end when it is already there.
-/// A slower answer streams as before: nothing it sends is held back beyond that wait.
-async fn coalesce(response: Response) -> Response {
-    use futures::{FutureExt, StreamExt};
-    use http_body_util::BodyExt;
-
-    let event_stream = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
-    if !event_stream {
-        return response;
-    }
-    let (parts, mut body) = response.into_parts();
-    let mut held = bytes::BytesMut::new();
-    let mut failed = None;
-    let mut ended = false;
-    let deadline = tokio::time::sleep(COALESCE_WAIT);
-    tokio::pin!(deadline);
-    loop {
-        tokio::select! {
-            biased;
-            frame = body.frame() => match frame {
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        held.extend_from_slice(&data);
-                        if carries_message(&data) {
-                            break;
-                        }
-                    }
-                }
-                Some(Err(err)) => {
-                    failed = Some(err);
-                    break;
-                }
-                None => {
-                    ended = true;
-                    break;
-                }
-            },
-            _ = &mut deadline => break,
-        }
-    }
-    if !ended && failed.is_none() {
-        match body.frame().now_or_never() {
-            Some(None) => ended = true,
-            Some(Some(Ok(frame))) => {
-                if let Ok(data) = frame.into_data() {
-                    held.extend_from_slice(&data);
-                }
-            }
-            Some(Some(Err(err))) => failed = Some(err),
-            None => {}
-        }
-    }
-    let head = futures::stream::once(std::future::ready(Ok::<_, axum::Error>(held.freeze())));
-    let body = match (ended, failed) {
-        (true, _) => axum::body::Body::from_stream(head),
-        (false, Some(err)) => {
-            axum::body::Body::from_stream(head.chain(futures::stream::once(async { Err(err) })))
-        }
-        (false, None) => axum::body::Body::from_stream(head.chain(body.into_data_stream())),
-    };
-    Response::from_parts(parts, body)
-}
-
-/// Whether a chunk of an event stream holds a message: a `data:` line with something in it
-/// (rmcp's priming event has an empty one).
-fn carries_message(chunk: &[u8]) -> bool {
-    chunk.split(|b| *b == b'\n').any(|line| {
-        line.strip_prefix(b"data:")
-            .is_some_and(|rest| rest.iter().any(|b| !b.is_ascii_whitespace()))
-    })
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
 }
 
 /// The security checks, apart from axum so they read as a list.
@@ -404,16 +320,6 @@ impl IntoResponse for Refusal {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_priming_event_is_not_a_message() {
-        assert!(!carries_message(b"data: \nid: 0/9\nretry: 3000\n\n"));
-        assert!(!carries_message(b": keep-alive\n\n"));
-        assert!(carries_message(
-            b"data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n"
-        ));
-        assert!(carries_message(b"id: 0/1\ndata:{\"jsonrpc\":\"2.0\"}\n\n"));
-    }
 
     #[test]
     fn bodies_must_be_jsonrpc_messages() {
