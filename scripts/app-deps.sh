@@ -7,6 +7,7 @@
 #   $PATCHBAY_APP_TOOLS (default <repo>/.cache/app-tools):
 #     node_modules/.bin/tauri   the Tauri CLI (npm @tauri-apps/cli, pinned below) that bundles the app
 #     bin/tauri-driver          the WebDriver proxy the window tests drive the app through (crates.io, pinned)
+#   ui/dist                     the window, built from ui/ (npm ci + vite build); the app crate embeds it
 #
 # Idempotent: each part is skipped while its pinned version is installed.
 set -euo pipefail
@@ -58,8 +59,22 @@ ensure_tauri_driver() {
     cargo install --quiet --locked --root "$tools" --version "$TAURI_DRIVER_VERSION" tauri-driver >&2
 }
 
+# The window (ui/) built into ui/dist: the app crate embeds it, so nothing compiles it before
+# this (not even clippy). Rebuilt when a source or the lockfile is newer than the build.
+ensure_ui() {
+    local ui=$repo/ui stamp=$repo/ui/dist/.built
+    if [[ -f $stamp ]] && [[ -z $(find "$ui/src" "$ui/index.html" "$ui/package-lock.json" "$ui/vite.config.ts" \
+        -newer "$stamp" -print -quit) ]]; then
+        return
+    fi
+    log "building the window (ui/: npm ci, npm run build)"
+    (cd "$ui" && npm ci --no-audit --no-fund --loglevel=error >&2 && npm run build >&2)
+    touch "$stamp"
+}
+
 ensure_apt
 ensure_tauri_cli
+ensure_ui
 if [[ ${1:-} != --no-driver ]]; then
     ensure_tauri_driver
 fi
