@@ -3,7 +3,8 @@
 //! desktop notification.
 //!
 //! When the stream ends (the hub stopped or was restarted) it is opened again, finding or
-//! starting the hub, with a growing pause between tries (1 s to 30 s).
+//! starting the hub, with a growing pause between tries (1 s to 30 s); each time it opens, the
+//! window gets `{"kind": "lagged"}` and reads every list again.
 
 use std::time::Duration;
 
@@ -27,6 +28,11 @@ pub fn spawn(app: AppHandle) {
             match link.call(|c| async move { c.events().await }).await {
                 Ok(stream) => {
                     pause = Duration::from_secs(1);
+                    // Events may have been missed while the stream was down (or before the
+                    // window listened): `lagged` makes the window read every list again.
+                    if let Err(err) = app.emit(HUB_EVENT, serde_json::json!({ "kind": "lagged" })) {
+                        tracing::warn!("cannot forward a hub event to the window: {err}");
+                    }
                     crate::tray::refresh(&app).await;
                     let mut stream = std::pin::pin!(stream);
                     while let Some(event) = stream.next().await {
