@@ -326,11 +326,6 @@ impl Upstream {
         link.state_changed(&status);
     }
 
-    /// Whether it starts on demand.
-    pub fn is_lazy(&self) -> bool {
-        self.lazy.is_some()
-    }
-
     /// Mark a call to it as in flight until the guard drops (a lazy server is not stopped
     /// for idleness meanwhile).
     pub fn begin_use(self: &Arc<Self>) -> InUse {
