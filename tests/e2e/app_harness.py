@@ -8,8 +8,8 @@ started in its own session and stopped by pid; every wait is bounded.
 
 `Window` drives the page as a user does: elements are found by their `data-testid` (the stable
 hooks of ui/TESTIDS.md), clicked and typed into with WebDriver element commands. Screenshots
-are taken of the app's private X display with `scrot` (WebKitWebDriver's own screenshot command
-never answers under Xvfb) into `tests/artifacts/screenshots/`.
+are taken of the app's private X display with `scrot` into `tests/artifacts/screenshots/`
+(`PATCHBAY_APP_SCREENSHOTS`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ START_TIMEOUT = 30.0
 SCREEN = (1280, 860)  # the private X display's size
 UI_TIMEOUT = 15.0  # an element the window shows after a click or a hub event
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the W3C WebDriver key of an element reference
-CONTROL, BACKSPACE = "\ue009", "\ue003"  # WebDriver key codes
+CONTROL, BACKSPACE, ENTER = "\ue009", "\ue003", "\ue007"  # WebDriver key codes
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -255,27 +255,44 @@ class Window:
 
     def find(self, testid: str, timeout: float = UI_TIMEOUT) -> str:
         """The element with `testid`, waiting (bounded) until the window shows it."""
-        return wait_until(lambda: self.find_css(by_testid(testid)), timeout, f"the window never showed `{testid}`")
+        deadline = time.monotonic() + timeout
+        while (element := self.find_css(by_testid(testid))) is None:
+            if time.monotonic() > deadline:
+                pytest.fail(f"the window never showed `{testid}` in {timeout} s\n{self.shown()}", pytrace=False)
+            time.sleep(0.05)
+        return element
 
     def click(self, testid: str, timeout: float = UI_TIMEOUT) -> None:
         """Click the element once it is there and enabled (a click on a disabled button does
         nothing, so it would only hide a bug)."""
+        self.click_css(by_testid(testid), timeout)
 
-        def enabled() -> str | None:
-            element = self.find_css(by_testid(testid))
-            return element if element and self._retry_stale(lambda: self._get(f"element/{element}/enabled")) else None
-
-        element = wait_until(enabled, timeout, f"`{testid}` never became clickable")
-        self._post(f"element/{element}/click", {})
+    def click_css(self, selector: str, timeout: float = UI_TIMEOUT) -> None:
+        """`click` for an element without a test id of its own (e.g. a `<summary>`)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            element = self.find_css(selector)
+            try:
+                if element and self._get(f"element/{element}/enabled"):
+                    self._post(f"element/{element}/click", {})
+                    return
+            except WebDriverError as e:
+                if e.error != "stale element reference":
+                    raise
+            if time.monotonic() > deadline:
+                state = "disabled" if element else "absent"
+                pytest.fail(f"`{selector}` never became clickable in {timeout} s ({state})\n{self.shown()}", pytrace=False)
+            time.sleep(0.05)
 
     def type(self, testid: str, text: str, clear: bool = True) -> None:
         """Type `text` into an input or textarea as keystrokes, after emptying it as a user does
-        (select all, Backspace), so the page sees every edit as `input` events."""
+        (select all, Backspace), so the page sees every edit as `input` events. A newline is
+        typed as the Enter key (WebKitWebDriver drops a "\\n" character)."""
         element = self.find(testid)
         if clear and self._get(f"element/{element}/property/value"):
             self._post(f"element/{element}/value", {"text": f"{CONTROL}a{CONTROL}{BACKSPACE}"})
         if text:
-            self._post(f"element/{element}/value", {"text": text})
+            self._post(f"element/{element}/value", {"text": text.replace("\n", ENTER)})
 
     def text(self, testid: str) -> str:
         """The element's rendered text (empty while it is hidden)."""
@@ -332,12 +349,22 @@ class Window:
                 and all(seen[name] == value for name, value in wanted.items())
             )
 
-        want = {"text": text, "contains": contains, **wanted}
-        wait_until(matches, timeout, f"`{testid}` never showed {({k: v for k, v in want.items() if v is not None})}; last seen {seen}")
+        deadline = time.monotonic() + timeout
+        while not matches():
+            if time.monotonic() > deadline:
+                want = {k: v for k, v in {"text": text, "contains": contains, **wanted}.items() if v is not None}
+                pytest.fail(
+                    f"`{testid}` never showed {want} in {timeout} s; last seen {seen}\n{self.shown()}", pytrace=False
+                )
+            time.sleep(0.05)
         return seen["text"]
 
-    def wait_gone(self, testid: str, timeout: float = UI_TIMEOUT) -> None:
-        wait_until(lambda: not self.present(testid), timeout, f"`{testid}` never went away")
+    def shown(self) -> str:
+        """What the window shows now, as text (for failure messages)."""
+        try:
+            return "the window shows:\n" + str(self.eval("document.body.innerText"))[:3000]
+        except (WebDriverError, httpx2.HTTPError) as e:
+            return f"(the window's text could not be read: {e})"
 
     def page(self, name: str) -> None:
         """Open a page from the nav (`servers`, `connect`, `clients`, `tokens`, `activity`)."""
@@ -348,19 +375,25 @@ class Window:
     # --- screenshots --------------------------------------------------------------------------
 
     def screenshot(self, name: str) -> Path:
-        """A PNG of the window (its rectangle on the app's X display) at `SCREENSHOTS/<name>.png`."""
+        """A PNG of the window (its rectangle on the app's X display) at `SCREENSHOTS/<name>.png`.
+
+        Taken with `scrot`, not WebDriver's screenshot command: under Xvfb WebKitWebDriver answers
+        that one after 2 s at best, and now and then never answers it, or the asynchronous script
+        (the IPC) that follows it."""
         if not self.display:
             raise AssertionError("this window has no X display to capture")
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
         path.unlink(missing_ok=True)
+        # what the page shows now is painted: two animation frames
+        self._post("execute/async", {"script": "const done = arguments[0];"
+                   "requestAnimationFrame(() => requestAnimationFrame(() => done(true)));", "args": []})
         rect = self._get("window/rect")
         x, y = max(0, int(rect["x"])), max(0, int(rect["y"]))
         width, height = min(int(rect["width"]), SCREEN[0] - x), min(int(rect["height"]), SCREEN[1] - y)
-        env = {**os.environ, "DISPLAY": self.display}
         taken = subprocess.run(
             [_tool("scrot"), "--overwrite", "--silent", "--autoselect", f"{x},{y},{width},{height}", str(path)],
-            env=env, capture_output=True, text=True, timeout=20,
+            env={**os.environ, "DISPLAY": self.display}, capture_output=True, text=True, timeout=20,
         )
         assert taken.returncode == 0 and path.exists(), f"scrot failed ({taken.returncode}): {taken.stderr}"
         return path

@@ -1,63 +1,268 @@
-"""The desktop app in a real window: its commands through Tauri's IPC, against a real hub.
+"""The desktop app in a real window, driven as a user drives it: clicks and keystrokes on the
+window's elements (WebDriver element commands on the `data-testid` hooks of ui/TESTIDS.md),
+against a real hub, real MCP servers and the OAuth test bed.
 
-Built once by `scripts/app-build` (release); run under Xvfb with a private session bus and
-driven through tauri-driver + WebKitWebDriver (see app_harness.py). Screenshots are not taken
-yet: WebKitWebDriver's screenshot command does not answer under Xvfb here.
+Built by `scripts/app-build` and run under Xvfb with a private session bus and GNOME Keyring,
+through tauri-driver + WebKitWebDriver (see app_harness.py). The IPC commands are used only
+where they say what the window cannot (the `{code, message}` of an error) and to check the
+window against the hub. Each page is photographed on the way (scrot on the app's X display, see
+`Window.screenshot`) into tests/artifacts/screenshots/, and each picture is checked to be a PNG
+of the window that shows something.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import time
+import zlib
 from pathlib import Path
 
+import anyio
 import pytest
-from app_harness import CommandError, app_window
-from patchbay_harness import Sandbox, everything_cmd, wait_until
+from app_harness import UI_TIMEOUT, CommandError, app_window, png_size
+from oauth_bed import AuthServer, ResourceServer, ScriptedBrowser
+from patchbay_harness import Sandbox, everything_cmd, mcp_session, wait_for_hub, wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
+SERVER_START_TIMEOUT = 60.0  # server-everything under npm's node, two cores
+SIGN_IN_TIMEOUT = 60.0  # discovery, registration, the scripted browser, the exchange (2-4 s here)
+TOKEN_TTL = 3600  # the bed's access tokens
+REMOTE_PING_WAIT = 25.0  # the hub pings a remote server every 10 s (supervisor::REMOTE_PING_INTERVAL)
 
-def test_window_adds_a_stdio_server_sees_it_running_and_installs_into_clients(sandbox: Sandbox) -> None:
+
+def assert_screenshot(path: Path, window: tuple[int, int] = (1040, 720)) -> bytes:
+    """`path` is a PNG of the whole window (its inner size, see src-tauri/src/window.rs) that
+    shows something: pixel data of the right length, many byte values, not a flat colour."""
+    width, height = png_size(path)
+    assert (width, height) == window, f"{path.name}: {width}x{height}, the window is {window[0]}x{window[1]}"
+    data = path.read_bytes()
+    idat, at = b"", 8
+    while at < len(data):
+        length, kind = int.from_bytes(data[at : at + 4], "big"), data[at + 4 : at + 8]
+        if kind == b"IDAT":
+            idat += data[at + 8 : at + 8 + length]
+        at += 12 + length
+    pixels = zlib.decompress(idat)
+    assert len(pixels) == height * (1 + width * 3), f"{path.name}: not 8-bit RGB pixel data of {width}x{height}"
+    assert len(data) > 15_000, f"{path.name}: {len(data)} bytes, too small for a window with text"
+    assert len(set(pixels)) > 64, f"{path.name}: a flat image (only {len(set(pixels))} byte values)"
+    return data
+
+
+def call_echo(sandbox: Sandbox) -> None:
+    """One `everything__echo` call through the hub the app started, as an MCP client makes it."""
+    hub = wait_for_hub(sandbox)
+
+    async def call() -> None:
+        async with mcp_session(hub.url, hub.secret) as session:
+            result = await session.call_tool("everything__echo", {"message": "from the window test"})
+            assert not result.is_error and result.content[0].text == "Echo: from the window test", result
+
+    anyio.run(call)
+
+
+def test_window_adds_a_stdio_server_from_the_form_and_installs_into_clients(sandbox: Sandbox) -> None:
     sandbox.config_file.write_text("[hub]\nport = 0\n")
+    mine = {"command": "my-server", "args": ["--flag"]}
     claude = sandbox.user_home / ".config/Claude/claude_desktop_config.json"
     claude.parent.mkdir(parents=True)
-    claude.write_text(json.dumps({"mcpServers": {}, "keep": True}))
+    claude.write_text(json.dumps({"mcpServers": {"mine": mine}, "keep": True}))
+    cursor = sandbox.user_home / ".cursor/mcp.json"
+    cursor.parent.mkdir(parents=True)
+    cursor.write_text(json.dumps({"mcpServers": {"theirs": mine}}))
+    shots: dict[str, bytes] = {}
+
     with app_window(sandbox) as window:
         assert window.title() == "Patchbay"
-        status = window.command("hub_status")
-        assert status["servers"] == [], "the app started a hub of this sandbox, with no servers"
-        assert sandbox.read_hub_file()["pid"] == status["pid"], "the app talks to the hub of the discovery file"
+        hub = window.wait_for("hub-status", contains="pid ")
+        assert f"pid {sandbox.read_hub_file()['pid']}" in hub, f"the header names the hub of the discovery file: {hub}"
+        window.find("servers-empty")
 
+        # The form: Save waits for the exact command line of the form as it is.
         command, *args = everything_cmd()
-        preview = window.command("preview_server", name="everything", command=command, args=args, env={"DEBUG": "1"})
-        assert preview["command_line"] == f"DEBUG=1 {command} {' '.join(args)}" and preview["saved"] is False
+        window.type("add-server-name", "everything")
+        window.type("add-server-command", command)
+        window.type("add-server-args", "\n".join(args))
+        window.type("add-server-env", "DEBUG=1")
+        assert not window.enabled("add-server-save"), "Save is off before the command line is shown"
+        window.click("add-server-preview")
+        expected = f"DEBUG=1 {command} {' '.join(args)}"
+        window.wait_for("add-server-command-line", text=expected)
+        window.wait_for("add-server-status", data_tone="ok")
+        window.type("add-server-env", "DEBUG=2")
+        wait_until(lambda: not window.enabled("add-server-save"), UI_TIMEOUT, "an edit makes the preview stale: Save is off")
+        window.type("add-server-env", "DEBUG=1")
+        window.click("add-server-preview")
+        window.wait_for("add-server-command-line", text=expected)
+        window.click("add-server-save")
+        window.wait_for("add-server-status", text="Added `everything`.", data_tone="ok")
+        assert window.prop("add-server-name", "value") == "", "the form is emptied after a save"
 
-        added = window.command("add_server", name="everything", command=command, args=args, env={"DEBUG": "1"})
-        assert added["saved"] is True
-        running = wait_until(
-            lambda: next(
-                (s for s in window.command("list_servers") if s["state"] == "running" and s["tools"]), None
-            ),
-            60.0,
-            "the server added from the window never ran with tools",
+        # It runs, with its tools, in the list.
+        window.wait_for("server-row-everything", SERVER_START_TIMEOUT, data_state="running")
+        window.wait_for("server-state-everything", data_state="running")
+        shown = window.text("server-command-everything")
+        assert shown == f"{command} {' '.join(args)}", f"the list shows the command line (its env apart): {shown}"
+        wait_until(
+            lambda: int(window.attr("server-tools-everything", "data-count") or 0) > 0,
+            UI_TIMEOUT,
+            "the row counts the server's tools",
         )
-        assert running["name"] == "everything"
-        tools = window.command("server_tools", name="everything")
-        assert "everything__echo" in {t["name"] for t in tools}
+        window.click("server-tools-everything")
+        window.find("server-tools-panel-everything")
+        window.wait_for("tool-everything__echo", contains="everything__echo")
+        listed = {t["name"] for t in window.command("server_tools", name="everything")}
+        tool_ids = window.attrs_css('[data-testid="server-tools-list-everything"] li', "data-testid")
+        assert {f"tool-{name}" for name in listed} == set(tool_ids), "the panel lists every tool the hub serves"
+        shots["servers"] = assert_screenshot(window.screenshot("servers"))
 
+        # A duplicate name: the hub's refusal, readable where the form says its outcome.
+        window.type("add-server-name", "everything")
+        window.type("add-server-command", "true")
+        window.type("add-server-args", "")
+        window.type("add-server-env", "")
+        window.click("add-server-preview")
+        window.wait_for("add-server-command-line", text="true")
+        window.click("add-server-save")
+        window.wait_for("add-server-status", text="a server named `everything` already exists", data_tone="error")
+        assert window.attr("add-server-status", "role") == "alert", "an error is announced"
         with pytest.raises(CommandError) as refused:
             window.command("add_server", name="everything", command="true")
         assert refused.value.error == {"code": "invalid", "message": "a server named `everything` already exists"}
+        assert [s["name"] for s in window.command("list_servers")] == ["everything"], "nothing else was added"
 
-        for client in ("claude-desktop", "cursor"):
-            change = window.command("install_client", id=client)
-            assert change["changed"] is True, f"{client}: {change}"
-        written = json.loads(claude.read_text())
-        assert written["keep"] is True and written["mcpServers"]["patchbay"]["args"] == ["bridge"]
-        cursor = json.loads((sandbox.user_home / ".cursor/mcp.json").read_text())
-        assert Path(cursor["mcpServers"]["patchbay"]["command"]).name == "patchbay"
+        # Clients: install into Claude Desktop and Cursor, in the sandbox's home.
+        window.page("clients")
+        for client, path, own in (("claude-desktop", claude, "mine"), ("cursor", cursor, "theirs")):
+            window.click(f"client-install-{client}")
+            window.wait_for(f"client-state-{client}", data_state="installed")
+            window.wait_for(f"client-note-{client}", contains="Restart")
+            window.wait_for("clients-status", data_tone="ok")
+            window.find(f"client-uninstall-{client}")
+            assert not window.present(f"client-install-{client}"), f"{client}: no Install once our entry is intact"
+            written = json.loads(path.read_text())
+            assert written["mcpServers"][own] == mine, f"{client}: the user's own server is kept: {written}"
+            entry = written["mcpServers"]["patchbay"]
+            assert Path(entry["command"]).name == "patchbay" and entry["args"] == ["bridge"], f"{client}: {entry}"
+        assert json.loads(claude.read_text())["keep"] is True, "Claude Desktop's other keys are kept"
         rows = {r["id"]: r for r in window.command("list_clients")}
         assert rows["claude-desktop"]["entry"] == "intact" and rows["cursor"]["entry"] == "intact"
+        shots["clients"] = assert_screenshot(window.screenshot("clients"))
 
-        assert window.command("remove_server", name="everything")["removed"] == "everything"
+        # Activity: a call made by a client shows up.
+        call_echo(sandbox)
+        window.page("activity")
+        window.find("activity-row")  # the call, read when the page opens or from its event
+        calls = window.attrs_css('[data-testid="activity-row"]', "data-tool")
+        servers = window.attrs_css('[data-testid="activity-row"]', "data-server")
+        outcomes = window.attrs_css('[data-testid="activity-row"]', "data-outcome")
+        assert list(zip(servers, calls, outcomes)) == [("everything", "echo", "ok")], (servers, calls, outcomes)
+        shots["activity"] = assert_screenshot(window.screenshot("activity"))
+
+        # Remove asks once more; then the list is empty again.
+        window.page("servers")
+        window.click("server-remove-everything")
+        window.click("server-remove-everything-confirm")
+        window.wait_for("servers-status", text="Removed `everything`.", data_tone="ok")
+        window.find("servers-empty")
         assert window.command("list_servers") == []
+
+    assert len(set(shots.values())) == len(shots), "every page's screenshot differs from the others"
+
+
+def test_window_connects_the_protected_server_shows_its_tokens_and_revokes_them(
+    sandbox: Sandbox, authz_server: AuthServer, protected_mcp: ResourceServer, scripted_browser: ScriptedBrowser
+) -> None:
+    sandbox.config_file.write_text("[hub]\nport = 0\n")
+    env = {**scripted_browser.env, "PATCHBAY_SIGNIN_TIMEOUT": "30"}
+    shots: dict[str, bytes] = {}
+
+    with app_window(sandbox, env=env) as window:
+        window.wait_for("hub-status", contains="pid ")
+        window.page("connect")
+
+        # A form problem is said next to the field, and nothing starts.
+        window.click("connect-submit")
+        window.wait_for("connect-problem", text="paste the server’s URL")
+        assert window.attr("connect-url", "aria-invalid") == "true"
+
+        window.type("connect-url", protected_mcp.url)
+        window.type("connect-name", "bed")
+        window.click("connect-submit")
+        seen: list[tuple[str, str | None]] = []
+
+        def finished() -> bool:
+            text, busy = window.text("connect-status"), window.attr("connect-status", "data-busy")
+            if not seen or seen[-1] != (text, busy):
+                seen.append((text, busy))
+            return busy is None and text != ""
+
+        deadline = time.monotonic() + SIGN_IN_TIMEOUT
+        while not finished():
+            assert time.monotonic() < deadline, f"the sign-in never ended; the status line said {seen}"
+            time.sleep(0.05)
+        assert any(busy == "true" for _, busy in seen[:-1]), f"progress was shown while it ran: {seen}"
+        # The end of the flow comes as an event first ("Signed in"), its outcome with the next poll.
+        window.wait_for("connect-status", text="Connected `bed` and added it to your servers.")
+        assert window.attr("connect-status", "data-tone") == "ok"
+        assert window.enabled("connect-submit"), "Connect is enabled again"
+        stages = window.attrs_css('[data-testid="connect-steps"] li', "data-stage")
+        assert stages[0] == "discovering" and stages[-1] == "done", stages
+        assert stages.index("waiting_for_browser") < stages.index("exchanging"), stages
+        window.click_css('[data-testid="connect-flow"] details.steps > summary')
+        steps = window.text("connect-steps")
+        assert "waiting for browser" in steps and "exchanging" in steps, f"the opened steps read: {steps!r}"
+        result = window.text("connect-result")
+        for shown in ("bed", protected_mcp.url, "oauth", authz_server.issuer, "mcp:tools"):
+            assert shown in result, f"the result shows {shown!r}: {result!r}"
+        runs = scripted_browser.done()
+        assert [r.get("outcome") for r in runs] == ["called_back"], f"the browser step ran once, through the bed: {runs}"
+        shots["connect"] = assert_screenshot(window.screenshot("connect"))
+
+        # Tokens: issuer, scopes, expiry and state, never a token.
+        window.page("tokens")
+        window.wait_for("token-row-bed", data_state="valid")
+        window.wait_for("token-state-bed", data_state="valid")
+        assert window.text("token-issuer-bed") == authz_server.issuer
+        assert "mcp:tools" in window.text("token-scopes-bed").split()
+        expiry = window.text("token-expiry-bed")
+        assert re.fullmatch(r"in (59m \d\ds|1h 00m 00s)", expiry), f"an hour's access token: {expiry!r}"
+        expires_at = int(window.attr("token-expiry-bed", "data-expires-at") or 0) / 1000
+        assert 0 < expires_at - time.time() <= TOKEN_TTL, f"expires at {expires_at}, in about an hour"
+        assert window.enabled("token-refresh-bed"), "a refresh token is held"
+        issued = authz_server.token_events("authorization_code", ok=True)
+        assert len(issued) == 1, f"one code exchange: {issued}"
+        shots["tokens"] = assert_screenshot(window.screenshot("tokens"))
+
+        # Revoke asks once more, then revokes at the provider.
+        window.click("token-revoke-bed")
+        window.click("token-revoke-bed-confirm")
+        window.wait_for(
+            "tokens-status",
+            text="Revoked the tokens of `bed` at the provider and in the keychain.",
+            data_tone="ok",
+        )
+        revocations = authz_server.wait_event("revocation", count=2)
+        assert [(r["fp"], r.get("token_type_hint"), r["status"]) for r in revocations] == [
+            (issued[0]["refresh_fp"], "refresh_token", 200),
+            (issued[0]["issued_fp"], "access_token", 200),
+        ], f"the tokens of the sign-in were revoked at the provider, refresh token first: {revocations}"
+        window.wait_for("token-row-bed", data_state="revoked")
+        window.wait_for("token-state-bed", data_state="revoked")
+        assert window.enabled("token-signin-bed"), "Sign in again is offered"
+        assert not window.enabled("token-refresh-bed"), "no refresh token is left"
+        assert_screenshot(window.screenshot("tokens-revoked"))
+
+        with pytest.raises(CommandError) as unknown:
+            window.command("revoke_token", name="nope")
+        assert unknown.value.error.get("code") == "not_found", unknown.value.error
+
+        # The hub finds out at its next ping of the server (REMOTE_PING_INTERVAL, 10 s).
+        window.page("servers")
+        window.wait_for("server-row-bed", REMOTE_PING_WAIT, data_state="needs_sign_in")
+        assert window.text("server-command-bed") == protected_mcp.url
+
+    assert len(set(shots.values())) == len(shots), "every page's screenshot differs from the others"
+
