@@ -3,6 +3,11 @@
 //! Menu ids say what an item does: `refresh:NAME`, `revoke:NAME`, `signin:NAME` (a remote
 //! server's tokens), `install:CLIENT`, `open`, `autostart`, `quit`, `quit-hub`; a server's
 //! line (`server:NAME`) is information only.
+//!
+//! The menu is replaced only when what it shows changes ([`Shown`]): a replaced menu has new
+//! items, and a click on an item of the old one (a menu left open, a shell that read it a moment
+//! before) is lost. Refreshes run one at a time, each reading the hub afresh, so the last one
+//! shows the hub's latest state.
 
 use patchbay_core::oauth::{TokenState, TokenStatus};
 use patchbay_core::supervisor::ServerStatus;
@@ -13,16 +18,67 @@ use tauri::menu::{
 use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Manager};
 use tauri_plugin_autostart::ManagerExt;
+use tokio::sync::Mutex;
 
 use crate::error::AppError;
 use crate::hub::HubLink;
 
 const TRAY: &str = "patchbay";
 
+/// What the menu shows now (`None` before the first menu built from the hub's state).
+#[derive(Default)]
+struct MenuState(Mutex<Option<Shown>>);
+
+/// What the menu shows, as data: two equal values make the same menu.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Shown {
+    /// A placeholder line (the hub is not reachable, or has no servers) or one entry per server.
+    servers: Result<Vec<Entry>, &'static str>,
+    autostart: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Entry {
+    /// `NAME: STATE (N tools)`, information only.
+    Line { name: String, line: String },
+    /// A remote server: its line opens its token's submenu.
+    Remote {
+        name: String,
+        line: String,
+        token: String,
+    },
+}
+
+impl Shown {
+    fn new(state: Option<&(Vec<ServerStatus>, Vec<TokenStatus>)>, autostart: bool) -> Self {
+        let servers = match state {
+            None => Err("Connecting to the hub…"),
+            Some((servers, _)) if servers.is_empty() => Err("No servers yet"),
+            Some((servers, tokens)) => Ok(servers
+                .iter()
+                .map(|server| {
+                    let name = server.name.clone();
+                    let line = server_line(server);
+                    match tokens.iter().find(|t| t.server == server.name) {
+                        Some(token) => Entry::Remote {
+                            name,
+                            line,
+                            token: token_line(token),
+                        },
+                        None => Entry::Line { name, line },
+                    }
+                })
+                .collect()),
+        };
+        Self { servers, autostart }
+    }
+}
+
 /// Put the icon in the tray with a first menu (filled in once the hub answers).
 pub fn create(app: &AppHandle) -> tauri::Result<()> {
     let icon = Image::from_bytes(include_bytes!("../../resources/icons/128x128.png"))?;
-    let menu = build(app, None)?;
+    let menu = build(app, &Shown::new(None, autostart(app)))?;
+    app.manage(MenuState::default());
     TrayIconBuilder::with_id(TRAY)
         .icon(icon)
         .tooltip("Patchbay")
@@ -33,8 +89,16 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
     Ok(())
 }
 
-/// Read the hub's state and rebuild the menu from it.
+/// Read the hub's state and rebuild the menu from it, when what it shows changed.
 pub async fn refresh(app: &AppHandle) {
+    update(app, false).await;
+}
+
+/// As [`refresh`], and rebuild the menu even when it shows the same (a check item that toggled
+/// itself on the click must show the state again).
+async fn update(app: &AppHandle, always: bool) {
+    let menu_state = app.state::<MenuState>();
+    let mut last = menu_state.0.lock().await;
     let link = app.state::<HubLink>();
     let servers = link.call(|c| async move { c.servers().await }).await;
     let tokens = link.call(|c| async move { c.tokens().await }).await;
@@ -45,57 +109,54 @@ pub async fn refresh(app: &AppHandle) {
             None
         }
     };
+    let shown = Shown::new(state.as_ref(), autostart(app));
+    if !always && last.as_ref() == Some(&shown) {
+        return;
+    }
     let Some(tray) = app.tray_by_id(TRAY) else {
         return;
     };
-    match build(app, state.as_ref()) {
-        Ok(menu) => {
-            if let Err(err) = tray.set_menu(Some(menu)) {
-                tracing::warn!("tray: cannot set the menu: {err}");
-            }
-        }
+    match build(app, &shown) {
+        Ok(menu) => match tray.set_menu(Some(menu)) {
+            Ok(()) => *last = Some(shown),
+            Err(err) => tracing::warn!("tray: cannot set the menu: {err}"),
+        },
         Err(err) => tracing::warn!("tray: cannot build the menu: {err}"),
     }
 }
 
-/// The menu for this state of the hub (`None`: not reachable yet).
-fn build(
-    app: &AppHandle,
-    state: Option<&(Vec<ServerStatus>, Vec<TokenStatus>)>,
-) -> tauri::Result<Menu<tauri::Wry>> {
+fn autostart(app: &AppHandle) -> bool {
+    app.autolaunch().is_enabled().unwrap_or(false)
+}
+
+/// The menu that shows `shown`.
+fn build(app: &AppHandle, shown: &Shown) -> tauri::Result<Menu<tauri::Wry>> {
     let menu = Menu::new(app)?;
-    match state {
-        None => menu.append(&MenuItem::with_id(
+    match &shown.servers {
+        Err(placeholder) => menu.append(&MenuItem::with_id(
             app,
             "hub",
-            "Connecting to the hub…",
+            *placeholder,
             false,
             None::<&str>,
         )?)?,
-        Some((servers, _)) if servers.is_empty() => menu.append(&MenuItem::with_id(
-            app,
-            "hub",
-            "No servers yet",
-            false,
-            None::<&str>,
-        )?)?,
-        Some((servers, tokens)) => {
-            for server in servers {
-                let token = tokens.iter().find(|t| t.server == server.name);
-                match token {
-                    Some(token) => menu.append(&remote_submenu(app, server, token)?)?,
-                    None => menu.append(&MenuItem::with_id(
+        Ok(entries) => {
+            for entry in entries {
+                match entry {
+                    Entry::Line { name, line } => menu.append(&MenuItem::with_id(
                         app,
-                        format!("server:{}", server.name),
-                        server_line(server),
+                        format!("server:{name}"),
+                        line,
                         false,
                         None::<&str>,
                     )?)?,
+                    Entry::Remote { name, line, token } => {
+                        menu.append(&remote_submenu(app, name, line, token)?)?
+                    }
                 }
             }
         }
     }
-    let autostart = app.autolaunch().is_enabled().unwrap_or(false);
     let items: Vec<Box<dyn IsMenuItem<tauri::Wry>>> = vec![
         Box::new(PredefinedMenuItem::separator(app)?),
         Box::new(MenuItem::with_id(
@@ -125,7 +186,7 @@ fn build(
             "autostart",
             "Start at login",
             true,
-            autostart,
+            shown.autostart,
             None::<&str>,
         )?),
         Box::new(PredefinedMenuItem::separator(app)?),
@@ -154,17 +215,11 @@ fn server_line(server: &ServerStatus) -> String {
 
 fn remote_submenu(
     app: &AppHandle,
-    server: &ServerStatus,
-    token: &TokenStatus,
+    name: &str,
+    line: &str,
+    token: &str,
 ) -> tauri::Result<Submenu<tauri::Wry>> {
-    let name = &server.name;
-    let expiry = MenuItem::with_id(
-        app,
-        format!("expiry:{name}"),
-        token_line(token),
-        false,
-        None::<&str>,
-    )?;
+    let expiry = MenuItem::with_id(app, format!("expiry:{name}"), token, false, None::<&str>)?;
     let refresh = MenuItem::with_id(
         app,
         format!("refresh:{name}"),
@@ -189,7 +244,7 @@ fn remote_submenu(
     Submenu::with_id_and_items(
         app,
         format!("server:{name}"),
-        server_line(server),
+        line,
         true,
         &[&expiry, &refresh, &revoke, &signin],
     )
@@ -274,16 +329,18 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
     });
 }
 
-/// Turn start-at-login on or off; the tray's check mark follows on the next rebuild.
+/// Turn start-at-login on or off; the tray's check mark then shows the state again, whatever
+/// happened (its click toggled it already).
 pub fn set_autostart(app: &AppHandle, enabled: bool) -> Result<bool, AppError> {
     let autolaunch = app.autolaunch();
-    if enabled {
-        autolaunch.enable().map_err(AppError::shell)?;
+    let done = if enabled {
+        autolaunch.enable()
     } else {
-        autolaunch.disable().map_err(AppError::shell)?;
-    }
-    let app = app.clone();
-    tauri::async_runtime::spawn(async move { refresh(&app).await });
+        autolaunch.disable()
+    };
+    let handle = app.clone();
+    tauri::async_runtime::spawn(async move { update(&handle, true).await });
+    done.map_err(AppError::shell)?;
     autolaunch.is_enabled().map_err(AppError::shell)
 }
 
