@@ -22,7 +22,7 @@ log() { printf 'app-deps: %s\n' "$*" >&2; }
 ensure_apt() {
     [[ $(uname -s) == Linux ]] || return 0
     local wanted=(libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
-        xvfb webkit2gtk-driver dbus-daemon file) missing=()
+        xvfb webkit2gtk-driver dbus-daemon file scrot) missing=()
     for pkg in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
     done
