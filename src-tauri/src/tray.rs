@@ -46,7 +46,30 @@ enum Entry {
         name: String,
         line: String,
         token: String,
+        actions: TokenActions,
     },
+}
+
+/// Which token actions can be clicked: each only where it can do something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TokenActions {
+    refresh: bool,
+    revoke: bool,
+    sign_in: bool,
+}
+
+impl TokenActions {
+    /// The same rules as the window's Tokens page (`ui/src/logic/tokens.ts`, `tokenActions`).
+    fn of(token: &TokenStatus) -> Self {
+        let oauth = token.state != TokenState::Header;
+        let holds = !matches!(token.state, TokenState::None | TokenState::Revoked);
+        Self {
+            refresh: oauth && holds && token.refresh_token && token.state != TokenState::Refreshing,
+            revoke: holds,
+            // A static header is replaced with `patchbay secret`, not a sign-in.
+            sign_in: oauth,
+        }
+    }
 }
 
 impl Shown {
@@ -64,6 +87,7 @@ impl Shown {
                             name,
                             line,
                             token: token_line(token),
+                            actions: TokenActions::of(token),
                         },
                         None => Entry::Line { name, line },
                     }
@@ -150,9 +174,12 @@ fn build(app: &AppHandle, shown: &Shown) -> tauri::Result<Menu<tauri::Wry>> {
                         false,
                         None::<&str>,
                     )?)?,
-                    Entry::Remote { name, line, token } => {
-                        menu.append(&remote_submenu(app, name, line, token)?)?
-                    }
+                    Entry::Remote {
+                        name,
+                        line,
+                        token,
+                        actions,
+                    } => menu.append(&remote_submenu(app, name, line, token, *actions)?)?,
                 }
             }
         }
@@ -218,27 +245,28 @@ fn remote_submenu(
     name: &str,
     line: &str,
     token: &str,
+    actions: TokenActions,
 ) -> tauri::Result<Submenu<tauri::Wry>> {
     let expiry = MenuItem::with_id(app, format!("expiry:{name}"), token, false, None::<&str>)?;
     let refresh = MenuItem::with_id(
         app,
         format!("refresh:{name}"),
         "Refresh token",
-        true,
+        actions.refresh,
         None::<&str>,
     )?;
     let revoke = MenuItem::with_id(
         app,
         format!("revoke:{name}"),
         "Revoke token",
-        true,
+        actions.revoke,
         None::<&str>,
     )?;
     let signin = MenuItem::with_id(
         app,
         format!("signin:{name}"),
         "Sign in again",
-        true,
+        actions.sign_in,
         None::<&str>,
     )?;
     Submenu::with_id_and_items(
@@ -354,5 +382,47 @@ mod tests {
         assert_eq!(countdown(54 * 60 + 10), "54 min");
         assert_eq!(countdown(5 * 3600), "5 h");
         assert_eq!(countdown(3 * 86_400), "3 days");
+    }
+
+    fn token(state: TokenState, refresh_token: bool) -> TokenStatus {
+        TokenStatus {
+            server: "bed".into(),
+            url: "http://127.0.0.1:1/mcp".into(),
+            state,
+            issuer: None,
+            client_id: None,
+            scopes: Vec::new(),
+            expires_at: None,
+            expires_in: None,
+            refresh_token,
+            header: None,
+            message: None,
+        }
+    }
+
+    #[test]
+    fn token_actions_are_offered_only_where_they_can_act() {
+        let all = TokenActions {
+            refresh: true,
+            revoke: true,
+            sign_in: true,
+        };
+        assert_eq!(TokenActions::of(&token(TokenState::Valid, true)), all);
+        let no_refresh = TokenActions::of(&token(TokenState::Valid, false));
+        assert!(!no_refresh.refresh && no_refresh.revoke && no_refresh.sign_in);
+        for state in [TokenState::Revoked, TokenState::None] {
+            let only_sign_in = TokenActions {
+                refresh: false,
+                revoke: false,
+                sign_in: true,
+            };
+            assert_eq!(TokenActions::of(&token(state, false)), only_sign_in);
+        }
+        let header = TokenActions::of(&token(TokenState::Header, false));
+        assert!(!header.refresh && header.revoke && !header.sign_in);
+        let rejected = TokenActions::of(&token(TokenState::NeedsSignIn, true));
+        assert_eq!(rejected, all);
+        let busy = TokenActions::of(&token(TokenState::Refreshing, true));
+        assert!(!busy.refresh && busy.revoke && busy.sign_in);
     }
 }

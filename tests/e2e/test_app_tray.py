@@ -314,6 +314,10 @@ def test_tray_refreshes_revokes_at_the_provider_and_signs_in_again(
         assert row["state"] == "revoked" and row["refresh_token"] is False, row
         revoked, bed = app.wait_menu("bed: needs_sign_in*", why="the menu never showed `bed` waiting for a sign-in")
         assert bed.entries() == ["token: revoked", "Refresh token", "Revoke token", "Sign in again"], f"\n{revoked}"
+        offered = {c.label: c.enabled for c in bed.children if c.visible and c.label != "token: revoked"}
+        assert offered == {"Refresh token": False, "Revoke token": False, "Sign in again": True}, (
+            f"with nothing held, only a new sign-in can be clicked\n{revoked}"
+        )
         assert revoked.revision > layout.revision
 
         # Sign in again: the hub runs the sign-in (the scripted browser once more), and the
