@@ -204,7 +204,8 @@ def test_window_connects_the_protected_server_shows_its_tokens_and_revokes_them(
             assert time.monotonic() < deadline, f"the sign-in never ended; the status line said {seen}"
             time.sleep(0.05)
         assert any(busy == "true" for _, busy in seen[:-1]), f"progress was shown while it ran: {seen}"
-        # The end of the flow comes as an event first ("Signed in"), its outcome with the next poll.
+        # The end of the flow comes as an event first ("Signed in ...; finishing..."), its outcome
+        # with the next poll.
         window.wait_for("connect-status", text="Connected `bed` and added it to your servers.")
         assert window.attr("connect-status", "data-tone") == "ok"
         assert window.enabled("connect-submit"), "Connect is enabled again"

@@ -62,6 +62,14 @@ describe('following a sign-in', () => {
     expect(flowStatus(s)).toMatchObject({ text: 'Connected `notes` and added it to your servers.', tone: 'ok', busy: false });
   });
 
+  it('says it is finishing when the done event beats the poll, then what the poll read', () => {
+    const done = applySignInEvent(newFlow('f1'), { kind: 'sign_in', flow: 'f1', server: 'notes', stage: 'done', message: 'signed in' });
+    expect(flowStatus(done)).toMatchObject({ text: 'Signed in `notes`; finishing...', busy: false });
+    // a sign-in again adds no server: the finished record has no `connected`
+    const again = applyFlowView(done, view({ finished: true, progress: [{ stage: 'done', message: 'signed in' }] }));
+    expect(flowStatus(again)).toMatchObject({ text: 'Signed in `notes`.', tone: 'ok', busy: false });
+  });
+
   it('reports failure with the hub’s sentence', () => {
     const s = applyFlowView(
       newFlow('f1'),

@@ -14,12 +14,24 @@ export interface FlowState {
   error: string | null;
   hint: string | null;
   cancelled: boolean;
+  /** A poll has read the finished record (its outcome: connected, error); an event alone says only that it ended. */
+  outcomeRead: boolean;
 }
 
 const ENDS = new Set(['done', 'failed', 'cancelled']);
 
 export function newFlow(flow: string, server = ''): FlowState {
-  return { flow, server, progress: [], finished: false, connected: null, error: null, hint: null, cancelled: false };
+  return {
+    flow,
+    server,
+    progress: [],
+    finished: false,
+    connected: null,
+    error: null,
+    hint: null,
+    cancelled: false,
+    outcomeRead: false,
+  };
 }
 
 /** The polled record; it never loses steps an event already brought. */
@@ -35,6 +47,7 @@ export function applyFlowView(state: FlowState, view: FlowView): FlowState {
     error: view.error ?? state.error,
     hint: view.hint ?? state.hint,
     cancelled: Boolean(view.cancelled) || state.cancelled,
+    outcomeRead: view.finished || state.outcomeRead,
   };
 }
 
@@ -87,6 +100,10 @@ export function flowStatus(state: FlowState): FlowStatus {
   }
   if (state.finished || last?.stage === 'done') {
     const c = state.connected;
+    if (!c && !state.outcomeRead) {
+      // The event came first: whether a new server was added comes with the next poll.
+      return { text: `Signed in${who}; finishing...`, tone: 'busy', busy: false, authUrl: null };
+    }
     const text = c
       ? `Connected${who}${c.added ? ' and added it to your servers' : ''}.`
       : `Signed in${who}.`;

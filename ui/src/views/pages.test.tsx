@@ -139,7 +139,7 @@ describe('Connect page', () => {
     };
     shell.emit({ kind: 'sign_in', flow: 'f1', server: 'notes', stage: 'done', message: 'signed in' });
     await settle();
-    expect(text('connect-status')).toBe('Signed in `notes`.');
+    expect(text('connect-status')).toBe('Signed in `notes`; finishing...');
     // the next poll brings the details
     await new Promise((r) => setTimeout(r, 1100));
     await settle();
