@@ -1,6 +1,7 @@
 """Run the real desktop app under Xvfb with a private D-Bus session, and drive its window.
 
-The app is the release build `scripts/app-build` makes (`PATCHBAY_APP`), started by
+The app is the build `scripts/app-build` makes (`PATCHBAY_APP`; `scripts/test` builds and sets
+the debug one), started by
 `tauri-driver` + `WebKitWebDriver` (W3C WebDriver over loopback HTTP, spoken here with httpx2),
 so the window is a real WebKitGTK webview and every command goes through Tauri's IPC and the
 window's capability. The hub it starts is the `patchbay` of `PATCHBAY_BIN`. Every process is
@@ -43,7 +44,8 @@ def app_bin() -> str:
     """The app under test, from PATCHBAY_APP; a missing one fails the test, never skips it."""
     path = os.environ.get("PATCHBAY_APP")
     if not path:
-        pytest.fail("PATCHBAY_APP is not set: `scripts/app-build`, then point PATCHBAY_APP at target/release/patchbay-app", pytrace=False)
+        pytest.fail("PATCHBAY_APP is not set: run the tests with `scripts/test` (it builds the app), or "
+                    "`scripts/app-build --debug deb` and PATCHBAY_APP=target/debug/patchbay-app", pytrace=False)
     if not os.access(path, os.X_OK):
         pytest.fail(f"PATCHBAY_APP `{path}` is not an executable file", pytrace=False)
     return str(Path(path).resolve())
