@@ -51,6 +51,11 @@ def app_bin() -> str:
     return str(Path(path).resolve())
 
 
+def log_tail(path: Path, chars: int = 4000) -> str:
+    """The end of a log file, for a failure message; `(no log)` when there is none."""
+    return path.read_text(errors="replace")[-chars:] if path.exists() else "(no log)"
+
+
 def _tool(name: str, path: Path | None = None) -> str:
     found = str(path) if path and path.exists() else shutil.which(name)
     if not found:

@@ -47,11 +47,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import pytest  # noqa: E402
-from app_harness import Desktop, desktop  # noqa: E402
-from patchbay_harness import Sandbox, start_hub, stop_process  # noqa: E402
+from app_harness import Desktop, desktop, log_tail  # noqa: E402
+from patchbay_harness import Sandbox, parent_pid, start_hub, stop_process, wait_server_running  # noqa: E402
 from tray_bus import Layout, StatusNotifierHost  # noqa: E402
 
 SERVERS = 10
+NAMES = [f"s{i:02}" for i in range(SERVERS)]
 TOOLS_EACH = 5
 SIZED = HERE / "servers" / "sized_server.py"
 REGISTER_TIMEOUT = 30.0
@@ -77,16 +78,15 @@ def log(message: str) -> None:
 
 def write_servers(sandbox: Sandbox) -> None:
     blocks = [
-        f"[servers.s{i:02}]\ncommand = {json.dumps(sys.executable)}\n"
+        f"[servers.{name}]\ncommand = {json.dumps(sys.executable)}\n"
         f"args = {json.dumps([str(SIZED), '--tools', str(TOOLS_EACH)])}\nstart = \"eager\"\n"
-        for i in range(SERVERS)
+        for name in NAMES
     ]
     sandbox.config_file.write_text("\n".join(blocks))
 
 
 def all_running(layout: Layout) -> bool:
-    lines = [n.label for n in layout.root.walk() if n.label.startswith("s0")]
-    return len(lines) == SERVERS and all(": running (" in line for line in lines)
+    return all(layout.find(f"{name}: running (*") for name in NAMES)
 
 
 # --- processes ------------------------------------------------------------------------------
@@ -94,15 +94,9 @@ def all_running(layout: Layout) -> bool:
 
 def _children() -> dict[int, list[int]]:
     kids: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry.name}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-        kids.setdefault(ppid, []).append(int(entry.name))
+    for pid in (int(name) for name in os.listdir("/proc") if name.isdigit()):
+        if (ppid := parent_pid(pid)) is not None:
+            kids.setdefault(ppid, []).append(pid)
     return kids
 
 
@@ -165,8 +159,7 @@ def steady_footprint(proc: subprocess.Popen[bytes], log: Path,
     since = time.monotonic()
     while True:
         if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
-            raise BenchError(f"{proc.args[0]} exited with {proc.returncode} while measured:\n{tail}")
+            raise BenchError(f"{proc.args[0]} exited with {proc.returncode} while measured:\n{log_tail(log)}")
         now = footprint(root)
         if not ready(now):
             base, since = None, time.monotonic()
@@ -185,14 +178,12 @@ def steady_footprint(proc: subprocess.Popen[bytes], log: Path,
 @dataclass
 class Run:
     sandbox: Sandbox
-    desk: Desktop
     host: StatusNotifierHost
     proc: subprocess.Popen[bytes]
     started: float
 
     def log(self) -> str:
-        path = self.sandbox.root / "app.log"
-        return path.read_text(errors="replace")[-3000:] if path.exists() else "(no log)"
+        return log_tail(self.sandbox.root / "app.log")
 
     def wait_registered(self) -> float:
         deadline = self.started + REGISTER_TIMEOUT
@@ -234,7 +225,7 @@ def app(app_bin: str, sandbox: Sandbox, desk: Desktop, host: StatusNotifierHost,
         proc = subprocess.Popen([app_bin, *args], env=desk.env(sandbox), stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     try:
-        yield Run(sandbox, desk, host, proc, started)
+        yield Run(sandbox, host, proc, started)
     finally:
         stop_process(proc)
 
@@ -244,15 +235,7 @@ def start_to_tray(app_bin: str, hub_first: bool) -> tuple[float, float]:
         hub = None
         if hub_first:
             hub = start_hub(sandbox)
-            deadline = time.monotonic() + MENU_TIMEOUT
-            while True:
-                out = sandbox.run_cli("status", "--json")
-                servers = json.loads(out.stdout).get("servers", []) if out.returncode == 0 else []
-                if len(servers) == SERVERS and all(s["state"] == "running" for s in servers):
-                    break
-                if time.monotonic() > deadline:
-                    raise BenchError(f"the hub's servers never all ran: {out.stdout}{out.stderr}")
-                time.sleep(0.1)
+            wait_server_running(sandbox, *NAMES, timeout=MENU_TIMEOUT)
         try:
             with app(app_bin, sandbox, desk, host, "--tray") as run:
                 return run.wait_registered(), run.wait_menu_filled()

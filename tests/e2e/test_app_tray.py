@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from app_harness import Desktop, app_process, desktop
+from app_harness import Desktop, app_process, desktop, log_tail
 from oauth_bed import RS_CLIENT_ID, AuthServer, ResourceServer, ScriptedBrowser, fingerprint
 from patchbay_harness import (
     Hub,
@@ -69,8 +69,7 @@ class TrayApp:
     item: TrayItem
 
     def log(self) -> str:
-        path = self.sandbox.root / "app.log"
-        return "the app's log:\n" + (path.read_text(errors="replace")[-4000:] if path.exists() else "(none)")
+        return "the app's log:\n" + log_tail(self.sandbox.root / "app.log")
 
     def wait_menu(self, label: str, timeout: float = MENU_TIMEOUT, why: str = "") -> tuple[Layout, MenuNode]:
         """The menu once it has an item labelled `label` (a `*` at the end: label starts so)."""
@@ -109,8 +108,7 @@ def tray_app(sandbox: Sandbox, env: dict[str, str] | None = None) -> Iterator[Tr
     with desktop(sandbox) as desk, StatusNotifierHost(desk.bus) as host:
         sandbox.env["DBUS_SESSION_BUS_ADDRESS"] = desk.bus
         with app_process(sandbox, "--tray", desk=desk, env=env) as proc:
-            log = sandbox.root / "app.log"
-            item = host.wait_item(REGISTER_TIMEOUT, lambda: f"the app's log:\n{log.read_text(errors='replace')[-4000:]}")
+            item = host.wait_item(REGISTER_TIMEOUT, lambda: f"the app's log:\n{log_tail(sandbox.root / 'app.log')}")
             yield TrayApp(sandbox, desk, host, proc, item)
 
 
