@@ -9,7 +9,7 @@
 //! before) is lost. Refreshes run one at a time, each reading the hub afresh, so the last one
 //! shows the hub's latest state.
 
-use patchbay_core::oauth::{TokenState, TokenStatus};
+use patchbay_core::oauth::{TokenActions, TokenState, TokenStatus};
 use patchbay_core::supervisor::ServerStatus;
 use tauri::image::Image;
 use tauri::menu::{
@@ -50,28 +50,6 @@ enum Entry {
     },
 }
 
-/// Which token actions can be clicked: each only where it can do something.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct TokenActions {
-    refresh: bool,
-    revoke: bool,
-    sign_in: bool,
-}
-
-impl TokenActions {
-    /// The same rules as the window's Tokens page (`ui/src/logic/tokens.ts`, `tokenActions`).
-    fn of(token: &TokenStatus) -> Self {
-        let oauth = token.state != TokenState::Header;
-        let holds = !matches!(token.state, TokenState::None | TokenState::Revoked);
-        Self {
-            refresh: oauth && holds && token.refresh_token && token.state != TokenState::Refreshing,
-            revoke: holds,
-            // A static header is replaced with `patchbay secret`, not a sign-in.
-            sign_in: oauth,
-        }
-    }
-}
-
 impl Shown {
     fn new(state: Option<&(Vec<ServerStatus>, Vec<TokenStatus>)>, autostart: bool) -> Self {
         let servers = match state {
@@ -87,7 +65,7 @@ impl Shown {
                             name,
                             line,
                             token: token_line(token),
-                            actions: TokenActions::of(token),
+                            actions: token.actions,
                         },
                         None => Entry::Line { name, line },
                     }
@@ -382,47 +360,5 @@ mod tests {
         assert_eq!(countdown(54 * 60 + 10), "54 min");
         assert_eq!(countdown(5 * 3600), "5 h");
         assert_eq!(countdown(3 * 86_400), "3 days");
-    }
-
-    fn token(state: TokenState, refresh_token: bool) -> TokenStatus {
-        TokenStatus {
-            server: "bed".into(),
-            url: "http://127.0.0.1:1/mcp".into(),
-            state,
-            issuer: None,
-            client_id: None,
-            scopes: Vec::new(),
-            expires_at: None,
-            expires_in: None,
-            refresh_token,
-            header: None,
-            message: None,
-        }
-    }
-
-    #[test]
-    fn token_actions_are_offered_only_where_they_can_act() {
-        let all = TokenActions {
-            refresh: true,
-            revoke: true,
-            sign_in: true,
-        };
-        assert_eq!(TokenActions::of(&token(TokenState::Valid, true)), all);
-        let no_refresh = TokenActions::of(&token(TokenState::Valid, false));
-        assert!(!no_refresh.refresh && no_refresh.revoke && no_refresh.sign_in);
-        for state in [TokenState::Revoked, TokenState::None] {
-            let only_sign_in = TokenActions {
-                refresh: false,
-                revoke: false,
-                sign_in: true,
-            };
-            assert_eq!(TokenActions::of(&token(state, false)), only_sign_in);
-        }
-        let header = TokenActions::of(&token(TokenState::Header, false));
-        assert!(!header.refresh && header.revoke && !header.sign_in);
-        let rejected = TokenActions::of(&token(TokenState::NeedsSignIn, true));
-        assert_eq!(rejected, all);
-        let busy = TokenActions::of(&token(TokenState::Refreshing, true));
-        assert!(!busy.refresh && busy.revoke && busy.sign_in);
     }
 }

@@ -28,8 +28,8 @@ export function mockTransport(): Transport {
     { name: 'old', state: 'stopped', pid: null, uptime_secs: null, tools: 0, restarts: 0, retry_in_ms: null, last_error: 'disabled', command: 'node old.js' },
   ];
   const tokens: TokenStatus[] = [
-    { server: 'linear', url: 'https://mcp.linear.app/mcp', state: 'needs_sign_in', issuer: 'https://linear.app', client_id: 'pb-123', scopes: ['read'], expires_at: null, expires_in: null, refresh_token: false, header: null, message: 'the provider rejected the refresh token (invalid_grant)' },
-    { server: 'notes', url: 'https://notes.example.com/mcp', state: 'valid', issuer: 'https://auth.example.com', client_id: 'pb-9', scopes: ['notes:read', 'notes:write'], expires_at: Math.floor(Date.now() / 1000) + 3125, expires_in: 3125, refresh_token: true, header: null, message: null },
+    { server: 'linear', url: 'https://mcp.linear.app/mcp', state: 'needs_sign_in', issuer: 'https://linear.app', client_id: 'pb-123', scopes: ['read'], expires_at: null, expires_in: null, refresh_token: false, header: null, message: 'the provider rejected the refresh token (invalid_grant)', actions: { refresh: false, revoke: true, sign_in: true } },
+    { server: 'notes', url: 'https://notes.example.com/mcp', state: 'valid', issuer: 'https://auth.example.com', client_id: 'pb-9', scopes: ['notes:read', 'notes:write'], expires_at: Math.floor(Date.now() / 1000) + 3125, expires_in: 3125, refresh_token: true, header: null, message: null, actions: { refresh: true, revoke: true, sign_in: true } },
   ];
   const clients: ClientStatus[] = [
     { id: 'claude-desktop', name: 'Claude Desktop', path: '~/.config/Claude/claude_desktop_config.json', format: 'json', detected: true, installed: true, entry: 'intact', mode: 'bridge', direct: false, tool_limit: null, profile: null, error: null },
@@ -151,7 +151,7 @@ export function mockTransport(): Transport {
     revoke_token: (a) => {
       const t = tokens.find((x) => x.server === a.name);
       if (!t) return fail(`no server named \`${a.name}\``, 'not_found');
-      Object.assign(t, { state: 'revoked', expires_at: null, expires_in: null, refresh_token: false });
+      Object.assign(t, { state: 'revoked', expires_at: null, expires_in: null, refresh_token: false, actions: { refresh: false, revoke: false, sign_in: true } });
       return { server: a.name, at_provider: true, deleted: true, note: null };
     },
     sign_in_again: (a) => {

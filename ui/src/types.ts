@@ -119,6 +119,15 @@ export interface TokenStatus {
   refresh_token: boolean;
   header: string | null;
   message: string | null;
+  /** What can be done now: the hub decides (`oauth::keeper::TokenActions`). */
+  actions: TokenActions;
+}
+
+/** `oauth::keeper::TokenActions`. */
+export interface TokenActions {
+  refresh: boolean;
+  revoke: boolean;
+  sign_in: boolean;
 }
 
 /** `oauth::keeper::Revoked`. */

@@ -25,7 +25,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use flow::{SignInError, sign_in};
-pub use keeper::{Keeper, KeeperError, TokenState, TokenStatus};
+pub use keeper::{Keeper, KeeperError, TokenActions, TokenState, TokenStatus};
 
 use crate::secret::Secret;
 

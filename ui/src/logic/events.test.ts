@@ -132,12 +132,19 @@ describe('token_state', () => {
     refresh_token: true,
     header: null,
     message: null,
+    actions: { refresh: true, revoke: true, sign_in: true },
   };
 
   it('sets the state and its reason', () => {
     const { tokens, found } = applyTokenState([token], { kind: 'token_state', server: 'linear', state: 'needs_sign_in', message: 'invalid_grant' });
     expect(found).toBe(true);
     expect(tokens[0]).toMatchObject({ state: 'needs_sign_in', message: 'invalid_grant', issuer: 'https://linear.app' });
+  });
+
+  it('offers no action in the new state until the list is read again', () => {
+    const { tokens } = applyTokenState([token], { kind: 'token_state', server: 'linear', state: 'revoked' });
+    expect(tokens[0]?.actions).toEqual({ refresh: false, revoke: false, sign_in: false });
+    expect(staleAfter({ kind: 'token_state', server: 'linear', state: 'revoked' }).tokens).toBe(true);
   });
 });
 

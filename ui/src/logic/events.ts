@@ -4,6 +4,7 @@
  * answer (an event about something the view has not seen yet).
  */
 import type { CallRecord, ClientStatus, HubEvent, ServerStatus, TokenStatus } from '../types';
+import { NO_ACTIONS } from './tokens';
 
 const KINDS = new Set([
   'server_state',
@@ -138,7 +139,8 @@ export function applyTokenState(
   const next = tokens.map((t) => {
     if (t.server !== event.server) return t;
     found = true;
-    return { ...t, state: event.state, message: event.message ?? null };
+    // What can be done in the new state comes with the re-read the event asks for (staleAfter).
+    return { ...t, state: event.state, message: event.message ?? null, actions: NO_ACTIONS };
   });
   return { tokens: found ? next : tokens, found };
 }

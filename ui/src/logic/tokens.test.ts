@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { expiresAtMs, scopesText, tokenActions, tokenStateView } from './tokens';
+import type { TokenStatus } from '../types';
 
 describe('tokens', () => {
   it('prefers the absolute expiry, else counts expires_in from the read', () => {
@@ -9,19 +10,11 @@ describe('tokens', () => {
     expect(expiresAtMs({ expires_at: null, expires_in: null }, 1000)).toBeNull();
   });
 
-  it('offers Refresh only with a refresh token, and not while one runs', () => {
-    expect(tokenActions({ state: 'valid', refresh_token: true })).toEqual({ refresh: true, revoke: true, signIn: true });
-    expect(tokenActions({ state: 'valid', refresh_token: false }).refresh).toBe(false);
-    expect(tokenActions({ state: 'refreshing', refresh_token: true }).refresh).toBe(false);
-  });
-
-  it('offers nothing to revoke when nothing is held', () => {
-    expect(tokenActions({ state: 'revoked', refresh_token: false })).toEqual({ refresh: false, revoke: false, signIn: true });
-    expect(tokenActions({ state: 'none', refresh_token: false }).revoke).toBe(false);
-  });
-
-  it('does not offer an OAuth sign-in for a static header', () => {
-    expect(tokenActions({ state: 'header', refresh_token: false })).toEqual({ refresh: false, revoke: true, signIn: false });
+  // Which actions apply is the hub's rule (oauth::keeper::TokenActions, tested there).
+  it('offers what the hub says, and nothing when it said nothing', () => {
+    const actions = { refresh: false, revoke: true, sign_in: true };
+    expect(tokenActions({ actions })).toEqual(actions);
+    expect(tokenActions({} as Pick<TokenStatus, 'actions'>)).toEqual({ refresh: false, revoke: false, sign_in: false });
   });
 
   it('names the states', () => {

@@ -1,5 +1,5 @@
 /** The Tokens view's logic: state words, the expiry instant, and which buttons make sense. */
-import type { TokenStatus } from '../types';
+import type { TokenActions, TokenStatus } from '../types';
 import type { Tone } from './servers';
 
 export function tokenStateView(state: string): { label: string; tone: Tone } {
@@ -33,20 +33,15 @@ export function expiresAtMs(t: Pick<TokenStatus, 'expires_at' | 'expires_in'>, r
   return null;
 }
 
-/** Which actions apply. */
-export function tokenActions(t: Pick<TokenStatus, 'state' | 'refresh_token'>): {
-  refresh: boolean;
-  revoke: boolean;
-  signIn: boolean;
-} {
-  const oauth = t.state !== 'header';
-  const holds = t.state !== 'none' && t.state !== 'revoked';
-  return {
-    refresh: oauth && holds && t.refresh_token && t.state !== 'refreshing',
-    revoke: holds,
-    signIn: oauth,
-  };
+/**
+ * What a token row offers: the hub's word on it (`actions`), nothing when it gave none (a hub
+ * older than the field, or a state just changed by an event, until the list is read again).
+ */
+export function tokenActions(t: Pick<TokenStatus, 'actions'>): TokenActions {
+  return t.actions ?? NO_ACTIONS;
 }
+
+export const NO_ACTIONS: TokenActions = { refresh: false, revoke: false, sign_in: false };
 
 /** Scopes as one line; `none` rather than an empty cell. */
 export function scopesText(scopes: string[]): string {

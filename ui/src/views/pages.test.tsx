@@ -30,6 +30,7 @@ const token = (over: Partial<TokenStatus> = {}): TokenStatus => ({
   refresh_token: true,
   header: null,
   message: null,
+  actions: { refresh: true, revoke: true, sign_in: true },
   ...over,
 });
 
@@ -213,7 +214,9 @@ describe('Tokens page', () => {
   it('revokes after confirmation and re-reads the list', async () => {
     let state = 'valid';
     shell.on({
-      list_tokens: () => [token({ state, refresh_token: state === 'valid' })],
+      list_tokens: () => [
+        state === 'valid' ? token() : token({ state, refresh_token: false, actions: { refresh: false, revoke: false, sign_in: true } }),
+      ],
       revoke_token: () => {
         state = 'revoked';
         return { server: 'notes', at_provider: true, deleted: true, note: null };
@@ -227,15 +230,23 @@ describe('Tokens page', () => {
     expect(byTestId('token-state-notes').dataset.state).toBe('revoked');
     expect(text('tokens-status')).toBe('Revoked the tokens of `notes` at the provider and in the keychain.');
     expect(byTestId<HTMLButtonElement>('token-refresh-notes').disabled).toBe(true);
+    expect(byTestId<HTMLButtonElement>('token-revoke-notes').disabled).toBe(true);
+    expect(byTestId<HTMLButtonElement>('token-signin-notes').disabled).toBe(false);
   });
 
-  it('follows a token_state event and offers sign-in again', async () => {
-    shell.on({ list_tokens: () => [token()], sign_in_again: () => ({ flow: 'f1' }) });
+  it('follows a token_state event, then offers what the hub offers in the new state', async () => {
+    let now = token();
+    shell.on({ list_tokens: () => [now], sign_in_again: () => ({ flow: 'f1' }) });
     root = await mount(<App initialPage="tokens" />);
+    now = token({ state: 'needs_sign_in', message: 'invalid_grant', actions: { refresh: false, revoke: true, sign_in: true } });
     shell.emit({ kind: 'token_state', server: 'notes', state: 'needs_sign_in', message: 'invalid_grant' });
     await settle();
     expect(byTestId('token-state-notes').dataset.state).toBe('needs_sign_in');
     expect(text('token-message-notes')).toBe('invalid_grant');
+    // Until the list is read again the row offers nothing: what the new state allows is the hub's to say.
+    expect(byTestId<HTMLButtonElement>('token-signin-notes').disabled).toBe(true);
+    await vi.waitFor(() => expect(byTestId<HTMLButtonElement>('token-signin-notes').disabled).toBe(false));
+    expect(byTestId<HTMLButtonElement>('token-refresh-notes').disabled).toBe(true);
     await click('token-signin-notes');
     expect(shell.callsOf('sign_in_again')).toEqual([{ name: 'notes' }]);
     expect(text('token-signin-status')).toBe('Starting `notes`...');

@@ -146,7 +146,7 @@ export function TokensPage(props: {
                       type="button"
                       class={t.state === 'needs_sign_in' ? 'primary' : undefined}
                       data-testid={`token-signin-${t.server}`}
-                      disabled={!can.signIn || busy !== null}
+                      disabled={!can.sign_in || busy !== null}
                       onClick={() => void signIn(t)}
                     >
                       Sign in again

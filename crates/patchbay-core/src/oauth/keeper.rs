@@ -81,6 +81,32 @@ impl TokenState {
     }
 }
 
+/// What can be done with a server's credentials as they stand: the buttons the app's Tokens page
+/// enables and the tray items it makes clickable, decided here once for both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenActions {
+    /// Refresh: OAuth tokens are held with a refresh token, and no refresh is under way.
+    pub refresh: bool,
+    /// Revoke: there is something to drop (tokens, or a static header).
+    pub revoke: bool,
+    /// Sign in again: any server that signs in with OAuth. A static header is replaced with
+    /// `patchbay secret`, not a sign-in.
+    pub sign_in: bool,
+}
+
+impl TokenActions {
+    /// The actions for credentials in `state`, holding a refresh token or not.
+    pub fn of(state: TokenState, refresh_token: bool) -> Self {
+        let oauth = state != TokenState::Header;
+        let holds = !matches!(state, TokenState::None | TokenState::Revoked);
+        Self {
+            refresh: oauth && holds && refresh_token && state != TokenState::Refreshing,
+            revoke: holds,
+            sign_in: oauth,
+        }
+    }
+}
+
 /// One server's credentials, as `patchbay tokens list` shows them: never a token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TokenStatus {
@@ -106,6 +132,9 @@ pub struct TokenStatus {
     pub header: Option<String>,
     /// Why, for [`TokenState::NeedsSignIn`] or a failed refresh.
     pub message: Option<String>,
+    /// What can be done now ([`TokenActions::of`]); none from a hub older than the field.
+    #[serde(default)]
+    pub actions: TokenActions,
 }
 
 /// Why the keeper could not give a credential.
@@ -870,6 +899,7 @@ impl Keeper {
             (None, Some(_)) => TokenState::Header,
             (None, None) => TokenState::None,
         };
+        let refresh_token = live.is_some_and(|t| t.refresh_token.is_some());
         TokenStatus {
             server: self.server.clone(),
             url: self.url.clone(),
@@ -881,9 +911,10 @@ impl Keeper {
             expires_in: live
                 .and_then(|t| t.expires_in(SystemTime::now()))
                 .map(|d| d.as_secs()),
-            refresh_token: live.is_some_and(|t| t.refresh_token.is_some()),
+            refresh_token,
             header: held.header.as_ref().map(|h| h.name.clone()),
             message: load_error.or(shown.message),
+            actions: TokenActions::of(state, refresh_token),
         }
     }
 }
@@ -906,6 +937,33 @@ mod tests {
             token_endpoint: "https://as/token".into(),
             revocation_endpoint: None,
         }
+    }
+
+    #[test]
+    fn token_actions_are_offered_only_where_they_can_act() {
+        let of = TokenActions::of;
+        let all = TokenActions {
+            refresh: true,
+            revoke: true,
+            sign_in: true,
+        };
+        assert_eq!(of(TokenState::Valid, true), all);
+        assert_eq!(of(TokenState::Expiring, true), all);
+        // A provider that rejected the tokens may still take a refresh token later.
+        assert_eq!(of(TokenState::NeedsSignIn, true), all);
+        let no_refresh = of(TokenState::Valid, false);
+        assert!(!no_refresh.refresh && no_refresh.revoke && no_refresh.sign_in);
+        let busy = of(TokenState::Refreshing, true);
+        assert!(!busy.refresh && busy.revoke && busy.sign_in);
+        let only_sign_in = TokenActions {
+            refresh: false,
+            revoke: false,
+            sign_in: true,
+        };
+        assert_eq!(of(TokenState::Revoked, false), only_sign_in);
+        assert_eq!(of(TokenState::None, false), only_sign_in);
+        let header = of(TokenState::Header, false);
+        assert!(!header.refresh && header.revoke && !header.sign_in);
     }
 
     #[test]
