@@ -20,13 +20,15 @@ pub const BIN_ENV: &str = "PATCHBAY_BIN";
 pub struct HubLink {
     paths: Paths,
     exe: PathBuf,
+    /// Variables the app set for itself ([`crate::engine::tune`]) that a hub it starts drops.
+    unset: Vec<&'static str>,
     client: Mutex<Option<Client>>,
 }
 
 impl HubLink {
     /// A link for this user's hub, started from `patchbay` beside the app unless `PATCHBAY_BIN`
-    /// names another.
-    pub fn from_env() -> Result<Self, AppError> {
+    /// names another, without the variables in `unset` in its environment.
+    pub fn from_env(unset: Vec<&'static str>) -> Result<Self, AppError> {
         let paths = Paths::from_env().map_err(AppError::shell)?;
         let exe = match std::env::var_os(BIN_ENV).filter(|v| !v.is_empty()) {
             Some(bin) => PathBuf::from(bin),
@@ -35,6 +37,7 @@ impl HubLink {
         Ok(Self {
             paths,
             exe,
+            unset,
             client: Mutex::new(None),
         })
     }
@@ -45,7 +48,8 @@ impl HubLink {
         if let Some(client) = held.as_ref() {
             return Ok(client.clone());
         }
-        let found = patchbay_core::bridge::ensure_hub(&self.paths, &self.exe).await?;
+        let found =
+            patchbay_core::bridge::ensure_hub_without(&self.paths, &self.exe, &self.unset).await?;
         let client = Client::new(&found)?;
         *held = Some(client.clone());
         Ok(client)

@@ -8,6 +8,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 mod commands;
+mod engine;
 mod error;
 mod events;
 mod hub;
@@ -20,29 +21,12 @@ use tauri_plugin_autostart::MacosLauncher;
 /// The argument that starts the app with only its tray icon.
 const TRAY_ONLY: &str = "--tray";
 
-/// GTK 3 on X11 sets up OpenGL when it opens the display, to choose visuals for GL, whether or
-/// not anything draws with it: that loads the GL driver (with Mesa's llvmpipe, LLVM: about 50 MB
-/// of the tray-only process's memory). The window is a form and lists, which WebKit draws well
-/// without GPU compositing, so the app turns GTK's GL off (`GDK_GL=disable`) unless `GDK_GL` is
-/// set already (any value, even empty, keeps GTK's default). A hub the app starts inherits the
-/// variable; it means nothing to anything but GTK.
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-fn without_gtk_gl() {
-    if std::env::var_os("GDK_GL").is_none() {
-        // SAFETY: the first thing `main` does after `--version`: no other thread runs yet, so
-        // nothing reads the environment while it changes.
-        unsafe { std::env::set_var("GDK_GL", "disable") };
-    }
-}
-
 fn main() {
     if std::env::args().any(|a| a == "--version" || a == "-V") {
         println!("patchbay-app {}", patchbay_core::VERSION);
         return;
     }
-    #[cfg(target_os = "linux")]
-    without_gtk_gl();
+    let tuned = engine::tune();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PATCHBAY_LOG")
@@ -50,7 +34,7 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    let link = match hub::HubLink::from_env() {
+    let link = match hub::HubLink::from_env(tuned) {
         Ok(link) => link,
         Err(err) => {
             eprintln!("error: {err}");

@@ -127,6 +127,15 @@ def webviews(app: TrayApp) -> list[int]:
     return [pid for pid in sandbox_processes(app.sandbox, "WebKitWebProcess") if parent_pid(pid) == app.proc.pid]
 
 
+def environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(entry.split("=", 1) for entry in raw.decode(errors="replace").split("\0") if "=" in entry)
+
+
+# What the app sets for GTK and WebKit, for memory (src-tauri/src/engine.rs).
+ENGINE_TUNING = {"GDK_GL": "disable", "JSC_useJIT": "false"}
+
+
 def autostart_entries(sandbox: Sandbox) -> list[Path]:
     return sorted((sandbox.user_home / ".config" / "autostart").glob("*.desktop"))
 
@@ -206,10 +215,18 @@ def test_tray_menu_lists_each_server_with_its_state_follows_changes_and_acts(san
         # app started with its tray only).
         assert webviews(app) == [], "`--tray` starts no window"
         app.click("Open Patchbay")
-        wait_until(lambda: webviews(app), MENU_TIMEOUT, f"no window's web process after `Open Patchbay`\n{app.log()}")
+        [webview] = wait_until(lambda: webviews(app), MENU_TIMEOUT,
+                               f"no window's web process after `Open Patchbay`\n{app.log()}")
+
+        # The page runs with the app's settings for WebKit (no JIT, no GTK GL); the hub the app
+        # started has none of them: they are the window's, not the hub's or its servers'.
+        page_env = environ(webview)
+        assert {k: page_env.get(k) for k in ENGINE_TUNING} == ENGINE_TUNING, "the web process inherits the app's tuning"
+        hub = wait_for_hub(sandbox)
+        hub_env = environ(hub.pid)
+        assert not ENGINE_TUNING.keys() & hub_env.keys(), f"the hub inherited {ENGINE_TUNING.keys() & hub_env.keys()}"
 
         # Quit leaves the hub running (clients keep using it).
-        hub = wait_for_hub(sandbox)
         app.click("Quit")
         assert app.wait_exit() == 0, app.log()
         wait_until(lambda: not app.host.has_owner(app.item.service), EXIT_TIMEOUT, "the tray item left the bus")

@@ -86,11 +86,21 @@ fn endpoint(url: &str, profile: Option<&str>) -> String {
 
 /// Find the running hub, or start one in the background and wait for it.
 pub async fn ensure_hub(paths: &Paths, exe: &std::path::Path) -> Result<Discovery, BridgeError> {
+    ensure_hub_without(paths, exe, &[]).await
+}
+
+/// [`ensure_hub`], where a hub it starts does not inherit the environment variables in `unset`
+/// (the desktop app's settings for its own toolkit).
+pub async fn ensure_hub_without(
+    paths: &Paths,
+    exe: &std::path::Path,
+    unset: &[&str],
+) -> Result<Discovery, BridgeError> {
     if let Some(found) = discovery::find_running(paths) {
         return Ok(found);
     }
     let log_start = std::fs::metadata(paths.hub_log()).map_or(0, |m| m.len());
-    let mut child = spawn_hub(paths, exe)?;
+    let mut child = spawn_hub(paths, exe, unset)?;
     let deadline = Instant::now() + HUB_START_TIMEOUT;
     let mut delay = Duration::from_millis(5);
     loop {
@@ -117,7 +127,11 @@ pub async fn ensure_hub(paths: &Paths, exe: &std::path::Path) -> Result<Discover
 
 /// Start `exe serve` detached: its own process group, no stdio of ours, output to the hub log.
 /// If another bridge won the race, that hub exits at once on the lock and ours is found.
-fn spawn_hub(paths: &Paths, exe: &std::path::Path) -> Result<std::process::Child, BridgeError> {
+fn spawn_hub(
+    paths: &Paths,
+    exe: &std::path::Path,
+    unset: &[&str],
+) -> Result<std::process::Child, BridgeError> {
     let spawn_error = |source| BridgeError::SpawnHub {
         exe: exe.to_owned(),
         source,
@@ -134,6 +148,9 @@ fn spawn_hub(paths: &Paths, exe: &std::path::Path) -> Result<std::process::Child
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(log.into_parts().0);
+    for name in unset {
+        command.env_remove(name);
+    }
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;
