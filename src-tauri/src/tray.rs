@@ -211,6 +211,9 @@ fn build(app: &AppHandle, shown: &Shown) -> tauri::Result<Menu<tauri::Wry>> {
 }
 
 fn server_line(server: &ServerStatus) -> String {
+    if !server.enabled {
+        return format!("{}: disabled", server.name);
+    }
     let tools = match server.tools {
         1 => "1 tool".to_owned(),
         n => format!("{n} tools"),

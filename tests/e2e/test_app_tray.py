@@ -114,6 +114,8 @@ def tray_app(sandbox: Sandbox, env: dict[str, str] | None = None) -> Iterator[Tr
 
 def server_line(status: dict[str, Any]) -> str:
     """The tray's line for a server, as tray.rs words it, from its `status --json` entry."""
+    if not status["enabled"]:
+        return f"{status['name']}: disabled"
     tools = "1 tool" if status["tools"] == 1 else f"{status['tools']} tools"
     return f"{status['name']}: {status['state']} ({tools})"
 
@@ -181,6 +183,13 @@ def test_tray_menu_lists_each_server_with_its_state_follows_changes_and_acts(san
         assert crashed.find("broken: restarting (0 tools)"), f"no tools while it crashes\n{crashed}"
         assert crashed.find("time: running*"), f"`time` is still listed as running\n{crashed}"
         assert statuses(sandbox)["broken"]["state"] in ("restarting", "starting"), statuses(sandbox)["broken"]
+
+        # Disabled in the config: the hub says so (`enabled`), and so does the menu.
+        assert sandbox.run_cli("disable", "broken").returncode == 0
+        app.wait_menu("broken: disabled", why="the disabled server never showed as disabled")
+        broken = statuses(sandbox)["broken"]
+        assert (broken["enabled"], broken["kind"], broken["state"]) == (False, "stdio", "stopped"), broken
+        assert server_line(broken) == "broken: disabled"
 
         # Removed: gone from the menu.
         assert sandbox.run_cli("remove", "broken").returncode == 0

@@ -103,6 +103,7 @@ def test_window_adds_a_stdio_server_from_the_form_and_installs_into_clients(sand
         # It runs, with its tools, in the list.
         window.wait_for("server-row-everything", SERVER_START_TIMEOUT, data_state="running")
         window.wait_for("server-state-everything", data_state="running")
+        assert window.text("server-kind-everything") == "stdio"
         shown = window.text("server-command-everything")
         assert shown == f"{command} {' '.join(args)}", f"the list shows the command line (its env apart): {shown}"
         wait_until(
@@ -264,6 +265,7 @@ def test_window_connects_the_protected_server_shows_its_tokens_and_revokes_them(
         window.page("servers")
         window.wait_for("server-row-bed", REMOTE_PING_WAIT, data_state="needs_sign_in")
         assert window.text("server-command-bed") == protected_mcp.url
+        assert window.text("server-kind-bed") == "remote"
 
     assert len(set(shots.values())) == len(shots), "every page's screenshot differs from the others"
 

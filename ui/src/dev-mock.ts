@@ -21,11 +21,11 @@ export function mockTransport(): Transport {
   const emit = (event: HubEvent) => listeners.forEach((l) => l(event));
 
   const servers: ServerStatus[] = [
-    { name: 'everything', state: 'running', pid: 4242, uptime_secs: 360, tools: 11, restarts: 0, retry_in_ms: null, last_error: null, command: 'npx -y @modelcontextprotocol/server-everything' },
-    { name: 'time', state: 'idle', pid: null, uptime_secs: null, tools: 2, restarts: 0, retry_in_ms: null, last_error: null, command: 'uvx mcp-server-time' },
-    { name: 'flaky', state: 'restarting', pid: null, uptime_secs: null, tools: 3, restarts: 4, retry_in_ms: 4000, last_error: 'exited with status 1: ModuleNotFoundError: No module named `mcp`', command: 'python3 flaky.py' },
-    { name: 'linear', state: 'needs_sign_in', pid: null, uptime_secs: null, tools: 0, restarts: 0, retry_in_ms: null, last_error: 'the provider rejected the refresh token (invalid_grant)', command: 'https://mcp.linear.app/mcp' },
-    { name: 'old', state: 'stopped', pid: null, uptime_secs: null, tools: 0, restarts: 0, retry_in_ms: null, last_error: 'disabled', command: 'node old.js' },
+    { name: 'everything', state: 'running', pid: 4242, uptime_secs: 360, tools: 11, restarts: 0, retry_in_ms: null, last_error: null, command: 'npx -y @modelcontextprotocol/server-everything' , kind: 'stdio', enabled: true },
+    { name: 'time', state: 'idle', pid: null, uptime_secs: null, tools: 2, restarts: 0, retry_in_ms: null, last_error: null, command: 'uvx mcp-server-time' , kind: 'stdio', enabled: true },
+    { name: 'flaky', state: 'restarting', pid: null, uptime_secs: null, tools: 3, restarts: 4, retry_in_ms: 4000, last_error: 'exited with status 1: ModuleNotFoundError: No module named `mcp`', command: 'python3 flaky.py' , kind: 'stdio', enabled: true },
+    { name: 'linear', state: 'needs_sign_in', pid: null, uptime_secs: null, tools: 0, restarts: 0, retry_in_ms: null, last_error: 'the provider rejected the refresh token (invalid_grant)', command: 'https://mcp.linear.app/mcp' , kind: 'remote', enabled: true },
+    { name: 'old', state: 'stopped', pid: null, uptime_secs: null, tools: 0, restarts: 0, retry_in_ms: null, last_error: 'disabled', command: 'node old.js' , kind: 'stdio', enabled: false },
   ];
   const tokens: TokenStatus[] = [
     { server: 'linear', url: 'https://mcp.linear.app/mcp', state: 'needs_sign_in', issuer: 'https://linear.app', client_id: 'pb-123', scopes: ['read'], expires_at: null, expires_in: null, refresh_token: false, header: null, message: 'the provider rejected the refresh token (invalid_grant)', actions: { refresh: false, revoke: true, sign_in: true } },
@@ -87,7 +87,7 @@ export function mockTransport(): Transport {
     add_server: (a) => {
       if (server(a.name)) return fail(`a server named \`${a.name}\` exists already`, 'conflict');
       const command = [a.command as string, ...(a.args as string[])].map(quote).join(' ');
-      servers.push({ name: a.name as string, state: 'starting', pid: null, uptime_secs: null, tools: 0, restarts: 0, retry_in_ms: null, last_error: null, command });
+      servers.push({ name: a.name as string, state: 'starting', pid: null, uptime_secs: null, tools: 0, restarts: 0, retry_in_ms: null, last_error: null, command, kind: 'stdio', enabled: true });
       setTimeout(() => {
         const s = server(a.name);
         if (s) Object.assign(s, { state: 'running', pid: 5555, tools: 4 });
@@ -105,7 +105,7 @@ export function mockTransport(): Transport {
     set_server_enabled: (a) => {
       const s = server(a.name);
       if (!s) return fail(`no server named \`${a.name}\``, 'not_found');
-      Object.assign(s, a.enabled ? { state: 'idle', last_error: null } : { state: 'stopped', last_error: 'disabled', pid: null });
+      Object.assign(s, a.enabled ? { state: 'idle', last_error: null, enabled: true } : { state: 'stopped', last_error: 'disabled', pid: null, enabled: false });
       return { enabled: a.enabled };
     },
     server_logs: (a) => ({ server: a.name, lines: [`[hub] starting ${a.name}`, 'listening on stdio', '[hub] ready'] }),

@@ -24,7 +24,11 @@ export interface ServerStatus {
   retry_in_ms: number | null;
   /** `"disabled"` for a server disabled in the config (with state `stopped`). */
   last_error: string | null;
+  /** The exact command line, or a remote server's URL. */
   command: string;
+  kind: 'stdio' | 'remote';
+  /** Enabled in the config. */
+  enabled: boolean;
 }
 
 /** `control::HubStatus`. */

@@ -437,23 +437,13 @@ fn status(paths: &Paths, json: bool) -> Result {
             let servers = config
                 .servers
                 .iter()
-                .map(|(name, s)| ServerStatus {
-                    name: name.clone(),
-                    state: ServerState::Stopped,
-                    pid: None,
-                    uptime_secs: None,
-                    tools: 0,
-                    restarts: 0,
-                    retry_in_ms: None,
-                    last_error: Some(
-                        if s.enabled {
-                            "hub not running"
-                        } else {
-                            "disabled"
-                        }
-                        .to_owned(),
-                    ),
-                    command: s.command_line(),
+                .map(|(name, s)| {
+                    let why = if s.enabled {
+                        "hub not running"
+                    } else {
+                        "disabled"
+                    };
+                    ServerStatus::not_running(name, s, why)
                 })
                 .collect();
             (None, servers)

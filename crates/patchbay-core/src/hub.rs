@@ -241,7 +241,7 @@ impl Hub {
             .iter()
             .map(|(name, server)| match upstreams.get(name) {
                 Some(up) => up.status(),
-                None => disabled_status(name, server),
+                None => ServerStatus::not_running(name, server, "disabled"),
             })
             .collect()
     }
@@ -466,20 +466,6 @@ impl Hub {
     fn caller_for(&self, server: &str) -> Option<Peer<RoleServer>> {
         let callers = self.inner.callers.lock().expect("callers lock");
         callers.get(server)?.last().map(|(_, p)| p.clone())
-    }
-}
-
-fn disabled_status(name: &str, server: &ServerConfig) -> ServerStatus {
-    ServerStatus {
-        name: name.to_owned(),
-        state: crate::supervisor::ServerState::Stopped,
-        pid: None,
-        uptime_secs: None,
-        tools: 0,
-        restarts: 0,
-        retry_in_ms: None,
-        last_error: (!server.enabled).then(|| "disabled".to_owned()),
-        command: server.command_line(),
     }
 }
 

@@ -98,8 +98,60 @@ pub struct ServerStatus {
     pub retry_in_ms: Option<u64>,
     /// The last failure, said for a person.
     pub last_error: Option<String>,
-    /// The exact command line.
+    /// The exact command line, or a remote server's URL.
     pub command: String,
+    /// A stdio server (a child process) or a remote one (a URL).
+    #[serde(default)]
+    pub kind: ServerKind,
+    /// Enabled in the config; a disabled server is `stopped` with the error `disabled`.
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+/// How the hub reaches a server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerKind {
+    /// A child process spoken to over stdio.
+    #[default]
+    Stdio,
+    /// A Streamable HTTP server at a URL.
+    Remote,
+}
+
+impl ServerKind {
+    /// The kind of `config`.
+    pub fn of(config: &ServerConfig) -> Self {
+        if config.url.is_some() {
+            ServerKind::Remote
+        } else {
+            ServerKind::Stdio
+        }
+    }
+}
+
+impl ServerStatus {
+    /// The status of a configured server the hub does not run: disabled in the config, or no
+    /// hub runs (`why`, shown as its last error).
+    pub fn not_running(name: &str, config: &ServerConfig, why: &str) -> Self {
+        ServerStatus {
+            name: name.to_owned(),
+            state: ServerState::Stopped,
+            pid: None,
+            uptime_secs: None,
+            tools: 0,
+            restarts: 0,
+            retry_in_ms: None,
+            last_error: Some(why.to_owned()),
+            command: config.command_line(),
+            kind: ServerKind::of(config),
+            enabled: config.enabled,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -311,6 +363,8 @@ impl Upstream {
                 .map(|t| t.saturating_duration_since(now).as_millis() as u64),
             last_error: live.last_error.clone(),
             command: self.config.command_line(),
+            kind: ServerKind::of(&self.config),
+            enabled: self.config.enabled,
         }
     }
 

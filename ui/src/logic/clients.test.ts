@@ -29,6 +29,8 @@ const server = (name: string, tools: number, disabled = false): ServerStatus => 
   retry_in_ms: null,
   last_error: disabled ? 'disabled' : null,
   command: name,
+  kind: 'stdio',
+  enabled: !disabled,
 });
 
 describe('client states', () => {

@@ -21,6 +21,8 @@ const server = (name: string, over: Partial<ServerStatus> = {}): ServerStatus =>
   retry_in_ms: null,
   last_error: null,
   command: 'x',
+  kind: 'stdio',
+  enabled: true,
   ...over,
 });
 

@@ -28,6 +28,8 @@ const status = (over: Partial<ServerStatus>): ServerStatus => ({
   retry_in_ms: null,
   last_error: null,
   command: 'npx thing',
+  kind: 'stdio',
+  enabled: true,
   ...over,
 });
 
@@ -62,23 +64,24 @@ describe('server states as the list shows them', () => {
   });
 
   it('shows a disabled server as disabled, not stopped, and hides the marker error', () => {
-    const s = status({ state: 'stopped', last_error: 'disabled' });
+    const s = status({ state: 'stopped', last_error: 'disabled', enabled: false });
     expect(isDisabled(s)).toBe(true);
     expect(serverStateView(s)).toEqual({ word: 'disabled', label: 'disabled', tone: 'muted' });
     expect(shownError(s)).toBeNull();
   });
 
-  it('does not take a running server whose last error says "disabled" for disabled', () => {
-    expect(isDisabled(status({ state: 'running', last_error: 'disabled' }))).toBe(false);
+  it('goes by the config, not by the words of an error', () => {
+    expect(isDisabled(status({ state: 'stopped', last_error: 'disabled' }))).toBe(false);
+    expect(shownError(status({ state: 'stopped', last_error: 'exited with 1' }))).toBe('exited with 1');
   });
 
   it('shows a state it does not know in words', () => {
     expect(serverStateView(status({ state: 'warming_up' })).label).toBe('warming up');
   });
 
-  it('tells remote from stdio by the command line', () => {
-    expect(isRemote(status({ command: 'https://mcp.example.com/mcp' }))).toBe(true);
-    expect(isRemote(status({ command: 'npx -y https-proxy' }))).toBe(false);
+  it('tells remote from stdio by the kind the hub gives', () => {
+    expect(isRemote(status({ command: 'https://mcp.example.com/mcp', kind: 'remote' }))).toBe(true);
+    expect(isRemote(status({ command: 'https://example.com/run.sh' }))).toBe(false);
   });
 
   it('counts tools in words', () => {

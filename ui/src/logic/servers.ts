@@ -16,18 +16,18 @@ export interface StateView {
   tone: Tone;
 }
 
-/** A remote server: its command line is its URL. */
-export function isRemote(s: Pick<ServerStatus, 'command'>): boolean {
-  return /^https?:\/\//i.test(s.command);
+/** A remote server (the hub reaches it at a URL, its `command`). */
+export function isRemote(s: Pick<ServerStatus, 'kind'>): boolean {
+  return s.kind === 'remote';
 }
 
-/** Disabled in the config: the hub reports it `stopped` with the error `disabled`. */
-export function isDisabled(s: Pick<ServerStatus, 'state' | 'last_error'>): boolean {
-  return s.state === 'stopped' && s.last_error === 'disabled';
+/** Disabled in the config. */
+export function isDisabled(s: Pick<ServerStatus, 'enabled'>): boolean {
+  return s.enabled === false;
 }
 
 /** The state as the list shows it. */
-export function serverStateView(s: Pick<ServerStatus, 'state' | 'last_error' | 'retry_in_ms'>): StateView {
+export function serverStateView(s: Pick<ServerStatus, 'state' | 'enabled' | 'retry_in_ms'>): StateView {
   if (isDisabled(s)) return { word: 'disabled', label: 'disabled', tone: 'muted' };
   switch (s.state) {
     case 'starting':
@@ -59,9 +59,9 @@ export function retryLeft(retryInMs: number | null, readAtMs: number, nowMs: num
   return Math.max(0, retryInMs - Math.max(0, nowMs - readAtMs));
 }
 
-/** The last error worth showing (not the `disabled` marker). */
-export function shownError(s: Pick<ServerStatus, 'last_error'>): string | null {
-  return s.last_error && s.last_error !== 'disabled' ? s.last_error : null;
+/** The last error worth showing (a disabled server's, `disabled`, says what its badge says). */
+export function shownError(s: Pick<ServerStatus, 'last_error' | 'enabled'>): string | null {
+  return isDisabled(s) ? null : s.last_error;
 }
 
 /** `3 tools`, `1 tool`. */

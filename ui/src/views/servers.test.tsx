@@ -17,6 +17,8 @@ const server = (name: string, over: Partial<ServerStatus> = {}): ServerStatus =>
   retry_in_ms: null,
   last_error: null,
   command: `run-${name}`,
+  kind: 'stdio',
+  enabled: true,
   ...over,
 });
 
@@ -25,7 +27,7 @@ let root: HTMLElement;
 let servers: ServerStatus[];
 
 beforeEach(async () => {
-  servers = [server('everything', { tools: 11 }), server('old', { state: 'stopped', last_error: 'disabled', tools: 0 })];
+  servers = [server('everything', { tools: 11 }), server('old', { state: 'stopped', last_error: 'disabled', tools: 0, enabled: false })];
   shell = fakeShell({
     hub_status: () => ({ version: '0.1.0', pid: 1, config_file: '/c', servers }),
     list_servers: () => structuredClone(servers),

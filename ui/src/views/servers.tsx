@@ -109,7 +109,9 @@ export function ServersPage(props: { servers: ResourceHandle<ServerStatus[]> }) 
                   <tr data-testid={`server-row-${s.name}`} data-state={view.word}>
                     <th scope="row">
                       <span class="name">{s.name}</span>
-                      <span class="kind">{isRemote(s) ? 'remote' : 'stdio'}</span>
+                      <span class="kind" data-testid={`server-kind-${s.name}`}>
+                        {isRemote(s) ? 'remote' : 'stdio'}
+                      </span>
                       <code class="command" data-testid={`server-command-${s.name}`}>
                         {s.command}
                       </code>
