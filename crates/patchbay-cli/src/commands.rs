@@ -437,14 +437,7 @@ fn status(paths: &Paths, json: bool) -> Result {
             let servers = config
                 .servers
                 .iter()
-                .map(|(name, s)| {
-                    let why = if s.enabled {
-                        "hub not running"
-                    } else {
-                        "disabled"
-                    };
-                    ServerStatus::not_running(name, s, why)
-                })
+                .map(|(name, s)| ServerStatus::not_running(name, s, Some("hub not running")))
                 .collect();
             (None, servers)
         }

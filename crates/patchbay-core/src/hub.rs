@@ -241,7 +241,7 @@ impl Hub {
             .iter()
             .map(|(name, server)| match upstreams.get(name) {
                 Some(up) => up.status(),
-                None => ServerStatus::not_running(name, server, "disabled"),
+                None => ServerStatus::not_running(name, server, None),
             })
             .collect()
     }

@@ -135,9 +135,9 @@ impl ServerKind {
 }
 
 impl ServerStatus {
-    /// The status of a configured server the hub does not run: disabled in the config, or no
-    /// hub runs (`why`, shown as its last error).
-    pub fn not_running(name: &str, config: &ServerConfig, why: &str) -> Self {
+    /// The status of a configured server the hub does not run. Its last error is `disabled` when
+    /// the config disables it, else `why` (the CLI's "hub not running"; none from the hub).
+    pub fn not_running(name: &str, config: &ServerConfig, why: Option<&str>) -> Self {
         ServerStatus {
             name: name.to_owned(),
             state: ServerState::Stopped,
@@ -146,7 +146,12 @@ impl ServerStatus {
             tools: 0,
             restarts: 0,
             retry_in_ms: None,
-            last_error: Some(why.to_owned()),
+            last_error: if config.enabled {
+                why
+            } else {
+                Some("disabled")
+            }
+            .map(str::to_owned),
             command: config.command_line(),
             kind: ServerKind::of(config),
             enabled: config.enabled,
@@ -930,6 +935,29 @@ async fn fetch_catalog(peer: &Peer<RoleClient>) -> Result<ServerCatalog, rmcp::S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_not_running_says_disabled_only_when_the_config_disables_it() {
+        let mut config = ServerConfig::remote("https://mcp.example.com/mcp");
+        let shown = ServerStatus::not_running("r", &config, None);
+        assert_eq!(
+            (shown.last_error, shown.kind, shown.enabled),
+            (None, ServerKind::Remote, true)
+        );
+        let shown = ServerStatus::not_running("r", &config, Some("hub not running"));
+        assert_eq!(shown.last_error.as_deref(), Some("hub not running"));
+        config.enabled = false;
+        let shown = ServerStatus::not_running("r", &config, Some("hub not running"));
+        assert_eq!(
+            (shown.last_error.as_deref(), shown.enabled),
+            (Some("disabled"), false)
+        );
+        let stdio = ServerConfig::new("uvx", vec!["mcp-server-time".into()]);
+        assert_eq!(
+            ServerStatus::not_running("t", &stdio, None).kind,
+            ServerKind::Stdio
+        );
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {
