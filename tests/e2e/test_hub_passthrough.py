@@ -222,3 +222,36 @@ def test_the_reference_results_are_rich(peers: tuple[StdioPeer, HubPeer]) -> Non
     assert {"structuredContent", "annotations"} <= keys, keys
     tools = field(direct.request("tools/list", {}), "tools")
     assert any(len(member_order(t, "inputSchema", "properties")) >= 3 for t in tools)
+
+
+def test_quick_answers_come_as_json_and_the_rest_as_a_stream(peers: tuple[StdioPeer, HubPeer]) -> None:
+    """The hub answers a request that is done at once with one `application/json` body, and
+    keeps the event stream for one that reports progress first or takes longer (both shapes are
+    the protocol's; clients must take either)."""
+    _, through = peers
+
+    def call(tool: str, arguments: dict[str, Any], meta: dict[str, Any] | None = None) -> httpx2.Response:
+        through.next_id += 1
+        params: dict[str, Any] = {"name": f"everything__{tool}", "arguments": arguments}
+        if meta:
+            params["_meta"] = meta
+        response = through._post({"jsonrpc": "2.0", "id": through.next_id, "method": "tools/call", "params": params})
+        assert response.status_code == 200, response.text[:500]
+        return response
+
+    quick = call("echo", {"message": "at once"})
+    assert quick.headers["content-type"] == "application/json"
+    answer = json.loads(quick.text)
+    assert answer["id"] == through.next_id and answer["result"]["content"][0]["text"] == "Echo: at once"
+
+    progress = call("trigger-long-running-operation", {"duration": 0.4, "steps": 2}, {"progressToken": "p1"})
+    assert progress.headers["content-type"].startswith("text/event-stream")
+    messages = [json.loads(text) for text in raw_messages(progress)]
+    methods = [m.get("method") for m in messages]
+    assert methods[:-1] and set(methods[:-1]) == {"notifications/progress"}, methods
+    assert messages[-1]["id"] == through.next_id and "result" in messages[-1], "the answer ends the stream"
+
+    slow = call("trigger-long-running-operation", {"duration": 1, "steps": 1})
+    assert slow.headers["content-type"].startswith("text/event-stream")
+    messages = [json.loads(text) for text in raw_messages(slow)]
+    assert [m["id"] for m in messages] == [through.next_id] and "result" in messages[0], messages

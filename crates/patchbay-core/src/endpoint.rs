@@ -26,6 +26,8 @@ use rmcp::transport::streamable_http_server::{
 };
 use tokio_util::sync::CancellationToken;
 
+mod answer;
+
 use crate::config::HubSettings;
 use crate::hub::{Hub, HubService};
 use crate::secret::Secret;
@@ -156,11 +158,18 @@ async fn guard_layer(State(guard): State<Guard>, request: Request, next: Next) -
                 .into_response();
         }
     };
-    if let Err(answer) = check_jsonrpc(&bytes) {
-        return (StatusCode::BAD_REQUEST, axum::Json(answer)).into_response();
+    let request = match check_jsonrpc(&bytes) {
+        Ok(kind) => kind == Kind::Request,
+        Err(answer) => return (StatusCode::BAD_REQUEST, axum::Json(answer)).into_response(),
+    };
+    let response = next
+        .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await;
+    if request {
+        answer::quick_json(response, answer::QUICK).await
+    } else {
+        response
     }
-    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-        .await
 }
 
 /// The security checks, apart from axum so they read as a list.
@@ -213,11 +222,30 @@ fn check(guard: &Guard, headers: &HeaderMap) -> Result<(), Refusal> {
 /// Every POST passes here before rmcp parses it again, so a valid message is recognised from
 /// its envelope alone, without building a tree of its params; only a body that fails that is
 /// parsed whole, to say exactly what is wrong.
-fn check_jsonrpc(body: &[u8]) -> Result<(), serde_json::Value> {
+fn check_jsonrpc(body: &[u8]) -> Result<Kind, serde_json::Value> {
     match serde_json::from_slice::<Envelope<'_>>(body) {
-        Ok(envelope) if envelope.is_message() => Ok(()),
+        Ok(envelope) if envelope.is_message() => Ok(envelope.kind()),
         _ => explain_invalid(body),
     }
+}
+
+/// What a valid body holds, as far as the endpoint cares.
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    /// A request: it gets an answer.
+    Request,
+    /// A notification or the client's answer to a server's request.
+    Other,
+}
+
+/// Whether `json` is a JSON-RPC answer (a response or an error), judged by its envelope.
+fn is_answer(json: &[u8]) -> bool {
+    serde_json::from_slice::<Envelope<'_>>(json).is_ok_and(|e| {
+        e.jsonrpc.as_deref() == Some("2.0")
+            && e.method.is_none()
+            && e.id.0
+            && (e.result.0 || e.error.0)
+    })
 }
 
 /// The fields that make a JSON-RPC message, read without its params.
@@ -240,6 +268,14 @@ impl Envelope<'_> {
         self.jsonrpc.as_deref() == Some("2.0")
             && (self.method.is_some() || (self.id.0 && (self.result.0 || self.error.0)))
     }
+
+    fn kind(&self) -> Kind {
+        if self.method.is_some() && self.id.0 {
+            Kind::Request
+        } else {
+            Kind::Other
+        }
+    }
 }
 
 /// Whether a member is there at all, whatever its value (`null` included).
@@ -253,7 +289,7 @@ impl<'de> serde::Deserialize<'de> for Present {
 }
 
 /// The error answer for a body that is not one JSON-RPC message.
-fn explain_invalid(body: &[u8]) -> Result<(), serde_json::Value> {
+fn explain_invalid(body: &[u8]) -> Result<Kind, serde_json::Value> {
     let error = |id: serde_json::Value, code: i32, message: String| serde_json::json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } });
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|err| {
         error(
@@ -271,14 +307,16 @@ fn explain_invalid(body: &[u8]) -> Result<(), serde_json::Value> {
         && (value.get("method").is_some_and(|m| m.is_string())
             || (value.get("id").is_some()
                 && (value.get("result").is_some() || value.get("error").is_some())));
-    if valid {
-        Ok(())
-    } else {
+    if !valid {
         Err(error(
             id,
             -32600,
             "invalid request: expected one JSON-RPC 2.0 message".to_owned(),
         ))
+    } else if value.get("method").is_some() && value.get("id").is_some() {
+        Ok(Kind::Request)
+    } else {
+        Ok(Kind::Other)
     }
 }
 
@@ -346,6 +384,25 @@ mod tests {
             code(r#"{"jsonrpc":"2\u002e0","id":1,"method":"a\nb"}"#),
             None
         );
+        let kind = |body: &str| check_jsonrpc(body.as_bytes()).unwrap();
+        assert_eq!(
+            kind(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#),
+            Kind::Request
+        );
+        assert_eq!(
+            kind(r#"{"jsonrpc":"2\u002e0","id":1,"method":"ping"}"#),
+            Kind::Request
+        );
+        assert_eq!(
+            kind(r#"{"jsonrpc":"2.0","method":"notifications/x"}"#),
+            Kind::Other
+        );
+        assert_eq!(kind(r#"{"jsonrpc":"2.0","id":1,"result":{}}"#), Kind::Other);
+        assert!(is_answer(br#"{"jsonrpc":"2.0","id":1,"error":{"code":1}}"#));
+        assert!(!is_answer(
+            br#"{"jsonrpc":"2.0","id":1,"method":"roots/list"}"#
+        ));
+        assert!(!is_answer(b"{not json"));
         let err = check_jsonrpc(br#"{"jsonrpc":"1.0","id":7,"method":"x"}"#).unwrap_err();
         assert_eq!(err["id"], 7, "the id is echoed when known");
     }
