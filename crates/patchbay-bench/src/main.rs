@@ -59,6 +59,11 @@ struct Args {
     /// A quick run: fewer calls, short throughput windows, fewer samples.
     #[arg(long)]
     quick: bool,
+    /// Another `patchbay` binary (an earlier build, say) whose hub runs beside the one under
+    /// test, in the same rounds, so a change is measured against what it changes. Its rows are
+    /// shown and not judged.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
 }
 
 /// How much of everything a run does.
@@ -97,6 +102,7 @@ impl Plan {
 /// Paths to what the benchmark runs.
 struct Binaries {
     patchbay: PathBuf,
+    baseline: Option<PathBuf>,
     server: PathBuf,
     everything: PathBuf,
     peers: PathBuf,
@@ -134,6 +140,7 @@ async fn main() -> Result<()> {
             &peers.join("node_modules/@modelcontextprotocol/server-everything/dist/index.js"),
         )?,
         patchbay: absolute(&args.patchbay)?,
+        baseline: args.baseline.as_deref().map(absolute).transpose()?,
         peers,
     };
     let scratch = std::env::temp_dir().join(format!("patchbay-bench-{}", std::process::id()));
@@ -159,7 +166,18 @@ async fn run(plan: &Plan, bin: &Binaries, scratch: &Path) -> Result<Report> {
         idle_timeout: None,
     };
     eprintln!("bench: starting the hub with server-everything");
-    let hub = Hub::start(&bin.patchbay, &scratch.join("hub"), &[everything])?;
+    let hub = Hub::start(&bin.patchbay, &scratch.join("hub"), std::slice::from_ref(&everything))?;
+    let baseline = match &bin.baseline {
+        Some(patchbay) => {
+            eprintln!("bench: starting the baseline hub ({})", patchbay.display());
+            Some(Hub::start(
+                patchbay,
+                &scratch.join("baseline"),
+                &[everything],
+            )?)
+        }
+        None => None,
+    };
     let candidates = peers::Installed {
         peers: &bin.peers,
         everything: &bin.everything,
@@ -194,6 +212,15 @@ async fn run(plan: &Plan, bin: &Binaries, scratch: &Path) -> Result<Report> {
             pid: None,
         },
     ];
+    if let Some(baseline) = &baseline {
+        paths.push(PathUnderTest {
+            name: "baseline hub (HTTP, --baseline)".into(),
+            kind: Kind::Baseline,
+            endpoint: baseline.http(),
+            tool: "everything__echo",
+            pid: Some(baseline.pid()),
+        });
+    }
     let mut not_run = Vec::new();
     let mut running_peers = Vec::new();
     for candidate in candidates {
@@ -343,6 +370,7 @@ async fn run(plan: &Plan, bin: &Binaries, scratch: &Path) -> Result<Report> {
     }));
     drop(running_peers);
     drop(hub);
+    drop(baseline);
 
     let mut listing = Vec::new();
     for &count in &plan.server_counts {

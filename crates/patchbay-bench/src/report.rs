@@ -17,6 +17,8 @@ pub enum Kind {
     Patchbay,
     /// Through a peer proxy.
     Peer,
+    /// Through another build's hub (`--baseline`): shown for comparison, not judged.
+    Baseline,
 }
 
 /// One path's round trips, or why it did not run.
