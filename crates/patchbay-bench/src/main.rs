@@ -166,7 +166,11 @@ async fn run(plan: &Plan, bin: &Binaries, scratch: &Path) -> Result<Report> {
         idle_timeout: None,
     };
     eprintln!("bench: starting the hub with server-everything");
-    let hub = Hub::start(&bin.patchbay, &scratch.join("hub"), std::slice::from_ref(&everything))?;
+    let hub = Hub::start(
+        &bin.patchbay,
+        &scratch.join("hub"),
+        std::slice::from_ref(&everything),
+    )?;
     let baseline = match &bin.baseline {
         Some(patchbay) => {
             eprintln!("bench: starting the baseline hub ({})", patchbay.display());

@@ -45,10 +45,11 @@ pub async fn quick_json(response: Response, within: Duration) -> Response {
     let (mut parts, body) = response.into_parts();
     let mut stream = body.into_data_stream();
     let mut seen = BytesMut::new();
+    let mut reader = EventReader::default();
     let deadline = tokio::time::sleep(within);
     tokio::pin!(deadline);
     let ended = loop {
-        match first_message(&seen) {
+        match reader.first_message(&mut seen) {
             First::Answer(json) => {
                 parts.headers.insert(
                     header::CONTENT_TYPE,
@@ -86,57 +87,79 @@ fn is_event_stream(response: &Response) -> bool {
         .is_some_and(|v| v.starts_with("text/event-stream"))
 }
 
-/// The first message among the complete events in `text` (events end with a blank line; an
-/// event without data, such as the priming event or a keep-alive comment, carries none).
-fn first_message(text: &[u8]) -> First {
-    let mut rest = text;
-    while let Some(end) = event_end(rest) {
-        let (event, after) = rest.split_at(end.0);
-        rest = &after[end.1..];
-        let data = event_data(event);
-        if data.is_empty() {
-            continue;
+/// Reads the lines of an event stream as they arrive, each byte once: an event ends with a
+/// blank line, its data is its `data` lines joined by newlines (the SSE standard), and an event
+/// without data (the priming event, a keep-alive comment) carries no message.
+#[derive(Default)]
+struct EventReader {
+    /// Where the first line not yet read starts.
+    line: usize,
+    /// The current event's `data` values, as ranges of the text.
+    data: Vec<std::ops::Range<usize>>,
+}
+
+impl EventReader {
+    /// The first message among the events complete in `text` so far.
+    fn first_message(&mut self, text: &mut BytesMut) -> First {
+        loop {
+            let Some(offset) = memchr::memchr2(b'\n', b'\r', &text[self.line..]) else {
+                return First::Pending;
+            };
+            let brk = self.line + offset;
+            let after = match (text[brk], text.get(brk + 1)) {
+                (b'\r', Some(b'\n')) => brk + 2,
+                // A CR at the end may be the first half of a CRLF.
+                (b'\r', None) => return First::Pending,
+                _ => brk + 1,
+            };
+            let line = self.line..brk;
+            self.line = after;
+            if line.is_empty() {
+                match self.message(text) {
+                    First::Pending => continue,
+                    found => return found,
+                }
+            }
+            let bytes = &text[line.clone()];
+            if let Some(rest) = bytes.strip_prefix(b"data") {
+                let skip = match rest {
+                    [] => 0,
+                    [b':', b' ', ..] => 2,
+                    [b':', ..] => 1,
+                    _ => continue,
+                };
+                self.data.push(line.start + 4 + skip..line.end);
+            }
         }
-        return if super::is_answer(&data) {
-            First::Answer(Bytes::from(data))
-        } else {
+    }
+
+    /// The event just ended: no message when it has no data, else the answer or something
+    /// else. An answer in one `data` line (rmcp writes one) is handed on without a copy.
+    fn message(&mut self, text: &mut BytesMut) -> First {
+        let data = std::mem::take(&mut self.data);
+        if data.iter().all(|r| r.is_empty()) && data.len() < 2 {
+            return First::Pending;
+        }
+        let mut joined = Vec::new();
+        let json: &[u8] = match data.as_slice() {
+            [one] => &text[one.clone()],
+            many => {
+                joined = many
+                    .iter()
+                    .map(|r| &text[r.clone()])
+                    .collect::<Vec<_>>()
+                    .join(&b'\n');
+                &joined
+            }
+        };
+        if !super::is_answer(json) {
             First::Other
-        };
-    }
-    First::Pending
-}
-
-/// Where the first event in `text` ends: the offset of its blank line, and that line's length.
-fn event_end(text: &[u8]) -> Option<(usize, usize)> {
-    (0..text.len()).find_map(|i| {
-        let tail = &text[i..];
-        if tail.starts_with(b"\n\n") || tail.starts_with(b"\r\r") {
-            Some((i, 2))
-        } else if tail.starts_with(b"\r\n\r\n") {
-            Some((i, 4))
+        } else if let [one] = data.as_slice() {
+            First::Answer(text.split_to(one.end).freeze().slice(one.start..))
         } else {
-            None
+            First::Answer(Bytes::from(joined))
         }
-    })
-}
-
-/// An event's data: its `data` lines' values joined by newlines, as the SSE standard says.
-fn event_data(event: &[u8]) -> Vec<u8> {
-    let mut data: Vec<u8> = Vec::new();
-    let mut lines = 0;
-    for line in event.split(|&b| b == b'\n' || b == b'\r') {
-        let value = match line.strip_prefix(b"data") {
-            Some(rest) if rest.is_empty() => rest,
-            Some(rest) if rest[0] == b':' => rest[1..].strip_prefix(b" ").unwrap_or(&rest[1..]),
-            _ => continue,
-        };
-        if lines > 0 {
-            data.push(b'\n');
-        }
-        data.extend_from_slice(value);
-        lines += 1;
     }
-    data
 }
 
 #[cfg(test)]
@@ -233,24 +256,64 @@ mod tests {
         assert_eq!(text(refused).await, "data: x\n\n");
     }
 
+    /// The first message of `chunks` arriving one by one, as the reader sees them.
+    fn first_message(chunks: &[&[u8]]) -> First {
+        let mut reader = EventReader::default();
+        let mut text = BytesMut::new();
+        let mut first = First::Pending;
+        for chunk in chunks {
+            text.extend_from_slice(chunk);
+            first = reader.first_message(&mut text);
+            if first != First::Pending {
+                break;
+            }
+        }
+        first
+    }
+
     #[test]
     fn events_split_on_any_blank_line_and_data_lines_join() {
-        assert_eq!(first_message(b"data: \n\n: keep-alive\n\n"), First::Pending);
         assert_eq!(
-            first_message(b"data: {\"jsonrpc\":\"2.0\",\"id\":1,"),
+            first_message(&[b"data: \n\n: keep-alive\n\n"]),
             First::Pending
         );
         assert_eq!(
-            first_message(b"data: {\"jsonrpc\":\"2.0\",\r\ndata:\"id\":1,\"error\":{}}\r\n\r\n"),
+            first_message(&[b"data: {\"jsonrpc\":\"2.0\",\"id\":1,"]),
+            First::Pending
+        );
+        assert_eq!(
+            first_message(&[b"data: {\"jsonrpc\":\"2.0\",\r\ndata:\"id\":1,\"error\":{}}\r\n\r\n"]),
             First::Answer(Bytes::from_static(
                 b"{\"jsonrpc\":\"2.0\",\n\"id\":1,\"error\":{}}"
             ))
         );
         assert_eq!(
-            first_message(
+            first_message(&[
                 b"data: {\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"sampling/createMessage\"}\n\n"
-            ),
+            ]),
             First::Other
         );
+        assert_eq!(
+            first_message(&[b"datum: {}\n\n"]),
+            First::Pending,
+            "not a data line"
+        );
+    }
+
+    #[test]
+    fn events_split_across_chunks_anywhere() {
+        let whole: &[u8] = b"data: \r\nid: 0\r\nretry: 3000\r\n\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\r\n\r\n";
+        let want = First::Answer(Bytes::from_static(
+            br#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+        ));
+        for cut in 0..whole.len() {
+            assert_eq!(
+                first_message(&[&whole[..cut], &whole[cut..]]),
+                want,
+                "cut at {cut}"
+            );
+        }
+        let bytewise: Vec<&[u8]> = whole.chunks(1).collect();
+        assert_eq!(first_message(&bytewise), want);
     }
 }
