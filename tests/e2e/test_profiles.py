@@ -99,3 +99,27 @@ async def test_install_with_a_profile_writes_it_and_refuses_an_unknown_one(
     shown = json.loads(sandbox.run_cli("profile", "show", "work", "--json").stdout)
     assert "everything__echo" in shown["served_tools"] and "time__get_current_time" not in shown["served_tools"]
     assert shown["servers"] == ["everything"] and shown["tools"] == WORK_TOOLS.split(","), shown
+
+
+async def test_the_hub_counts_what_each_client_entry_is_served(sandbox: Sandbox, two_servers: Hub) -> None:
+    """`GET /api/v1/clients` says how many tools each client's entry gets (its profile's, or the
+    whole hub's) and what the user does for the client to pick up a change: the window's
+    tool-limit warning and restart note read these."""
+    hub = two_servers
+    cursor = sandbox.user_home / ".cursor" / "mcp.json"
+    cursor.parent.mkdir(parents=True)
+    cursor.write_text('{"mcpServers": {}}\n')
+    assert sandbox.run_cli("install", "cursor", "--profile", "work").returncode == 0
+    async with mcp_session(hub.url, hub.secret) as session:
+        every = len((await session.list_tools()).tools)
+    async with mcp_session(profile_url(hub, "work"), hub.secret) as session:
+        in_work = len((await session.list_tools()).tools)
+    assert 0 < in_work < every, (in_work, every)
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {hub.secret}"}) as http:
+        answer = await http.get(hub.url.removesuffix("/mcp") + "/api/v1/clients")
+    assert answer.status_code == 200, answer.text
+    rows = {r["id"]: r for r in answer.json()}
+    assert rows["cursor"]["profile"] == "work" and rows["cursor"]["served_tools"] == in_work, rows["cursor"]
+    without = [r for r in rows.values() if r["profile"] is None]
+    assert without and all(r["served_tools"] == every for r in without), without
+    assert all(isinstance(r["reload"], str) and r["reload"] for r in rows.values()), rows

@@ -32,10 +32,10 @@ export function mockTransport(): Transport {
     { server: 'notes', url: 'https://notes.example.com/mcp', state: 'valid', issuer: 'https://auth.example.com', client_id: 'pb-9', scopes: ['notes:read', 'notes:write'], expires_at: Math.floor(Date.now() / 1000) + 3125, expires_in: 3125, refresh_token: true, header: null, message: null, actions: { refresh: true, revoke: true, sign_in: true } },
   ];
   const clients: ClientStatus[] = [
-    { id: 'claude-desktop', name: 'Claude Desktop', path: '~/.config/Claude/claude_desktop_config.json', format: 'json', detected: true, installed: true, entry: 'intact', mode: 'bridge', direct: false, tool_limit: null, profile: null, error: null },
-    { id: 'cursor', name: 'Cursor', path: '~/.cursor/mcp.json', format: 'json', detected: true, installed: false, entry: 'not_installed', mode: null, direct: true, tool_limit: 10, profile: null, error: null },
-    { id: 'vscode', name: 'VS Code', path: '~/.config/Code/User/mcp.json', format: 'jsonc', detected: true, installed: true, entry: 'missing', mode: 'bridge', direct: true, tool_limit: 128, profile: null, error: null },
-    { id: 'zed', name: 'Zed', path: '~/.config/zed/settings.json', format: 'jsonc', detected: false, installed: false, entry: 'not_installed', mode: null, direct: true, tool_limit: null, profile: null, error: null },
+    { id: 'claude-desktop', name: 'Claude Desktop', path: '~/.config/Claude/claude_desktop_config.json', format: 'json', detected: true, installed: true, entry: 'intact', mode: 'bridge', direct: false, tool_limit: null, profile: null, error: null, reload: 'quit Claude Desktop completely and start it again', served_tools: 16 },
+    { id: 'cursor', name: 'Cursor', path: '~/.cursor/mcp.json', format: 'json', detected: true, installed: false, entry: 'not_installed', mode: null, direct: true, tool_limit: 10, profile: null, error: null, reload: "refresh the MCP servers in Cursor's settings", served_tools: 16 },
+    { id: 'vscode', name: 'VS Code', path: '~/.config/Code/User/mcp.json', format: 'jsonc', detected: true, installed: true, entry: 'missing', mode: 'bridge', direct: true, tool_limit: 128, profile: null, error: null, reload: "start or restart `patchbay` from VS Code's MCP servers view", served_tools: 16 },
+    { id: 'zed', name: 'Zed', path: '~/.config/zed/settings.json', format: 'jsonc', detected: false, installed: false, entry: 'not_installed', mode: null, direct: true, tool_limit: null, profile: null, error: null, reload: 'nothing: Zed applies its settings live', served_tools: 16 },
   ];
   const calls: CallRecord[] = [
     { started_ms: Date.now() - 60_000, server: 'everything', tool: 'echo', client: 'claude-ai', duration_ms: 12, outcome: 'ok' },

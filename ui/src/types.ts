@@ -160,14 +160,14 @@ export interface ClientStatus {
   profile: string | null;
   error: string | null;
   /**
-   * Not served by the hub yet: what the user does after a change (`ClientSpec::reload`, e.g.
-   * "quit Claude Desktop completely and start it again"). Shown when present.
+   * What the user does after a change (`ClientSpec::reload`, e.g. "quit Claude Desktop
+   * completely and start it again"). Shown when present.
    */
   reload?: string | null;
   /**
-   * Not served by the hub yet: how many tools this client's entry would see (the profile's when
-   * it has one). Without it the UI counts every enabled server's tools, and only for clients
-   * installed without a profile.
+   * How many tools this client's entry is served (the profile's when it has one), counted by
+   * the hub; null when the hub could not count them (the profile is gone). Without it the UI
+   * counts every enabled server's tools, and only for clients installed without a profile.
    */
   served_tools?: number | null;
 }

@@ -389,6 +389,12 @@ pub struct ClientStatus {
     pub profile: Option<String>,
     /// Why the file could not be read, when it could not.
     pub error: Option<String>,
+    /// What the user does for the client to pick up a change to its file.
+    pub reload: &'static str,
+    /// How many tools the client's entry is served (its profile's when it has one), counted by
+    /// the running hub; `None` where no hub counted them (the CLI's own listing) or the
+    /// profile no longer exists.
+    pub served_tools: Option<usize>,
 }
 
 /// What `install` did.
@@ -522,6 +528,8 @@ pub fn status(ctx: &Context, spec: &'static ClientSpec) -> ClientStatus {
         tool_limit: spec.tool_limit,
         profile: record.as_ref().and_then(|r| r.profile.clone()),
         error: None,
+        reload: spec.reload,
+        served_tools: None,
     };
     let read = read_file(&path)
         .and_then(|bytes| parse(spec, &path, bytes.as_deref()))

@@ -335,7 +335,20 @@ async fn clients(State(hub): State<Hub>) -> Response {
     })
     .await;
     match listed {
-        Ok(Ok(rows)) => Json(rows).into_response(),
+        Ok(Ok(mut rows)) => {
+            let config = hub.config();
+            let all = hub.catalog().tools.len();
+            for row in &mut rows {
+                row.served_tools = match &row.profile {
+                    None => Some(all),
+                    Some(p) if config.profiles.contains_key(p) => {
+                        Some(hub.profile_catalog(p).tools.len())
+                    }
+                    Some(_) => None,
+                };
+            }
+            Json(rows).into_response()
+        }
         Ok(Err(err)) => error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
         Err(err) => error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
     }
