@@ -136,10 +136,15 @@ def test_window_adds_a_stdio_server_from_the_form_and_installs_into_clients(sand
 
         # Clients: install into Claude Desktop and Cursor, in the sandbox's home.
         window.page("clients")
-        for client, path, own in (("claude-desktop", claude, "mine"), ("cursor", cursor, "theirs")):
+        # Each note is the client's own next step, as the hub's client list says it.
+        steps = (
+            ("claude-desktop", claude, "mine", "quit Claude Desktop completely and start it again"),
+            ("cursor", cursor, "theirs", "refresh the MCP servers in Cursor's settings"),
+        )
+        for client, path, own, step in steps:
             window.click(f"client-install-{client}")
             window.wait_for(f"client-state-{client}", data_state="installed")
-            window.wait_for(f"client-note-{client}", contains="Restart")
+            window.wait_for(f"client-note-{client}", contains=f"Next: {step}.")
             window.wait_for("clients-status", data_tone="ok")
             window.find(f"client-uninstall-{client}")
             assert not window.present(f"client-install-{client}"), f"{client}: no Install once our entry is intact"
