@@ -10,6 +10,9 @@
 //! 4. A declared body over `hub.max_body_bytes` gets 413 (rmcp also enforces the cap while
 //!    reading bodies without a length).
 //!
+//! A POST to an MCP endpoint must then be one JSON-RPC message (else a JSON-RPC error), and a
+//! request's answer that is ready at once goes back as one JSON body (`answer`).
+//!
 //! The listener binds 127.0.0.1 only and sets `TCP_NODELAY` on every accepted connection: MCP
 //! messages are small, and Nagle plus delayed ACKs would add tens of milliseconds per call.
 
@@ -26,11 +29,11 @@ use rmcp::transport::streamable_http_server::{
 };
 use tokio_util::sync::CancellationToken;
 
-mod answer;
-
 use crate::config::HubSettings;
 use crate::hub::{Hub, HubService};
 use crate::secret::Secret;
+
+mod answer;
 
 /// Bind the loopback listener; port 0 asks the OS for one.
 pub async fn bind(port: u16) -> std::io::Result<tokio::net::TcpListener> {
