@@ -516,9 +516,12 @@ fn parse_error(detail: &str) -> String {
 
 /// An incremental `text/event-stream` parser yielding each event's data. Events with empty
 /// data (resumption primers) are skipped; `id:`, `event:`, `retry:` and comments are ignored.
+/// Each byte is searched once, however the stream is cut into chunks.
 #[derive(Default)]
 pub struct SseParser {
     buffer: Vec<u8>,
+    /// How far `buffer` has been searched for a line break.
+    scanned: usize,
     data: Vec<String>,
 }
 
@@ -527,10 +530,13 @@ impl SseParser {
     pub fn feed(&mut self, chunk: &[u8]) -> Vec<String> {
         self.buffer.extend_from_slice(chunk);
         let mut done = Vec::new();
-        while let Some(pos) = self.buffer.iter().position(|&b| b == b'\n') {
-            let raw: Vec<u8> = self.buffer.drain(..=pos).collect();
-            let line = String::from_utf8_lossy(&raw);
-            let line = line.trim_end_matches(['\n', '\r']);
+        let mut start = 0;
+        while let Some(offset) = memchr::memchr(b'\n', &self.buffer[self.scanned..]) {
+            let end = self.scanned + offset;
+            self.scanned = end + 1;
+            let line = String::from_utf8_lossy(&self.buffer[start..end]);
+            start = end + 1;
+            let line = line.trim_end_matches('\r');
             if line.is_empty() {
                 if !self.data.is_empty() {
                     let data = self.data.join("\n");
@@ -544,6 +550,8 @@ impl SseParser {
                     .push(value.strip_prefix(' ').unwrap_or(value).to_owned());
             }
         }
+        self.buffer.drain(..start);
+        self.scanned -= start;
         done
     }
 }
@@ -559,5 +567,20 @@ mod tests {
         out.extend(p.feed(b"1}\n\n: comment\r\ndata: {\"b\":\r\ndata: 2}\r\n\r\n"));
         assert_eq!(out, ["{\"a\":1}", "{\"b\":\n2}"]);
         assert_eq!(one_line(out[1].clone()), "{\"b\":2}");
+    }
+
+    #[test]
+    fn sse_parser_reads_the_same_events_however_the_stream_is_cut() {
+        let whole: &[u8] = b"data: \r\nid: 0\r\nretry: 3000\r\n\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\r\n\r\n";
+        let want = [r#"{"jsonrpc":"2.0","id":1,"result":{}}"#];
+        for cut in 0..whole.len() {
+            let mut p = SseParser::default();
+            let mut out = p.feed(&whole[..cut]);
+            out.extend(p.feed(&whole[cut..]));
+            assert_eq!(out, want, "cut at {cut}");
+        }
+        let mut p = SseParser::default();
+        let out: Vec<String> = whole.chunks(1).flat_map(|b| p.feed(b)).collect();
+        assert_eq!(out, want);
     }
 }

@@ -336,16 +336,8 @@ async fn clients(State(hub): State<Hub>) -> Response {
     .await;
     match listed {
         Ok(Ok(mut rows)) => {
-            let config = hub.config();
-            let all = hub.catalog().tools.len();
             for row in &mut rows {
-                row.served_tools = match &row.profile {
-                    None => Some(all),
-                    Some(p) if config.profiles.contains_key(p) => {
-                        Some(hub.profile_catalog(p).tools.len())
-                    }
-                    Some(_) => None,
-                };
+                row.served_tools = hub.served_tools(row.profile.as_deref());
             }
             Json(rows).into_response()
         }
@@ -444,10 +436,8 @@ async fn install_client(
         Ok(body) => body,
         Err(rejection) => return bad_body(rejection),
     };
-    let tools = match &request.profile {
-        Some(profile) => hub.profile_catalog(profile).tools.len(),
-        None => hub.catalog().tools.len(),
-    };
+    // An unknown profile serves nothing (the install itself refuses it).
+    let tools = hub.served_tools(request.profile.as_deref()).unwrap_or(0);
     client_edit(&hub, id, move |session, spec| {
         let was = crate::clients::status(session.context(), spec).entry;
         let options = InstallOptions {

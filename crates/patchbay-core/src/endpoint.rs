@@ -243,12 +243,8 @@ enum Kind {
 
 /// Whether `json` is a JSON-RPC answer (a response or an error), judged by its envelope.
 fn is_answer(json: &[u8]) -> bool {
-    serde_json::from_slice::<Envelope<'_>>(json).is_ok_and(|e| {
-        e.jsonrpc.as_deref() == Some("2.0")
-            && e.method.is_none()
-            && e.id.0
-            && (e.result.0 || e.error.0)
-    })
+    serde_json::from_slice::<Envelope<'_>>(json)
+        .is_ok_and(|e| e.is_message() && e.method.is_none() && e.answers())
 }
 
 /// The fields that make a JSON-RPC message, read without its params.
@@ -268,8 +264,12 @@ struct Envelope<'a> {
 
 impl Envelope<'_> {
     fn is_message(&self) -> bool {
-        self.jsonrpc.as_deref() == Some("2.0")
-            && (self.method.is_some() || (self.id.0 && (self.result.0 || self.error.0)))
+        self.jsonrpc.as_deref() == Some("2.0") && (self.method.is_some() || self.answers())
+    }
+
+    /// An id with a result or an error: what an answer carries.
+    fn answers(&self) -> bool {
+        self.id.0 && (self.result.0 || self.error.0)
     }
 
     fn kind(&self) -> Kind {

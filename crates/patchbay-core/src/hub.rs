@@ -152,6 +152,26 @@ impl Hub {
         self.inner.catalog.read().expect("catalog lock").clone()
     }
 
+    /// How many tools a client is served: the whole catalogue's, or `profile`'s; `None` for a
+    /// profile that does not exist.
+    pub fn served_tools(&self, profile: Option<&str>) -> Option<usize> {
+        match profile {
+            None => Some(self.catalog().tools.len()),
+            Some(p)
+                if self
+                    .inner
+                    .config
+                    .read()
+                    .expect("config lock")
+                    .profiles
+                    .contains_key(p) =>
+            {
+                Some(self.profile_catalog(p).tools.len())
+            }
+            Some(_) => None,
+        }
+    }
+
     /// The part of the catalogue `profile` serves (empty for a profile that does not exist).
     /// Made once per catalogue and profile, then shared.
     pub fn profile_catalog(&self, profile: &str) -> Arc<Catalog> {

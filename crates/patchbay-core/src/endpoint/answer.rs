@@ -18,23 +18,14 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use futures::StreamExt;
+
+use crate::bridge::SseParser;
 
 /// How long an answer may take and still come back as one JSON body: long enough for a tool
 /// that answers from memory, short enough that any client's read time-out is far away.
 pub const QUICK: Duration = Duration::from_millis(250);
-
-/// What the start of an event stream holds so far.
-#[derive(Debug, PartialEq, Eq)]
-enum First {
-    /// The first message is the answer: its JSON text.
-    Answer(Bytes),
-    /// The first message is something else; the stream must be passed on.
-    Other,
-    /// No message yet.
-    Pending,
-}
 
 /// `response` as one JSON body if it is an event stream whose first message is the answer and
 /// comes within `within`; else `response` itself, its body whole.
@@ -45,26 +36,28 @@ pub async fn quick_json(response: Response, within: Duration) -> Response {
     let (mut parts, body) = response.into_parts();
     let mut stream = body.into_data_stream();
     let mut seen = BytesMut::new();
-    let mut reader = EventReader::default();
+    let mut events = SseParser::default();
     let deadline = tokio::time::sleep(within);
     tokio::pin!(deadline);
     let ended = loop {
-        match reader.first_message(&mut seen) {
-            First::Answer(json) => {
-                parts.headers.insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
-                parts.headers.remove(header::CACHE_CONTROL);
-                parts.headers.remove("x-accel-buffering");
-                return Response::from_parts(parts, Body::from(json));
-            }
-            First::Other => break false,
-            First::Pending => {}
-        }
         tokio::select! {
             chunk = stream.next() => match chunk {
-                Some(Ok(bytes)) => seen.extend_from_slice(&bytes),
+                Some(Ok(bytes)) => {
+                    seen.extend_from_slice(&bytes);
+                    let Some(first) = events.feed(&bytes).into_iter().next() else {
+                        continue;
+                    };
+                    if !super::is_answer(first.as_bytes()) {
+                        break false;
+                    }
+                    parts.headers.insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    );
+                    parts.headers.remove(header::CACHE_CONTROL);
+                    parts.headers.remove("x-accel-buffering");
+                    return Response::from_parts(parts, Body::from(first));
+                }
                 Some(Err(_)) | None => break true,
             },
             _ = &mut deadline => break false,
@@ -87,83 +80,10 @@ fn is_event_stream(response: &Response) -> bool {
         .is_some_and(|v| v.starts_with("text/event-stream"))
 }
 
-/// Reads the lines of an event stream as they arrive, each byte once: an event ends with a
-/// blank line, its data is its `data` lines joined by newlines (the SSE standard), and an event
-/// without data (the priming event, a keep-alive comment) carries no message.
-#[derive(Default)]
-struct EventReader {
-    /// Where the first line not yet read starts.
-    line: usize,
-    /// The current event's `data` values, as ranges of the text.
-    data: Vec<std::ops::Range<usize>>,
-}
-
-impl EventReader {
-    /// The first message among the events complete in `text` so far.
-    fn first_message(&mut self, text: &mut BytesMut) -> First {
-        loop {
-            let Some(offset) = memchr::memchr2(b'\n', b'\r', &text[self.line..]) else {
-                return First::Pending;
-            };
-            let brk = self.line + offset;
-            let after = match (text[brk], text.get(brk + 1)) {
-                (b'\r', Some(b'\n')) => brk + 2,
-                // A CR at the end may be the first half of a CRLF.
-                (b'\r', None) => return First::Pending,
-                _ => brk + 1,
-            };
-            let line = self.line..brk;
-            self.line = after;
-            if line.is_empty() {
-                match self.message(text) {
-                    First::Pending => continue,
-                    found => return found,
-                }
-            }
-            let bytes = &text[line.clone()];
-            if let Some(rest) = bytes.strip_prefix(b"data") {
-                let skip = match rest {
-                    [] => 0,
-                    [b':', b' ', ..] => 2,
-                    [b':', ..] => 1,
-                    _ => continue,
-                };
-                self.data.push(line.start + 4 + skip..line.end);
-            }
-        }
-    }
-
-    /// The event just ended: no message when it has no data, else the answer or something
-    /// else. An answer in one `data` line (rmcp writes one) is handed on without a copy.
-    fn message(&mut self, text: &mut BytesMut) -> First {
-        let data = std::mem::take(&mut self.data);
-        if data.iter().all(|r| r.is_empty()) && data.len() < 2 {
-            return First::Pending;
-        }
-        let mut joined = Vec::new();
-        let json: &[u8] = match data.as_slice() {
-            [one] => &text[one.clone()],
-            many => {
-                joined = many
-                    .iter()
-                    .map(|r| &text[r.clone()])
-                    .collect::<Vec<_>>()
-                    .join(&b'\n');
-                &joined
-            }
-        };
-        if !super::is_answer(json) {
-            First::Other
-        } else if let [one] = data.as_slice() {
-            First::Answer(text.split_to(one.end).freeze().slice(one.start..))
-        } else {
-            First::Answer(Bytes::from(joined))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
 
     fn sse(body: &'static str) -> Response {
@@ -240,6 +160,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_answer_in_several_data_lines_is_joined_and_a_first_request_keeps_the_stream() {
+        let body = "data: {\"jsonrpc\":\"2.0\",\r\ndata:\"id\":1,\"error\":{}}\r\n\r\n";
+        let response = quick_json(sse(body), QUICK).await;
+        assert_eq!(content_type(&response), "application/json");
+        assert_eq!(
+            text(response).await,
+            "{\"jsonrpc\":\"2.0\",\n\"id\":1,\"error\":{}}"
+        );
+        let body = "data: {\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"sampling/createMessage\"}\n\n";
+        let response = quick_json(sse(body), QUICK).await;
+        assert_eq!(content_type(&response), "text/event-stream");
+        assert_eq!(text(response).await, body);
+    }
+
+    #[tokio::test]
     async fn other_answers_pass_untouched() {
         let json = Response::builder()
             .header(header::CONTENT_TYPE, "application/json")
@@ -254,66 +189,5 @@ mod tests {
         let refused = quick_json(refused, QUICK).await;
         assert_eq!(refused.status(), StatusCode::NOT_FOUND);
         assert_eq!(text(refused).await, "data: x\n\n");
-    }
-
-    /// The first message of `chunks` arriving one by one, as the reader sees them.
-    fn first_message(chunks: &[&[u8]]) -> First {
-        let mut reader = EventReader::default();
-        let mut text = BytesMut::new();
-        let mut first = First::Pending;
-        for chunk in chunks {
-            text.extend_from_slice(chunk);
-            first = reader.first_message(&mut text);
-            if first != First::Pending {
-                break;
-            }
-        }
-        first
-    }
-
-    #[test]
-    fn events_split_on_any_blank_line_and_data_lines_join() {
-        assert_eq!(
-            first_message(&[b"data: \n\n: keep-alive\n\n"]),
-            First::Pending
-        );
-        assert_eq!(
-            first_message(&[b"data: {\"jsonrpc\":\"2.0\",\"id\":1,"]),
-            First::Pending
-        );
-        assert_eq!(
-            first_message(&[b"data: {\"jsonrpc\":\"2.0\",\r\ndata:\"id\":1,\"error\":{}}\r\n\r\n"]),
-            First::Answer(Bytes::from_static(
-                b"{\"jsonrpc\":\"2.0\",\n\"id\":1,\"error\":{}}"
-            ))
-        );
-        assert_eq!(
-            first_message(&[
-                b"data: {\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"sampling/createMessage\"}\n\n"
-            ]),
-            First::Other
-        );
-        assert_eq!(
-            first_message(&[b"datum: {}\n\n"]),
-            First::Pending,
-            "not a data line"
-        );
-    }
-
-    #[test]
-    fn events_split_across_chunks_anywhere() {
-        let whole: &[u8] = b"data: \r\nid: 0\r\nretry: 3000\r\n\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\r\n\r\n";
-        let want = First::Answer(Bytes::from_static(
-            br#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
-        ));
-        for cut in 0..whole.len() {
-            assert_eq!(
-                first_message(&[&whole[..cut], &whole[cut..]]),
-                want,
-                "cut at {cut}"
-            );
-        }
-        let bytewise: Vec<&[u8]> = whole.chunks(1).collect();
-        assert_eq!(first_message(&bytewise), want);
     }
 }
