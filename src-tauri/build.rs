@@ -14,6 +14,7 @@ const COMMANDS: &[&str] = &[
     "sign_in_flow",
     "cancel_sign_in",
     "list_clients",
+    "list_profiles",
     "install_client",
     "uninstall_client",
     "restore_client",

@@ -14,6 +14,7 @@ use patchbay_core::events::CallRecord;
 use patchbay_core::hub::FlowView;
 use patchbay_core::oauth::TokenStatus;
 use patchbay_core::oauth::connect::ConnectRequest;
+use patchbay_core::profile::ProfileStatus;
 use patchbay_core::supervisor::ServerStatus;
 use serde_json::Value;
 use tauri::{AppHandle, State};
@@ -170,14 +171,20 @@ pub async fn list_clients(hub: State<'_, HubLink>) -> Answer<Value> {
 }
 
 #[tauri::command]
+pub async fn list_profiles(hub: State<'_, HubLink>) -> Answer<Vec<ProfileStatus>> {
+    hub.call(|c| async move { c.profiles().await }).await
+}
+
+#[tauri::command]
 pub async fn install_client(
     hub: State<'_, HubLink>,
     id: String,
     profile: Option<String>,
+    direct: Option<bool>,
 ) -> Answer<ClientChange> {
     let request = InstallRequest {
         profile,
-        direct: false,
+        direct: direct.unwrap_or(false),
     };
     hub.call(|c| async move { c.install_client(&id, &request).await })
         .await

@@ -68,6 +68,7 @@ fn main() {
             commands::sign_in_flow,
             commands::cancel_sign_in,
             commands::list_clients,
+            commands::list_profiles,
             commands::install_client,
             commands::uninstall_client,
             commands::restore_client,

@@ -155,6 +155,23 @@ def test_window_adds_a_stdio_server_from_the_form_and_installs_into_clients(sand
         assert json.loads(claude.read_text())["keep"] is True, "Claude Desktop's other keys are kept"
         rows = {r["id"]: r for r in window.command("list_clients")}
         assert rows["claude-desktop"]["entry"] == "intact" and rows["cursor"]["entry"] == "intact"
+
+        # A profile made meanwhile shows up (from the hub's config event), and Cursor is
+        # switched to it with the row's picker: the entry is rewritten, the user's kept.
+        made = sandbox.run_cli("profile", "create", "work", "--servers", "everything", "--tools", "everything__echo")
+        assert made.returncode == 0, made.stderr
+        window.wait_for("profile-tools-work", text="1")
+        assert window.prop("client-profile-cursor", "value") == "", "Cursor serves every server until changed"
+        window.click_css('[data-testid="client-profile-cursor"] option[value="work"]')
+        window.click("client-install-cursor")  # now "Apply"
+        window.wait_for("clients-status", contains="Cursor", data_tone="ok")
+        wait_until(
+            lambda: json.loads(cursor.read_text())["mcpServers"]["patchbay"]["args"] == ["bridge", "--profile", "work"],
+            UI_TIMEOUT,
+            "Cursor's entry serves profile work",
+        )
+        assert json.loads(cursor.read_text())["mcpServers"]["theirs"] == mine, "the user's own server is kept"
+        window.wait_for("client-row-cursor", contains="profile work")
         shots["clients"] = assert_screenshot(window.screenshot("clients"))
 
         # Activity: a call made by a client shows up.

@@ -123,3 +123,46 @@ async def test_the_hub_counts_what_each_client_entry_is_served(sandbox: Sandbox,
     without = [r for r in rows.values() if r["profile"] is None]
     assert without and all(r["served_tools"] == every for r in without), without
     assert all(isinstance(r["reload"], str) and r["reload"] for r in rows.values()), rows
+
+
+async def test_the_hub_lists_profiles_and_switches_a_clients_profile(sandbox: Sandbox, two_servers: Hub) -> None:
+    """`GET /api/v1/profiles` (the window's profile list and picker) says what each profile
+    serves; installing again with another profile, as the window's Apply does, rewrites the
+    client's entry to serve that one."""
+    hub = two_servers
+    api = hub.url.removesuffix("/mcp") + "/api/v1"
+    made = sandbox.run_cli("profile", "create", "clock", "--servers", "time,notes")
+    assert made.returncode == 0, made.stderr
+    async with mcp_session(profile_url(hub, "work"), hub.secret) as session:
+        in_work = len((await session.list_tools()).tools)
+    async with mcp_session(profile_url(hub, "clock"), hub.secret) as session:
+        in_clock = len((await session.list_tools()).tools)
+    assert in_work > 0 and in_clock > 0, (in_work, in_clock)
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {hub.secret}"}) as http:
+        listed = await http.get(f"{api}/profiles")
+        assert listed.status_code == 200, listed.text
+        rows = {r["name"]: r for r in listed.json()}
+        assert list(rows) == ["clock", "work"], rows
+        assert rows["work"] == {
+            "name": "work",
+            "servers": ["everything"],
+            "tools": WORK_TOOLS.split(","),
+            "unknown_servers": [],
+            "served_tools": in_work,
+            "path": "/p/work/mcp",
+            "problem": None,
+        }, rows["work"]
+        assert rows["clock"]["unknown_servers"] == ["notes"] and rows["clock"]["served_tools"] == in_clock, rows
+
+        cursor = sandbox.user_home / ".cursor" / "mcp.json"
+        cursor.parent.mkdir(parents=True)
+        cursor.write_text('{"mcpServers": {"mine": {"command": "x"}}}\n')
+        for profile, args in (("work", ["bridge", "--profile", "work"]), ("clock", ["bridge", "--profile", "clock"]), (None, ["bridge"])):
+            done = await http.post(f"{api}/clients/cursor/install", json={"profile": profile})
+            assert done.status_code == 200, done.text
+            servers = json.loads(cursor.read_text())["mcpServers"]
+            assert servers["patchbay"]["args"] == args and servers["mine"] == {"command": "x"}, servers
+            clients = {r["id"]: r for r in (await http.get(f"{api}/clients")).json()}
+            assert clients["cursor"]["profile"] == profile and clients["cursor"]["entry"] == "intact", clients["cursor"]
+        refused = await http.post(f"{api}/clients/cursor/install", json={"profile": "nope"})
+        assert refused.status_code == 404 and "no profile named `nope`" in refused.text, refused.text

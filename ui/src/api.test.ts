@@ -35,6 +35,7 @@ describe('commands and their arguments', () => {
       sign_in_flow: {},
       cancel_sign_in: null,
       list_clients: [],
+      list_profiles: [],
       install_client: {},
       uninstall_client: {},
       restore_client: {},
@@ -57,8 +58,10 @@ describe('commands and their arguments', () => {
     await api.signInFlow('f1');
     await api.cancelSignIn('f1');
     await api.listClients();
+    await api.listProfiles();
     await api.installClient('cursor');
-    await api.installClient('cursor', 'work');
+    await api.installClient('cursor', { profile: 'work' });
+    await api.installClient('vscode', { profile: null, direct: true });
     await api.uninstallClient('cursor');
     await api.restoreClient('cursor');
     await api.listTokens();
@@ -79,8 +82,10 @@ describe('commands and their arguments', () => {
       { command: 'sign_in_flow', args: { flow: 'f1' } },
       { command: 'cancel_sign_in', args: { flow: 'f1' } },
       { command: 'list_clients', args: undefined },
+      { command: 'list_profiles', args: undefined },
       { command: 'install_client', args: { id: 'cursor' } },
       { command: 'install_client', args: { id: 'cursor', profile: 'work' } },
+      { command: 'install_client', args: { id: 'vscode', direct: true } },
       { command: 'uninstall_client', args: { id: 'cursor' } },
       { command: 'restore_client', args: { id: 'cursor' } },
       { command: 'list_tokens', args: undefined },

@@ -23,6 +23,7 @@ import type {
   FlowView,
   HubEvent,
   HubStatus,
+  ProfileStatus,
   Revoked,
   ServerSpec,
   ServerStatus,
@@ -126,8 +127,17 @@ export const api = {
   signInFlow: (flow: string) => call<FlowView>('sign_in_flow', { flow }),
   cancelSignIn: (flow: string) => call<unknown>('cancel_sign_in', { flow }),
   listClients: () => call<ClientStatus[]>('list_clients'),
-  installClient: async (id: string, profile?: string) =>
-    clientChange(await call('install_client', profile ? { id, profile } : { id })),
+  listProfiles: () => call<ProfileStatus[]>('list_profiles'),
+  /** Add or repair Patchbay's entry; `profile` serves the client that profile only, `direct`
+   * writes a URL entry instead of the bridge (to keep a client installed that way as it is). */
+  installClient: async (id: string, opts: { profile?: string | null; direct?: boolean } = {}) =>
+    clientChange(
+      await call('install_client', {
+        id,
+        ...(opts.profile ? { profile: opts.profile } : {}),
+        ...(opts.direct ? { direct: true } : {}),
+      }),
+    ),
   uninstallClient: async (id: string) => clientChange(await call('uninstall_client', { id })),
   restoreClient: async (id: string) => clientChange(await call('restore_client', { id })),
   listTokens: () => call<TokenStatus[]>('list_tokens'),

@@ -60,6 +60,7 @@ export function App(props: { initialPage?: PageId }) {
   const servers = useResource(api.listServers);
   const tokens = useResource(api.listTokens);
   const clients = useResource(api.listClients);
+  const profiles = useResource(api.listProfiles);
   const calls = useResource(async () => sortCalls(await api.recentCalls()));
 
   const readHub = useCallback(async () => {
@@ -83,7 +84,10 @@ export function App(props: { initialPage?: PageId }) {
   // Each page's list is read when the page opens.
   useEffect(() => {
     if (page === 'tokens') void tokens.reload();
-    if (page === 'clients') void clients.reload();
+    if (page === 'clients') {
+      void clients.reload();
+      void profiles.reload();
+    }
     if (page === 'activity') void calls.reload();
   }, [page]);
 
@@ -139,7 +143,10 @@ export function App(props: { initialPage?: PageId }) {
       if (stale.servers) soon('servers', servers.reload);
       // lists of pages not open are read when opened
       if (stale.tokens && pageRef.current === 'tokens') soon('tokens', tokens.reload);
-      if (stale.clients && pageRef.current === 'clients') soon('clients', clients.reload);
+      if (stale.clients && pageRef.current === 'clients') {
+        soon('clients', clients.reload);
+        soon('profiles', profiles.reload);
+      }
       if (stale.calls && pageRef.current === 'activity') soon('calls', calls.reload);
       if (event.kind === 'lagged') void readHub();
     };
@@ -286,7 +293,7 @@ export function App(props: { initialPage?: PageId }) {
           {page === 'connect' && (
             <ConnectPage flow={flow?.origin === 'connect' ? flow : null} onStarted={(id) => startFlow(id, 'connect')} />
           )}
-          {page === 'clients' && <ClientsPage clients={clients} servers={servers.state.data ?? []} />}
+          {page === 'clients' && <ClientsPage clients={clients} profiles={profiles} servers={servers.state.data ?? []} />}
           {page === 'tokens' && (
             <TokensPage
               tokens={tokens}

@@ -9,6 +9,7 @@ import type {
   ClientStatus,
   FlowView,
   HubEvent,
+  ProfileStatus,
   ServerStatus,
   TokenStatus,
   ToolEntry,
@@ -30,6 +31,9 @@ export function mockTransport(): Transport {
   const tokens: TokenStatus[] = [
     { server: 'linear', url: 'https://mcp.linear.app/mcp', state: 'needs_sign_in', issuer: 'https://linear.app', client_id: 'pb-123', scopes: ['read'], expires_at: null, expires_in: null, refresh_token: false, header: null, message: 'the provider rejected the refresh token (invalid_grant)', actions: { refresh: false, revoke: true, sign_in: true } },
     { server: 'notes', url: 'https://notes.example.com/mcp', state: 'valid', issuer: 'https://auth.example.com', client_id: 'pb-9', scopes: ['notes:read', 'notes:write'], expires_at: Math.floor(Date.now() / 1000) + 3125, expires_in: 3125, refresh_token: true, header: null, message: null, actions: { refresh: true, revoke: true, sign_in: true } },
+  ];
+  const profiles: ProfileStatus[] = [
+    { name: 'work', servers: ['everything', 'linear'], tools: ['!everything__long*'], unknown_servers: ['linear'], served_tools: 9, path: '/p/work/mcp', problem: null },
   ];
   const clients: ClientStatus[] = [
     { id: 'claude-desktop', name: 'Claude Desktop', path: '~/.config/Claude/claude_desktop_config.json', format: 'json', detected: true, installed: true, entry: 'intact', mode: 'bridge', direct: false, tool_limit: null, profile: null, error: null, reload: 'quit Claude Desktop completely and start it again', served_tools: 16 },
@@ -128,10 +132,20 @@ export function mockTransport(): Transport {
       return { cancelled: f.flow };
     },
     list_clients: () => structuredClone(clients),
+    list_profiles: () => structuredClone(profiles),
     install_client: (a) => {
       const c = clients.find((x) => x.id === a.id);
       if (!c) return fail(`unknown client \`${a.id}\``, 'not_found');
-      Object.assign(c, { installed: true, entry: 'intact', mode: 'bridge', detected: true });
+      const profile = typeof a.profile === 'string' ? profiles.find((p) => p.name === a.profile) : null;
+      if (a.profile && !profile) return fail(`no profile named \`${a.profile}\` in Patchbay's config`, 'not_found');
+      Object.assign(c, {
+        installed: true,
+        entry: 'intact',
+        mode: a.direct ? 'direct' : 'bridge',
+        detected: true,
+        profile: profile?.name ?? null,
+        served_tools: profile ? profile.served_tools : 16,
+      });
       return { path: c.path, changed: true };
     },
     uninstall_client: (a) => {

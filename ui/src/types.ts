@@ -172,6 +172,22 @@ export interface ClientStatus {
   served_tools?: number | null;
 }
 
+/** `profile::ProfileStatus`: one profile as the hub serves it (`GET /api/v1/profiles`). */
+export interface ProfileStatus {
+  name: string;
+  /** The servers it names; empty: every server. */
+  servers: string[];
+  /** Its tool patterns (`!` excludes); empty: every tool of those servers. */
+  tools: string[];
+  /** Servers it names that are not configured (ignored until they are). */
+  unknown_servers: string[];
+  /** How many tools it serves now. */
+  served_tools: number;
+  /** Its endpoint on the hub, `/p/NAME/mcp`. */
+  path: string;
+  problem: string | null;
+}
+
 /** What `install_client`, `uninstall_client` and `restore_client` answer; every field optional
  * because the shell decides the shape. */
 export interface ClientChange {

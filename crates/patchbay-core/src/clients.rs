@@ -332,7 +332,7 @@ pub enum Mode {
 pub struct InstallOptions {
     /// Write a URL entry instead of the bridge.
     pub direct: bool,
-    /// Serve only this profile (not available yet).
+    /// Serve only this profile.
     pub profile: Option<String>,
 }
 

@@ -15,6 +15,7 @@
 //! | `POST /servers/{name}/enable`, `/disable` | edit the config file and apply it |
 //! | `POST /servers/{name}/restart` | restart one server |
 //! | `GET /tools` | the merged tool list with where each tool comes from |
+//! | `GET /profiles` | every profile: its servers and tool patterns, servers it names that are not configured, how many tools it serves, its endpoint path |
 //! | `GET /calls` | the most recent tool calls: server, tool, client, duration, outcome |
 //! | `POST /reload` | re-read the config file |
 //! | `GET /clients` | every known MCP client: detected, config path, our entry's state (as `patchbay clients --json`) |
@@ -40,6 +41,7 @@ use serde_json::{Value, json};
 
 use crate::discovery::Discovery;
 use crate::hub::Hub;
+use crate::profile::ProfileStatus;
 use crate::secret::Secret;
 use crate::supervisor::ServerStatus;
 
@@ -81,6 +83,7 @@ pub fn routes(hub: Hub) -> Router {
         .route("/servers/{name}/disable", post(disable))
         .route("/servers/{name}/restart", post(restart))
         .route("/tools", get(tools))
+        .route("/profiles", get(profiles))
         .route("/calls", get(calls))
         .route("/reload", post(reload))
         .route("/clients", get(clients))
@@ -299,6 +302,29 @@ async fn tools(State(hub): State<Hub>, Query(q): Query<ToolsQuery>) -> Response 
         None => hub.catalog(),
     };
     Json(tool_entries(&catalog)).into_response()
+}
+
+/// Every profile with what it serves now, in name order.
+async fn profiles(State(hub): State<Hub>) -> Json<Vec<ProfileStatus>> {
+    let config = hub.config();
+    let rows = config
+        .profiles
+        .iter()
+        .map(|(name, profile)| ProfileStatus {
+            name: name.clone(),
+            servers: profile.servers.clone(),
+            tools: profile.tools.clone(),
+            unknown_servers: profile
+                .unknown_servers(&config.servers)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            served_tools: hub.profile_catalog(name).tools.len(),
+            path: format!("/p/{name}/mcp"),
+            problem: profile.problem(),
+        })
+        .collect();
+    Json(rows)
 }
 
 fn tool_entries(catalog: &crate::router::Catalog) -> Vec<ToolEntry> {
@@ -751,6 +777,11 @@ impl Client {
     /// `GET /clients`.
     pub async fn clients(&self) -> Result<Value, ClientError> {
         self.get("/clients").await
+    }
+
+    /// `GET /profiles`.
+    pub async fn profiles(&self) -> Result<Vec<ProfileStatus>, ClientError> {
+        self.get("/profiles").await
     }
 
     /// `POST /clients/{id}/install`.

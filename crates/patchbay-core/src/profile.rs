@@ -13,7 +13,11 @@
 //! templates follow the servers only. A server named in a profile but not configured is
 //! ignored (and `patchbay profile show` says so), so removing a server never breaks a profile.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+use crate::config::ServerConfig;
 
 /// One `[profiles.NAME]` table.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +77,18 @@ impl Profile {
         included && !denied.iter().any(|p| glob(&p[1..], name))
     }
 
+    /// The servers it names that are not configured (ignored until they are).
+    pub fn unknown_servers<'a>(
+        &'a self,
+        configured: &BTreeMap<String, ServerConfig>,
+    ) -> Vec<&'a str> {
+        self.servers
+            .iter()
+            .filter(|s| !configured.contains_key(*s))
+            .map(String::as_str)
+            .collect()
+    }
+
     /// What is wrong with it, if anything (empty patterns).
     pub fn problem(&self) -> Option<String> {
         self.tools
@@ -80,6 +96,24 @@ impl Profile {
             .find(|p| p.trim_start_matches('!').is_empty())
             .map(|_| "a tool pattern is empty".to_owned())
     }
+}
+
+/// A profile as a running hub serves it: one entry of `GET /api/v1/profiles`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileStatus {
+    pub name: String,
+    /// The servers it names; empty: all.
+    pub servers: Vec<String>,
+    /// Its tool patterns; empty: every tool of those servers.
+    pub tools: Vec<String>,
+    /// Servers it names that are not configured (ignored until they are).
+    pub unknown_servers: Vec<String>,
+    /// How many tools it serves now.
+    pub served_tools: usize,
+    /// Its endpoint's path on the hub (`/p/NAME/mcp`).
+    pub path: String,
+    /// What is wrong with it, if anything.
+    pub problem: Option<String>,
 }
 
 #[cfg(test)]

@@ -1,7 +1,17 @@
 import { describe, expect, it } from 'vitest';
 
-import type { ClientStatus, ServerStatus } from '../types';
-import { clientActions, clientStateView, restartNote, servedTools, toolLimitWarning } from './clients';
+import type { ClientStatus, ProfileStatus, ServerStatus } from '../types';
+import {
+  clientActions,
+  clientStateView,
+  fittingProfile,
+  installLabel,
+  profileChoices,
+  profileSummary,
+  restartNote,
+  servedTools,
+  toolLimitWarning,
+} from './clients';
 
 const client = (over: Partial<ClientStatus> = {}): ClientStatus => ({
   id: 'cursor',
@@ -87,6 +97,59 @@ describe('tool limits', () => {
 
   it('says nothing for a client that is neither installed nor on this machine', () => {
     expect(toolLimitWarning(client({ installed: false, detected: false, entry: 'not_installed' }), servers)).toBeNull();
+  });
+});
+
+const profile = (over: Partial<ProfileStatus> = {}): ProfileStatus => ({
+  name: 'work',
+  servers: ['github'],
+  tools: [],
+  unknown_servers: [],
+  served_tools: 12,
+  path: '/p/work/mcp',
+  problem: null,
+  ...over,
+});
+
+describe('profiles for a client', () => {
+  const servers = [server('a', 30), server('b', 15)];
+
+  it('names a profile that fits the limit in the warning', () => {
+    const profiles = [profile(), profile({ name: 'all-github', served_tools: 39 }), profile({ name: 'big', served_tools: 41 })];
+    expect(toolLimitWarning(client({ tool_limit: 40 }), servers, profiles)).toBe(
+      'the hub serves 45 tools and Cursor uses at most 40: disable servers it does not need, or install it with profile `all-github` (39 tools)',
+    );
+  });
+
+  it('suggests the fitting profile that takes the least away, never an empty, broken or the current one', () => {
+    expect(fittingProfile(40, [profile({ served_tools: 10 }), profile({ name: 'more', served_tools: 30 })])?.name).toBe('more');
+    expect(fittingProfile(40, [profile({ served_tools: 0 })])).toBeNull();
+    expect(fittingProfile(40, [profile({ problem: 'a tool pattern is empty' })])).toBeNull();
+    expect(fittingProfile(40, [profile()], 'work')).toBeNull();
+    expect(fittingProfile(10, [profile()])).toBeNull();
+  });
+
+  it('offers every server first, then each profile with its tool count', () => {
+    expect(profileChoices([profile(), profile({ name: 'one', served_tools: 1 })])).toEqual([
+      { value: '', label: 'every server' },
+      { value: 'work', label: 'profile work (12 tools)' },
+      { value: 'one', label: 'profile one (1 tool)' },
+    ]);
+  });
+
+  it('offers Apply when an intact entry serves another profile than the one chosen', () => {
+    const installed = client({ entry: 'intact', installed: true, profile: null });
+    expect(installLabel(installed, '')).toBeNull();
+    expect(installLabel(installed, 'work')).toBe('Apply');
+    expect(installLabel(client({ entry: 'intact', profile: 'work' }), 'work')).toBeNull();
+    expect(installLabel(client({ entry: 'intact', profile: 'work' }), '')).toBe('Apply');
+    expect(installLabel(client({ entry: 'not_installed', installed: false }), 'work')).toBe('Install');
+    expect(installLabel(client({ entry: 'missing' }), '')).toBe('Repair');
+  });
+
+  it('sums up what a profile serves', () => {
+    expect(profileSummary(profile({ servers: [], tools: [] }))).toBe('every server');
+    expect(profileSummary(profile({ servers: ['a', 'b'], tools: ['a__*', '!a__rm'] }))).toBe('a, b; tools a__*, !a__rm');
   });
 });
 

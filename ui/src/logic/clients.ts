@@ -2,7 +2,7 @@
  * The Clients view's logic: detected / installed / drifted, the buttons each row offers, and
  * the tool-limit warning `patchbay clients` prints (the served tools against the client's limit).
  */
-import type { ClientStatus, ServerStatus } from '../types';
+import type { ClientStatus, ProfileStatus, ServerStatus } from '../types';
 import type { Tone } from './servers';
 import { isDisabled } from './servers';
 
@@ -55,16 +55,68 @@ export function servedTools(c: Pick<ClientStatus, 'profile' | 'served_tools'>, s
   return servers.filter((s) => !isDisabled(s)).reduce((n, s) => n + s.tools, 0);
 }
 
-/** The warning for a client whose limit the served tools exceed, as `patchbay clients` says it. */
+/**
+ * The warning for a client whose limit the served tools exceed, as `patchbay clients` says it,
+ * naming a profile that would fit when there is one.
+ */
 export function toolLimitWarning(
   c: Pick<ClientStatus, 'name' | 'tool_limit' | 'profile' | 'served_tools' | 'installed' | 'detected'>,
   servers: ServerStatus[],
+  profiles: ProfileStatus[] = [],
 ): string | null {
   if (c.tool_limit == null || !(c.installed || c.detected)) return null;
   const served = servedTools(c, servers);
   if (served === null || served <= c.tool_limit) return null;
   const who = c.profile ? `profile \`${c.profile}\` serves` : 'the hub serves';
-  return `${who} ${served} tools and ${c.name} uses at most ${c.tool_limit}: disable servers it does not need, or install it with a profile`;
+  const fits = fittingProfile(c.tool_limit, profiles, c.profile);
+  const remedy = fits
+    ? `install it with profile \`${fits.name}\` (${fits.served_tools} tools)`
+    : 'install it with a profile';
+  return `${who} ${served} tools and ${c.name} uses at most ${c.tool_limit}: disable servers it does not need, or ${remedy}`;
+}
+
+/**
+ * The profile to suggest to a client with `limit`: of those that fit and serve anything, the
+ * one serving the most tools (the least taken away); never `current`.
+ */
+export function fittingProfile(
+  limit: number,
+  profiles: ProfileStatus[],
+  current?: string | null,
+): ProfileStatus | null {
+  return profiles
+    .filter((p) => p.name !== current && p.problem === null && p.served_tools > 0 && p.served_tools <= limit)
+    .reduce<ProfileStatus | null>((best, p) => (best && best.served_tools >= p.served_tools ? best : p), null);
+}
+
+/** The choices of what a client's entry serves: every server (value `''`), then each profile. */
+export function profileChoices(profiles: ProfileStatus[]): { value: string; label: string }[] {
+  return [
+    { value: '', label: 'every server' },
+    ...profiles.map((p) => ({
+      value: p.name,
+      label: `profile ${p.name} (${p.served_tools} ${p.served_tools === 1 ? 'tool' : 'tools'})`,
+    })),
+  ];
+}
+
+/**
+ * The install button for a row given the profile chosen for it: the usual Install/Repair, or
+ * `Apply` when the entry is intact but serves another profile than the one chosen.
+ */
+export function installLabel(
+  c: Pick<ClientStatus, 'entry' | 'installed' | 'profile'>,
+  chosen: string,
+): 'Install' | 'Repair' | 'Apply' | null {
+  const install = clientActions(c).install;
+  if (install) return install;
+  return c.entry === 'intact' && chosen !== (c.profile ?? '') ? 'Apply' : null;
+}
+
+/** One line for what a profile serves: its servers and tool patterns. */
+export function profileSummary(p: Pick<ProfileStatus, 'servers' | 'tools'>): string {
+  const servers = p.servers.length === 0 ? 'every server' : p.servers.join(', ');
+  return p.tools.length === 0 ? servers : `${servers}; tools ${p.tools.join(', ')}`;
 }
 
 /** What the user does after a change to the client's file. */

@@ -177,9 +177,9 @@ describe('client_drift', () => {
 });
 
 describe('what an event makes stale', () => {
-  it('re-reads servers when the catalog or config changes', () => {
-    expect(staleAfter({ kind: 'catalog_changed' }).servers).toBe(true);
-    expect(staleAfter({ kind: 'config_applied' })).toMatchObject({ servers: true, tokens: true });
+  it('re-reads servers, and clients and profiles, when the catalog or config changes', () => {
+    expect(staleAfter({ kind: 'catalog_changed' })).toMatchObject({ servers: true, clients: true });
+    expect(staleAfter({ kind: 'config_applied' })).toMatchObject({ servers: true, tokens: true, clients: true });
   });
 
   it('re-reads tokens (for expiry) after a token event and a finished sign-in', () => {

@@ -64,11 +64,12 @@ export function staleAfter(event: HubEvent): Stale {
   const none: Stale = { servers: false, tokens: false, clients: false, calls: false };
   switch (event.kind) {
     case 'catalog_changed':
-      // tool counts moved
-      return { ...none, servers: true };
+      // tool counts moved, and with them what each client and profile is served
+      return { ...none, servers: true, clients: true };
     case 'config_applied':
-      // servers added, removed, enabled or disabled; remote servers come and go with tokens
-      return { ...none, servers: true, tokens: true };
+      // servers added, removed, enabled or disabled; remote servers come and go with tokens;
+      // profiles made or changed
+      return { ...none, servers: true, tokens: true, clients: true };
     case 'sign_in':
       return event.stage === 'done' ? { ...none, servers: true, tokens: true } : none;
     case 'token_state':

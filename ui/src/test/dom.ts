@@ -54,6 +54,16 @@ export async function type(id: string, value: string): Promise<void> {
   await settle();
 }
 
+/** Pick `value` in the select `id`, as a user does. */
+export async function choose(id: string, value: string): Promise<void> {
+  const el = byTestId<HTMLSelectElement>(id);
+  await act(() => {
+    el.value = value;
+    el.dispatchEvent(new Event('change', { bubbles: true }));
+  });
+  await settle();
+}
+
 export function text(id: string): string {
   return (byTestId(id).textContent ?? '').trim();
 }

@@ -2,16 +2,36 @@
 import { useState } from 'preact/hooks';
 
 import { api } from '../api';
-import { clientActions, clientStateView, isDrifted, restartNote, toolLimitWarning } from '../logic/clients';
+import {
+  clientActions,
+  clientStateView,
+  installLabel,
+  isDrifted,
+  profileChoices,
+  profileSummary,
+  restartNote,
+  toolLimitWarning,
+} from '../logic/clients';
 import { errorMessage } from '../logic/errors';
 import type { ResourceHandle } from '../resource';
-import type { ClientChange, ClientStatus, ServerStatus } from '../types';
+import type { ClientChange, ClientStatus, ProfileStatus, ServerStatus } from '../types';
 import { Badge, ConfirmButton, ListState, Page, StatusLine } from './common';
 import type { Status } from './common';
 
-export function ClientsPage(props: { clients: ResourceHandle<ClientStatus[]>; servers: ServerStatus[] }) {
-  const { state, reload } = props.clients;
+export function ClientsPage(props: {
+  clients: ResourceHandle<ClientStatus[]>;
+  profiles: ResourceHandle<ProfileStatus[]>;
+  servers: ServerStatus[];
+}) {
+  const { state } = props.clients;
   const list = state.data ?? [];
+  const profiles = props.profiles.state.data ?? [];
+  const reload = async () => {
+    await Promise.all([props.clients.reload(), props.profiles.reload()]);
+  };
+  /** The profile chosen in each row's picker (`''`: every server); absent: what it has now. */
+  const [chosen, setChosen] = useState<Record<string, string>>({});
+  const choiceOf = (c: ClientStatus) => chosen[c.id] ?? c.profile ?? '';
   const [status, setStatus] = useState<Status | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
   /** Clients changed in this window: they need a restart to see it. */
@@ -62,7 +82,9 @@ export function ClientsPage(props: { clients: ResourceHandle<ClientStatus[]>; se
             {list.map((c) => {
               const view = clientStateView(c);
               const can = clientActions(c);
-              const warning = toolLimitWarning(c, props.servers);
+              const choice = choiceOf(c);
+              const install = installLabel(c, choice);
+              const warning = toolLimitWarning(c, props.servers, profiles);
               const note = changed[c.id];
               return (
                 <tr key={c.id} data-testid={`client-row-${c.id}`} data-state={view.word}>
@@ -104,15 +126,41 @@ export function ClientsPage(props: { clients: ResourceHandle<ClientStatus[]>; se
                   </td>
                   <td data-testid={`client-limit-${c.id}`}>{c.tool_limit ?? <span class="muted">none known</span>}</td>
                   <td class="actions">
-                    {can.install && (
+                    {profiles.length > 0 && (
+                      <select
+                        aria-label={`What ${c.name} is served`}
+                        data-testid={`client-profile-${c.id}`}
+                        value={choice}
+                        disabled={busy !== null}
+                        onChange={(e) => {
+                          const value = (e.target as HTMLSelectElement).value;
+                          setChosen((m) => ({ ...m, [c.id]: value }));
+                        }}
+                      >
+                        {profileChoices(profiles).map((o) => (
+                          <option key={o.value} value={o.value}>
+                            {o.label}
+                          </option>
+                        ))}
+                        {c.profile && !profiles.some((p) => p.name === c.profile) && (
+                          <option value={c.profile}>profile {c.profile} (gone)</option>
+                        )}
+                      </select>
+                    )}
+                    {install && (
                       <button
                         type="button"
                         class="primary"
                         data-testid={`client-install-${c.id}`}
                         disabled={busy !== null}
-                        onClick={() => void act(c, can.install === 'Repair' ? 'Repaired Patchbay’s entry in' : 'Installed Patchbay into', () => api.installClient(c.id))}
+                        onClick={() =>
+                          void act(c, INSTALL_VERBS[install], () =>
+                            // a client installed with a URL entry keeps it
+                            api.installClient(c.id, { profile: choice || null, direct: c.installed && c.mode === 'direct' }),
+                          )
+                        }
                       >
-                        {can.install}
+                        {install}
                       </button>
                     )}
                     {can.uninstall && (
@@ -142,6 +190,65 @@ export function ClientsPage(props: { clients: ResourceHandle<ClientStatus[]>; se
           </tbody>
         </table>
       )}
+      <ProfilesSection profiles={props.profiles} />
     </Page>
+  );
+}
+
+const INSTALL_VERBS = {
+  Install: 'Installed Patchbay into',
+  Repair: 'Repaired Patchbay’s entry in',
+  Apply: 'Changed what Patchbay serves',
+} as const;
+
+/** The profiles a client can be installed with, as the hub serves them. */
+function ProfilesSection(props: { profiles: ResourceHandle<ProfileStatus[]> }) {
+  const { state } = props.profiles;
+  const list = state.data ?? [];
+  return (
+    <section class="profiles" aria-labelledby="profiles-heading" data-testid="profiles">
+      <h2 id="profiles-heading">Profiles</h2>
+      <p class="muted small">
+        A profile serves a client some servers or tools only, at its own endpoint. Make one with{' '}
+        <code>patchbay profile create work --servers github,linear</code>.
+      </p>
+      <ListState loading={state.loading} error={state.error} empty={list.length === 0} emptyText="No profiles yet." testid="profiles" />
+      {list.length > 0 && (
+        <table class="list" data-testid="profiles-table">
+          <caption class="visually-hidden">Profiles and what each serves</caption>
+          <thead>
+            <tr>
+              <th scope="col">Profile</th>
+              <th scope="col">Serves</th>
+              <th scope="col">Tools</th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.map((p) => (
+              <tr key={p.name} data-testid={`profile-row-${p.name}`}>
+                <th scope="row">
+                  <span class="name">{p.name}</span>
+                  <code class="command">{p.path}</code>
+                </th>
+                <td>
+                  {profileSummary(p)}
+                  {p.unknown_servers.length > 0 && (
+                    <p class="small" data-testid={`profile-unknown-${p.name}`}>
+                      Not configured, so ignored: {p.unknown_servers.join(', ')}
+                    </p>
+                  )}
+                  {p.problem && (
+                    <p class="inline-error" data-testid={`profile-problem-${p.name}`}>
+                      {p.problem}
+                    </p>
+                  )}
+                </td>
+                <td data-testid={`profile-tools-${p.name}`}>{p.served_tools}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
   );
 }

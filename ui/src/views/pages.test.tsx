@@ -2,10 +2,10 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { setTransport } from '../api';
 import { App } from '../app';
-import { byTestId, click, maybeTestId, mount, settle, text, type, unmount } from '../test/dom';
+import { byTestId, choose, click, maybeTestId, mount, settle, text, type, unmount } from '../test/dom';
 import { fakeShell } from '../test/fake';
 import type { Fake } from '../test/fake';
-import type { ClientStatus, FlowView, ServerStatus, TokenStatus } from '../types';
+import type { ClientStatus, FlowView, ProfileStatus, ServerStatus, TokenStatus } from '../types';
 
 const AUTH = 'https://auth.example.com/authorize?client_id=pb&state=s';
 
@@ -55,6 +55,7 @@ beforeEach(() => {
   shell = fakeShell({
     hub_status: () => ({ version: '0.1.0', pid: 1, config_file: '/c', servers }),
     list_servers: () => servers,
+    list_profiles: () => [],
     get_autostart: () => false,
     set_autostart: () => null,
     start_connect: () => 'f1',
@@ -294,6 +295,49 @@ describe('Clients page', () => {
     root = await mount(<App initialPage="clients" />);
     expect(text('client-warning-cursor')).toContain('the hub serves 50 tools and Cursor uses at most 40');
     expect(maybeTestId('client-warning-vscode')).toBeNull();
+  });
+
+  it('lists the profiles and installs a client with the one chosen, keeping its URL entry', async () => {
+    const work: ProfileStatus = {
+      name: 'work',
+      servers: ['big', 'gone'],
+      tools: ['!big__rm*'],
+      unknown_servers: ['gone'],
+      served_tools: 28,
+      path: '/p/work/mcp',
+      problem: null,
+    };
+    let profile: string | null = null;
+    shell.on({
+      list_profiles: () => [work],
+      list_clients: () => [client({ installed: true, entry: 'intact', mode: 'direct', profile, served_tools: profile ? 28 : 50 })],
+      install_client: (args) => {
+        profile = (args.profile as string | undefined) ?? null;
+        return { path: '/home/u/.cursor/mcp.json', changed: true };
+      },
+    });
+    root = await mount(<App initialPage="clients" />);
+    expect(text('profile-tools-work')).toBe('28');
+    expect(text('profile-row-work')).toContain('big, gone; tools !big__rm*');
+    expect(text('profile-unknown-work')).toContain('gone');
+    expect(text('client-warning-cursor')).toContain('install it with profile `work` (28 tools)');
+    expect(byTestId<HTMLSelectElement>('client-profile-cursor').value).toBe('');
+    expect(maybeTestId('client-install-cursor')).toBeNull();
+    await choose('client-profile-cursor', 'work');
+    expect(text('client-install-cursor')).toBe('Apply');
+    await click('client-install-cursor');
+    expect(shell.callsOf('install_client')).toEqual([{ id: 'cursor', profile: 'work', direct: true }]);
+    expect(byTestId<HTMLSelectElement>('client-profile-cursor').value).toBe('work');
+    expect(maybeTestId('client-install-cursor')).toBeNull();
+    expect(maybeTestId('client-warning-cursor')).toBeNull();
+    expect(text('client-row-cursor')).toContain('profile work');
+  });
+
+  it('says there are no profiles yet, and offers no picker', async () => {
+    shell.on({ list_clients: () => [client({})] });
+    root = await mount(<App initialPage="clients" />);
+    expect(text('profiles-empty')).toBe('No profiles yet.');
+    expect(maybeTestId('client-profile-cursor')).toBeNull();
   });
 
   it('marks a drifted client live and offers Repair', async () => {

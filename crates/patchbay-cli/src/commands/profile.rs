@@ -48,11 +48,7 @@ pub(crate) fn create(
         Err(ConfigError::NotFound(_)) => config::Config::default(),
         Err(err) => return Err(config_failure(err)),
     };
-    let unknown: Vec<&String> = profile
-        .servers
-        .iter()
-        .filter(|s| !config.servers.contains_key(*s))
-        .collect();
+    let unknown = profile.unknown_servers(&config.servers);
     config::edit::set_profile(&paths.config_file, name, &profile).map_err(config_failure)?;
     eprintln!("saved profile `{name}` to {}", paths.config_file.display());
     for server in unknown {
@@ -140,11 +136,7 @@ pub(crate) fn over_limits(count: usize) -> Vec<String> {
 pub(crate) fn show(paths: &Paths, name: &str, json: bool) -> Result {
     let config = load_config(paths)?;
     let profile = config.profiles.get(name).ok_or_else(|| missing(name))?;
-    let unknown: Vec<&String> = profile
-        .servers
-        .iter()
-        .filter(|s| !config.servers.contains_key(*s))
-        .collect();
+    let unknown = profile.unknown_servers(&config.servers);
     let tools = served_tools(paths, Some(name))?;
     let warnings = tools
         .as_ref()
