@@ -5,7 +5,9 @@ Tools outside the profile are neither listed nor callable (a clear error says wh
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx2
 import pytest
@@ -166,3 +168,37 @@ async def test_the_hub_lists_profiles_and_switches_a_clients_profile(sandbox: Sa
             assert clients["cursor"]["profile"] == profile and clients["cursor"]["entry"] == "intact", clients["cursor"]
         refused = await http.post(f"{api}/clients/cursor/install", json={"profile": "nope"})
         assert refused.status_code == 404 and "no profile named `nope`" in refused.text, refused.text
+
+
+async def test_tool_limit_warnings_name_a_profile_that_fits(sandbox: Sandbox, start_hub: Callable[..., Hub]) -> None:
+    """Cursor takes at most 40 tools. A hub serving 50 is warned about by `install`,
+    `clients` and `profile show`, each naming the profile that fits; installed with that
+    profile, Cursor is not warned about any more."""
+    sized = Path(__file__).parent / "servers" / "sized_server.py"
+    sandbox.add_server("big", [sys.executable, str(sized), "--tools", "50"])
+    for name, tools in (("small", "big__tool_0*"), ("most", "big__tool_0*,big__tool_1*,big__tool_2*"), ("all", None)):
+        args = ["profile", "create", name, "--servers", "big"] + (["--tools", tools] if tools else [])
+        assert sandbox.run_cli(*args).returncode == 0
+    start_hub()
+    wait_server_running(sandbox, "big")
+    cursor = sandbox.user_home / ".cursor" / "mcp.json"
+    cursor.parent.mkdir(parents=True)
+    cursor.write_text('{"mcpServers": {}}\n')
+    advice = "serve it profile `most` (30 tools): `patchbay install cursor --profile most`"
+
+    installed = sandbox.run_cli("install", "cursor")
+    assert installed.returncode == 0, installed.stderr
+    assert "warning: the hub serves 50 tools and Cursor uses at most 40" in installed.stderr, installed.stderr
+    assert advice in installed.stderr, installed.stderr
+    listed = sandbox.run_cli("clients")
+    assert "the hub serves 50 tools and Cursor uses at most 40" in listed.stderr and advice in listed.stderr, listed.stderr
+    shown = sandbox.run_cli("profile", "show", "all")
+    assert "Cursor shows at most 40 tools; this is 50" in shown.stderr, shown.stderr
+    assert "Cursor" not in sandbox.run_cli("profile", "show", "most").stderr
+
+    switched = sandbox.run_cli("install", "cursor", "--profile", "most")
+    assert switched.returncode == 0 and "uses at most" not in switched.stderr, switched.stderr
+    assert "Cursor" not in sandbox.run_cli("clients").stderr, "within its limit now"
+    with_all = sandbox.run_cli("install", "cursor", "--profile", "all")
+    assert "profile `all` serves 50 tools and Cursor uses at most 40" in with_all.stderr, with_all.stderr
+    assert advice in with_all.stderr, with_all.stderr

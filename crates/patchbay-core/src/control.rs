@@ -306,25 +306,7 @@ async fn tools(State(hub): State<Hub>, Query(q): Query<ToolsQuery>) -> Response 
 
 /// Every profile with what it serves now, in name order.
 async fn profiles(State(hub): State<Hub>) -> Json<Vec<ProfileStatus>> {
-    let config = hub.config();
-    let rows = config
-        .profiles
-        .iter()
-        .map(|(name, profile)| ProfileStatus {
-            name: name.clone(),
-            servers: profile.servers.clone(),
-            tools: profile.tools.clone(),
-            unknown_servers: profile
-                .unknown_servers(&config.servers)
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
-            served_tools: hub.profile_catalog(name).tools.len(),
-            path: format!("/p/{name}/mcp"),
-            problem: profile.problem(),
-        })
-        .collect();
-    Json(rows)
+    Json(hub.profiles())
 }
 
 fn tool_entries(catalog: &crate::router::Catalog) -> Vec<ToolEntry> {
@@ -464,6 +446,7 @@ async fn install_client(
     };
     // An unknown profile serves nothing (the install itself refuses it).
     let tools = hub.served_tools(request.profile.as_deref()).unwrap_or(0);
+    let profiles = hub.profiles();
     client_edit(&hub, id, move |session, spec| {
         let was = crate::clients::status(session.context(), spec).entry;
         let options = InstallOptions {
@@ -475,11 +458,15 @@ async fn install_client(
             Outcome::Written { path, .. } => (path, true),
             Outcome::Unchanged { path } => (path, false),
         };
-        let warning = spec.tool_limit.filter(|&limit| tools > limit as usize).map(|limit| {
-            format!(
-                "the hub serves {tools} tools and {} is known to use at most {limit}; disable servers it does not need or give it a profile",
-                spec.name
-            )
+        let warning = spec.tool_limit.and_then(|limit| {
+            let served = crate::profile::Served {
+                id: spec.id,
+                name: spec.name,
+                limit: limit as usize,
+                tools,
+                profile: options.profile.as_deref(),
+            };
+            crate::profile::limit_warning(served, &profiles)
         });
         Ok(ClientChange {
             client: spec.id.to_owned(),

@@ -172,6 +172,28 @@ impl Hub {
         }
     }
 
+    /// Every profile with what it serves now, in name order.
+    pub fn profiles(&self) -> Vec<crate::profile::ProfileStatus> {
+        let config = self.config();
+        config
+            .profiles
+            .iter()
+            .map(|(name, profile)| crate::profile::ProfileStatus {
+                name: name.clone(),
+                servers: profile.servers.clone(),
+                tools: profile.tools.clone(),
+                unknown_servers: profile
+                    .unknown_servers(&config.servers)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+                served_tools: self.profile_catalog(name).tools.len(),
+                path: format!("/p/{name}/mcp"),
+                problem: profile.problem(),
+            })
+            .collect()
+    }
+
     /// The part of the catalogue `profile` serves (empty for a profile that does not exist).
     /// Made once per catalogue and profile, then shared.
     pub fn profile_catalog(&self, profile: &str) -> Arc<Catalog> {

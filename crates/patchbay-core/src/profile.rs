@@ -116,9 +116,138 @@ pub struct ProfileStatus {
     pub problem: Option<String>,
 }
 
+/// The profile to suggest to a client that takes at most `limit` tools: of those that fit and
+/// serve anything, the one serving the most (the least taken away; the first by name on a tie),
+/// never `current` nor one with a problem.
+pub fn fitting<'a>(
+    profiles: &'a [ProfileStatus],
+    limit: usize,
+    current: Option<&str>,
+) -> Option<&'a ProfileStatus> {
+    profiles
+        .iter()
+        .filter(|p| {
+            Some(p.name.as_str()) != current
+                && p.problem.is_none()
+                && (1..=limit).contains(&p.served_tools)
+        })
+        .max_by(|a, b| {
+            a.served_tools
+                .cmp(&b.served_tools)
+                .then_with(|| b.name.cmp(&a.name))
+        })
+}
+
+/// What a client with a tool limit is served, for the warning when it is over the limit.
+#[derive(Debug, Clone, Copy)]
+pub struct Served<'a> {
+    /// The client's catalogue id and name.
+    pub id: &'a str,
+    pub name: &'a str,
+    pub limit: usize,
+    /// How many tools its entry gets, and from which profile (none: the whole hub).
+    pub tools: usize,
+    pub profile: Option<&'a str>,
+}
+
+/// The warning for a client served more tools than it takes, naming the profile to switch to
+/// when one fits (as `patchbay clients`, `patchbay install` and the window say it); `None`
+/// within the limit.
+pub fn limit_warning(served: Served<'_>, profiles: &[ProfileStatus]) -> Option<String> {
+    let Served {
+        id,
+        name,
+        limit,
+        tools,
+        profile,
+    } = served;
+    if tools <= limit {
+        return None;
+    }
+    let who = profile.map_or_else(
+        || "the hub serves".to_owned(),
+        |p| format!("profile `{p}` serves"),
+    );
+    let remedy = match fitting(profiles, limit, profile) {
+        Some(p) => format!(
+            "serve it profile `{}` ({} tools): `patchbay install {id} --profile {}`",
+            p.name, p.served_tools, p.name
+        ),
+        None => format!(
+            "give it a profile: `patchbay profile create NAME --servers A,B` then `patchbay install {id} --profile NAME`"
+        ),
+    };
+    Some(format!(
+        "{who} {tools} tools and {name} uses at most {limit}; disable servers it does not need, or {remedy}"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn status(name: &str, served_tools: usize) -> ProfileStatus {
+        ProfileStatus {
+            name: name.to_owned(),
+            servers: Vec::new(),
+            tools: Vec::new(),
+            unknown_servers: Vec::new(),
+            served_tools,
+            path: format!("/p/{name}/mcp"),
+            problem: None,
+        }
+    }
+
+    #[test]
+    fn the_profile_suggested_fits_and_takes_the_least_away() {
+        let profiles = [
+            status("a-small", 5),
+            status("b-big", 39),
+            status("c-big", 39),
+            status("huge", 41),
+            status("empty", 0),
+            ProfileStatus {
+                problem: Some("a tool pattern is empty".into()),
+                ..status("broken", 20)
+            },
+        ];
+        let name = |current| fitting(&profiles, 40, current).map(|p| p.name.as_str());
+        assert_eq!(
+            name(None),
+            Some("b-big"),
+            "most tools, first by name on a tie"
+        );
+        assert_eq!(name(Some("b-big")), Some("c-big"), "never the one it has");
+        assert_eq!(fitting(&profiles, 4, None), None, "none fits");
+        assert_eq!(
+            fitting(&profiles[3..], 40, None),
+            None,
+            "empty and broken ones are not suggested"
+        );
+    }
+
+    #[test]
+    fn the_limit_warning_names_who_serves_and_the_way_out() {
+        let served = |tools, profile| Served {
+            id: "cursor",
+            name: "Cursor",
+            limit: 40,
+            tools,
+            profile,
+        };
+        let profiles = [status("work", 12)];
+        assert_eq!(limit_warning(served(40, None), &profiles), None);
+        assert_eq!(
+            limit_warning(served(45, None), &profiles).unwrap(),
+            "the hub serves 45 tools and Cursor uses at most 40; disable servers it does not need, or serve it profile `work` (12 tools): `patchbay install cursor --profile work`"
+        );
+        let without = limit_warning(served(45, Some("work")), &profiles).unwrap();
+        assert!(
+            without.starts_with("profile `work` serves 45 tools")
+                && without.ends_with("give it a profile: `patchbay profile create NAME --servers A,B` then `patchbay install cursor --profile NAME`"),
+            "{without}"
+        );
+    }
 
     #[test]
     fn globs_match_whole_names() {

@@ -8,9 +8,10 @@ use patchbay_core::clients::{
     self, ClientError, Context, EntryState, InstallOptions, Outcome, Session,
 };
 use patchbay_core::config::{self, ServerConfig};
-use patchbay_core::control::{self, ToolEntry};
+use patchbay_core::control;
 use patchbay_core::discovery;
 use patchbay_core::paths::Paths;
+use patchbay_core::profile::{ProfileStatus, Served, limit_warning};
 
 use super::{Result, approve_server, config_failure, nudge_hub, runtime};
 use crate::failure::{Failure, Kind};
@@ -95,26 +96,42 @@ pub(super) fn install(
         }
     }
     eprintln!("next: {}", spec.reload);
-    warn_tool_limit(paths, spec);
+    warn_tool_limit(paths, spec, options.profile.as_deref());
     Ok(())
 }
 
-/// When the hub runs and serves more tools than the client is known to use, say so.
-fn warn_tool_limit(paths: &Paths, spec: &ClientSpec) {
-    let (Some(limit), Some(found)) = (spec.tool_limit, discovery::find_running(paths)) else {
+/// When the hub runs and serves the client's entry more tools than the client is known to
+/// use, say so, and name the profile to switch to when one fits.
+fn warn_tool_limit(paths: &Paths, spec: &ClientSpec, profile: Option<&str>) {
+    let Some(limit) = spec.tool_limit else {
         return;
     };
-    let tools: std::result::Result<Vec<ToolEntry>, _> =
-        runtime().block_on(async { control::Client::new(&found)?.get("/tools").await });
-    if let Ok(tools) = tools
-        && tools.len() > limit as usize
-    {
-        eprintln!(
-            "warning: the hub serves {} tools and {} is known to use at most {limit}; disable servers it does not need",
-            tools.len(),
-            spec.name
-        );
+    let Ok(Some(tools)) = super::profile::served_tools(paths, profile) else {
+        return;
+    };
+    if tools.len() <= limit as usize {
+        return;
     }
+    let served = Served {
+        id: spec.id,
+        name: spec.name,
+        limit: limit as usize,
+        tools: tools.len(),
+        profile,
+    };
+    if let Some(warning) = limit_warning(served, &hub_profiles(paths)) {
+        eprintln!("warning: {warning}");
+    }
+}
+
+/// The running hub's profiles with their tool counts; none when no hub answers.
+fn hub_profiles(paths: &Paths) -> Vec<ProfileStatus> {
+    let Some(found) = discovery::find_running(paths) else {
+        return Vec::new();
+    };
+    runtime()
+        .block_on(async { control::Client::new(&found)?.profiles().await })
+        .unwrap_or_default()
 }
 
 pub(super) fn uninstall(paths: &Paths, client: &str) -> Result {
@@ -241,22 +258,8 @@ pub(super) fn list(paths: &Paths, json: bool) -> Result {
         .iter()
         .filter(|r| r.tool_limit.is_some() && (r.installed || r.detected))
     {
-        let limit = row.tool_limit.unwrap_or_default() as usize;
-        let Ok(Some(tools)) = super::profile::served_tools(paths, row.profile.as_deref()) else {
-            continue;
-        };
-        if tools.len() > limit {
-            let served = row.profile.as_deref().map_or_else(
-                || "the hub serves".to_owned(),
-                |p| format!("profile `{p}` serves"),
-            );
-            eprintln!(
-                "warning: {served} {} tools and {} uses at most {limit}; give it a profile: `patchbay profile create NAME --servers A,B` then `patchbay install {} --profile NAME`",
-                tools.len(),
-                row.name,
-                row.id
-            );
-        }
+        let spec = spec(row.id)?;
+        warn_tool_limit(paths, spec, row.profile.as_deref());
     }
     Ok(())
 }
