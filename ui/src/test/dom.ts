@@ -45,24 +45,20 @@ export async function click(id: string): Promise<void> {
   await settle();
 }
 
-export async function type(id: string, value: string): Promise<void> {
-  const el = byTestId<HTMLInputElement>(id);
+/** Set the value of the field `id` and fire the event a user's edit fires. */
+async function enter(id: string, value: string, event: 'input' | 'change'): Promise<void> {
+  const el = byTestId<HTMLInputElement | HTMLSelectElement>(id);
   await act(() => {
     el.value = value;
-    el.dispatchEvent(new Event('input', { bubbles: true }));
+    el.dispatchEvent(new Event(event, { bubbles: true }));
   });
   await settle();
 }
 
+export const type = (id: string, value: string) => enter(id, value, 'input');
+
 /** Pick `value` in the select `id`, as a user does. */
-export async function choose(id: string, value: string): Promise<void> {
-  const el = byTestId<HTMLSelectElement>(id);
-  await act(() => {
-    el.value = value;
-    el.dispatchEvent(new Event('change', { bubbles: true }));
-  });
-  await settle();
-}
+export const choose = (id: string, value: string) => enter(id, value, 'change');
 
 export function text(id: string): string {
   return (byTestId(id).textContent ?? '').trim();

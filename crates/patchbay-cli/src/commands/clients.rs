@@ -8,7 +8,7 @@ use patchbay_core::clients::{
     self, ClientError, Context, EntryState, InstallOptions, Outcome, Session,
 };
 use patchbay_core::config::{self, ServerConfig};
-use patchbay_core::control;
+use patchbay_core::control::{self, ToolEntry};
 use patchbay_core::discovery;
 use patchbay_core::paths::Paths;
 use patchbay_core::profile::{ProfileStatus, Served, limit_warning};
@@ -96,42 +96,64 @@ pub(super) fn install(
         }
     }
     eprintln!("next: {}", spec.reload);
-    warn_tool_limit(paths, spec, options.profile.as_deref());
+    if spec.tool_limit.is_some()
+        && let Some(hub) = HubServes::read(paths)
+    {
+        hub.warn_tool_limit(spec, options.profile.as_deref());
+    }
     Ok(())
 }
 
-/// When the hub runs and serves the client's entry more tools than the client is known to
-/// use, say so, and name the profile to switch to when one fits.
-fn warn_tool_limit(paths: &Paths, spec: &ClientSpec, profile: Option<&str>) {
-    let Some(limit) = spec.tool_limit else {
-        return;
-    };
-    let Ok(Some(tools)) = super::profile::served_tools(paths, profile) else {
-        return;
-    };
-    if tools.len() <= limit as usize {
-        return;
-    }
-    let served = Served {
-        id: spec.id,
-        name: spec.name,
-        limit: limit as usize,
-        tools: tools.len(),
-        profile,
-    };
-    if let Some(warning) = limit_warning(served, &hub_profiles(paths)) {
-        eprintln!("warning: {warning}");
-    }
+/// What the running hub serves, read once for a command's tool-limit warnings.
+struct HubServes {
+    /// Tools of the whole hub (an entry without a profile).
+    all: usize,
+    profiles: Vec<ProfileStatus>,
 }
 
-/// The running hub's profiles with their tool counts; none when no hub answers.
-fn hub_profiles(paths: &Paths) -> Vec<ProfileStatus> {
-    let Some(found) = discovery::find_running(paths) else {
-        return Vec::new();
-    };
-    runtime()
-        .block_on(async { control::Client::new(&found)?.profiles().await })
-        .unwrap_or_default()
+impl HubServes {
+    /// `None` when no hub runs or it does not answer.
+    fn read(paths: &Paths) -> Option<Self> {
+        let found = discovery::find_running(paths)?;
+        runtime()
+            .block_on(async {
+                let hub = control::Client::new(&found)?;
+                let all = hub.get::<Vec<ToolEntry>>("/tools").await?.len();
+                let profiles = hub.profiles().await?;
+                Ok::<_, control::ClientError>(Self { all, profiles })
+            })
+            .ok()
+    }
+
+    /// How many tools an entry serving `profile` gets; `None` for a profile that is gone.
+    fn tools(&self, profile: Option<&str>) -> Option<usize> {
+        match profile {
+            None => Some(self.all),
+            Some(name) => self
+                .profiles
+                .iter()
+                .find(|p| p.name == name)
+                .map(|p| p.served_tools),
+        }
+    }
+
+    /// When the client's entry is served more tools than the client is known to use, say so,
+    /// and name the profile to switch to when one fits.
+    fn warn_tool_limit(&self, spec: &ClientSpec, profile: Option<&str>) {
+        let (Some(limit), Some(tools)) = (spec.tool_limit, self.tools(profile)) else {
+            return;
+        };
+        let served = Served {
+            id: spec.id,
+            name: spec.name,
+            limit: limit as usize,
+            tools,
+            profile,
+        };
+        if let Some(warning) = limit_warning(served, &self.profiles) {
+            eprintln!("warning: {warning}");
+        }
+    }
 }
 
 pub(super) fn uninstall(paths: &Paths, client: &str) -> Result {
@@ -253,13 +275,17 @@ pub(super) fn list(paths: &Paths, json: bool) -> Result {
             "hint: Patchbay's entry in {id} was dropped or changed; `patchbay install {id}` repairs it"
         );
     }
-    // Tool limits: what each limited client would see, counted by the running hub.
-    for row in rows
+    // Tool limits: what each limited client would see, counted by the running hub (read once).
+    let limited: Vec<_> = rows
         .iter()
         .filter(|r| r.tool_limit.is_some() && (r.installed || r.detected))
+        .collect();
+    if !limited.is_empty()
+        && let Some(hub) = HubServes::read(paths)
     {
-        let spec = spec(row.id)?;
-        warn_tool_limit(paths, spec, row.profile.as_deref());
+        for row in limited {
+            hub.warn_tool_limit(spec(row.id)?, row.profile.as_deref());
+        }
     }
     Ok(())
 }
