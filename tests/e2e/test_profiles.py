@@ -179,12 +179,19 @@ async def test_tool_limit_warnings_name_a_profile_that_fits(sandbox: Sandbox, st
     for name, tools in (("small", "big__tool_0*"), ("most", "big__tool_0*,big__tool_1*,big__tool_2*"), ("all", None)):
         args = ["profile", "create", name, "--servers", "big"] + (["--tools", tools] if tools else [])
         assert sandbox.run_cli(*args).returncode == 0
-    start_hub()
+    hub = start_hub()
     wait_server_running(sandbox, "big")
     cursor = sandbox.user_home / ".cursor" / "mcp.json"
     cursor.parent.mkdir(parents=True)
     cursor.write_text('{"mcpServers": {}}\n')
     advice = "serve it profile `most` (30 tools): `patchbay install cursor --profile most`"
+
+    async def cursor_row() -> dict:
+        """Cursor's row of `GET /api/v1/clients`: the window's warning names its `fitting_profile`."""
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {hub.secret}"}) as http:
+            answer = await http.get(hub.url.removesuffix("/mcp") + "/api/v1/clients")
+        assert answer.status_code == 200, answer.text
+        return next(r for r in answer.json() if r["id"] == "cursor")
 
     installed = sandbox.run_cli("install", "cursor")
     assert installed.returncode == 0, installed.stderr
@@ -195,10 +202,16 @@ async def test_tool_limit_warnings_name_a_profile_that_fits(sandbox: Sandbox, st
     shown = sandbox.run_cli("profile", "show", "all")
     assert "Cursor shows at most 40 tools; this is 50" in shown.stderr, shown.stderr
     assert "Cursor" not in sandbox.run_cli("profile", "show", "most").stderr
+    row = await cursor_row()
+    assert row["served_tools"] == 50 and row["fitting_profile"] == {"name": "most", "served_tools": 30}, row
 
     switched = sandbox.run_cli("install", "cursor", "--profile", "most")
     assert switched.returncode == 0 and "uses at most" not in switched.stderr, switched.stderr
     assert "Cursor" not in sandbox.run_cli("clients").stderr, "within its limit now"
+    row = await cursor_row()
+    assert row["profile"] == "most" and row["fitting_profile"] is None, row
     with_all = sandbox.run_cli("install", "cursor", "--profile", "all")
     assert "profile `all` serves 50 tools and Cursor uses at most 40" in with_all.stderr, with_all.stderr
     assert advice in with_all.stderr, with_all.stderr
+    row = await cursor_row()
+    assert row["fitting_profile"] == {"name": "most", "served_tools": 30}, "never the profile it has"

@@ -41,6 +41,16 @@ export function mockTransport(): Transport {
     { id: 'vscode', name: 'VS Code', path: '~/.config/Code/User/mcp.json', format: 'jsonc', detected: true, installed: true, entry: 'missing', mode: 'bridge', direct: true, tool_limit: 128, profile: null, error: null, reload: "start or restart `patchbay` from VS Code's MCP servers view", served_tools: 16 },
     { id: 'zed', name: 'Zed', path: '~/.config/zed/settings.json', format: 'jsonc', detected: false, installed: false, entry: 'not_installed', mode: null, direct: true, tool_limit: null, profile: null, error: null, reload: 'nothing: Zed applies its settings live', served_tools: 16 },
   ];
+  /** The hub's `fitting_profile` (`profile::fitting`), as the mock plays it: over the limit, the
+   * biggest other profile within it. */
+  const withFitting = (c: ClientStatus): ClientStatus => {
+    const limit = c.tool_limit;
+    const over = limit != null && (c.served_tools ?? 0) > limit;
+    const fits = profiles
+      .filter((p) => over && p.name !== c.profile && p.problem === null && p.served_tools > 0 && p.served_tools <= limit)
+      .sort((a, b) => b.served_tools - a.served_tools || a.name.localeCompare(b.name))[0];
+    return { ...c, fitting_profile: fits ? { name: fits.name, served_tools: fits.served_tools } : null };
+  };
   const calls: CallRecord[] = [
     { started_ms: Date.now() - 60_000, server: 'everything', tool: 'echo', client: 'claude-ai', duration_ms: 12, outcome: 'ok' },
     { started_ms: Date.now() - 30_000, server: 'time', tool: 'get_current_time', client: 'cursor', duration_ms: 1840, outcome: 'ok' },
@@ -131,7 +141,7 @@ export function mockTransport(): Transport {
       emit({ kind: 'sign_in', flow: f.flow, server: f.server, stage: 'cancelled', message: 'cancelled' });
       return { cancelled: f.flow };
     },
-    list_clients: () => structuredClone(clients),
+    list_clients: () => structuredClone(clients.map(withFitting)),
     list_profiles: () => structuredClone(profiles),
     install_client: (a) => {
       const c = clients.find((x) => x.id === a.id);

@@ -170,6 +170,18 @@ export interface ClientStatus {
    * counts every enabled server's tools, and only for clients installed without a profile.
    */
   served_tools?: number | null;
+  /**
+   * The profile the hub suggests when the entry is served more tools than the client takes
+   * (`profile::fitting`: the one serving the most within the limit, never the current one);
+   * null within the limit or when none fits.
+   */
+  fitting_profile?: FittingProfile | null;
+}
+
+/** `clients::FittingProfile`: a profile suggested to a client over its tool limit. */
+export interface FittingProfile {
+  name: string;
+  served_tools: number;
 }
 
 /** `profile::ProfileStatus`: one profile as the hub serves it (`GET /api/v1/profiles`). */

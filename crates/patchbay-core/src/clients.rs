@@ -395,6 +395,17 @@ pub struct ClientStatus {
     /// the running hub; `None` where no hub counted them (the CLI's own listing) or the
     /// profile no longer exists.
     pub served_tools: Option<usize>,
+    /// The profile to switch to when the entry is served more tools than the client takes
+    /// ([`crate::profile::fitting`]), chosen by the running hub; `None` within the limit, when
+    /// no profile fits, or where no hub counted (the CLI's own listing).
+    pub fitting_profile: Option<FittingProfile>,
+}
+
+/// A profile suggested to a client over its tool limit, and how many tools it would serve it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FittingProfile {
+    pub name: String,
+    pub served_tools: usize,
 }
 
 /// What `install` did.
@@ -530,6 +541,7 @@ pub fn status(ctx: &Context, spec: &'static ClientSpec) -> ClientStatus {
         error: None,
         reload: spec.reload,
         served_tools: None,
+        fitting_profile: None,
     };
     let read = read_file(&path)
         .and_then(|bytes| parse(spec, &path, bytes.as_deref()))

@@ -18,7 +18,7 @@
 //! | `GET /profiles` | every profile: its servers and tool patterns, servers it names that are not configured, how many tools it serves, its endpoint path |
 //! | `GET /calls` | the most recent tool calls: server, tool, client, duration, outcome |
 //! | `POST /reload` | re-read the config file |
-//! | `GET /clients` | every known MCP client: detected, config path, our entry's state (as `patchbay clients --json`) |
+//! | `GET /clients` | every known MCP client: detected, config path, our entry's state (as `patchbay clients --json`), plus the tools its entry is served and, over its tool limit, the profile that fits |
 //! | `POST /clients/{id}/install` | add or repair Patchbay's entry (`{"profile": P, "direct": false}`, both optional), as `patchbay install` |
 //! | `POST /clients/{id}/uninstall` | remove only Patchbay's entry, as `patchbay uninstall` |
 //! | `POST /clients/{id}/restore` | put back a backup (`{"backup": NAME}`, newest when absent), as `patchbay restore` |
@@ -39,6 +39,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::clients::{ClientStatus, FittingProfile};
 use crate::discovery::Discovery;
 use crate::hub::Hub;
 use crate::profile::ProfileStatus;
@@ -344,14 +345,29 @@ async fn clients(State(hub): State<Hub>) -> Response {
     .await;
     match listed {
         Ok(Ok(mut rows)) => {
+            let profiles = hub.profiles();
             for row in &mut rows {
                 row.served_tools = hub.served_tools(row.profile.as_deref());
+                row.fitting_profile = fitting_profile(row, &profiles);
             }
             Json(rows).into_response()
         }
         Ok(Err(err)) => error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
         Err(err) => error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
     }
+}
+
+/// The profile to suggest to a client whose entry is served more tools than it takes; `None`
+/// within its limit, without a known limit or count, or when no profile fits.
+fn fitting_profile(row: &ClientStatus, profiles: &[ProfileStatus]) -> Option<FittingProfile> {
+    let limit = usize::try_from(row.tool_limit?).ok()?;
+    if row.served_tools? <= limit {
+        return None;
+    }
+    crate::profile::fitting(profiles, limit, row.profile.as_deref()).map(|p| FittingProfile {
+        name: p.name.clone(),
+        served_tools: p.served_tools,
+    })
 }
 
 /// The body of `POST /clients/{id}/install`.
@@ -994,5 +1010,84 @@ mod tests {
             "a lagged reader is told so"
         );
         assert_eq!(sse_event(":\n\n"), None, "keep-alives are not events");
+    }
+
+    fn cursor(served_tools: Option<usize>, profile: Option<&str>) -> ClientStatus {
+        ClientStatus {
+            id: "cursor",
+            name: "Cursor",
+            path: "/home/u/.cursor/mcp.json".into(),
+            format: crate::clients::catalog::Format::Json,
+            detected: true,
+            installed: true,
+            entry: crate::clients::EntryState::Intact,
+            mode: None,
+            direct: true,
+            tool_limit: Some(40),
+            profile: profile.map(str::to_owned),
+            error: None,
+            reload: "",
+            served_tools,
+            fitting_profile: None,
+        }
+    }
+
+    fn profile(name: &str, served_tools: usize) -> ProfileStatus {
+        ProfileStatus {
+            name: name.to_owned(),
+            servers: Vec::new(),
+            tools: Vec::new(),
+            unknown_servers: Vec::new(),
+            served_tools,
+            path: format!("/p/{name}/mcp"),
+            problem: None,
+        }
+    }
+
+    #[test]
+    fn a_client_over_its_tool_limit_is_offered_the_profile_that_fits() {
+        let profiles = [
+            profile("all", 50),
+            profile("most", 30),
+            profile("small", 10),
+        ];
+        assert_eq!(
+            fitting_profile(&cursor(Some(50), None), &profiles),
+            Some(FittingProfile {
+                name: "most".into(),
+                served_tools: 30
+            }),
+            "the fitting profile serving the most tools"
+        );
+        assert_eq!(
+            serde_json::to_value(fitting_profile(&cursor(Some(50), Some("all")), &profiles))
+                .unwrap(),
+            json!({"name": "most", "served_tools": 30}),
+            "served as an object with its name and tool count"
+        );
+        assert_eq!(
+            fitting_profile(&cursor(Some(30), Some("most")), &profiles),
+            None,
+            "within its limit there is nothing to suggest"
+        );
+        assert_eq!(
+            fitting_profile(&cursor(None, Some("gone")), &profiles),
+            None,
+            "no count, no suggestion"
+        );
+        let no_limit = ClientStatus {
+            tool_limit: None,
+            ..cursor(Some(50), None)
+        };
+        assert_eq!(
+            fitting_profile(&no_limit, &profiles),
+            None,
+            "no limit known"
+        );
+        assert_eq!(
+            fitting_profile(&cursor(Some(50), None), &[profile("all", 50)]),
+            None,
+            "no profile fits"
+        );
     }
 }

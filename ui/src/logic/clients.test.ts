@@ -4,7 +4,6 @@ import type { ClientStatus, ProfileStatus, ServerStatus } from '../types';
 import {
   clientActions,
   clientStateView,
-  fittingProfile,
   installLabel,
   profileChoices,
   profileSummary,
@@ -114,19 +113,14 @@ const profile = (over: Partial<ProfileStatus> = {}): ProfileStatus => ({
 describe('profiles for a client', () => {
   const servers = [server('a', 30), server('b', 15)];
 
-  it('names a profile that fits the limit in the warning', () => {
-    const profiles = [profile(), profile({ name: 'all-github', served_tools: 39 }), profile({ name: 'big', served_tools: 41 })];
-    expect(toolLimitWarning(client({ tool_limit: 40 }), servers, profiles)).toBe(
+  it('names the profile the hub suggests in the warning', () => {
+    const over = client({ tool_limit: 40, served_tools: 45, fitting_profile: { name: 'all-github', served_tools: 39 } });
+    expect(toolLimitWarning(over, servers)).toBe(
       'the hub serves 45 tools and Cursor uses at most 40: disable servers it does not need, or install it with profile `all-github` (39 tools)',
     );
-  });
-
-  it('suggests the fitting profile that takes the least away, never an empty, broken or the current one', () => {
-    expect(fittingProfile(40, [profile({ served_tools: 10 }), profile({ name: 'more', served_tools: 30 })])?.name).toBe('more');
-    expect(fittingProfile(40, [profile({ served_tools: 0 })])).toBeNull();
-    expect(fittingProfile(40, [profile({ problem: 'a tool pattern is empty' })])).toBeNull();
-    expect(fittingProfile(40, [profile()], 'work')).toBeNull();
-    expect(fittingProfile(10, [profile()])).toBeNull();
+    expect(toolLimitWarning({ ...over, fitting_profile: null }, servers)).toBe(
+      'the hub serves 45 tools and Cursor uses at most 40: disable servers it does not need, or install it with a profile',
+    );
   });
 
   it('offers every server first, then each profile with its tool count', () => {

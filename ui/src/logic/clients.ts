@@ -57,36 +57,21 @@ export function servedTools(c: Pick<ClientStatus, 'profile' | 'served_tools'>, s
 
 /**
  * The warning for a client whose limit the served tools exceed, as `patchbay clients` says it,
- * naming a profile that would fit when there is one.
+ * naming the profile that fits when the hub suggests one.
  */
 export function toolLimitWarning(
-  c: Pick<ClientStatus, 'name' | 'tool_limit' | 'profile' | 'served_tools' | 'installed' | 'detected'>,
+  c: Pick<ClientStatus, 'name' | 'tool_limit' | 'profile' | 'served_tools' | 'fitting_profile' | 'installed' | 'detected'>,
   servers: ServerStatus[],
-  profiles: ProfileStatus[] = [],
 ): string | null {
   if (c.tool_limit == null || !(c.installed || c.detected)) return null;
   const served = servedTools(c, servers);
   if (served === null || served <= c.tool_limit) return null;
   const who = c.profile ? `profile \`${c.profile}\` serves` : 'the hub serves';
-  const fits = fittingProfile(c.tool_limit, profiles, c.profile);
+  const fits = c.fitting_profile;
   const remedy = fits
     ? `install it with profile \`${fits.name}\` (${fits.served_tools} tools)`
     : 'install it with a profile';
   return `${who} ${served} tools and ${c.name} uses at most ${c.tool_limit}: disable servers it does not need, or ${remedy}`;
-}
-
-/**
- * The profile to suggest to a client with `limit`: of those that fit and serve anything, the
- * one serving the most tools (the least taken away); never `current`.
- */
-export function fittingProfile(
-  limit: number,
-  profiles: ProfileStatus[],
-  current?: string | null,
-): ProfileStatus | null {
-  return profiles
-    .filter((p) => p.name !== current && p.problem === null && p.served_tools > 0 && p.served_tools <= limit)
-    .reduce<ProfileStatus | null>((best, p) => (best && best.served_tools >= p.served_tools ? best : p), null);
 }
 
 /** The choices of what a client's entry serves: every server (value `''`), then each profile. */

@@ -1,5 +1,5 @@
 /** Clients: every MCP client Patchbay knows, and Patchbay's entry in each one's config. */
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 
 import { api } from '../api';
 import {
@@ -29,9 +29,23 @@ export function ClientsPage(props: {
   const reload = async () => {
     await Promise.all([props.clients.reload(), props.profiles.reload()]);
   };
-  /** The profile chosen in each row's picker (`''`: every server); absent: what it has now. */
-  const [chosen, setChosen] = useState<Record<string, string>>({});
-  const choiceOf = (c: ClientStatus) => chosen[c.id] ?? c.profile ?? '';
+  /**
+   * The profile chosen in each row's picker (`''`: every server) and the profile the row had
+   * then; absent: what it has now. A choice lives until the row's profile changes (here or
+   * elsewhere, as the CLI does) or an action on the row succeeds.
+   */
+  const [chosen, setChosen] = useState<Record<string, { value: string; from: string | null }>>({});
+  const choiceOf = (c: ClientStatus) => {
+    const pick = chosen[c.id];
+    return pick && pick.from === c.profile ? pick.value : (c.profile ?? '');
+  };
+  const forget = (id: string) => setChosen(({ [id]: _, ...rest }) => rest);
+  useEffect(() => {
+    setChosen((m) => {
+      const kept = Object.entries(m).filter(([id, pick]) => state.data?.some((c) => c.id === id && c.profile === pick.from));
+      return kept.length === Object.keys(m).length ? m : Object.fromEntries(kept);
+    });
+  }, [state.data]);
   const [status, setStatus] = useState<Status | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
   /** Clients changed in this window: they need a restart to see it. */
@@ -48,6 +62,7 @@ export function ClientsPage(props: {
         setChanged((m) => ({ ...m, [c.id]: restartNote(c.name, result.reload ?? c.reload) }));
       }
       await reload();
+      forget(c.id);
     } catch (err) {
       setStatus({ text: errorMessage(err), tone: 'error' });
     } finally {
@@ -84,7 +99,7 @@ export function ClientsPage(props: {
               const can = clientActions(c);
               const choice = choiceOf(c);
               const install = installLabel(c, choice);
-              const warning = toolLimitWarning(c, props.servers, profiles);
+              const warning = toolLimitWarning(c, props.servers);
               const note = changed[c.id];
               return (
                 <tr key={c.id} data-testid={`client-row-${c.id}`} data-state={view.word}>
@@ -134,7 +149,7 @@ export function ClientsPage(props: {
                         disabled={busy !== null}
                         onChange={(e) => {
                           const value = (e.target as HTMLSelectElement).value;
-                          setChosen((m) => ({ ...m, [c.id]: value }));
+                          setChosen((m) => ({ ...m, [c.id]: { value, from: c.profile } }));
                         }}
                       >
                         {profileChoices(profiles).map((o) => (

@@ -290,10 +290,17 @@ describe('Clients page', () => {
     expect(maybeTestId('client-uninstall-cursor')).not.toBeNull();
   });
 
-  it('warns when the served tools exceed the client’s limit', async () => {
-    shell.on({ list_clients: () => [client({ tool_limit: 40 }), client({ id: 'vscode', name: 'VS Code', tool_limit: 128 })] });
+  it('warns when the served tools exceed the client’s limit, naming the profile the hub suggests', async () => {
+    shell.on({
+      list_clients: () => [
+        client({ tool_limit: 40, served_tools: 50, fitting_profile: { name: 'small', served_tools: 12 } }),
+        client({ id: 'vscode', name: 'VS Code', tool_limit: 128 }),
+      ],
+    });
     root = await mount(<App initialPage="clients" />);
-    expect(text('client-warning-cursor')).toContain('the hub serves 50 tools and Cursor uses at most 40');
+    expect(text('client-warning-cursor')).toBe(
+      'the hub serves 50 tools and Cursor uses at most 40: disable servers it does not need, or install it with profile `small` (12 tools)',
+    );
     expect(maybeTestId('client-warning-vscode')).toBeNull();
   });
 
@@ -310,7 +317,16 @@ describe('Clients page', () => {
     let profile: string | null = null;
     shell.on({
       list_profiles: () => [work],
-      list_clients: () => [client({ installed: true, entry: 'intact', mode: 'direct', profile, served_tools: profile ? 28 : 50 })],
+      list_clients: () => [
+        client({
+          installed: true,
+          entry: 'intact',
+          mode: 'direct',
+          profile,
+          served_tools: profile ? 28 : 50,
+          fitting_profile: profile ? null : { name: 'work', served_tools: 28 },
+        }),
+      ],
       install_client: (args) => {
         profile = (args.profile as string | undefined) ?? null;
         return { path: '/home/u/.cursor/mcp.json', changed: true };
@@ -331,6 +347,60 @@ describe('Clients page', () => {
     expect(maybeTestId('client-install-cursor')).toBeNull();
     expect(maybeTestId('client-warning-cursor')).toBeNull();
     expect(text('client-row-cursor')).toContain('profile work');
+  });
+
+  describe('the picker’s choice', () => {
+    const profile = (name: string, served_tools: number): ProfileStatus => ({
+      name,
+      servers: ['big'],
+      tools: [],
+      unknown_servers: [],
+      served_tools,
+      path: `/p/${name}/mcp`,
+      problem: null,
+    });
+    /** What the hub says Cursor's entry serves; tests change it as the CLI would. */
+    let serves: string | null;
+    beforeEach(() => {
+      serves = null;
+      shell.on({
+        list_profiles: () => [profile('clock', 2), profile('work', 28)],
+        list_clients: () => [client({ installed: true, entry: 'intact', mode: 'bridge', profile: serves })],
+        install_client: (args) => {
+          serves = (args.profile as string | null) ?? null;
+          return { path: '/home/u/.cursor/mcp.json', changed: true };
+        },
+      });
+    });
+
+    it('is dropped once Apply succeeds, so a later change elsewhere shows as the hub says it', async () => {
+      root = await mount(<App initialPage="clients" />);
+      await choose('client-profile-cursor', 'work');
+      await click('client-install-cursor');
+      expect(shell.callsOf('install_client')).toEqual([{ id: 'cursor', profile: 'work' }]);
+      expect(byTestId<HTMLSelectElement>('client-profile-cursor').value).toBe('work');
+
+      serves = 'clock'; // `patchbay install cursor --profile clock`
+      await click('clients-refresh');
+      expect(byTestId<HTMLSelectElement>('client-profile-cursor').value).toBe('clock');
+      expect(maybeTestId('client-install-cursor')).toBeNull();
+    });
+
+    it('is dropped when the row’s profile changes before it is applied', async () => {
+      root = await mount(<App initialPage="clients" />);
+      await choose('client-profile-cursor', 'work');
+      expect(text('client-install-cursor')).toBe('Apply');
+
+      serves = 'clock';
+      await click('clients-refresh');
+      expect(byTestId<HTMLSelectElement>('client-profile-cursor').value).toBe('clock');
+      expect(maybeTestId('client-install-cursor')).toBeNull();
+
+      serves = null; // back as it was: the old choice does not come back with it
+      await click('clients-refresh');
+      expect(byTestId<HTMLSelectElement>('client-profile-cursor').value).toBe('');
+      expect(maybeTestId('client-install-cursor')).toBeNull();
+    });
   });
 
   it('says there are no profiles yet, and offers no picker', async () => {
