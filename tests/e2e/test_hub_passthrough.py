@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 import queue
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
-from patchbay_harness import Hub, everything_cmd, kill_pids, stop_process
+from patchbay_harness import Hub, Sandbox, everything_cmd, kill_pids, stop_process, wait_server_running
 
 REVISION = "2025-11-25"
 MCP_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
@@ -255,3 +257,78 @@ def test_quick_answers_come_as_json_and_the_rest_as_a_stream(peers: tuple[StdioP
     assert slow.headers["content-type"].startswith("text/event-stream")
     messages = [json.loads(text) for text in raw_messages(slow)]
     assert [m["id"] for m in messages] == [through.next_id] and "result" in messages[0], messages
+
+
+ODD = Path(__file__).parent / "servers" / "odd_server.py"
+
+
+def odd_answer(kind: str) -> Any:
+    """What `odd_server.py` answers, in the order it writes it."""
+    printed = subprocess.run(
+        [sys.executable, str(ODD), "--print-answer", kind], capture_output=True, text=True, check=True
+    )
+    return ordered(printed.stdout)
+
+
+@pytest.fixture
+def odd(sandbox: Sandbox, start_hub: Callable[..., Hub]) -> Iterator[HubPeer]:
+    sandbox.add_server("odd", [sys.executable, str(ODD)])
+    hub = start_hub()
+    wait_server_running(sandbox, "odd")
+    peer = HubPeer(hub)
+    try:
+        initialized(peer)
+        yield peer
+    finally:
+        peer.close()
+
+
+def test_answers_outside_the_protocol_model_pass_through_whole(odd: HubPeer) -> None:
+    """A server answering with what no revision defines (a new content type, a field of its own)
+    reaches the client as the server wrote it, member order kept, whether the hub answers with
+    one JSON body or with an event stream (after progress, or when the answer is slow)."""
+    tool, prompt = odd_answer("tool"), odd_answer("prompt")
+
+    def call(name: str, meta: dict[str, Any] | None = None) -> tuple[str, list[Any]]:
+        odd.next_id += 1
+        params: dict[str, Any] = {"name": name, "arguments": {}}
+        if meta:
+            params["_meta"] = meta
+        response = odd._post({"jsonrpc": "2.0", "id": odd.next_id, "method": "tools/call", "params": params})
+        assert response.status_code == 200, response.text[:500]
+        return response.headers["content-type"], [ordered(text) for text in raw_messages(response)]
+
+    for name, meta, shape in [
+        ("odd__hologram", None, "application/json"),
+        ("odd__slow_hologram", None, "text/event-stream"),
+        ("odd__slow_hologram", {"progressToken": "p1"}, "text/event-stream"),
+    ]:
+        content_type, messages = call(name, meta)
+        assert content_type.startswith(shape), (name, meta, content_type)
+        answers = [m for m in messages if field(m, "id") == odd.next_id]
+        assert len(answers) == 1, messages
+        got = field(answers[0], "result")
+        assert got == tool, f"{name} {meta}: the hub changed the answer\n server: {tool}\n hub:    {got}"
+        if meta:
+            progress = [m for m in messages if field(m, "method") == "notifications/progress"]
+            assert progress, f"the progress before the answer reaches the client: {messages}"
+
+    got = odd.request("prompts/get", {"name": "odd__hologram"})
+    assert got == prompt, f"the hub changed the prompt\n server: {prompt}\n hub:    {got}"
+
+    # A stateless (2026-07-28) request, no session: the hub adds the `resultType` that revision
+    # requires, and nothing else.
+    stateless = "2026-07-28"
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": stateless,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+    }
+    headers = {**MCP_HEADERS, **odd.hub.auth_headers, "MCP-Protocol-Version": stateless,
+               "Mcp-Method": "tools/call", "Mcp-Name": "odd__hologram"}  # fmt: skip
+    body = {"jsonrpc": "2.0", "id": 99, "method": "tools/call",
+            "params": {"name": "odd__hologram", "arguments": {}, "_meta": meta}}  # fmt: skip
+    response = odd.http.post(odd.hub.url, content=json.dumps(body), headers=headers)
+    assert response.status_code == 200, response.text[:500]
+    (answer,) = [ordered(text) for text in raw_messages(response) if field(ordered(text), "id") == 99]
+    assert field(answer, "result") == [*tool, ("resultType", "complete")], answer

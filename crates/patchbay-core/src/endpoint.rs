@@ -34,6 +34,7 @@ use crate::hub::{Hub, HubService};
 use crate::secret::Secret;
 
 mod answer;
+pub(crate) mod passthrough;
 
 /// Bind the loopback listener; port 0 asks the OS for one.
 pub async fn bind(port: u16) -> std::io::Result<tokio::net::TcpListener> {
@@ -148,8 +149,12 @@ async fn guard_layer(State(guard): State<Guard>, request: Request, next: Next) -
     }
     let path = request.uri().path();
     let mcp = path.starts_with("/mcp") || (path.starts_with("/p/") && path.ends_with("/mcp"));
-    if request.method() != axum::http::Method::POST || !mcp {
+    if !mcp {
         return next.run(request).await;
+    }
+    if request.method() != axum::http::Method::POST {
+        // A GET stream replays a request's stream after a reconnect, answers included.
+        return answer::restored(next.run(request).await);
     }
     // Read the body here (bounded) so that text that is not JSON gets a JSON-RPC parse error,
     // as the protocol asks, rather than the transport's plain-text refusal.

@@ -788,6 +788,12 @@ impl HubService {
     }
 }
 
+/// The `_meta` of a placeholder for an answer rmcp's model could not read: the endpoint puts
+/// the answer back in the placeholder's place on its way to the client.
+fn carry(unread: CustomResult) -> MetaObject {
+    crate::endpoint::passthrough::carry(unread.0)
+}
+
 fn unexpected(server: &str) -> ErrorData {
     ErrorData::internal_error(
         format!("server `{server}` sent an answer of the wrong kind"),
@@ -927,6 +933,12 @@ impl ServerHandler for HubService {
             }
             Ok(ServerResult::InputRequiredResult(r)) => Ok(CallToolResponse::InputRequired(r)),
             Ok(ServerResult::CreateTaskResult(r)) => Ok(CallToolResponse::Task(r)),
+            Ok(ServerResult::CustomResult(unread)) => {
+                let mut r = CallToolResult::success(Vec::new());
+                r.is_error = unread.0.get("isError").and_then(serde_json::Value::as_bool);
+                r.meta = Some(carry(unread));
+                Ok(CallToolResponse::Complete(r))
+            }
             Ok(_) => Err(unexpected(&route.server)),
             Err(err) => Err(err),
         };
@@ -982,6 +994,11 @@ impl ServerHandler for HubService {
                 Ok(GetPromptResponse::Complete(r))
             }
             ServerResult::InputRequiredResult(r) => Ok(GetPromptResponse::InputRequired(r)),
+            ServerResult::CustomResult(unread) => {
+                let mut r = GetPromptResult::new(Vec::new());
+                r.meta = Some(carry(unread));
+                Ok(GetPromptResponse::Complete(r))
+            }
             _ => Err(unexpected(&route.server)),
         }
     }
@@ -1029,6 +1046,11 @@ impl ServerHandler for HubService {
                 Ok(ReadResourceResponse::Complete(r))
             }
             ServerResult::InputRequiredResult(r) => Ok(ReadResourceResponse::InputRequired(r)),
+            ServerResult::CustomResult(unread) => {
+                let mut r = ReadResourceResult::new(Vec::new());
+                r.meta = Some(carry(unread));
+                Ok(ReadResourceResponse::Complete(r))
+            }
             _ => Err(unexpected(&server)),
         }
     }

@@ -12,6 +12,8 @@
 //! that message as `application/json`; if the first message is anything else (progress, a
 //! server-to-client request, a log line), or nothing has come by then, the client gets the
 //! stream as rmcp made it, with what was read put back in front. Nothing is lost either way.
+//! Either way an answer the hub could only carry in a placeholder is put back in its place
+//! (`passthrough`).
 
 use std::time::Duration;
 
@@ -56,7 +58,11 @@ pub async fn quick_json(response: Response, within: Duration) -> Response {
                     );
                     parts.headers.remove(header::CACHE_CONTROL);
                     parts.headers.remove("x-accel-buffering");
-                    return Response::from_parts(parts, Body::from(first));
+                    let body = match super::passthrough::restore(first.as_bytes()) {
+                        Some(restored) => Body::from(restored),
+                        None => Body::from(first),
+                    };
+                    return Response::from_parts(parts, body);
                 }
                 Some(Err(_)) | None => break true,
             },
@@ -65,11 +71,22 @@ pub async fn quick_json(response: Response, within: Duration) -> Response {
     };
     let read = futures::stream::once(std::future::ready(Ok::<_, axum::Error>(seen.freeze())));
     let body = if ended {
-        Body::from_stream(read)
+        Body::from_stream(super::passthrough::restore_events(read))
     } else {
-        Body::from_stream(read.chain(stream))
+        Body::from_stream(super::passthrough::restore_events(read.chain(stream)))
     };
     Response::from_parts(parts, body)
+}
+
+/// `response` with [`super::passthrough::restore_events`] over its body when it is an event
+/// stream.
+pub fn restored(response: Response) -> Response {
+    if !is_event_stream(&response) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let events = super::passthrough::restore_events(body.into_data_stream());
+    Response::from_parts(parts, Body::from_stream(events))
 }
 
 fn is_event_stream(response: &Response) -> bool {
