@@ -283,7 +283,8 @@ fn verdict(pass: bool) -> Verdict {
     if pass { Verdict::Pass } else { Verdict::Miss }
 }
 
-/// Judge the run against the targets of issue 5.
+/// Judge the run against the targets of issue 5, then issue 2's (the hop vs direct stdio, the
+/// bridge's start).
 pub fn targets(report: &Report) -> Vec<Target> {
     let direct = direct_median(report);
     let best_peer = report
@@ -392,8 +393,36 @@ pub fn targets(report: &Report) -> Vec<Target> {
         },
         Err(_) => not_evaluated("children after the idle time-out".into(), "0"),
     });
+
+    // Issue 2's own targets: the hop's cost against no hop at all, and the bridge's start.
+    let hub = median_of(report, Kind::Hub);
+    out.push(match (hub, direct) {
+        (Some(hub), Some(direct)) => {
+            let ratio = hub.as_secs_f64() / direct.as_secs_f64();
+            Target {
+                name: "hub median vs direct stdio".into(),
+                figure: format!("{:.3} ms vs {:.3} ms: {ratio:.2}x", ms(hub), ms(direct)),
+                limit: "<= 3x",
+                verdict: verdict(hub <= direct * 3),
+            }
+        }
+        _ => not_evaluated("hub median vs direct stdio".into(), "<= 3x"),
+    });
+    out.push(Target {
+        name: "bridge start to first answer".into(),
+        figure: format!(
+            "{:.1} ms (median of {})",
+            ms(report.bridge_start),
+            report.bridge_starts
+        ),
+        limit: "<= 25 ms",
+        verdict: verdict(report.bridge_start <= BRIDGE_START_LIMIT),
+    });
     out
 }
+
+/// The bridge's start-to-first-answer target (issue 2).
+const BRIDGE_START_LIMIT: Duration = Duration::from_millis(25);
 
 fn not_evaluated(name: String, limit: &'static str) -> Target {
     Target {
@@ -549,8 +578,9 @@ mod tests {
         let t = targets(&r);
         assert_eq!(
             t.len(),
-            7,
-            "two latency targets per Patchbay path, then list, RSS and idle children"
+            9,
+            "two latency targets per Patchbay path, then list, RSS, idle children, the hub vs \
+             direct and the bridge's start"
         );
         assert!(t[2].name.starts_with("bridge"), "{:?}", t[2]);
         assert_eq!(t[2].verdict, Verdict::Pass, "400 / 1500 = 0.27: {:?}", t[2]);
@@ -601,5 +631,47 @@ mod tests {
             "{:?}",
             t[1]
         );
+    }
+
+    fn named(t: &[Target], name: &str) -> Verdict {
+        t.iter()
+            .find(|t| t.name == name)
+            .map(|t| t.verdict.clone())
+            .unwrap_or_else(|| panic!("no target named {name}"))
+    }
+
+    #[test]
+    fn the_hub_is_judged_against_direct_stdio_and_the_bridge_by_its_start() {
+        let mut r = report(
+            vec![
+                row("direct", Kind::Direct, summary(200)),
+                row("hub", Kind::Hub, summary(600)),
+            ],
+            1024,
+        );
+        r.bridge_start = Duration::from_millis(25);
+        let t = targets(&r);
+        assert_eq!(
+            named(&t, "hub median vs direct stdio"),
+            Verdict::Pass,
+            "3.0x"
+        );
+        assert_eq!(named(&t, "bridge start to first answer"), Verdict::Pass);
+
+        r.latency[1] = row("hub", Kind::Hub, summary(601));
+        r.bridge_start = Duration::from_micros(25_001);
+        let t = targets(&r);
+        assert_eq!(
+            named(&t, "hub median vs direct stdio"),
+            Verdict::Miss,
+            "3.005x"
+        );
+        assert_eq!(named(&t, "bridge start to first answer"), Verdict::Miss);
+
+        r.latency.remove(0);
+        assert!(matches!(
+            named(&targets(&r), "hub median vs direct stdio"),
+            Verdict::NotEvaluated(_)
+        ));
     }
 }
