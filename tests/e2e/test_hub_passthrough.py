@@ -286,8 +286,9 @@ def odd(sandbox: Sandbox, start_hub: Callable[..., Hub]) -> Iterator[HubPeer]:
 def test_answers_outside_the_protocol_model_pass_through_whole(odd: HubPeer) -> None:
     """A server answering with what no revision defines (a new content type, a field of its own)
     reaches the client as the server wrote it, member order kept, whether the hub answers with
-    one JSON body or with an event stream (after progress, or when the answer is slow)."""
-    tool, prompt = odd_answer("tool"), odd_answer("prompt")
+    one JSON body or with an event stream (after progress, or when the answer is slow); the
+    same for a prompt and a resource."""
+    tool, prompt, resource = odd_answer("tool"), odd_answer("prompt"), odd_answer("resource")
 
     def call(name: str, meta: dict[str, Any] | None = None) -> tuple[str, list[Any]]:
         odd.next_id += 1
@@ -315,6 +316,8 @@ def test_answers_outside_the_protocol_model_pass_through_whole(odd: HubPeer) -> 
 
     got = odd.request("prompts/get", {"name": "odd__hologram"})
     assert got == prompt, f"the hub changed the prompt\n server: {prompt}\n hub:    {got}"
+    got = odd.request("resources/read", {"uri": "odd://hologram"})
+    assert got == resource, f"the hub changed the resource\n server: {resource}\n hub:    {got}"
 
     # A stateless (2026-07-28) request, no session: the hub adds the `resultType` that revision
     # requires, and nothing else.

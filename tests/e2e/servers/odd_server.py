@@ -4,7 +4,8 @@ JSON-RPC on stdin/stdout, no SDK (an SDK would refuse to send them).
 Its tool `hologram` answers with a content type no revision defines, a field no revision
 defines, and structured content and `_meta` in a member order that is not sorted; `slow_hologram`
 answers the same after 0.6 s, and first reports progress when the call asks for it. Its prompt
-`hologram` has a message of that content type. The answers are printed by `--print-answer`, so a
+`hologram` has a message of that content type, and its resource `odd://hologram` contents of a
+kind that is neither text nor blob. The answers are printed by `--print-answer`, so a
 test compares what a client gets with what this server sent, from one source.
 """
 
@@ -26,6 +27,9 @@ PROMPT: dict[str, object] = {
     "description": "a prompt of a kind no client knows yet",
     "messages": [{"role": "user", "content": {"type": "hologram", "frames": [1]}}],
 }
+RESOURCE: dict[str, object] = {
+    "contents": [{"uri": "odd://hologram", "hologram": {"frames": [2, 1]}, "mimeType": "model/hologram"}],
+}
 TOOL_SCHEMA = {"type": "object", "properties": {}}
 
 
@@ -40,10 +44,10 @@ def answer(request_id: object, result: dict[str, object]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--print-answer", choices=["tool", "prompt"])
+    parser.add_argument("--print-answer", choices=["tool", "prompt", "resource"])
     options = parser.parse_args()
     if options.print_answer:
-        print(json.dumps(ANSWER if options.print_answer == "tool" else PROMPT))
+        print(json.dumps({"tool": ANSWER, "prompt": PROMPT, "resource": RESOURCE}[options.print_answer]))
         return 0
     for line in sys.stdin:
         message = json.loads(line)
@@ -54,7 +58,7 @@ def main() -> int:
         if method == "initialize":
             answer(request_id, {
                 "protocolVersion": params["protocolVersion"],
-                "capabilities": {"tools": {}, "prompts": {}},
+                "capabilities": {"tools": {}, "prompts": {}, "resources": {}},
                 "serverInfo": {"name": "odd-server", "version": "1.0.0"},
             })
         elif method == "tools/list":
@@ -74,6 +78,12 @@ def main() -> int:
             answer(request_id, ANSWER)
         elif method == "prompts/get":
             answer(request_id, PROMPT)
+        elif method == "resources/list":
+            answer(request_id, {"resources": [{"uri": "odd://hologram", "name": "hologram"}]})
+        elif method == "resources/templates/list":
+            answer(request_id, {"resourceTemplates": []})
+        elif method == "resources/read":
+            answer(request_id, RESOURCE)
         elif method == "ping":
             answer(request_id, {})
         else:
