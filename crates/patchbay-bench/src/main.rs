@@ -273,10 +273,12 @@ async fn run(plan: &Plan, bin: &Binaries, scratch: &Path) -> Result<Report> {
     }
     let per_round = plan.calls.div_ceil(plan.rounds);
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); paths.len()];
-    for _ in 0..plan.rounds {
-        for (i, path) in paths.iter().enumerate() {
+    // Each round starts one path further on, so no path always follows the same other path
+    // (a path's first calls after another's turn pay for waking its processes up).
+    for round in 0..plan.rounds {
+        for i in (0..paths.len()).map(|k| (round + k) % paths.len()) {
             if let Some(client) = &clients[i] {
-                samples[i].extend(measure::round_trips(client, path.tool, per_round).await?);
+                samples[i].extend(measure::round_trips(client, paths[i].tool, per_round).await?);
             }
         }
     }
