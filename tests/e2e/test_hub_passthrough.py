@@ -284,8 +284,8 @@ def odd(sandbox: Sandbox, start_hub: Callable[..., Hub]) -> Iterator[HubPeer]:
 
 
 def test_answers_outside_the_protocol_model_pass_through_whole(odd: HubPeer) -> None:
-    """A server answering with what no revision defines (a new content type, a field of its own)
-    reaches the client as the server wrote it, member order kept, whether the hub answers with
+    """A server answering with what no revision defines (a new content type, a field of its own,
+    also beside content the hub's model reads) reaches the client as the server wrote it, member order kept, whether the hub answers with
     one JSON body or with an event stream (after progress, or when the answer is slow); the
     same for a prompt and a resource."""
     tool, prompt, resource = odd_answer("tool"), odd_answer("prompt"), odd_answer("resource")
@@ -313,6 +313,14 @@ def test_answers_outside_the_protocol_model_pass_through_whole(odd: HubPeer) -> 
         if meta:
             progress = [m for m in messages if field(m, "method") == "notifications/progress"]
             assert progress, f"the progress before the answer reaches the client: {messages}"
+
+    # An answer the model reads, with what it does not (a content member, a result member):
+    # the hub must not narrow it to what it knows.
+    content_type, messages = call("odd__extras")
+    assert content_type.startswith("application/json"), content_type
+    (got,) = [field(m, "result") for m in messages if field(m, "id") == odd.next_id]
+    extras = odd_answer("extras")
+    assert got == extras, f"the hub narrowed the answer\n server: {extras}\n hub:    {got}"
 
     got = odd.request("prompts/get", {"name": "odd__hologram"})
     assert got == prompt, f"the hub changed the prompt\n server: {prompt}\n hub:    {got}"

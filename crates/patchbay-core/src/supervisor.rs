@@ -2,10 +2,10 @@
 //!
 //! Each configured server gets an [`Upstream`] and one task running [`Upstream::run`]. A remote
 //! server is an MCP client session over rmcp's Streamable HTTP client transport. A stdio server's
-//! child
-//! is spawned through rmcp's child-process transport in a process group of its own (so `npx`'s
-//! node grandchild dies with it), its stderr goes line by line to the server's rotating log, and
-//! the MCP client session over its stdio is what the router calls. When the child exits, calls in
+//! child is spawned through rmcp's child-process transport in a process group of its own (so
+//! `npx`'s node grandchild dies with it), its stderr goes line by line to the server's rotating
+//! log, and the MCP client session over its stdio (with its answers kept whole, see [`whole`]) is
+//! what the router calls. When the child exits, calls in
 //! flight fail at once (rmcp drops their responders, the router maps that to a JSON-RPC error)
 //! and the server is restarted after a capped exponential backoff: 0.5 s, 1 s, 2 s ... 30 s,
 //! back to 0.5 s after a minute of stable running. Stopping closes stdin, waits, sends SIGTERM,
@@ -31,6 +31,9 @@ use crate::oauth::Keeper;
 use crate::oauth::http::Authorized;
 use crate::router::ServerCatalog;
 use crate::vault::Vault;
+
+mod whole;
+use whole::{TakeStdio, WholeChild};
 
 /// First restart delay.
 pub const BACKOFF_START: Duration = Duration::from_millis(500);
@@ -577,12 +580,18 @@ impl Upstream {
         if let Some(cwd) = &self.config.cwd {
             command.current_dir(cwd);
         }
+        let stdio = TakeStdio::default();
         let mut wrapped = CommandWrap::from(command);
-        wrapped.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
-        let (transport, stderr) = TokioChildProcess::builder(wrapped)
+        wrapped
+            .wrap(ProcessGroup::leader())
+            .wrap(KillOnDrop)
+            .wrap(stdio.clone());
+        let started = TokioChildProcess::builder(wrapped)
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .map_err(|err| format!("failed to start `{}`: {err}", self.config.command))?;
+            .and_then(|(child, stderr)| Ok((WholeChild::new(child, &stdio)?, stderr)));
+        let (transport, stderr) =
+            started.map_err(|err| format!("failed to start `{}`: {err}", self.config.command))?;
         let pid = transport.id();
         let _ = log
             .lock()

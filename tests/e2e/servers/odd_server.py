@@ -5,7 +5,9 @@ Its tool `hologram` answers with a content type no revision defines, a field no 
 defines, and structured content and `_meta` in a member order that is not sorted; `slow_hologram`
 answers the same after 0.6 s, and first reports progress when the call asks for it. Its prompt
 `hologram` has a message of that content type, and its resource `odd://hologram` contents of a
-kind that is neither text nor blob. The answers are printed by `--print-answer`, so a
+kind that is neither text nor blob. Its tool `extras` answers with what the model does read (text
+content) and fields it does not (a member of the text content, a result member of its own, and
+`execution`): a hub that reads answers into a model loses those unless it keeps the answer. The answers are printed by `--print-answer`, so a
 test compares what a client gets with what this server sent, from one source.
 """
 
@@ -21,6 +23,12 @@ ANSWER: dict[str, object] = {
     "structuredContent": {"zeta": 1, "alpha": {"y": True, "b": None}},
     "isError": False,
     "_meta": {"z.example/trace": "t-1", "a.example/cost": 0.25},
+    "hologramVersion": "7",
+}
+EXTRAS: dict[str, object] = {
+    "content": [{"type": "text", "text": "plain words", "lang": "en"}],
+    "isError": False,
+    "execution": {"taskSupport": "optional"},
     "hologramVersion": "7",
 }
 PROMPT: dict[str, object] = {
@@ -44,10 +52,10 @@ def answer(request_id: object, result: dict[str, object]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--print-answer", choices=["tool", "prompt", "resource"])
+    parser.add_argument("--print-answer", choices=["tool", "extras", "prompt", "resource"])
     options = parser.parse_args()
     if options.print_answer:
-        print(json.dumps({"tool": ANSWER, "prompt": PROMPT, "resource": RESOURCE}[options.print_answer]))
+        print(json.dumps({"tool": ANSWER, "extras": EXTRAS, "prompt": PROMPT, "resource": RESOURCE}[options.print_answer]))
         return 0
     for line in sys.stdin:
         message = json.loads(line)
@@ -65,6 +73,7 @@ def main() -> int:
             answer(request_id, {"tools": [
                 {"name": "hologram", "description": "answers at once", "inputSchema": TOOL_SCHEMA},
                 {"name": "slow_hologram", "description": "answers after 0.6 s", "inputSchema": TOOL_SCHEMA},
+                {"name": "extras", "description": "text, and fields of its own", "inputSchema": TOOL_SCHEMA},
             ]})
         elif method == "prompts/list":
             answer(request_id, {"prompts": [{"name": "hologram", "description": "odd"}]})
@@ -75,7 +84,7 @@ def main() -> int:
                     send({"jsonrpc": "2.0", "method": "notifications/progress",
                           "params": {"progressToken": token, "progress": 1, "total": 2}})
                 time.sleep(0.6)
-            answer(request_id, ANSWER)
+            answer(request_id, EXTRAS if params.get("name") == "extras" else ANSWER)
         elif method == "prompts/get":
             answer(request_id, PROMPT)
         elif method == "resources/list":

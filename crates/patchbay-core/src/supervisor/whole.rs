@@ -1,0 +1,339 @@
+//! A stdio server's answers, kept whole.
+//!
+//! rmcp reads what a child writes into its typed model of the protocol, and a field the model
+//! does not know (a server's own member in a tool result, a text content's extra field) is gone
+//! by the time the router sees the result. The router can already pass on an answer rmcp could
+//! not read at all (`ServerResult::CustomResult`, see `endpoint/passthrough.rs`); this module
+//! makes the same happen to an answer rmcp read only in part.
+//!
+//! The child is still spawned, and shut down, by rmcp's child-process transport (process group,
+//! close-wait-SIGTERM-kill). [`TakeStdio`] takes the child's real stdin and stdout when it is
+//! spawned and gives that transport the ends of two unused pipes instead; the real ones are
+//! spoken over by rmcp's own line transport (`AsyncRwTransport`, the one the child-process
+//! transport wraps), reading through [`Tap`]. The tap keeps a copy of each answer to a
+//! `tools/call`, `prompts/get` or `resources/read` the hub sent; when rmcp's reading of that
+//! answer, written out again, is not equal to the copy, the answer is handed on as the copy.
+//! Nothing else changes: every other message is rmcp's reading, and a line costs one copy and,
+//! while such a call is in flight, one parse.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use process_wrap::tokio::{CommandWrap, CommandWrapper};
+use rmcp::model::{ClientRequest, CustomResult, JsonRpcMessage, RequestId, ServerResult};
+use rmcp::service::{RoleClient, RxJsonRpcMessage, TxJsonRpcMessage};
+use rmcp::transport::async_rw::AsyncRwTransport;
+use rmcp::transport::{TokioChildProcess, Transport};
+use serde_json::Value;
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio::process::{ChildStdin, ChildStdout};
+
+/// The longest line the tap copies; longer ones are left to rmcp's reading (which caps lines at
+/// 16 MiB itself).
+const MAX_COPY: usize = 16 * 1024 * 1024;
+
+/// Calls in flight at once past which the oldest bookkeeping is dropped (a server that never
+/// answers some calls must not grow the table without bound).
+const MAX_WATCHED: usize = 4096;
+
+/// A process-wrap wrapper that takes the child's stdin and stdout for [`WholeChild`] and leaves
+/// unused pipe ends in their place, so rmcp's child-process transport can still be built.
+#[derive(Debug, Default, Clone)]
+pub struct TakeStdio {
+    taken: Arc<Mutex<Option<(ChildStdin, ChildStdout)>>>,
+}
+
+impl CommandWrapper for TakeStdio {
+    fn post_spawn(
+        &mut self,
+        _command: &mut tokio::process::Command,
+        child: &mut tokio::process::Child,
+        _core: &CommandWrap,
+    ) -> std::io::Result<()> {
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(std::io::Error::other(
+                "the child's stdin and stdout must be piped",
+            ));
+        };
+        // One unused pipe serves as both: rmcp's transport never writes to it (it is only
+        // closed at shutdown) and never reads from it.
+        let (unused_read, unused_write) = std::io::pipe()?;
+        child.stdout = Some(ChildStdout::from_std(std::process::ChildStdout::from(
+            std::os::fd::OwnedFd::from(unused_read),
+        ))?);
+        child.stdin = Some(ChildStdin::from_std(std::process::ChildStdin::from(
+            std::os::fd::OwnedFd::from(unused_write),
+        ))?);
+        *self.taken.lock().expect("stdio lock") = Some((stdin, stdout));
+        Ok(())
+    }
+}
+
+/// A child spawned by rmcp's child-process transport, spoken to over its real stdio with
+/// answers kept whole.
+pub struct WholeChild {
+    /// Owns the process: its id, its graceful shutdown, and the kill when dropped.
+    child: TokioChildProcess,
+    io: AsyncRwTransport<RoleClient, Tap<ChildStdout>, ChildStdin>,
+    watch: Arc<Watch>,
+}
+
+impl WholeChild {
+    /// Wraps a child spawned with `stdio` among its command's wrappers.
+    pub fn new(child: TokioChildProcess, stdio: &TakeStdio) -> std::io::Result<Self> {
+        let (stdin, stdout) = stdio
+            .taken
+            .lock()
+            .expect("stdio lock")
+            .take()
+            .ok_or_else(|| std::io::Error::other("the child's stdio was not taken"))?;
+        let watch = Arc::new(Watch::default());
+        let tap = Tap {
+            inner: stdout,
+            line: Vec::new(),
+            copying: None,
+            watch: watch.clone(),
+        };
+        Ok(Self {
+            child,
+            io: AsyncRwTransport::new_client(tap, stdin),
+            watch,
+        })
+    }
+
+    /// The child's process id, while it runs.
+    pub fn id(&self) -> Option<u32> {
+        self.child.id()
+    }
+}
+
+impl Transport<RoleClient> for WholeChild {
+    type Error = std::io::Error;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleClient>,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send + 'static {
+        if let JsonRpcMessage::Request(request) = &item
+            && matches!(
+                request.request,
+                ClientRequest::CallToolRequest(_)
+                    | ClientRequest::GetPromptRequest(_)
+                    | ClientRequest::ReadResourceRequest(_)
+            )
+        {
+            self.watch.expect(&request.id);
+        }
+        self.io.send(item)
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
+        let mut message = self.io.receive().await?;
+        match &mut message {
+            JsonRpcMessage::Response(response) => {
+                if let Some(copy) = self.watch.take(&response.id) {
+                    keep_whole(&mut response.result, copy);
+                }
+            }
+            JsonRpcMessage::Error(error) => {
+                if let Some(id) = &error.id {
+                    self.watch.take(id);
+                }
+            }
+            _ => {}
+        }
+        Some(message)
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        // Closing the real stdin is what tells the server to exit; then rmcp's shutdown waits,
+        // sends SIGTERM, waits, and kills.
+        let _ = self.io.close().await;
+        self.child.graceful_shutdown().await
+    }
+}
+
+/// `read` is rmcp's reading of an answer, `copy` the answer as the server wrote it: when the
+/// reading lost or changed anything, the answer goes on as written.
+fn keep_whole(read: &mut ServerResult, copy: Value) {
+    if matches!(read, ServerResult::CustomResult(_)) {
+        return;
+    }
+    let same = serde_json::to_value(&*read).is_ok_and(|written| written == copy);
+    if !same {
+        tracing::debug!("an answer has what rmcp's model does not; passing it on as written");
+        *read = ServerResult::CustomResult(CustomResult::new(copy));
+    }
+}
+
+/// The answers expected, by request id, and the copies of those that have come.
+#[derive(Debug, Default)]
+struct Watch {
+    answers: Mutex<HashMap<String, Option<Value>>>,
+}
+
+impl Watch {
+    fn key(id: &RequestId) -> String {
+        serde_json::to_string(id).unwrap_or_default()
+    }
+
+    fn expect(&self, id: &RequestId) {
+        let mut answers = self.answers.lock().expect("watch lock");
+        if answers.len() >= MAX_WATCHED {
+            answers.clear();
+        }
+        answers.insert(Self::key(id), None);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.answers.lock().expect("watch lock").is_empty()
+    }
+
+    /// A line the server wrote: keep its `result` if it answers an expected request.
+    fn offer(&self, line: &[u8]) {
+        let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Ok(Value::Object(mut message)) = serde_json::from_slice::<Value>(line) else {
+            return;
+        };
+        let Some(key) = message.get("id").map(Value::to_string) else {
+            return;
+        };
+        if let Some(slot) = self.answers.lock().expect("watch lock").get_mut(&key) {
+            *slot = message.remove("result");
+        }
+    }
+
+    fn take(&self, id: &RequestId) -> Option<Value> {
+        self.answers
+            .lock()
+            .expect("watch lock")
+            .remove(&Self::key(id))
+            .flatten()
+    }
+}
+
+/// The child's stdout, as rmcp reads it, with a copy of each line kept for [`Watch::offer`]
+/// while an answer is expected.
+pub struct Tap<R> {
+    inner: R,
+    line: Vec<u8>,
+    /// For the line under way: whether it is being copied (decided at its first byte, since an
+    /// answer cannot begin before its request was sent), `None` between lines.
+    copying: Option<bool>,
+    watch: Arc<Watch>,
+}
+
+impl<R> Tap<R> {
+    fn scan(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let copying = *self.copying.get_or_insert_with(|| !self.watch.is_empty());
+            let end = bytes.iter().position(|b| *b == b'\n');
+            let part = &bytes[..end.unwrap_or(bytes.len())];
+            if copying {
+                if self.line.len() + part.len() <= MAX_COPY {
+                    self.line.extend_from_slice(part);
+                } else {
+                    self.line = Vec::new();
+                    self.copying = Some(false);
+                }
+            }
+            match end {
+                Some(end) => {
+                    if self.copying == Some(true) {
+                        self.watch.offer(&self.line);
+                    }
+                    self.line.clear();
+                    self.copying = None;
+                    bytes = &bytes[end + 1..];
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Tap<R> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            this.scan(&buf.filled()[before..]);
+        }
+        polled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rmcp::model::{CallToolResult, ContentBlock, NumberOrString};
+
+    fn tap(watch: &Arc<Watch>) -> Tap<tokio::io::Empty> {
+        Tap {
+            inner: tokio::io::empty(),
+            line: Vec::new(),
+            copying: None,
+            watch: watch.clone(),
+        }
+    }
+
+    #[test]
+    fn the_tap_keeps_the_answer_to_an_expected_request_across_reads() {
+        let watch = Arc::new(Watch::default());
+        let id = RequestId::Number(7);
+        watch.expect(&id);
+        let mut tap = tap(&watch);
+        let line = br#"{"jsonrpc":"2.0","id":7,"result":{"content":[],"mine":1}}"#;
+        tap.scan(b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n");
+        tap.scan(&line[..20]);
+        tap.scan(&line[20..]);
+        tap.scan(b"\n");
+        assert_eq!(
+            watch.take(&id),
+            Some(serde_json::json!({"content": [], "mine": 1}))
+        );
+        assert!(watch.is_empty(), "taking the answer forgets the request");
+    }
+
+    #[test]
+    fn the_tap_copies_nothing_while_no_answer_is_expected() {
+        let watch = Arc::new(Watch::default());
+        let mut tap = tap(&watch);
+        tap.scan(br#"{"jsonrpc":"2.0","id":"a","#);
+        // The request is sent while that line is under way: it cannot be its answer.
+        watch.expect(&RequestId::String("a".into()));
+        tap.scan(b"\"result\":{}}\n");
+        assert!(tap.line.is_empty());
+        assert_eq!(watch.take(&NumberOrString::String("a".into())), None);
+    }
+
+    #[test]
+    fn an_answer_read_in_full_stays_rmcps_and_one_read_in_part_goes_on_as_written() {
+        let plain = CallToolResult::success(vec![ContentBlock::text("hi")]);
+        let copy = serde_json::to_value(&plain).unwrap();
+        let mut read = ServerResult::CallToolResult(plain.clone());
+        keep_whole(&mut read, copy.clone());
+        assert!(matches!(read, ServerResult::CallToolResult(_)));
+
+        let mut more = copy;
+        more["content"][0]["lang"] = "en".into();
+        more["execution"] = serde_json::json!({"taskSupport": "optional"});
+        // What this module is for: rmcp reads such an answer, and drops what it does not know.
+        let mut read: ServerResult = serde_json::from_value(more.clone()).unwrap();
+        assert!(matches!(read, ServerResult::CallToolResult(_)), "{read:?}");
+        assert_ne!(serde_json::to_value(&read).unwrap(), more);
+        keep_whole(&mut read, more.clone());
+        match read {
+            ServerResult::CustomResult(kept) => assert_eq!(kept.0, more),
+            other => panic!("expected the answer as written, got {other:?}"),
+        }
+    }
+}
