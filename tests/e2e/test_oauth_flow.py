@@ -650,9 +650,9 @@ async def test_rotated_refresh_token_is_stored_and_the_old_one_is_dead(bed: Bed)
 
     async with mcp_session(hub.url, hub.secret) as session:
         assert text_of(await session.call_tool("bed__echo", {"text": "after rotation"})) == "after rotation"
-    assert [e["fp"] for e in mcp.requests("ok") if e.get("tool") == "echo"] == [refresh["issued_fp"]], (
-        "the hub calls with the refreshed access token"
-    )
+    # The resource server logs a request once its answer is sent: wait (bounded) for the line.
+    echo_requests = mcp.wait_event("request", auth="ok", tool="echo")
+    assert [e["fp"] for e in echo_requests] == [refresh["issued_fp"]], "the hub calls with the refreshed access token"
 
     # Last: presenting a consumed refresh token makes oidc-provider revoke the whole grant.
     old = refresh_by_hand(authz, bed, first["refresh_token"], first["client_id"], mcp.url)
