@@ -34,8 +34,8 @@ use tokio::process::{ChildStdin, ChildStdout};
 /// 16 MiB itself).
 const MAX_COPY: usize = 16 * 1024 * 1024;
 
-/// Calls in flight at once past which the oldest bookkeeping is dropped (a server that never
-/// answers some calls must not grow the table without bound).
+/// Calls in flight at once past which the table is emptied (a server that never answers some
+/// calls must not grow it without bound; the calls then in flight get rmcp's reading).
 const MAX_WATCHED: usize = 4096;
 
 /// A process-wrap wrapper that takes the child's stdin and stdout for [`WholeChild`] and leaves
