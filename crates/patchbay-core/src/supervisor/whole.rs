@@ -8,7 +8,7 @@
 //!
 //! The child is still spawned, and shut down, by rmcp's child-process transport (process group,
 //! close-wait-SIGTERM-kill). [`TakeStdio`] takes the child's real stdin and stdout when it is
-//! spawned and gives that transport the ends of two unused pipes instead; the real ones are
+//! spawned and gives that transport the two ends of one unused pipe instead; the real ones are
 //! spoken over by rmcp's own line transport (`AsyncRwTransport`, the one the child-process
 //! transport wraps), reading through [`Tap`]. The tap keeps a copy of each answer to a
 //! `tools/call`, `prompts/get` or `resources/read` the hub sent; when rmcp's reading of that
