@@ -4,7 +4,8 @@
 //! differs. A run prints one table per figure:
 //! - `tools/call` round trips (server-everything's `echo`, N sequential calls per path, the
 //!   paths taking turns in rounds): directly over stdio, through the hub over HTTP, through
-//!   `patchbay bridge` (stdio -> hub), and through the peer proxies (see `peers`);
+//!   `patchbay bridge` (stdio -> hub), and through the peer proxies (see `peers`), each with
+//!   the CPU time per call of the server and of what carries the call (see `cpu`);
 //! - throughput: concurrent clients calling `echo` back to back for a window, per proxy;
 //! - `tools/list` through the hub with 1, 10 and 50 copies of `patchbay-bench-server` (20
 //!   tools each) and with server-everything;
@@ -14,6 +15,7 @@
 //! Every process it starts it stops by pid; every server listens on 127.0.0.1. Progress goes
 //! to stderr, the tables to stdout.
 
+mod cpu;
 mod hub;
 mod loopback;
 mod measure;
@@ -273,22 +275,27 @@ async fn run(plan: &Plan, bin: &Binaries, scratch: &Path) -> Result<Report> {
     }
     let per_round = plan.calls.div_ceil(plan.rounds);
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); paths.len()];
+    let mut cpu = vec![cpu::Split::default(); paths.len()];
     // Each round starts one path further on, so no path always follows the same other path
     // (a path's first calls after another's turn pay for waking its processes up).
     for round in 0..plan.rounds {
         for i in (0..paths.len()).map(|k| (round + k) % paths.len()) {
             if let Some(client) = &clients[i] {
+                let before = cpu::Split::now(&bin.everything);
                 samples[i].extend(measure::round_trips(client, paths[i].tool, per_round).await?);
+                cpu[i].add(cpu::Split::now(&bin.everything).since(before));
             }
         }
     }
     let mut latency: Vec<LatencyRow> = paths
         .iter()
         .zip(samples)
+        .zip(cpu)
         .zip(failed)
-        .map(|((path, samples), failed)| LatencyRow {
+        .map(|(((path, samples), cpu), failed)| LatencyRow {
             name: path.name.clone(),
             kind: path.kind,
+            cpu: cpu::PerCall::of(cpu, samples.len()),
             result: match failed {
                 Some(reason) => Err(reason),
                 None => Summary::of(samples)
@@ -300,6 +307,7 @@ async fn run(plan: &Plan, bin: &Binaries, scratch: &Path) -> Result<Report> {
     latency.extend(not_run.iter().map(|(name, reason)| LatencyRow {
         name: name.clone(),
         kind: Kind::Peer,
+        cpu: None,
         result: Err(reason.clone()),
     }));
 

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::cpu::PerCall;
 use crate::measure::Throughput;
 use crate::stats::{Summary, ms};
 
@@ -26,6 +27,9 @@ pub struct LatencyRow {
     pub name: String,
     pub kind: Kind,
     pub result: Result<Summary, String>,
+    /// CPU per call over the path's turns: the server's, and its carriers' (none for a path
+    /// that made no call).
+    pub cpu: Option<PerCall>,
 }
 
 /// One path's throughput window, or why it did not run.
@@ -136,13 +140,19 @@ fn print_latency(report: &Report) {
         report.calls, report.rounds
     );
     println!();
-    println!("| path | median ms | p99 ms | median / direct | added over direct ms |");
-    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| path | median ms | p99 ms | median / direct | added over direct ms | server CPU ms/call | carrier CPU ms/call |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     let direct = direct_median(report);
     for row in &report.latency {
+        let cpu = match row.cpu {
+            Some(c) => format!("{:.3} | {:.3}", c.server_ms, c.carrier_ms),
+            None => "- | -".to_owned(),
+        };
         match (&row.result, direct) {
             (Ok(s), Some(direct)) => println!(
-                "| {} | {:.3} | {:.3} | {:.1}x | {:.3} |",
+                "| {} | {:.3} | {:.3} | {:.1}x | {:.3} | {cpu} |",
                 row.name,
                 ms(s.median),
                 ms(s.p99),
@@ -150,14 +160,18 @@ fn print_latency(report: &Report) {
                 ms(s.median) - ms(direct)
             ),
             (Ok(s), None) => println!(
-                "| {} | {:.3} | {:.3} | - | - |",
+                "| {} | {:.3} | {:.3} | - | - | {cpu} |",
                 row.name,
                 ms(s.median),
                 ms(s.p99)
             ),
-            (Err(reason), _) => println!("| {} | not run: {reason} | | | |", row.name),
+            (Err(reason), _) => println!("| {} | not run: {reason} | | | | | |", row.name),
         }
     }
+    println!();
+    println!(
+        "CPU per call: of server-everything's process (server), and of every other process the benchmark started (carrier: the proxy and the bridge; for direct stdio, the idle processes of the other paths), over each path's turns"
+    );
     println!();
     println!(
         "the hub answering `ping` itself (HTTP hop + session layer, no server behind): median {:.3} ms, p99 {:.3} ms",
@@ -464,6 +478,7 @@ mod tests {
             name: name.to_owned(),
             kind,
             result,
+            cpu: None,
         }
     }
 
