@@ -4,8 +4,9 @@
 //! differs. A run prints one table per figure:
 //! - `tools/call` round trips (server-everything's `echo`, N sequential calls per path, the
 //!   paths taking turns in rounds): directly over stdio, through the hub over HTTP, through
-//!   `patchbay bridge` (stdio -> hub), and through the peer proxies (see `peers`), each with
-//!   the CPU time per call of the server and of what carries the call (see `cpu`);
+//!   `patchbay bridge` (stdio -> hub), through the peer proxies (see `peers`), and through
+//!   `patchbay-bench-floor` (the HTTP hop alone, nothing of a hub: a reference, not judged),
+//!   each with the CPU time per call of the server and of what carries the call (see `cpu`);
 //! - throughput: concurrent clients calling `echo` back to back for a window, per proxy;
 //! - `tools/list` through the hub with 1, 10 and 50 copies of `patchbay-bench-server` (20
 //!   tools each) and with server-everything;
@@ -106,6 +107,7 @@ struct Binaries {
     patchbay: PathBuf,
     baseline: Option<PathBuf>,
     server: PathBuf,
+    floor: PathBuf,
     everything: PathBuf,
     peers: PathBuf,
 }
@@ -138,6 +140,7 @@ async fn main() -> Result<()> {
             Some(path) => path.clone(),
             None => std::env::current_exe()?.with_file_name("patchbay-bench-server"),
         })?,
+        floor: absolute(&std::env::current_exe()?.with_file_name("patchbay-bench-floor"))?,
         everything: absolute(
             &peers.join("node_modules/@modelcontextprotocol/server-everything/dist/index.js"),
         )?,
@@ -152,6 +155,39 @@ async fn main() -> Result<()> {
     let _ = std::fs::remove_dir_all(&scratch);
     report::print(&result?);
     Ok(())
+}
+
+/// Start `patchbay-bench-floor` with server-everything behind it; stopped when dropped.
+fn start_floor(
+    floor: &Path,
+    everything: &Path,
+    scratch: &Path,
+) -> Result<(process::Owned, Endpoint)> {
+    let port_file = scratch.join("floor.port");
+    let mut command = std::process::Command::new(floor);
+    command
+        .arg(&port_file)
+        .arg("node")
+        .arg(everything)
+        .arg("stdio");
+    let mut process =
+        process::Owned::spawn("patchbay-bench-floor", command, &scratch.join("floor.log"))?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let port = loop {
+        process.ensure_running()?;
+        if let Ok(port) = std::fs::read_to_string(&port_file) {
+            break port;
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("the floor did not start; its log:\n{}", process.log_tail());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let endpoint = Endpoint::Http {
+        url: format!("http://127.0.0.1:{}/mcp", port.trim()),
+        auth: None,
+    };
+    Ok((process, endpoint))
 }
 
 /// Every measurement, in an order that keeps them apart: latency first (all paths connected
@@ -227,6 +263,16 @@ async fn run(plan: &Plan, bin: &Binaries, scratch: &Path) -> Result<Report> {
             pid: Some(baseline.pid()),
         });
     }
+    eprintln!("bench: starting the floor (patchbay-bench-floor)");
+    let floor = start_floor(&bin.floor, &bin.everything, scratch)?;
+    paths.push(PathUnderTest {
+        name: "floor: the hop alone (reference)".into(),
+        kind: Kind::Floor,
+        endpoint: floor.1.clone(),
+        tool: "echo",
+        // It carries one client at a time: it has no footprint or throughput row.
+        pid: None,
+    });
     let mut not_run = Vec::new();
     let mut running_peers = Vec::new();
     for candidate in candidates {
@@ -364,7 +410,10 @@ async fn run(plan: &Plan, bin: &Binaries, scratch: &Path) -> Result<Report> {
 
     // Throughput: one path at a time, the others idle.
     let mut throughput = Vec::new();
-    for path in paths.iter().filter(|p| p.kind != Kind::Direct) {
+    for path in paths
+        .iter()
+        .filter(|p| !matches!(p.kind, Kind::Direct | Kind::Floor))
+    {
         eprintln!(
             "bench: throughput, {} clients for {:.0} s: {}",
             plan.clients,
@@ -385,6 +434,7 @@ async fn run(plan: &Plan, bin: &Binaries, scratch: &Path) -> Result<Report> {
     drop(running_peers);
     drop(hub);
     drop(baseline);
+    drop(floor);
 
     let mut listing = Vec::new();
     for &count in &plan.server_counts {

@@ -20,6 +20,9 @@ pub enum Kind {
     Peer,
     /// Through another build's hub (`--baseline`): shown for comparison, not judged.
     Baseline,
+    /// Through `patchbay-bench-floor`, the hop with nothing of a hub: the least any hub could
+    /// cost here, shown for reference, not judged.
+    Floor,
 }
 
 /// One path's round trips, or why it did not run.
@@ -178,12 +181,31 @@ fn print_latency(report: &Report) {
         ms(report.hub_ping.median),
         ms(report.hub_ping.p99)
     );
+    if let Some(line) = floor_line(report) {
+        println!();
+        println!("{line}");
+        println!();
+    }
     println!(
         "bridge start to first answer (hub running, median of {}): {:.1} ms",
         report.bridge_starts,
         ms(report.bridge_start)
     );
     println!();
+}
+
+/// The hub against the floor, when the floor ran: how much of the hub's cost is the hop's.
+fn floor_line(report: &Report) -> Option<String> {
+    let floor = median_of(report, Kind::Floor)?;
+    let hub = median_of(report, Kind::Hub)?;
+    let direct = direct_median(report)?;
+    Some(format!(
+        "the floor (`patchbay-bench-floor`: the same HTTP hop and client, nothing of a hub behind it): median {:.3} ms, {:.2}x direct; the hub's median is {:.2}x the floor's, {:.3} ms above it",
+        ms(floor),
+        floor.as_secs_f64() / direct.as_secs_f64(),
+        hub.as_secs_f64() / floor.as_secs_f64(),
+        ms(hub) - ms(floor)
+    ))
 }
 
 fn print_throughput(report: &Report) {
@@ -546,6 +568,30 @@ mod tests {
         assert!(
             matches!(idle_verdict(&r), Verdict::Miss),
             "servers that never started prove nothing about stopping"
+        );
+    }
+
+    #[test]
+    fn the_floor_line_compares_the_hub_with_the_floor_and_is_absent_without_one() {
+        let mut r = report(
+            vec![
+                row("direct", Kind::Direct, summary(200)),
+                row("hub", Kind::Hub, summary(600)),
+            ],
+            1024,
+        );
+        assert_eq!(floor_line(&r), None, "no floor row, no line");
+        r.latency.push(row("floor", Kind::Floor, summary(500)));
+        let line = floor_line(&r).expect("a floor row gives a line");
+        assert!(line.contains("median 0.500 ms, 2.50x direct"), "{line}");
+        assert!(
+            line.contains("1.20x the floor's, 0.100 ms above it"),
+            "{line}"
+        );
+        let t = targets(&r);
+        assert!(
+            t.iter().all(|t| !t.figure.contains("0.500 ms")),
+            "the floor is never judged: {t:?}"
         );
     }
 
