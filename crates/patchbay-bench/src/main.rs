@@ -163,28 +163,18 @@ fn start_floor(
     everything: &Path,
     scratch: &Path,
 ) -> Result<(process::Owned, Endpoint)> {
-    let port_file = scratch.join("floor.port");
+    let port = loopback::free_port()?;
     let mut command = std::process::Command::new(floor);
     command
-        .arg(&port_file)
+        .arg(port.to_string())
         .arg("node")
         .arg(everything)
         .arg("stdio");
     let mut process =
         process::Owned::spawn("patchbay-bench-floor", command, &scratch.join("floor.log"))?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let port = loop {
-        process.ensure_running()?;
-        if let Ok(port) = std::fs::read_to_string(&port_file) {
-            break port;
-        }
-        if std::time::Instant::now() > deadline {
-            bail!("the floor did not start; its log:\n{}", process.log_tail());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    loopback::wait_listening(&mut process, port, Duration::from_secs(30))?;
     let endpoint = Endpoint::Http {
-        url: format!("http://127.0.0.1:{}/mcp", port.trim()),
+        url: format!("http://127.0.0.1:{port}/mcp"),
         auth: None,
     };
     Ok((process, endpoint))

@@ -1,7 +1,7 @@
 //! `patchbay-bench-floor`: the least any HTTP-to-stdio hop can cost here, as a reference row.
 //!
-//! `patchbay-bench-floor PORT_FILE COMMAND [ARGS...]` starts one stdio MCP server and serves
-//! it on `http://127.0.0.1:<port>/mcp`, writing the port to `PORT_FILE` once it listens. It is
+//! `patchbay-bench-floor PORT COMMAND [ARGS...]` starts one stdio MCP server and serves it on
+//! `http://127.0.0.1:PORT/mcp` (the benchmark picks the port and waits for it, as for a peer). It is
 //! built from the parts the hub stands on (tokio with one worker, hyper through axum,
 //! `TCP_NODELAY`) and does nothing a hub must do: no session layer, no namespacing, no bearer
 //! or Origin check, no id mapping, one message at a time. A POSTed message is written to the
@@ -11,7 +11,6 @@
 //! hop itself (the HTTP exchange, the two extra wake-ups, the third process on the CPUs), which
 //! no hub can go below on the same machine with the same client.
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 
@@ -98,9 +97,12 @@ fn gone(why: &str) -> ! {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args_os().skip(1);
-    let (Some(port_file), Some(program)) = (args.next().map(PathBuf::from), args.next()) else {
-        return Err("usage: patchbay-bench-floor PORT_FILE COMMAND [ARGS...]".into());
-    };
+    let usage = "usage: patchbay-bench-floor PORT COMMAND [ARGS...]";
+    let port: u16 = args
+        .next()
+        .and_then(|p| p.to_str()?.parse().ok())
+        .ok_or(usage)?;
+    let program = args.next().ok_or(usage)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -118,11 +120,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             stdout: BufReader::new(child.stdout.take().ok_or("no stdout")?),
             line: String::new(),
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        // Written whole, then renamed: a reader never sees half a port.
-        let partial = port_file.with_extension("partial");
-        std::fs::write(&partial, listener.local_addr()?.port().to_string())?;
-        std::fs::rename(&partial, &port_file)?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let app = axum::Router::new()
             .route(
                 "/mcp",
