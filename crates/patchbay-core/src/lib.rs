@@ -14,6 +14,7 @@ pub mod control;
 pub mod discovery;
 pub mod endpoint;
 pub mod events;
+pub mod exec;
 pub mod hub;
 pub mod list_cache;
 pub mod logs;

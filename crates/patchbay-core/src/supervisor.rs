@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
+use process_wrap::tokio::{CommandWrap, KillOnDrop};
 use rmcp::model::{ClientRequest, PingRequest, ServerJsonRpcMessage};
 use rmcp::service::{Peer, RoleClient, RunningService, ServiceExt};
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
@@ -572,7 +572,12 @@ impl Upstream {
         log: &Arc<Mutex<RotatingLog>>,
     ) -> Result<(), String> {
         let secrets = self.secret_env().await?;
-        let mut command = tokio::process::Command::new(&self.config.command);
+        // On Windows `npx` is `npx.cmd`: found through PATHEXT, as a shell would (see `exec`).
+        let program = crate::exec::resolve(
+            &self.config.command,
+            self.config.env.get("PATH").map(std::ffi::OsStr::new),
+        );
+        let mut command = tokio::process::Command::new(program);
         command
             .args(&self.config.args)
             .envs(&self.config.env)
@@ -582,10 +587,8 @@ impl Upstream {
         }
         let stdio = TakeStdio::default();
         let mut wrapped = CommandWrap::from(command);
-        wrapped
-            .wrap(ProcessGroup::leader())
-            .wrap(KillOnDrop)
-            .wrap(stdio.clone());
+        own_process_tree(&mut wrapped);
+        wrapped.wrap(KillOnDrop).wrap(stdio.clone());
         let started = TokioChildProcess::builder(wrapped)
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -885,6 +888,25 @@ fn process_alive(pid: u32) -> bool {
 fn process_alive(_pid: u32) -> bool {
     // Windows: the job object ends the tree with the child, so stdout closes with it.
     true
+}
+
+/// Gives the child a process tree of its own that ends with it. On unix, a process group: a stop
+/// signals the whole group, so `npx`'s node grandchild goes too. On Windows, a job object that
+/// kills every process in it when its last handle closes (the child's wrapper holds it, so the
+/// tree ends on stop, restart, idle stop, and when the hub itself exits or is killed), and no
+/// console window of its own: the hub may run without one, and a window per server would flash.
+#[cfg(unix)]
+fn own_process_tree(command: &mut CommandWrap) {
+    command.wrap(process_wrap::tokio::ProcessGroup::leader());
+}
+
+#[cfg(windows)]
+fn own_process_tree(command: &mut CommandWrap) {
+    use process_wrap::tokio::{CreationFlags, JobObject};
+    use windows::Win32::System::Threading::CREATE_NO_WINDOW;
+    command
+        .wrap(JobObject)
+        .wrap(CreationFlags(CREATE_NO_WINDOW));
 }
 
 /// End whatever is left of the child's process group. rmcp kills the group when it stops the

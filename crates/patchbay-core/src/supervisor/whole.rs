@@ -6,9 +6,10 @@
 //! not read at all (`ServerResult::CustomResult`, see `endpoint/passthrough.rs`); this module
 //! makes the same happen to an answer rmcp read only in part.
 //!
-//! The child is still spawned, and shut down, by rmcp's child-process transport (process group,
-//! close-wait-SIGTERM-kill). [`TakeStdio`] takes the child's real stdin and stdout when it is
-//! spawned and gives that transport the two ends of one unused pipe instead; the real ones are
+//! The child is still spawned, and shut down, by rmcp's child-process transport (in a process
+//! tree of its own, see `own_process_tree`; close, wait, SIGTERM on unix, kill). [`TakeStdio`]
+//! takes the child's real stdin and stdout when it is spawned and gives that transport the two
+//! ends of one unused pipe instead; the real ones are
 //! spoken over by rmcp's own line transport (`AsyncRwTransport`, the one the child-process
 //! transport wraps), reading through [`Tap`]. The tap keeps a copy of each answer to a
 //! `tools/call`, `prompts/get` or `resources/read` the hub sent; when rmcp's reading of that
@@ -29,6 +30,12 @@ use rmcp::transport::{TokioChildProcess, Transport};
 use serde_json::Value;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::process::{ChildStdin, ChildStdout};
+
+/// An owned pipe end as the platform names it: what `std::process`'s child stdio is made from.
+#[cfg(unix)]
+type OwnedPipe = std::os::fd::OwnedFd;
+#[cfg(windows)]
+type OwnedPipe = std::os::windows::io::OwnedHandle;
 
 /// The longest line the tap copies; longer ones are left to rmcp's reading (which caps lines at
 /// 16 MiB itself).
@@ -61,10 +68,10 @@ impl CommandWrapper for TakeStdio {
         // closed at shutdown) and never reads from it.
         let (unused_read, unused_write) = std::io::pipe()?;
         child.stdout = Some(ChildStdout::from_std(std::process::ChildStdout::from(
-            std::os::fd::OwnedFd::from(unused_read),
+            OwnedPipe::from(unused_read),
         ))?);
         child.stdin = Some(ChildStdin::from_std(std::process::ChildStdin::from(
-            std::os::fd::OwnedFd::from(unused_write),
+            OwnedPipe::from(unused_write),
         ))?);
         *self.taken.lock().expect("stdio lock") = Some((stdin, stdout));
         Ok(())
