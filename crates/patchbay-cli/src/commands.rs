@@ -270,7 +270,7 @@ fn bridge(paths: Paths, profile: Option<String>) -> Result {
     runtime()
         .block_on(patchbay_core::bridge::run(
             paths,
-            patchbay_core::bridge::BridgeOptions { exe, profile },
+            patchbay_core::bridge::BridgeOptions::new(exe, profile),
         ))
         .map_err(|err| match err {
             patchbay_core::bridge::BridgeError::NoProfile(_) => Failure::new(Kind::NotFound, &err)

@@ -11,18 +11,23 @@
 //!   requests carry; once the client says `notifications/initialized`, a GET stream carries what
 //!   the hub sends unprompted (`list_changed`, logs).
 //! - No hub running: one is started in the background (`patchbay serve`, detached) and waited
-//!   for. The hub restarted (connection refused, or 404 for an unknown session): the bridge
+//!   for. Until the hub has answered once, a refused connection means it is still coming up (or
+//!   one that was stopping still held the lock): the bridge looks for the hub again and resends,
+//!   with backoff, for at most [`FIRST_CONTACT_TIMEOUT`], then answers with an error saying why.
+//!   Only a refused connection is retried this way, so nothing the hub has seen is sent twice.
+//! - The hub restarted later (connection refused, or 404 for an unknown session): the bridge
 //!   finds or starts the hub again, replays `initialize` and `initialized`, and retries once.
 //!   A request that still fails is answered with a JSON-RPC error, so the client never hangs.
 //! - stdin closed: the session is deleted and the bridge exits.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Mutex, mpsc};
 
 use crate::discovery::{self, Discovery};
@@ -31,6 +36,10 @@ use crate::secret::Secret;
 
 /// How long to wait for a hub the bridge started.
 pub const HUB_START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long the bridge keeps trying to reach the hub before it has ever answered (a hub coming
+/// up, or one stopping that another replaces).
+pub const FIRST_CONTACT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Why the bridge stopped.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +83,19 @@ pub struct BridgeOptions {
     pub exe: PathBuf,
     /// Serve this profile (`/p/<profile>/mcp`) instead of everything.
     pub profile: Option<String>,
+    /// How long to keep trying until the hub first answers ([`FIRST_CONTACT_TIMEOUT`]).
+    pub first_contact: Duration,
+}
+
+impl BridgeOptions {
+    /// Start hubs with `exe`, serve `profile`, and wait the usual time for first contact.
+    pub fn new(exe: PathBuf, profile: Option<String>) -> Self {
+        Self {
+            exe,
+            profile,
+            first_contact: FIRST_CONTACT_TIMEOUT,
+        }
+    }
 }
 
 /// The endpoint of `profile` at the hub whose `/mcp` URL is `url`.
@@ -176,6 +198,10 @@ struct Session {
     link: Mutex<HubLink>,
     profile: Option<String>,
     out: mpsc::UnboundedSender<String>,
+    /// The hub has answered at least once; from then on, a refusal means it went away.
+    reached: AtomicBool,
+    /// How long a message is resent while the hub has never answered.
+    first_contact: Duration,
 }
 
 /// What a request to the hub needs; replaced whole when the bridge reconnects.
@@ -206,6 +232,17 @@ enum Posted {
 
 /// Run the bridge until stdin closes.
 pub async fn run(paths: Paths, options: BridgeOptions) -> Result<(), BridgeError> {
+    run_on(paths, options, tokio::io::stdin(), tokio::io::stdout()).await
+}
+
+/// [`run`] with the client's messages read from `input` and the answers written to `output`,
+/// until `input` ends.
+pub async fn run_on(
+    paths: Paths,
+    options: BridgeOptions,
+    input: impl AsyncRead + Unpin,
+    output: impl AsyncWrite + Unpin + Send + 'static,
+) -> Result<(), BridgeError> {
     if let Some(profile) = &options.profile {
         let known = crate::config::Config::load(&paths.config_file)
             .is_ok_and(|c| c.profiles.contains_key(profile));
@@ -218,7 +255,7 @@ pub async fn run(paths: Paths, options: BridgeOptions) -> Result<(), BridgeError
         .map_err(|err| BridgeError::Secret(found.secret_file.clone(), err))?;
     let (out, mut out_rx) = mpsc::unbounded_channel::<String>();
     let writer = tokio::spawn(async move {
-        let mut stdout = tokio::io::stdout();
+        let mut stdout = output;
         while let Some(line) = out_rx.recv().await {
             let mut bytes = line.into_bytes();
             bytes.push(b'\n');
@@ -244,9 +281,11 @@ pub async fn run(paths: Paths, options: BridgeOptions) -> Result<(), BridgeError
         }),
         profile: options.profile,
         out,
+        reached: AtomicBool::new(false),
+        first_contact: options.first_contact,
     });
 
-    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut lines = tokio::io::BufReader::new(input).lines();
     let mut tasks = tokio::task::JoinSet::new();
     while let Some(line) = lines.next_line().await? {
         if line.trim().is_empty() {
@@ -295,16 +334,46 @@ impl Session {
         let own_version = message["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"]
             .as_str()
             .map(str::to_owned);
-        for attempt in 0..2 {
+        let first_contact_until = Instant::now() + self.first_contact;
+        let mut attempt = 0;
+        let mut backoff = Duration::from_millis(25);
+        let mut looked: Option<BridgeError> = None;
+        let mut unreached: Option<String> = None;
+        loop {
             let mut link = self.link.lock().await.clone();
             if own_version.is_some() {
                 link.protocol_version = own_version.clone();
             }
-            match post(&self.http, &link, &line, Some(&self.out)).await {
+            let posted = post(&self.http, &link, &line, Some(&self.out)).await;
+            if matches!(posted, Ok(Posted::HubGone)) && !self.reached.load(Ordering::Acquire) {
+                // Not one answer yet: the hub is coming up, or one stopping still held the lock
+                // when we looked. Look again and resend (the hub saw nothing) within the bound.
+                let left = first_contact_until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    unreached = Some(format!(
+                        "nothing answered at {} within {:?}{}",
+                        link.url,
+                        self.first_contact,
+                        looked
+                            .map(|e| format!(" (looking for it again: {})", crate::error_chain(&e)))
+                            .unwrap_or_default()
+                    ));
+                    break;
+                }
+                tokio::time::sleep(backoff.min(left)).await;
+                backoff = (backoff * 2).min(Duration::from_millis(500));
+                looked = self
+                    .relocate(link.generation, first_contact_until)
+                    .await
+                    .err();
+                continue;
+            }
+            match posted {
                 Ok(Posted::Done {
                     session_id,
                     protocol_version,
                 }) => {
+                    self.reached.store(true, Ordering::Release);
                     if method == "initialize" {
                         let mut current = self.link.lock().await;
                         current.session_id = session_id;
@@ -320,6 +389,7 @@ impl Session {
                     return;
                 }
                 Ok(Posted::HubGone) | Err(_) if attempt == 0 && method != "initialize" => {
+                    attempt += 1;
                     if let Err(err) = self.reconnect(link.generation).await {
                         tracing::warn!("reconnecting to the hub failed: {err}");
                         break;
@@ -329,11 +399,40 @@ impl Session {
             }
         }
         if is_request {
-            let _ = self.out.send(error_response(
-                id.unwrap_or(Value::Null),
-                "the Patchbay hub is not reachable; run `patchbay status` for details",
-            ));
+            let message = match unreached {
+                Some(why) => format!(
+                    "the Patchbay hub is not reachable: {why}; run `patchbay status` for details, \
+                     and see the hub's log at {}",
+                    self.paths.hub_log().display()
+                ),
+                None => {
+                    "the Patchbay hub is not reachable; run `patchbay status` for details".into()
+                }
+            };
+            let _ = self
+                .out
+                .send(error_response(id.unwrap_or(Value::Null), &message));
         }
+    }
+
+    /// Find the hub again (starting one if none runs) and send to it from now on, without a
+    /// handshake to replay: nothing has reached a hub yet. Only the first task to notice a
+    /// failure of one generation looks; the others just resend.
+    async fn relocate(&self, seen_generation: u64, until: Instant) -> Result<(), BridgeError> {
+        let mut current = self.link.lock().await;
+        if current.generation != seen_generation {
+            return Ok(());
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        let found = tokio::time::timeout(left, ensure_hub(&self.paths, &self.exe))
+            .await
+            .map_err(|_| BridgeError::HubTimeout(left, self.paths.hub_log()))??;
+        let secret = crate::secret::read(&found.secret_file)
+            .map_err(|err| BridgeError::Secret(found.secret_file.clone(), err))?;
+        current.url = endpoint(&found.url, self.profile.as_deref());
+        current.secret = Some(Arc::new(secret));
+        current.generation += 1;
+        Ok(())
     }
 
     /// Find or start the hub again and replay the handshake on a new session. Only the first
