@@ -820,7 +820,7 @@ impl Session {
         let dir = self.ctx.paths.client_backups(spec.id);
         let extension = match spec.format {
             Format::Toml => "toml",
-            Format::Json | Format::Jsonc => "json",
+            Format::Json | Format::Jsonc | Format::JsonComments => "json",
         };
         backup::take(&dir, original, extension).map_err(io_error(&dir))?;
         self.backed_up.insert(path.to_owned());

@@ -77,7 +77,7 @@ fn render(spec: &ClientSpec, config: &Value, comments: &[bool]) -> String {
     let mut out = String::new();
     match spec.format {
         Format::Json => return serde_json::to_string_pretty(config).unwrap(),
-        Format::Jsonc => {
+        Format::Jsonc | Format::JsonComments => {
             for line in serde_json::to_string_pretty(config).unwrap().lines() {
                 out.push_str(line);
                 out.push('\n');

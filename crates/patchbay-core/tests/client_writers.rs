@@ -15,7 +15,8 @@ use patchbay_core::config::ConfigError;
 
 fn check_golden(spec: &ClientSpec, case: &str, actual: &str) {
     let ext = match spec.format {
-        Format::Json => "json",
+        // Gemini CLI's comments are tested in `client_comments.rs`; strict JSON fixtures here.
+        Format::Json | Format::JsonComments => "json",
         Format::Jsonc => "jsonc",
         Format::Toml => "toml",
     };
@@ -220,7 +221,11 @@ fn unparseable_files_are_refused_and_left_byte_for_byte() {
             b"{\"mcpServers\": {},\n \"mcpServers\": {}}",
             2,
         ),
-        ("gemini-cli", b"{\"mcpServers\": {}}\n// note\n", 2),
+        (
+            "gemini-cli",
+            b"// Gemini reads comments\n{\"mcpServers\": {},\n}\n",
+            2,
+        ),
         ("cline", b"{\"mcpServers\": {\"a\": 1,}}", 1),
         ("windsurf", b"{\"mcpServers\": [1, 2]}", 1),
         ("zed", b"{\n  \"context_servers\": {\n    \"a\": {}\n", 2),

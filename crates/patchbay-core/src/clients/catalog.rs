@@ -12,6 +12,10 @@ pub enum Format {
     Json,
     /// JSON with comments and trailing commas (VS Code, Zed); both are kept on edit.
     Jsonc,
+    /// JSON with `//` and `/* */` comments but otherwise strict (Gemini CLI strips the comments,
+    /// then parses JSON: a trailing comma breaks its settings); comments are kept on edit.
+    #[serde(rename = "jsonc")]
+    JsonComments,
     /// TOML (Codex); comments and layout are kept on edit.
     Toml,
 }
@@ -281,7 +285,7 @@ pub const CLIENTS: &[ClientSpec] = &[
     ClientSpec {
         id: "gemini-cli",
         name: "Gemini CLI",
-        format: Format::Json,
+        format: Format::JsonComments,
         servers_key: "mcpServers",
         stdio_type: None,
         remote: Remote::Supported(RemoteShape {

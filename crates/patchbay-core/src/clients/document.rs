@@ -58,12 +58,14 @@ fn ordered(map: &Map<String, Value>) -> Vec<(&String, &Value)> {
     pairs
 }
 
+/// What the client's own parser accepts: JSONC loosely (comments, trailing commas, ...), Gemini
+/// CLI's JSON with comments only, plain JSON nothing beyond the standard.
 fn json_options(format: Format) -> ParseOptions {
     if format == Format::Jsonc {
         return ParseOptions::default();
     }
     ParseOptions {
-        allow_comments: false,
+        allow_comments: format == Format::JsonComments,
         allow_loose_object_property_names: false,
         allow_trailing_commas: false,
         allow_missing_commas: false,
@@ -165,7 +167,7 @@ impl Document {
             ));
         }
         match format {
-            Format::Json | Format::Jsonc => Self::parse_json(format, text),
+            Format::Json | Format::Jsonc | Format::JsonComments => Self::parse_json(format, text),
             Format::Toml => text
                 .parse::<toml_edit::DocumentMut>()
                 .map(Document::Toml)
@@ -391,5 +393,19 @@ mod tests {
     fn jsonc_accepts_comments_and_trailing_commas() {
         let doc = Document::parse(Format::Jsonc, "{\n // c\n \"a\": [1,],\n}").unwrap();
         assert_eq!(doc.value(), serde_json::json!({"a": [1]}));
+    }
+
+    #[test]
+    fn json_with_comments_takes_comments_but_not_what_gemini_refuses() {
+        let text = "// mine\n{\n /* block */ \"a\": [1] // end\n}\n";
+        let doc = Document::parse(Format::JsonComments, text).unwrap();
+        assert_eq!(doc.value(), serde_json::json!({"a": [1]}));
+        // Gemini CLI strips comments and then parses strict JSON: these break its settings.
+        for text in ["{\"a\": [1,]}", "{\"a\": 1,}", "{a: 1}", "{\"a\": 'x'}"] {
+            assert!(
+                Document::parse(Format::JsonComments, text).is_err(),
+                "{text:?} must be refused"
+            );
+        }
     }
 }

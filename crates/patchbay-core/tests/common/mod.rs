@@ -68,7 +68,8 @@ pub fn golden_dir() -> PathBuf {
 /// An input fixture for this client's format, with its servers key filled in.
 pub fn input(spec: &ClientSpec, case: &str) -> String {
     let ext = match spec.format {
-        Format::Json => "json",
+        // Gemini CLI's comments are tested in `client_comments.rs`; strict JSON fixtures here.
+        Format::Json | Format::JsonComments => "json",
         Format::Jsonc => "jsonc",
         Format::Toml => "toml",
     };
