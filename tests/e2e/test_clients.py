@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import threading
+import tomllib
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ from patchbay_harness import (
     mcp_stdio_session,
     patchbay_bin,
     pid_alive,
+    stop_process,
     time_cmd,
     wait_until,
 )
@@ -254,3 +258,132 @@ def test_client_installed_while_the_hub_runs_is_watched_too(sandbox: Sandbox, hu
             break
     stop.set()
     assert found and found[0]["entry"] == "missing", f"no `client_drift` for cursor: {found}"
+
+
+# --- entries that survive a stripped environment ------------------------------------------------
+
+MOVED_XDG = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")
+
+
+def entry_of(path: Path, client: str) -> dict[str, Any]:
+    if client == "codex":
+        return tomllib.loads(path.read_text())["mcp_servers"]["patchbay"]
+    return json.loads(path.read_text())["mcpServers"]["patchbay"]
+
+
+@pytest.mark.anyio
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize("client", ["codex", "claude-desktop"])
+async def test_entry_reaches_the_same_hub_from_a_stripped_environment(sandbox: Sandbox, client: str) -> None:
+    """Patchbay's files under moved XDG directories (no PATCHBAY_HOME); the client starts the
+    entry the way Codex and Claude Desktop do, with only HOME, PATH and USER plus the entry's
+    own env. The bridge must reach the hub already running there, not start a second, empty one
+    under the default directories."""
+    moved = sandbox.user_home / "elsewhere"
+    sandbox.env.pop("PATCHBAY_HOME")
+    for name in MOVED_XDG:
+        sandbox.env[name] = str(moved / name.lower())
+    config = moved / "xdg_config_home" / "patchbay" / "config.toml"
+    state = moved / "xdg_state_home" / "patchbay"
+    config.parent.mkdir(parents=True)
+    config.write_text("[hub]\nport = 0\n")
+    sandbox.add_server("everything", everything_cmd())
+    assert config.read_text().count("everything") >= 1, "the server went into the moved config"
+
+    errors = (sandbox.root / "hub.stderr.log").open("wb")
+    hub = subprocess.Popen(
+        [patchbay_bin(), "serve"],
+        env=sandbox.env,
+        cwd=sandbox.root,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=errors,
+        start_new_session=True,
+    )
+    default_state = sandbox.user_home / ".local" / "state" / "patchbay"
+    try:
+        wait_until(lambda: (state / "hub.json").exists(), 20, "the hub publishes under the moved XDG_STATE_HOME")
+        info = json.loads((state / "hub.json").read_text())
+        assert info["pid"] == hub.pid, info
+
+        install(sandbox, client)
+        path = client_file(sandbox, client)
+        entry = entry_of(path, client)
+        assert entry["command"] == patchbay_bin() and entry["args"] == ["bridge"], entry
+        assert entry.get("env") == {name: sandbox.env[name] for name in MOVED_XDG}, (
+            f"the entry carries what locates Patchbay's files: {entry}"
+        )
+        assert client_row(sandbox, client)["entry"] == "intact"
+
+        # What the client gives its servers: HOME, PATH, USER, and the entry's env.
+        stripped = {k: sandbox.env[k] for k in ("HOME", "PATH") if k in sandbox.env}
+        stripped["USER"] = sandbox.env.get("USER", "patchbay-test")
+        stripped.update(entry.get("env", {}))
+        async with mcp_stdio_session([entry["command"], *entry["args"]], env=stripped) as session:
+            seen: set[str] = set()
+            for _ in range(100):
+                seen = {t.name for t in (await session.list_tools()).tools}
+                if "everything__echo" in seen:
+                    break
+            assert "everything__echo" in seen, f"tools through the entry from a stripped env: {sorted(seen)}"
+            echoed = await session.call_tool("everything__echo", {"message": f"stripped {client}"})
+            assert text_of(echoed) == f"Echo: stripped {client}", echoed
+
+        assert json.loads((state / "hub.json").read_text())["pid"] == hub.pid, "still the same hub"
+        assert not (default_state / "hub.json").exists(), "no second hub under the default directories"
+        assert not default_state.exists(), f"nothing written to the default state dir: {list(default_state.iterdir())}"
+    finally:
+        second = default_state / "hub.json"
+        if second.exists():
+            with suppress(ProcessLookupError, ValueError, KeyError):
+                os.kill(json.loads(second.read_text())["pid"], signal.SIGTERM)
+        stop_process(hub)
+        errors.close()
+
+
+def test_old_entry_without_the_locating_env_is_reported_and_repaired(sandbox: Sandbox) -> None:
+    """An entry written before Patchbay's files moved (or by an older Patchbay) would start a
+    second hub from a stripped environment: it is shown as changed, and install repairs it."""
+    sandbox.env.pop("PATCHBAY_HOME")
+    sandbox.env["XDG_STATE_HOME"] = str(sandbox.root / "moved-state")
+    install(sandbox, "cursor")
+    cursor = client_file(sandbox, "cursor")
+    written = json.loads(cursor.read_text())
+    entry = written["mcpServers"]["patchbay"]
+    assert entry["env"] == {"XDG_STATE_HOME": sandbox.env["XDG_STATE_HOME"]}, entry
+    # The old shape, plus a variable of the user's own.
+    entry["env"] = {"PATCHBAY_LOG": "debug"}
+    cursor.write_text(json.dumps(written, indent=2))
+    assert client_row(sandbox, "cursor")["entry"] == "changed"
+    repaired = install(sandbox, "cursor")
+    assert "repaired" in repaired, repaired
+    entry = json.loads(cursor.read_text())["mcpServers"]["patchbay"]
+    assert entry["env"] == {"PATCHBAY_LOG": "debug", "XDG_STATE_HOME": sandbox.env["XDG_STATE_HOME"]}, entry
+    assert client_row(sandbox, "cursor")["entry"] == "intact"
+
+
+GEMINI_SETTINGS = """// Gemini CLI settings
+{
+  /* how it looks */
+  "theme": "GitHub", // my favourite
+  "mcpServers": {
+    // the time server
+    "time": { "command": "uvx", "args": ["mcp-server-time"] }
+  }
+}
+"""
+
+
+def test_gemini_settings_with_comments_are_installed_and_uninstalled(sandbox: Sandbox) -> None:
+    settings = sandbox.user_home / ".gemini" / "settings.json"
+    settings.parent.mkdir(parents=True)
+    settings.write_text(GEMINI_SETTINGS)
+    install(sandbox, "gemini-cli")
+    written = settings.read_text()
+    for line in GEMINI_SETTINGS.splitlines():
+        assert line.rstrip(",") in written, f"line {line!r} kept:\n{written}"
+    assert '"patchbay"' in written and patchbay_bin() in written, written
+    assert client_row(sandbox, "gemini-cli")["entry"] == "intact"
+    result = sandbox.run_cli("uninstall", "gemini-cli")
+    assert result.returncode == 0, result.stderr
+    assert settings.read_text() == GEMINI_SETTINGS, "uninstall gives the file back byte for byte"

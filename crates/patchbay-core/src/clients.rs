@@ -191,23 +191,19 @@ pub struct Context {
     pub os: Os,
     /// The `patchbay` binary the bridge entry runs.
     pub exe: PathBuf,
-    /// Environment a bridge entry carries (`PATCHBAY_HOME` when it is set here).
+    /// Environment a bridge entry carries so that the bridge finds this installation's files
+    /// even when the client starts it with a stripped environment
+    /// ([`crate::paths::locating_env`]); empty where the defaults are in use.
     pub bridge_env: BTreeMap<String, String>,
 }
 
 impl Context {
-    /// This process's view: homes from the environment, the running binary, `PATCHBAY_HOME`.
+    /// This process's view: homes from the environment, the running binary, and what locates
+    /// Patchbay's files.
     pub fn from_env(paths: Paths) -> Result<Self, ClientError> {
         let exe = std::env::current_exe().map_err(io_error(Path::new("patchbay")))?;
-        let mut bridge_env = BTreeMap::new();
-        if let Some(home) = std::env::var_os(crate::paths::HOME_ENV).filter(|v| !v.is_empty()) {
-            let home = std::path::absolute(PathBuf::from(home))
-                .map_err(io_error(Path::new(crate::paths::HOME_ENV)))?;
-            bridge_env.insert(
-                crate::paths::HOME_ENV.to_owned(),
-                home.to_string_lossy().into_owned(),
-            );
-        }
+        let bridge_env =
+            crate::paths::locating_env().map_err(io_error(Path::new(crate::paths::HOME_ENV)))?;
         Ok(Self {
             paths,
             homes: Homes::from_env()?,
@@ -469,14 +465,29 @@ pub fn find(id: &str) -> Result<&'static ClientSpec, ClientError> {
     catalog::find(id).ok_or_else(|| ClientError::Unknown(id.to_owned()))
 }
 
-/// Our entry merged into what is there: the keys we own replaced, the client's own kept.
+/// Our entry merged into what is there: the keys we own replaced, the client's own kept. In
+/// `env`, only the variables that locate Patchbay's files are ours; others the user added to a
+/// bridge entry (`PATCHBAY_LOG`, ...) stay.
 fn merge(existing: Option<&Value>, expected: &Map<String, Value>) -> Map<String, Value> {
     let mut merged = match existing {
         Some(Value::Object(map)) => map.clone(),
         _ => Map::new(),
     };
+    let mut env = match merged.get("env") {
+        Some(Value::Object(env)) if expected.contains_key("command") => env.clone(),
+        _ => Map::new(),
+    };
+    env.retain(|k, _| !crate::paths::LOCATING_VARS.contains(&k.as_str()));
+    if let Some(Value::Object(ours)) = expected.get("env") {
+        env.extend(ours.clone());
+    }
     merged.retain(|k, _| !OWNED_KEYS.contains(&k.as_str()));
     merged.extend(expected.clone());
+    if env.is_empty() {
+        merged.remove("env");
+    } else {
+        merged.insert("env".into(), Value::Object(env));
+    }
     merged
 }
 
@@ -804,8 +815,9 @@ impl Session {
 
     fn target(&self, spec: &ClientSpec) -> PathBuf {
         let path = self.ctx.config_path(spec);
-        // A symlinked config (dotfile managers) is edited where it points, not replaced.
-        fs_err::canonicalize(&path).unwrap_or(path)
+        // A symlinked config (dotfile managers) is edited where it points, not replaced; on
+        // Windows without the `\\?\` verbatim prefix, so paths shown to users read `C:\...`.
+        dunce::canonicalize(&path).unwrap_or(path)
     }
 
     fn backup(
@@ -912,43 +924,135 @@ fn bearer_input() -> Value {
 mod tests {
     use super::*;
 
-    #[test]
-    fn paths_follow_each_os_layout() {
-        let root = Path::new("/u");
-        let path = |id: &str, os: Os| {
-            let spec = find(id).unwrap();
-            Homes::under(root, os).resolve(spec.location(os))
-        };
-        let cases = [
-            (
-                "claude-desktop",
-                Os::MacOs,
-                "/u/Library/Application Support/Claude/claude_desktop_config.json",
-            ),
-            (
-                "claude-desktop",
-                Os::Windows,
+    /// Every client's file on every OS, under a home `/u`, as its own docs and source place it
+    /// (`reference/clients.md`): the usual place first, then the other install kinds in order.
+    const EVERY_PATH: &[(&str, Os, &[&str])] = &[
+        (
+            "claude-desktop",
+            Os::Linux,
+            &["/u/.config/Claude/claude_desktop_config.json"],
+        ),
+        (
+            "claude-desktop",
+            Os::MacOs,
+            &["/u/Library/Application Support/Claude/claude_desktop_config.json"],
+        ),
+        (
+            "claude-desktop",
+            Os::Windows,
+            &[
+                // The classic installer (%APPDATA%), then the Microsoft Store (MSIX) package,
+                // whose roaming data Windows redirects into the package's LocalCache.
                 "/u/AppData/Roaming/Claude/claude_desktop_config.json",
-            ),
-            (
-                "claude-desktop",
-                Os::Linux,
-                "/u/.config/Claude/claude_desktop_config.json",
-            ),
-            (
-                "vscode",
-                Os::MacOs,
-                "/u/Library/Application Support/Code/User/mcp.json",
-            ),
-            ("zed", Os::MacOs, "/u/.config/zed/settings.json"),
-            ("zed", Os::Windows, "/u/AppData/Roaming/Zed/settings.json"),
-            ("cursor", Os::Windows, "/u/.cursor/mcp.json"),
-            ("codex", Os::Linux, "/u/.codex/config.toml"),
-            ("claude-code", Os::Linux, "/u/.claude.json"),
-        ];
-        for (id, os, expected) in cases {
-            assert_eq!(path(id, os), Path::new(expected), "{id} on {os:?}");
+                "/u/AppData/Local/Packages/Claude_pzs8sxrjxfjjc/LocalCache/Roaming/Claude/claude_desktop_config.json",
+            ],
+        ),
+        ("cursor", Os::Linux, &["/u/.cursor/mcp.json"]),
+        ("cursor", Os::MacOs, &["/u/.cursor/mcp.json"]),
+        ("cursor", Os::Windows, &["/u/.cursor/mcp.json"]),
+        ("vscode", Os::Linux, &["/u/.config/Code/User/mcp.json"]),
+        (
+            "vscode",
+            Os::MacOs,
+            &["/u/Library/Application Support/Code/User/mcp.json"],
+        ),
+        (
+            "vscode",
+            Os::Windows,
+            &["/u/AppData/Roaming/Code/User/mcp.json"],
+        ),
+        ("claude-code", Os::Linux, &["/u/.claude.json"]),
+        ("claude-code", Os::MacOs, &["/u/.claude.json"]),
+        ("claude-code", Os::Windows, &["/u/.claude.json"]),
+        (
+            "windsurf",
+            Os::Linux,
+            &["/u/.codeium/windsurf/mcp_config.json"],
+        ),
+        (
+            "windsurf",
+            Os::MacOs,
+            &["/u/.codeium/windsurf/mcp_config.json"],
+        ),
+        (
+            "windsurf",
+            Os::Windows,
+            &["/u/.codeium/windsurf/mcp_config.json"],
+        ),
+        ("zed", Os::Linux, &["/u/.config/zed/settings.json"]),
+        // Zed keeps `~/.config/zed` on macOS too, not Application Support.
+        ("zed", Os::MacOs, &["/u/.config/zed/settings.json"]),
+        (
+            "zed",
+            Os::Windows,
+            &["/u/AppData/Roaming/Zed/settings.json"],
+        ),
+        ("codex", Os::Linux, &["/u/.codex/config.toml"]),
+        ("codex", Os::MacOs, &["/u/.codex/config.toml"]),
+        ("codex", Os::Windows, &["/u/.codex/config.toml"]),
+        ("gemini-cli", Os::Linux, &["/u/.gemini/settings.json"]),
+        ("gemini-cli", Os::MacOs, &["/u/.gemini/settings.json"]),
+        ("gemini-cli", Os::Windows, &["/u/.gemini/settings.json"]),
+        (
+            "cline",
+            Os::Linux,
+            &[
+                "/u/.config/Code/User/globalStorage/saoudrizwan.claude-dev/settings/cline_mcp_settings.json",
+                "/u/.cline/data/settings/cline_mcp_settings.json",
+            ],
+        ),
+        (
+            "cline",
+            Os::MacOs,
+            &[
+                "/u/Library/Application Support/Code/User/globalStorage/saoudrizwan.claude-dev/settings/cline_mcp_settings.json",
+                "/u/.cline/data/settings/cline_mcp_settings.json",
+            ],
+        ),
+        (
+            "cline",
+            Os::Windows,
+            &[
+                "/u/AppData/Roaming/Code/User/globalStorage/saoudrizwan.claude-dev/settings/cline_mcp_settings.json",
+                "/u/.cline/data/settings/cline_mcp_settings.json",
+            ],
+        ),
+        ("lm-studio", Os::Linux, &["/u/.lmstudio/mcp.json"]),
+        ("lm-studio", Os::MacOs, &["/u/.lmstudio/mcp.json"]),
+        ("lm-studio", Os::Windows, &["/u/.lmstudio/mcp.json"]),
+    ];
+
+    #[test]
+    fn every_clients_paths_on_every_os() {
+        let root = Path::new("/u");
+        for spec in catalog::CLIENTS {
+            for os in [Os::Linux, Os::MacOs, Os::Windows] {
+                let homes = Homes::under(root, os);
+                let actual: Vec<PathBuf> = std::iter::once(spec.location(os))
+                    .chain(
+                        spec.also
+                            .iter()
+                            .filter(|(o, _)| *o == os)
+                            .map(|(_, location)| *location),
+                    )
+                    .map(|location| homes.resolve(location))
+                    .collect();
+                let expected: Vec<PathBuf> = EVERY_PATH
+                    .iter()
+                    .find(|(id, o, _)| *id == spec.id && *o == os)
+                    .unwrap_or_else(|| panic!("no expected paths for {} on {os:?}", spec.id))
+                    .2
+                    .iter()
+                    .map(|p| p.split('/').fold(PathBuf::from("/"), |acc, c| acc.join(c)))
+                    .collect();
+                assert_eq!(actual, expected, "{} on {os:?}", spec.id);
+            }
         }
+        assert_eq!(
+            EVERY_PATH.len(),
+            catalog::CLIENTS.len() * 3,
+            "one row per client and OS, no row for a client the catalogue lacks"
+        );
     }
 
     #[test]
@@ -985,6 +1089,72 @@ mod tests {
             ctx.config_path(claude),
             usual,
             "the usual file wins when it exists"
+        );
+    }
+
+    #[test]
+    fn an_entry_carries_what_locates_patchbay_and_old_entries_are_repaired() {
+        let root = tempfile::tempdir().unwrap();
+        let mut ctx = Context {
+            paths: Paths::under(&root.path().join("pb")),
+            homes: Homes::under(&root.path().join("home"), Os::Linux),
+            os: Os::Linux,
+            exe: PathBuf::from("/p"),
+            bridge_env: BTreeMap::new(),
+        };
+        let codex = find("codex").unwrap();
+        let file = ctx.config_path(codex);
+        let entry = |file: &Path| {
+            let text = fs_err::read_to_string(file).unwrap();
+            Document::parse(Format::Toml, &text).unwrap().value()["mcp_servers"][ENTRY].clone()
+        };
+        // Installed while the defaults were in use: no env at all.
+        Session::new(ctx.clone())
+            .install(codex, &InstallOptions::default())
+            .unwrap();
+        assert_eq!(
+            entry(&file),
+            serde_json::json!({"command": "/p", "args": ["bridge"]})
+        );
+        // The user adds a variable of their own to the entry.
+        let text = fs_err::read_to_string(&file).unwrap();
+        fs_err::write(
+            &file,
+            text.replace("args = [", "env = { PATCHBAY_LOG = \"debug\" }\nargs = ["),
+        )
+        .unwrap();
+        assert_eq!(
+            status(&ctx, codex).entry,
+            EntryState::Intact,
+            "their env is theirs"
+        );
+
+        // Patchbay's state moved (XDG_STATE_HOME): the old entry would find no hub from a
+        // stripped environment, so it no longer counts as intact, and install repairs it.
+        ctx.bridge_env = BTreeMap::from([("XDG_STATE_HOME".into(), "/srv/state".into())]);
+        assert_eq!(status(&ctx, codex).entry, EntryState::Changed);
+        let repaired = Session::new(ctx.clone())
+            .install(codex, &InstallOptions::default())
+            .unwrap();
+        assert!(matches!(repaired, Outcome::Written { .. }), "{repaired:?}");
+        assert_eq!(
+            entry(&file),
+            serde_json::json!({
+                "command": "/p", "args": ["bridge"],
+                "env": {"PATCHBAY_LOG": "debug", "XDG_STATE_HOME": "/srv/state"}
+            })
+        );
+        assert_eq!(status(&ctx, codex).entry, EntryState::Intact);
+
+        // Back to the defaults: our variable goes, theirs stays.
+        ctx.bridge_env.clear();
+        assert_eq!(status(&ctx, codex).entry, EntryState::Changed);
+        Session::new(ctx.clone())
+            .install(codex, &InstallOptions::default())
+            .unwrap();
+        assert_eq!(
+            entry(&file),
+            serde_json::json!({"command": "/p", "args": ["bridge"], "env": {"PATCHBAY_LOG": "debug"}})
         );
     }
 

@@ -5,11 +5,77 @@
 //! real home). Without it the platform directories from `directories` are used:
 //! the config file in the config dir, discovery/secret/lock in the state (or runtime) dir and
 //! per-server logs in the data dir.
+//!
+//! A process another program starts may not see the environment these were resolved from:
+//! Codex and Claude Desktop start a stdio server with little more than `HOME`, `PATH` and
+//! `USER`. [`locating_env`] says which variables such a process needs to find the same files.
 
+use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 /// The environment variable that relocates every Patchbay file under one directory.
 pub const HOME_ENV: &str = "PATCHBAY_HOME";
+
+/// The XDG base directories the platform paths follow on Linux and other XDG systems, with the
+/// default of each below the home directory (`directories` ignores a relative value, and so do
+/// we). macOS and Windows paths come from the home directory and the known folders alone.
+const XDG_BASES: &[(&str, &str)] = &[
+    ("XDG_CONFIG_HOME", ".config"),
+    ("XDG_DATA_HOME", ".local/share"),
+    ("XDG_STATE_HOME", ".local/state"),
+    ("XDG_CACHE_HOME", ".cache"),
+];
+
+/// Every variable [`locating_env`] may name: an entry that carries one of these carries it for
+/// Patchbay, and it is replaced or dropped as the locations change.
+pub const LOCATING_VARS: &[&str] = &[
+    HOME_ENV,
+    "XDG_CONFIG_HOME",
+    "XDG_DATA_HOME",
+    "XDG_STATE_HOME",
+    "XDG_CACHE_HOME",
+];
+
+/// The variables, with their values, that a process started with only `HOME`, `PATH` and `USER`
+/// needs for [`Paths::from_env`] to find the files this process finds: `PATCHBAY_HOME` (made
+/// absolute) when it is set, else each XDG base directory moved away from its default under
+/// `HOME`. Empty when the defaults are in use, which is the common case.
+pub fn locating_env() -> std::io::Result<BTreeMap<String, String>> {
+    locating_env_in(
+        |name| std::env::var_os(name),
+        directories::BaseDirs::new().map(|d| d.home_dir().to_owned()),
+        cfg!(all(unix, not(target_os = "macos"))),
+    )
+}
+
+/// [`locating_env`] over a given environment and home directory; `xdg` says whether the
+/// platform paths follow the XDG variables.
+fn locating_env_in(
+    var: impl Fn(&str) -> Option<OsString>,
+    home: Option<PathBuf>,
+    xdg: bool,
+) -> std::io::Result<BTreeMap<String, String>> {
+    let mut env = BTreeMap::new();
+    let text = |path: &Path| path.to_string_lossy().into_owned();
+    if let Some(root) = var(HOME_ENV).filter(|v| !v.is_empty()) {
+        env.insert(HOME_ENV.to_owned(), text(&std::path::absolute(root)?));
+        return Ok(env);
+    }
+    if !xdg {
+        return Ok(env);
+    }
+    for (name, default) in XDG_BASES {
+        let Some(value) = var(name).map(PathBuf::from).filter(|p| p.is_absolute()) else {
+            continue;
+        };
+        let moved = home.as_ref().is_none_or(|home| value != home.join(default));
+        if moved {
+            env.insert((*name).to_owned(), text(&value));
+        }
+    }
+    Ok(env)
+}
 
 /// The resolved locations of Patchbay's files.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,5 +210,70 @@ mod tests {
             assert!(path.starts_with("/tmp/pb"), "{path:?} escapes the root");
         }
         assert_eq!(paths.server_log("time"), Path::new("/tmp/pb/logs/time.log"));
+    }
+
+    #[test]
+    fn a_stripped_environment_is_told_only_what_moved() {
+        let home = PathBuf::from("/home/u");
+        let env = |pairs: &[(&str, &str)]| {
+            let pairs: BTreeMap<String, OsString> = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), OsString::from(v)))
+                .collect();
+            move |name: &str| pairs.get(name).cloned()
+        };
+        let locate = |pairs: &[(&str, &str)], xdg: bool| {
+            locating_env_in(env(pairs), Some(home.clone()), xdg)
+                .unwrap()
+                .into_iter()
+                .collect::<Vec<_>>()
+        };
+        let owned = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<Vec<_>>()
+        };
+
+        assert_eq!(locate(&[], true), owned(&[]), "defaults: nothing to carry");
+        let defaults = [
+            ("XDG_CONFIG_HOME", "/home/u/.config"),
+            ("XDG_DATA_HOME", "/home/u/.local/share/"),
+            ("XDG_STATE_HOME", "/home/u/.local/state"),
+            ("XDG_CACHE_HOME", "/home/u/.cache"),
+            ("XDG_RUNTIME_DIR", "/run/user/1000"),
+        ];
+        assert_eq!(
+            locate(&defaults, true),
+            owned(&[]),
+            "variables set to their defaults change nothing"
+        );
+        let moved = [
+            ("XDG_CONFIG_HOME", "/srv/cfg"),
+            ("XDG_STATE_HOME", "/home/u/.local/state"),
+            ("XDG_CACHE_HOME", "relative/is/ignored"),
+            ("XDG_DATA_HOME", "/data"),
+        ];
+        assert_eq!(
+            locate(&moved, true),
+            owned(&[("XDG_CONFIG_HOME", "/srv/cfg"), ("XDG_DATA_HOME", "/data")])
+        );
+        assert_eq!(
+            locate(&moved, false),
+            owned(&[]),
+            "macOS and Windows paths do not follow XDG"
+        );
+        let root = std::path::absolute("/opt/pb").unwrap();
+        assert_eq!(
+            locate(
+                &[(HOME_ENV, "/opt/pb"), ("XDG_CONFIG_HOME", "/srv/cfg")],
+                false
+            ),
+            owned(&[(HOME_ENV, &root.to_string_lossy())]),
+            "PATCHBAY_HOME alone decides where everything is"
+        );
+        for (name, _) in locate(&moved, true) {
+            assert!(LOCATING_VARS.contains(&name.as_str()), "{name} is listed");
+        }
     }
 }
