@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import time
@@ -21,9 +22,7 @@ from pathlib import Path, PureWindowsPath
 
 import httpx2
 import pytest
-from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
-from patchbay_harness import wait_until
+from patchbay_harness import mcp_session, wait_until
 
 EVERYTHING_VERSION = json.loads((Path(__file__).resolve().parents[1] / "peers/package.json").read_text())[
     "dependencies"
@@ -62,7 +61,8 @@ def wine_env(home: str) -> dict[str, str]:
 
 
 def wine(home: str, *args: str, **kw) -> subprocess.Popen:
-    return subprocess.Popen(["chroot", ROOT, "wine", EXE, *args], env=wine_env(home), start_new_session=True, **kw)
+    chroot = shutil.which("chroot") or "/usr/sbin/chroot"
+    return subprocess.Popen([chroot, ROOT, "wine", EXE, *args], env=wine_env(home), start_new_session=True, **kw)
 
 
 def windows_processes(needle: str) -> list[int]:
@@ -189,15 +189,13 @@ def servers_gone() -> bool:
 
 
 async def list_and_call(hub: WinHub) -> list[str]:
-    async with streamable_http_client(f"{hub.url}/mcp", headers=hub.headers()) as (read, write, *_):
-        async with ClientSession(read, write) as session:
-            await session.initialize()
-            names = [tool.name for tool in (await session.list_tools()).tools]
-            for server in ("everything", "viaNpx"):
-                result = await session.call_tool(f"{server}__echo", {"message": f"hello from {server}"})
-                text = "".join(getattr(c, "text", "") for c in result.content)
-                assert f"hello from {server}" in text, f"{server}__echo answered {result}"
-            return names
+    async with mcp_session(f"{hub.url}/mcp", hub.secret) as session:
+        names = [tool.name for tool in (await session.list_tools()).tools]
+        for server in ("everything", "viaNpx"):
+            result = await session.call_tool(f"{server}__echo", {"message": f"hello from {server}"})
+            text = "".join(getattr(c, "text", "") for c in result.content)
+            assert f"hello from {server}" in text, f"{server}__echo answered {result}"
+        return names
 
 
 @pytest.mark.timeout(300)
