@@ -214,34 +214,34 @@ mod tests {
 
     #[test]
     fn a_stripped_environment_is_told_only_what_moved() {
-        let home = PathBuf::from("/home/u");
-        let env = |pairs: &[(&str, &str)]| {
-            let pairs: BTreeMap<String, OsString> = pairs
+        // Absolute on the OS the test runs on (the function is tested on every OS, though only
+        // XDG systems call it with `xdg`).
+        let abs = |path: &str| format!("{}{path}", if cfg!(windows) { "C:" } else { "" });
+        let home = PathBuf::from(abs("/home/u"));
+        let locate = |pairs: &[(&str, String)], xdg: bool| {
+            let vars: BTreeMap<String, OsString> = pairs
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), OsString::from(v)))
                 .collect();
-            move |name: &str| pairs.get(name).cloned()
-        };
-        let locate = |pairs: &[(&str, &str)], xdg: bool| {
-            locating_env_in(env(pairs), Some(home.clone()), xdg)
+            locating_env_in(|name| vars.get(name).cloned(), Some(home.clone()), xdg)
                 .unwrap()
                 .into_iter()
                 .collect::<Vec<_>>()
         };
-        let owned = |pairs: &[(&str, &str)]| {
+        let owned = |pairs: &[(&str, String)]| {
             pairs
                 .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
                 .collect::<Vec<_>>()
         };
 
         assert_eq!(locate(&[], true), owned(&[]), "defaults: nothing to carry");
         let defaults = [
-            ("XDG_CONFIG_HOME", "/home/u/.config"),
-            ("XDG_DATA_HOME", "/home/u/.local/share/"),
-            ("XDG_STATE_HOME", "/home/u/.local/state"),
-            ("XDG_CACHE_HOME", "/home/u/.cache"),
-            ("XDG_RUNTIME_DIR", "/run/user/1000"),
+            ("XDG_CONFIG_HOME", abs("/home/u/.config")),
+            ("XDG_DATA_HOME", abs("/home/u/.local/share/")),
+            ("XDG_STATE_HOME", abs("/home/u/.local/state")),
+            ("XDG_CACHE_HOME", abs("/home/u/.cache")),
+            ("XDG_RUNTIME_DIR", abs("/run/user/1000")),
         ];
         assert_eq!(
             locate(&defaults, true),
@@ -249,14 +249,17 @@ mod tests {
             "variables set to their defaults change nothing"
         );
         let moved = [
-            ("XDG_CONFIG_HOME", "/srv/cfg"),
-            ("XDG_STATE_HOME", "/home/u/.local/state"),
-            ("XDG_CACHE_HOME", "relative/is/ignored"),
-            ("XDG_DATA_HOME", "/data"),
+            ("XDG_CONFIG_HOME", abs("/srv/cfg")),
+            ("XDG_STATE_HOME", abs("/home/u/.local/state")),
+            ("XDG_CACHE_HOME", "relative/is/ignored".to_owned()),
+            ("XDG_DATA_HOME", abs("/data")),
         ];
         assert_eq!(
             locate(&moved, true),
-            owned(&[("XDG_CONFIG_HOME", "/srv/cfg"), ("XDG_DATA_HOME", "/data")])
+            owned(&[
+                ("XDG_CONFIG_HOME", abs("/srv/cfg")),
+                ("XDG_DATA_HOME", abs("/data"))
+            ])
         );
         assert_eq!(
             locate(&moved, false),
@@ -266,10 +269,13 @@ mod tests {
         let root = std::path::absolute("/opt/pb").unwrap();
         assert_eq!(
             locate(
-                &[(HOME_ENV, "/opt/pb"), ("XDG_CONFIG_HOME", "/srv/cfg")],
+                &[
+                    (HOME_ENV, "/opt/pb".to_owned()),
+                    ("XDG_CONFIG_HOME", abs("/srv/cfg"))
+                ],
                 false
             ),
-            owned(&[(HOME_ENV, &root.to_string_lossy())]),
+            owned(&[(HOME_ENV, root.to_string_lossy().into_owned())]),
             "PATCHBAY_HOME alone decides where everything is"
         );
         for (name, _) in locate(&moved, true) {
