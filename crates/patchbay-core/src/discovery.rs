@@ -67,10 +67,13 @@ impl HubLock {
             .into_parts()
             .0;
         match file.try_lock() {
-            Ok(()) => Ok(Self {
-                _file: file,
-                discovery_file: paths.discovery_file(),
-            }),
+            Ok(()) => {
+                crate::secret::make_private(&paths.lock_file())?;
+                Ok(Self {
+                    _file: file,
+                    discovery_file: paths.discovery_file(),
+                })
+            }
             Err(std::fs::TryLockError::WouldBlock) => match read_file(&paths.discovery_file()) {
                 Some(found) => Err(DiscoveryError::AlreadyRunning(Box::new(found))),
                 None => Err(DiscoveryError::Starting),
@@ -79,10 +82,12 @@ impl HubLock {
         }
     }
 
-    /// Publish where this hub listens (atomically replacing any stale file).
+    /// Publish where this hub listens (atomically replacing any stale file), private to the
+    /// user like the directory it is made in.
     pub fn publish(&self, discovery: &Discovery) -> std::io::Result<()> {
         let json = serde_json::to_vec_pretty(discovery).map_err(std::io::Error::other)?;
-        crate::config::write_atomically(&self.discovery_file, &json)
+        crate::config::write_atomically(&self.discovery_file, &json)?;
+        crate::secret::make_private(&self.discovery_file)
     }
 }
 
@@ -145,6 +150,13 @@ mod tests {
         let lock = HubLock::acquire(&paths).unwrap();
         lock.publish(&sample(1234)).unwrap();
         assert_eq!(find_running(&paths), Some(sample(1234)));
+        for path in [
+            paths.state_dir.clone(),
+            paths.lock_file(),
+            paths.discovery_file(),
+        ] {
+            crate::secret::assert_private(&path);
+        }
         match HubLock::acquire(&paths) {
             Err(DiscoveryError::AlreadyRunning(found)) => assert_eq!(found.port, 1234),
             other => panic!("a second hub must be refused, got {other:?}"),
@@ -167,5 +179,6 @@ mod tests {
         let lock = HubLock::acquire(&paths).expect("stale file does not block a new hub");
         lock.publish(&sample(10)).unwrap();
         assert_eq!(find_running(&paths).map(|d| d.port), Some(10));
+        crate::secret::assert_private(&paths.discovery_file());
     }
 }

@@ -1,12 +1,17 @@
 //! Secrets: a redacting newtype, and the per-install bearer secret of the local endpoint.
 //!
 //! The bearer secret is made on first run from the OS random source and kept in a file only the
-//! user can read (0600 in a 0700 directory). Every request to the hub must present it; it is
-//! never written into a client's config or a log.
+//! user can read (0600 in a 0700 directory; on Windows, a protected DACL granting the user alone,
+//! see `acl`). Every request to the hub must present it; it is never written into a client's
+//! config or a log. The hub's lock and discovery file are made private the same way.
 
 use std::fmt;
 use std::io::Write;
 use std::path::Path;
+
+#[cfg(windows)]
+#[allow(unsafe_code)]
+mod acl;
 
 /// A secret string. `Debug` and `Display` print `****`; there is no `Serialize`.
 #[derive(Clone, PartialEq, Eq)]
@@ -55,8 +60,9 @@ pub fn load_or_create(path: &Path) -> std::io::Result<Secret> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|err| std::io::Error::other(err.to_string()))?;
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    // Private before the token is written (and, in the private directory, from creation on).
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    set_private(tmp.path(), 0o600)?;
+    make_private(tmp.path())?;
     writeln!(tmp, "{token}")?;
     tmp.as_file().sync_all()?;
     // Two first runs racing: the first rename wins and both read the winner back.
@@ -77,19 +83,95 @@ pub fn read(path: &Path) -> std::io::Result<Secret> {
 /// Create `dir` (and parents) readable by the user only.
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     fs_err::create_dir_all(dir)?;
-    set_private(dir, 0o700)
+    make_private(dir)
 }
 
-#[cfg(unix)]
-fn set_private(path: &Path, mode: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    fs_err::set_permissions(path, std::fs::Permissions::from_mode(mode))
+/// Make a file or directory readable and writable by the user alone: mode 0600 or 0700 on
+/// unix; on Windows a protected DACL with one ACE for the user, which on a directory new files
+/// inherit (and which replaces what the directory's existing children inherited).
+pub(crate) fn make_private(path: &Path) -> std::io::Result<()> {
+    let is_dir = fs_err::metadata(path)?.is_dir();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if is_dir { 0o700 } else { 0o600 };
+        fs_err::set_permissions(path, std::fs::Permissions::from_mode(mode))
+    }
+    #[cfg(windows)]
+    {
+        acl::restrict_to_user(path, is_dir).map_err(|err| {
+            std::io::Error::new(
+                err.kind(),
+                format!(
+                    "failed to make `{}` private to the user: {err}",
+                    path.display()
+                ),
+            )
+        })
+    }
+    #[cfg(not(any(unix, windows)))]
+    {
+        let _ = (path, is_dir);
+        Ok(())
+    }
 }
 
-#[cfg(not(unix))]
-fn set_private(_path: &Path, _mode: u32) -> std::io::Result<()> {
-    // On Windows the user's profile directories are already private to the user.
-    Ok(())
+/// Check that `path` is private to the user as [`make_private`] leaves it, for tests here and
+/// in the modules that call it.
+#[cfg(test)]
+pub(crate) fn assert_private(path: &Path) {
+    let is_dir = path.is_dir();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let want = if is_dir { 0o700 } else { 0o600 };
+        assert_eq!(mode, want, "{} must be user-only", path.display());
+    }
+    #[cfg(windows)]
+    {
+        use acl::inspect;
+        let user = inspect::current_user().unwrap();
+        let dacl = inspect::read(path).unwrap();
+        if inspect::under_wine() {
+            // Wine keeps no ACL: it turns the one set into unix mode bits and, read back, makes
+            // a DACL up from the mode: always SYSTEM, the owner, Everyone for "other" bits, never
+            // protected. What can be checked: the user may read it, and nobody but the user and
+            // SYSTEM is named (no Everyone, so no bits for others).
+            assert!(
+                dacl.aces.iter().any(|ace| ace.kind == inspect::ALLOWED
+                    && ace.sid == user
+                    && ace.mask & inspect::READ_DATA != 0),
+                "{}: the user can read it: {dacl:?}",
+                path.display()
+            );
+            for ace in &dacl.aces {
+                assert!(
+                    ace.sid == user || ace.sid == "S-1-5-18",
+                    "{}: only the user (and wine's SYSTEM) named: {dacl:?}",
+                    path.display()
+                );
+            }
+            return;
+        }
+        assert!(
+            dacl.protected,
+            "{}: nothing inherited: {dacl:?}",
+            path.display()
+        );
+        let inherit = if is_dir { 0x3 } else { 0 };
+        assert_eq!(
+            dacl.aces,
+            [inspect::Ace {
+                kind: inspect::ALLOWED,
+                flags: inherit,
+                mask: inspect::FULL_ACCESS,
+                sid: user,
+            }],
+            "{}: exactly one ACE, allowing the user",
+            path.display()
+        );
+    }
 }
 
 #[cfg(test)]
@@ -114,11 +196,29 @@ mod tests {
             first,
             "second run reuses the secret"
         );
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-            assert_eq!(mode, 0o600, "secret file must be user-only");
+        assert_private(&path);
+        assert_private(path.parent().unwrap());
+    }
+
+    /// The ACL `make_private` sets, checked as built: under wine, where it cannot be read
+    /// back as set, this is what proves its shape.
+    #[cfg(windows)]
+    #[test]
+    fn windows_acl_is_one_allow_ace_for_the_user() {
+        use acl::inspect;
+        let user = inspect::current_user().unwrap();
+        assert!(user.starts_with("S-1-5-"), "a user SID: {user}");
+        for (is_dir, flags) in [(false, 0), (true, 0x3)] {
+            assert_eq!(
+                inspect::built(is_dir).unwrap(),
+                [inspect::Ace {
+                    kind: inspect::ALLOWED,
+                    flags,
+                    mask: inspect::FULL_ACCESS,
+                    sid: user.clone(),
+                }],
+                "directory: {is_dir}; inherited by new children only on a directory"
+            );
         }
     }
 }
