@@ -758,8 +758,15 @@ fn doctor(paths: &Paths, json: bool) -> Result {
         if s.url.is_some() {
             continue; // reachability of a remote server is what `patchbay status` shows
         }
-        let runnable = s.command.contains('/') && std::path::Path::new(&s.command).exists()
-            || which(&s.command).is_some();
+        let lookup = patchbay_core::exec::Lookup::native(
+            s.env
+                .get("PATH")
+                .map(std::ffi::OsString::from)
+                .or_else(|| std::env::var_os("PATH"))
+                .as_deref(),
+            std::env::var_os("PATHEXT").as_deref(),
+        );
+        let runnable = lookup.find(&s.command).is_some();
         checks.push(Check {
             name: "server",
             ok: runnable || !s.enabled,
@@ -806,9 +813,7 @@ fn doctor(paths: &Paths, json: bool) -> Result {
     }
 }
 
+/// Where `program` is found the way the hub will find it (PATHEXT on Windows, `exec`).
 fn which(program: &str) -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
+    patchbay_core::exec::Lookup::from_env().find(program)
 }

@@ -47,6 +47,15 @@ impl Lookup {
         )
     }
 
+    /// The rules a server's child gets: its own `PATH` when its config sets one, else this
+    /// process's; this process's `PATHEXT`.
+    pub fn for_server(path: Option<&OsStr>) -> Self {
+        let path = path
+            .map(OsString::from)
+            .or_else(|| std::env::var_os("PATH"));
+        Self::native(path.as_deref(), std::env::var_os("PATHEXT").as_deref())
+    }
+
     /// Unix: the name in each `PATH` directory.
     pub fn unix(path: Option<&OsStr>) -> Self {
         Self {
@@ -131,11 +140,7 @@ pub fn resolve(command: &str, path: Option<&OsStr>) -> OsString {
     if !cfg!(windows) {
         return command.into();
     }
-    let path = path
-        .map(OsString::from)
-        .or_else(|| std::env::var_os("PATH"));
-    let lookup = Lookup::native(path.as_deref(), std::env::var_os("PATHEXT").as_deref());
-    match lookup.find(command) {
+    match Lookup::for_server(path).find(command) {
         Some(found) => found.into_os_string(),
         None => command.into(),
     }
