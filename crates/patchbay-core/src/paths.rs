@@ -212,6 +212,62 @@ mod tests {
         assert_eq!(paths.server_log("time"), Path::new("/tmp/pb/logs/time.log"));
     }
 
+    /// Without `PATCHBAY_HOME`, the usual per-user folders: on Windows the config roams
+    /// (`%APPDATA%`) and state, logs and cache stay on the machine (`%LOCALAPPDATA%`); the XDG
+    /// base directories elsewhere on unix; Application Support and Caches on macOS.
+    #[test]
+    fn platform_paths_are_the_usual_per_user_folders() {
+        let paths = Paths::platform().expect("a home directory");
+        #[cfg(windows)]
+        let (config, state, logs, cache) = {
+            let known = |name: &str| {
+                PathBuf::from(std::env::var_os(name).unwrap_or_else(|| panic!("{name} is set")))
+                    .join("patchbay")
+                    .join("Patchbay")
+            };
+            let (roaming, local) = (known("APPDATA"), known("LOCALAPPDATA"));
+            (
+                roaming.join("config").join("config.toml"),
+                local.join("data"),
+                local.join("data").join("logs"),
+                local.join("cache"),
+            )
+        };
+        #[cfg(target_os = "macos")]
+        let (config, state, logs, cache) = {
+            let home = directories::BaseDirs::new().unwrap().home_dir().to_owned();
+            let support = home.join("Library/Application Support/dev.patchbay.Patchbay");
+            (
+                support.join("config.toml"),
+                support.clone(),
+                support.join("logs"),
+                home.join("Library/Caches/dev.patchbay.Patchbay"),
+            )
+        };
+        #[cfg(all(unix, not(target_os = "macos")))]
+        let (config, state, logs, cache) = {
+            let home = directories::BaseDirs::new().unwrap().home_dir().to_owned();
+            let base = |name: &str, default: &str| {
+                std::env::var_os(name)
+                    .map(PathBuf::from)
+                    .filter(|path| path.is_absolute())
+                    .unwrap_or_else(|| home.join(default))
+                    .join("patchbay")
+            };
+            (
+                base("XDG_CONFIG_HOME", ".config").join("config.toml"),
+                base("XDG_STATE_HOME", ".local/state"),
+                base("XDG_DATA_HOME", ".local/share").join("logs"),
+                base("XDG_CACHE_HOME", ".cache"),
+            )
+        };
+        assert_eq!(paths.config_file, config, "config file");
+        assert_eq!(paths.state_dir, state, "discovery, lock and secret");
+        assert_eq!(paths.log_dir, logs, "logs");
+        assert_eq!(paths.cache_dir, cache, "cache");
+        assert_eq!(paths.vault_service, crate::vault::SERVICE);
+    }
+
     #[test]
     fn a_stripped_environment_is_told_only_what_moved() {
         // Absolute on the OS the test runs on (the function is tested on every OS, though only
