@@ -127,7 +127,7 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     let plan = Plan::from(&args)?;
     let absolute = |path: &Path| {
-        std::fs::canonicalize(path).with_context(|| {
+        dunce::canonicalize(path).with_context(|| {
             format!(
                 "`{}` not found (scripts/bench builds and installs everything)",
                 path.display()
