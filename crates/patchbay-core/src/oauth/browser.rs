@@ -2,12 +2,18 @@
 //! `https` URLs (an authorization server's metadata could name `javascript:` or `file:`, which an
 //! opener would hand to some other program).
 //!
-//! Linux and the BSDs honour `$BROWSER` (a `:`-separated list of commands, each perhaps with a
-//! `%s` for the URL, as `xdg-open` and Python's `webbrowser` read it) and fall back to
-//! `xdg-open`; macOS uses `open`, Windows the URL protocol handler. Tests put a scripted browser
-//! in `$BROWSER`.
+//! The opener of each OS is data ([`openers`], tested for every OS): Linux and the BSDs honour
+//! `$BROWSER` (a `:`-separated list of commands, each perhaps with a `%s` for the URL, as
+//! `xdg-open` and Python's `webbrowser` read it) and fall back to `xdg-open`; macOS uses `open`;
+//! Windows hands the URL to its protocol handler with `rundll32 url.dll,FileProtocolHandler`,
+//! a program started directly, never `cmd /c start` (cmd would read `&`, `|` and `^` in the URL
+//! as its own syntax). The URL is always one argument of its own, in the form the `url` crate
+//! serializes (spaces and quotes percent-encoded), so no opener can split or reread it. Tests put
+//! a scripted browser in `$BROWSER`.
 
 use std::time::Duration;
+
+use crate::clients::catalog::Os;
 
 /// How long an opener may take to hand the URL over (they return once the browser has it).
 const OPENER_TIMEOUT: Duration = Duration::from_secs(15);
@@ -33,12 +39,18 @@ pub fn check_url(url: &str) -> Result<url::Url, BrowserError> {
     }
 }
 
-/// The commands to try, each as program and arguments, the URL already in place.
-fn openers(url: &str) -> Vec<Vec<String>> {
+/// The commands that open `url` on `os`, to be tried in order, each as program and arguments
+/// with the URL in place. `browser` is `$BROWSER`, read on Linux and the BSDs only.
+pub fn openers(os: Os, url: &url::Url, browser: Option<&str>) -> Vec<Vec<String>> {
+    let url = url.as_str();
     let mut commands = Vec::new();
-    if cfg!(all(unix, not(target_os = "macos"))) {
-        if let Ok(browser) = std::env::var("BROWSER") {
-            for entry in browser.split(':').filter(|e| !e.trim().is_empty()) {
+    match os {
+        Os::Linux => {
+            for entry in browser
+                .unwrap_or_default()
+                .split(':')
+                .filter(|e| !e.trim().is_empty())
+            {
                 let mut words: Vec<String> = entry.split_whitespace().map(str::to_owned).collect();
                 if words.iter().any(|w| w.contains("%s")) {
                     for word in &mut words {
@@ -49,25 +61,24 @@ fn openers(url: &str) -> Vec<Vec<String>> {
                 }
                 commands.push(words);
             }
+            commands.push(vec!["xdg-open".to_owned(), url.to_owned()]);
         }
-        commands.push(vec!["xdg-open".to_owned(), url.to_owned()]);
-    } else if cfg!(target_os = "macos") {
-        commands.push(vec!["open".to_owned(), url.to_owned()]);
-    } else if cfg!(windows) {
-        commands.push(vec![
+        Os::MacOs => commands.push(vec!["open".to_owned(), url.to_owned()]),
+        Os::Windows => commands.push(vec![
             "rundll32".to_owned(),
             "url.dll,FileProtocolHandler".to_owned(),
             url.to_owned(),
-        ]);
+        ]),
     }
     commands
 }
 
 /// Open `url` in the user's browser. Returns once an opener accepted it.
 pub async fn open(url: &str) -> Result<(), BrowserError> {
-    check_url(url)?;
+    let url = check_url(url)?;
+    let browser = std::env::var("BROWSER").ok();
     let mut failures = Vec::new();
-    for command in openers(url) {
+    for command in openers(Os::current(), &url, browser.as_deref()) {
         let Some((program, args)) = command.split_first() else {
             continue;
         };
@@ -120,6 +131,65 @@ mod tests {
                 matches!(check_url(bad), Err(BrowserError::Scheme(_))),
                 "{bad}"
             );
+        }
+    }
+
+    fn commands(os: Os, url: &str, browser: Option<&str>) -> Vec<Vec<String>> {
+        openers(os, &check_url(url).unwrap(), browser)
+    }
+
+    #[test]
+    fn each_os_has_its_opener() {
+        let url = "https://as.example.com/authorize?x=1";
+        let shown = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            commands(Os::MacOs, url, Some("firefox")),
+            [shown(&["open", url])],
+            "macOS: `open`, whatever $BROWSER says"
+        );
+        assert_eq!(
+            commands(Os::Windows, url, Some("firefox")),
+            [shown(&["rundll32", "url.dll,FileProtocolHandler", url])],
+            "Windows: the protocol handler, started without cmd"
+        );
+        assert_eq!(commands(Os::Linux, url, None), [shown(&["xdg-open", url])]);
+        assert_eq!(
+            commands(
+                Os::Linux,
+                url,
+                Some("firefox --new-tab %s::/opt/chromium/chrome")
+            ),
+            [
+                shown(&["firefox", "--new-tab", url]),
+                shown(&["/opt/chromium/chrome", url]),
+                shown(&["xdg-open", url]),
+            ],
+            "Linux: each $BROWSER entry in order, then xdg-open"
+        );
+    }
+
+    #[test]
+    fn the_url_is_one_argument_and_no_opener_is_a_shell() {
+        let hostile = "https://as.example.com/authorize?a=1&b=x y\"&c=`id`|calc^&d=$(id)";
+        for os in [Os::Linux, Os::MacOs, Os::Windows] {
+            for command in commands(os, hostile, Some("browser %s")) {
+                let program = std::path::Path::new(&command[0])
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap()
+                    .to_ascii_lowercase();
+                assert!(
+                    !["sh", "bash", "cmd", "powershell", "pwsh", "start"]
+                        .contains(&program.as_str()),
+                    "{os:?}: {command:?}"
+                );
+                let url = command.last().unwrap();
+                assert!(
+                    url.starts_with("https://as.example.com/authorize?")
+                        && !url.contains([' ', '"']),
+                    "{os:?}: the URL is one argument, spaces and quotes encoded: {url}"
+                );
+            }
         }
     }
 
