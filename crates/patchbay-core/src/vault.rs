@@ -24,16 +24,23 @@
 //! variable name, `<issuer hash>` 16 hex digits of FNV-1a 64 over the issuer URL exactly as
 //! its metadata states it; the record repeats the issuer and a load checks it.
 //!
-//! A value over 2,048 bytes (Windows refuses blobs over 2,560) is split into chunk entries
-//! `<account>#<generation>.<i>` behind a one-line head at `<account>`: see [`chunk`]. Replacing
-//! a record switches its head in one write, so a rotated refresh token is either fully stored
-//! or not at all.
+//! Each record is one keychain item, rewritten in place when it changes: a refresh updates the
+//! token set's item, it does not delete it and add another (on macOS a new item is a new access
+//! list, and with it a new prompt). Only on Windows, which refuses blobs over 2,560 bytes, is a
+//! value over 2,048 bytes split into chunk entries `<account>#<generation>.<i>` behind a
+//! one-line head at `<account>`: see [`chunk`]. Either way a write replaces the record in one
+//! step, so a rotated refresh token is either fully stored or not at all.
 //!
 //! # Use
 //!
 //! [`Vault`] is cheap to clone; its methods are async and run the blocking keychain calls on
 //! tokio's blocking pool, bounded by [`keychain_timeout`] (a locked keychain may be waiting
 //! for the user to type a password, or, with no display, for a prompt nobody can see).
+//!
+//! The vault reads an entry only when asked for its value: it remembers the layout it last read
+//! or wrote at each account (plain, or which chunks), so a write after a read (a refresh after
+//! the hub loaded the tokens) does not read the keychain again. Callers that read a record
+//! often keep the value (the hub's [`crate::oauth::keeper`] reads each token set once).
 
 pub mod chunk;
 pub mod store;
@@ -45,6 +52,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::clients::catalog::Os;
 use crate::paths::Paths;
 use crate::secret::Secret;
 use chunk::Head;
@@ -530,11 +538,23 @@ struct StaticHeaderRecord {
     value: String,
 }
 
-/// Secrets kept in the OS keychain. Cheap to clone.
+/// Secrets kept in the OS keychain. Cheap to clone; clones share what the vault has seen.
 #[derive(Clone)]
 pub struct Vault {
     service: Arc<str>,
+    records: Arc<Records>,
+}
+
+/// The keychain with the layout of its OS and what the vault has seen there.
+struct Records {
     backend: Arc<dyn Backend>,
+    /// [`chunk::entry_limit`] of the keychain's OS.
+    limit: Option<usize>,
+    /// The chunk head last read or written at each account (`None`: a plain value, or nothing),
+    /// so a write or delete knows the old chunks without reading the keychain again. Another
+    /// process rewriting a record between our read and our write can at worst leave its chunks
+    /// behind (never lose the record: generations are random, a head switches in one write).
+    heads: std::sync::Mutex<std::collections::HashMap<String, Option<Head>>>,
 }
 
 impl fmt::Debug for Vault {
@@ -549,10 +569,8 @@ impl Vault {
     /// The OS keychain, entries under `service`. Nothing is opened until first use.
     pub fn keychain(service: impl Into<String>) -> Self {
         let service = service.into();
-        Self {
-            backend: Arc::new(store::Keychain::new(service.clone())),
-            service: service.into(),
-        }
+        let backend = Arc::new(store::Keychain::new(service.clone()));
+        Self::with_backend(service, backend)
     }
 
     /// The OS keychain for the installation at `paths`.
@@ -560,11 +578,21 @@ impl Vault {
         Self::keychain(paths.vault_service.clone())
     }
 
-    /// A vault over any backend (the layout's unit tests use an in-memory one).
+    /// A vault over any backend, laid out for this OS's keychain (the layout's unit tests use
+    /// an in-memory one).
     pub fn with_backend(service: impl Into<String>, backend: Arc<dyn Backend>) -> Self {
+        Self::laid_out_for(service, backend, Os::current())
+    }
+
+    /// A vault over any backend, laid out as on `os` ([`chunk::entry_limit`]).
+    pub fn laid_out_for(service: impl Into<String>, backend: Arc<dyn Backend>, os: Os) -> Self {
         Self {
             service: service.into().into(),
-            backend,
+            records: Arc::new(Records {
+                backend,
+                limit: chunk::entry_limit(os),
+                heads: Default::default(),
+            }),
         }
     }
 
@@ -576,10 +604,10 @@ impl Vault {
     /// Run blocking keychain work off the async runtime, bounded by [`KEYCHAIN_TIMEOUT`].
     async fn blocking<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&dyn Backend) -> Result<T, VaultError> + Send + 'static,
+        work: impl FnOnce(&Records) -> Result<T, VaultError> + Send + 'static,
     ) -> Result<T, VaultError> {
-        let backend = self.backend.clone();
-        let task = tokio::task::spawn_blocking(move || work(&*backend));
+        let records = self.records.clone();
+        let task = tokio::task::spawn_blocking(move || work(&records));
         let limit = keychain_timeout();
         match tokio::time::timeout(limit, task).await {
             Ok(Ok(result)) => result,
@@ -595,13 +623,13 @@ impl Vault {
 
     /// Whether the keychain answers: a read of an entry nobody writes.
     pub async fn check(&self) -> Result<(), VaultError> {
-        self.blocking(|b| b.get("probe").map(drop)).await
+        self.blocking(|r| r.backend.get("probe").map(drop)).await
     }
 
     /// The value at `account`, `None` when absent.
     pub async fn get(&self, account: &Account) -> Result<Option<Secret>, VaultError> {
         let name = account.0.clone();
-        let bytes = self.blocking(move |b| read_record(b, &name)).await?;
+        let bytes = self.blocking(move |r| r.read(&name)).await?;
         bytes
             .map(|bytes| {
                 String::from_utf8(bytes)
@@ -615,13 +643,13 @@ impl Vault {
     pub async fn put(&self, account: &Account, value: &Secret) -> Result<(), VaultError> {
         let name = account.0.clone();
         let bytes = value.expose().as_bytes().to_vec();
-        self.blocking(move |b| write_record(b, &name, &bytes)).await
+        self.blocking(move |r| r.write(&name, &bytes)).await
     }
 
     /// Delete `account` and its chunks; `false` when nothing was there.
     pub async fn delete(&self, account: &Account) -> Result<bool, VaultError> {
         let name = account.0.clone();
-        self.blocking(move |b| delete_record(b, &name)).await
+        self.blocking(move |r| r.delete(&name)).await
     }
 
     async fn get_json<R: serde::de::DeserializeOwned>(
@@ -755,10 +783,10 @@ impl Vault {
             .map(|var| Ok((var.clone(), Account::env(server, var)?)))
             .collect::<Result<Vec<_>, VaultError>>()?;
         let read = self
-            .blocking(move |b| {
+            .blocking(move |r| {
                 accounts
                     .into_iter()
-                    .map(|(var, account)| Ok((var, account.clone(), read_record(b, &account.0)?)))
+                    .map(|(var, account)| Ok((var, account.clone(), r.read(&account.0)?)))
                     .collect::<Result<Vec<_>, VaultError>>()
             })
             .await?;
@@ -780,7 +808,7 @@ impl Vault {
     /// Every record this installation holds, when the keychain can enumerate (Secret Service
     /// can; elsewhere `None`, and callers work from the config's references).
     pub async fn accounts(&self) -> Result<Option<Vec<Account>>, VaultError> {
-        let names = self.blocking(|b| b.accounts()).await?;
+        let names = self.blocking(|r| r.backend.accounts()).await?;
         Ok(names.map(|names| names.iter().filter_map(|n| Account::parse(n)).collect()))
     }
 
@@ -800,10 +828,10 @@ impl Vault {
         }
         accounts.sort();
         accounts.dedup();
-        self.blocking(move |b| {
+        self.blocking(move |r| {
             let mut deleted = Vec::new();
             for account in accounts {
-                if delete_record(b, &account.0)? {
+                if r.delete(&account.0)? {
                     deleted.push(account);
                 }
             }
@@ -820,93 +848,142 @@ fn damaged(account: &Account, reason: &str) -> VaultError {
     }
 }
 
-/// Read a record, joining its chunks. A reader that raced a writer reads the head again once.
-fn read_record(backend: &dyn Backend, account: &str) -> Result<Option<Vec<u8>>, VaultError> {
-    let mut last_problem = String::new();
-    for _ in 0..2 {
-        let Some(head_bytes) = backend.get(account)? else {
-            return Ok(None);
-        };
-        let head = match Head::parse(&head_bytes) {
-            None => return Ok(Some(head_bytes)),
-            Some(Ok(head)) => head,
-            Some(Err(problem)) => {
-                last_problem = problem;
-                continue;
+/// A record's bytes, with its head when it is chunked.
+type Found = (Vec<u8>, Option<Head>);
+
+impl Records {
+    /// Read a record, joining its chunks. A reader that raced a writer reads the head again once.
+    fn read(&self, account: &str) -> Result<Option<Vec<u8>>, VaultError> {
+        match self.read_from_keychain(account) {
+            Ok(found) => {
+                let head = found.as_ref().and_then(|(_, head)| head.clone());
+                self.remember(account, Some(head));
+                Ok(found.map(|(bytes, _)| bytes))
             }
-        };
-        let mut chunks = Vec::with_capacity(head.count);
-        for chunk_account in head.chunk_accounts(account) {
-            match backend.get(&chunk_account)? {
-                Some(bytes) => chunks.push(bytes),
-                None => {
-                    last_problem = format!("chunk `{chunk_account}` is missing");
-                    break;
+            Err(err) => {
+                self.remember(account, None);
+                Err(err)
+            }
+        }
+    }
+
+    /// The record at `account`, with its head when it is chunked.
+    fn read_from_keychain(&self, account: &str) -> Result<Option<Found>, VaultError> {
+        let backend = &*self.backend;
+        let mut last_problem = String::new();
+        for _ in 0..2 {
+            let Some(head_bytes) = backend.get(account)? else {
+                return Ok(None);
+            };
+            let head = match Head::parse(&head_bytes) {
+                None => return Ok(Some((head_bytes, None))),
+                Some(Ok(head)) => head,
+                Some(Err(problem)) => {
+                    last_problem = problem;
+                    continue;
+                }
+            };
+            let mut chunks = Vec::with_capacity(head.count);
+            for chunk_account in head.chunk_accounts(account) {
+                match backend.get(&chunk_account)? {
+                    Some(bytes) => chunks.push(bytes),
+                    None => {
+                        last_problem = format!("chunk `{chunk_account}` is missing");
+                        break;
+                    }
+                }
+            }
+            if chunks.len() == head.count {
+                match head.join(chunks) {
+                    Ok(bytes) => return Ok(Some((bytes, Some(head)))),
+                    Err(problem) => last_problem = problem,
                 }
             }
         }
-        if chunks.len() == head.count {
-            match head.join(chunks) {
-                Ok(bytes) => return Ok(Some(bytes)),
-                Err(problem) => last_problem = problem,
+        Err(VaultError::Damaged {
+            account: account.to_owned(),
+            reason: last_problem,
+        })
+    }
+
+    /// Remember the layout at `account` (`Some(None)`: plain or nothing); `None` forgets it.
+    fn remember(&self, account: &str, seen: Option<Option<Head>>) {
+        let mut heads = self.heads.lock().expect("vault heads lock");
+        match seen {
+            Some(head) => heads.insert(account.to_owned(), head),
+            None => heads.remove(account),
+        };
+    }
+
+    /// The head at `account` when the record there is chunked: as last seen, else read.
+    fn current_head(&self, account: &str) -> Result<Option<Head>, VaultError> {
+        if let Some(seen) = self.heads.lock().expect("vault heads lock").get(account) {
+            return Ok(seen.clone());
+        }
+        Ok(self
+            .backend
+            .get(account)?
+            .and_then(|bytes| Head::parse(&bytes))
+            .and_then(Result::ok))
+    }
+
+    /// Write a record in place; on a keychain with an entry limit a large one as new chunks,
+    /// then the head, then the old generation's chunks deleted (also those of a record chunked
+    /// by an older Patchbay, now stored whole).
+    fn write(&self, account: &str, bytes: &[u8]) -> Result<(), VaultError> {
+        let old = self.current_head(account)?;
+        // Until the write is through, what is at `account` is not known.
+        self.remember(account, None);
+        let new = if chunk::needs_chunks(bytes, self.limit) {
+            let head = Head::describe(bytes, chunk::new_generation());
+            for (i, piece) in chunk::split(bytes).into_iter().enumerate() {
+                self.backend
+                    .set(&head.chunk_account(account, i + 1), piece)?;
+            }
+            self.backend.set(account, &head.encode())?;
+            Some(head)
+        } else {
+            self.backend.set(account, bytes)?;
+            None
+        };
+        if let Some(old) = old {
+            for chunk_account in old.chunk_accounts(account) {
+                self.backend.delete(&chunk_account)?;
             }
         }
+        self.remember(account, Some(new));
+        Ok(())
     }
-    Err(VaultError::Damaged {
-        account: account.to_owned(),
-        reason: last_problem,
-    })
-}
 
-/// The head at `account`, when the record there is chunked and its head is readable.
-fn current_head(backend: &dyn Backend, account: &str) -> Result<Option<Head>, VaultError> {
-    Ok(backend
-        .get(account)?
-        .and_then(|bytes| Head::parse(&bytes))
-        .and_then(Result::ok))
-}
-
-/// Write a record: small values in place; large ones as new chunks, then the head, then the
-/// old generation's chunks deleted.
-fn write_record(backend: &dyn Backend, account: &str, bytes: &[u8]) -> Result<(), VaultError> {
-    let old = current_head(backend, account)?;
-    if chunk::needs_chunks(bytes) {
-        let head = Head::describe(bytes, chunk::new_generation());
-        for (i, piece) in chunk::split(bytes).into_iter().enumerate() {
-            backend.set(&head.chunk_account(account, i + 1), piece)?;
+    /// Delete a record and its chunks; `false` when there was no record.
+    fn delete(&self, account: &str) -> Result<bool, VaultError> {
+        let head = self.current_head(account)?;
+        self.remember(account, None);
+        let existed = self.backend.delete(account)?;
+        if let Some(head) = head {
+            for chunk_account in head.chunk_accounts(account) {
+                self.backend.delete(&chunk_account)?;
+            }
         }
-        backend.set(account, &head.encode())?;
-    } else {
-        backend.set(account, bytes)?;
+        self.remember(account, Some(None));
+        Ok(existed)
     }
-    if let Some(old) = old {
-        for chunk_account in old.chunk_accounts(account) {
-            backend.delete(&chunk_account)?;
-        }
-    }
-    Ok(())
-}
-
-/// Delete a record and its chunks; `false` when there was no record.
-fn delete_record(backend: &dyn Backend, account: &str) -> Result<bool, VaultError> {
-    let head = current_head(backend, account)?;
-    let existed = backend.delete(account)?;
-    if let Some(head) = head {
-        for chunk_account in head.chunk_accounts(account) {
-            backend.delete(&chunk_account)?;
-        }
-    }
-    Ok(existed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chunk::{CHUNK_BYTES, PLATFORM_BLOB_LIMIT};
+    use chunk::{CHUNK_BYTES, WINDOWS_BLOB_LIMIT};
 
-    fn memory_vault() -> (Vault, Arc<store::Memory>) {
-        let memory = Arc::new(store::Memory::default());
-        (Vault::with_backend("patchbay-test", memory.clone()), memory)
+    const EVERY_OS: [Os; 3] = [Os::Windows, Os::MacOs, Os::Linux];
+
+    /// A vault laid out as on `os`, over an in-memory keychain with `os`'s blob limit.
+    fn memory_vault(os: Os) -> (Vault, Arc<store::Memory>) {
+        let memory = Arc::new(store::Memory::like(os));
+        (
+            Vault::laid_out_for("patchbay-test", memory.clone(), os),
+            memory,
+        )
     }
 
     /// A token set the size real providers issue at the top end: two long JWT-like tokens.
@@ -965,7 +1042,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_large_token_set_fits_the_windows_limit_and_round_trips() {
-        let (vault, memory) = memory_vault();
+        let (vault, memory) = memory_vault(Os::Windows);
         let tokens = large_token_set();
         vault.store_tokens("remote", &tokens).await.unwrap();
         {
@@ -977,7 +1054,7 @@ mod tests {
             );
             for (account, blob) in entries.iter() {
                 assert!(
-                    blob.len() <= PLATFORM_BLOB_LIMIT,
+                    blob.len() <= WINDOWS_BLOB_LIMIT,
                     "{account}: {} bytes",
                     blob.len()
                 );
@@ -1009,7 +1086,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_chunk_is_reported_as_damage_not_guessed() {
-        let (vault, memory) = memory_vault();
+        let (vault, memory) = memory_vault(Os::Windows);
         vault
             .store_tokens("remote", &large_token_set())
             .await
@@ -1031,7 +1108,13 @@ mod tests {
 
     #[tokio::test]
     async fn env_values_are_stored_verbatim_and_head_lookalikes_survive() {
-        let (vault, memory) = memory_vault();
+        for os in EVERY_OS {
+            env_values_round_trip_on(os).await;
+        }
+    }
+
+    async fn env_values_round_trip_on(os: Os) {
+        let (vault, memory) = memory_vault(os);
         vault
             .set_env("x", "API_KEY", &Secret::new("sk-123"))
             .await
@@ -1055,13 +1138,127 @@ mod tests {
         assert_eq!(missing, ["NOPE"]);
 
         let deleted = vault.forget_server("x", &[]).await.unwrap();
-        assert_eq!(deleted.len(), 3, "{deleted:?}");
-        assert!(memory.entries.lock().unwrap().is_empty(), "chunks go too");
+        assert_eq!(deleted.len(), 3, "{os:?}: {deleted:?}");
+        assert!(
+            memory.entries.lock().unwrap().is_empty(),
+            "{os:?}: chunks go too"
+        );
+    }
+
+    #[tokio::test]
+    async fn on_macos_and_linux_a_token_set_is_one_item_rewritten_in_place() {
+        for os in [Os::MacOs, Os::Linux] {
+            let (vault, memory) = memory_vault(os);
+            let tokens = large_token_set();
+            vault.store_tokens("remote", &tokens).await.unwrap();
+            for turn in 0..3 {
+                let mut rotated = tokens.clone();
+                rotated.refresh_token =
+                    Some(Secret::new(format!("rt-{turn}-{}", "r".repeat(3000))));
+                vault.store_tokens("remote", &rotated).await.unwrap();
+                assert_eq!(vault.load_tokens("remote").await.unwrap(), Some(rotated));
+            }
+            let entries = memory.entries.lock().unwrap().clone();
+            assert_eq!(
+                entries.keys().collect::<Vec<_>>(),
+                ["server/remote/oauth"],
+                "{os:?}: a 7 KB token set is one item"
+            );
+            assert!(
+                entries["server/remote/oauth"].starts_with(b"{"),
+                "{os:?}: the item holds the record itself, not a head"
+            );
+            assert_eq!(
+                memory.take_changes(),
+                ["set server/remote/oauth"; 4],
+                "{os:?}: every write rewrites the one item; nothing is deleted or added"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_record_chunked_by_an_older_version_is_read_then_stored_whole() {
+        for os in [Os::MacOs, Os::Linux] {
+            for read_first in [true, false] {
+                let memory = Arc::new(store::Memory::like(os));
+                // Patchbay 0.1 chunked large records on every OS.
+                let older = Vault::laid_out_for("patchbay-test", memory.clone(), Os::Windows);
+                let tokens = large_token_set();
+                older.store_tokens("remote", &tokens).await.unwrap();
+                let chunks = memory.entries.lock().unwrap().len() - 1;
+                assert!(chunks >= 3, "{os:?}: the old record is chunked");
+                memory.take_changes();
+
+                let vault = Vault::laid_out_for("patchbay-test", memory.clone(), os);
+                if read_first {
+                    assert_eq!(
+                        vault.load_tokens("remote").await.unwrap(),
+                        Some(tokens.clone()),
+                        "{os:?}: the chunked record is read"
+                    );
+                }
+                let mut rotated = tokens.clone();
+                rotated.access_token = Secret::new("a".repeat(5000));
+                vault.store_tokens("remote", &rotated).await.unwrap();
+                let changes = memory.take_changes();
+                assert_eq!(
+                    changes[0], "set server/remote/oauth",
+                    "{os:?}: the head's item now holds the record"
+                );
+                assert_eq!(changes.len(), 1 + chunks, "{os:?}: {changes:?}");
+                assert!(
+                    changes[1..]
+                        .iter()
+                        .all(|c| c.starts_with("delete server/remote/oauth#")),
+                    "{os:?}: only the old chunks are deleted: {changes:?}"
+                );
+                assert_eq!(
+                    memory.entries.lock().unwrap().keys().collect::<Vec<_>>(),
+                    ["server/remote/oauth"],
+                    "{os:?}: no chunk is left"
+                );
+                let fresh = Vault::laid_out_for("patchbay-test", memory.clone(), os);
+                assert_eq!(fresh.load_tokens("remote").await.unwrap(), Some(rotated));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_after_a_read_does_not_read_the_keychain_again() {
+        for os in EVERY_OS {
+            let (vault, memory) = memory_vault(os);
+            let tokens = large_token_set();
+            vault.store_tokens("remote", &tokens).await.unwrap();
+            assert_eq!(
+                memory.reads(),
+                1,
+                "{os:?}: a first write looks for old chunks once"
+            );
+            for _ in 0..5 {
+                vault.store_tokens("remote", &tokens).await.unwrap();
+            }
+            assert_eq!(memory.reads(), 1, "{os:?}: later writes know the layout");
+
+            let other = Vault::laid_out_for("patchbay-test", memory.clone(), os);
+            assert_eq!(
+                other.load_tokens("remote").await.unwrap(),
+                Some(tokens.clone())
+            );
+            let after_load = memory.reads();
+            other.store_tokens("remote", &tokens).await.unwrap();
+            assert!(other.delete_tokens("remote").await.unwrap());
+            assert_eq!(
+                memory.reads(),
+                after_load,
+                "{os:?}: a write and a delete after a read read nothing"
+            );
+            assert!(memory.entries.lock().unwrap().is_empty(), "{os:?}");
+        }
     }
 
     #[tokio::test]
     async fn client_registrations_are_keyed_by_issuer_and_checked() {
-        let (vault, _) = memory_vault();
+        let (vault, _) = memory_vault(Os::current());
         let reg = ClientRegistration {
             issuer: "https://auth.example.test".into(),
             kind: RegistrationKind::Dynamic,
@@ -1104,7 +1301,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_damaged_record_error_does_not_quote_the_value() {
-        let (vault, _) = memory_vault();
+        let (vault, _) = memory_vault(Os::current());
         let account = Account::tokens("x").unwrap();
         vault
             .put(

@@ -100,52 +100,114 @@ async fn env_secret_is_stored_verbatim_and_read_back_by_another_process() {
     assert_eq!(vault.env("demo", "API_KEY").await.unwrap(), None);
 }
 
+/// The Secret Service items under the vault's service, by D-Bus object path, as `secret-tool`
+/// in another process finds them.
+#[cfg(all(
+    unix,
+    not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+))]
+fn items(vault: &Vault) -> Vec<String> {
+    let out = Command::new("secret-tool")
+        .args(["search", "--all", "service", vault.service()])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut paths: Vec<String> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix('[')?.strip_suffix(']'))
+        .map(str::to_owned)
+        .collect();
+    paths.sort();
+    paths
+}
+
 #[cfg(all(
     unix,
     not(any(target_os = "macos", target_os = "ios", target_os = "android"))
 ))]
 #[tokio::test]
-async fn a_large_token_set_is_chunked_in_the_keychain_and_rotates_cleanly() {
-    let Some(vault) = keychain("tokens").await else {
+async fn a_large_token_set_is_one_item_rewritten_in_place() {
+    let Some(vault) = keychain("in-place").await else {
         return;
     };
     let tokens = big_tokens();
     vault.store_tokens("remote", &tokens).await.unwrap();
-    let head = lookup(&vault, "server/remote/oauth").expect("the head entry exists");
+    let item = items(&vault);
+    assert_eq!(item.len(), 1, "a 7 KB token set is one item: {item:?}");
+    let stored = lookup(&vault, "server/remote/oauth").expect("the item exists");
     assert!(
-        head.starts_with(b"patchbay-chunked:v1:") && head.len() < 200,
-        "a 7 KB token set is stored as a head plus chunks"
+        stored.starts_with(b"{"),
+        "the item holds the record, not a head"
     );
-    let listed = vault.accounts().await.unwrap().unwrap();
-    assert_eq!(
-        listed.len(),
-        1,
-        "chunks are not listed as records: {listed:?}"
+
+    let mut rotated = tokens.clone();
+    for turn in 0..3 {
+        rotated.refresh_token = Some(Secret::new(format!("refresh-{turn}-").repeat(300)));
+        vault.store_tokens("remote", &rotated).await.unwrap();
+        assert_eq!(
+            items(&vault),
+            item,
+            "a refresh rewrites the same item, it does not add another"
+        );
+    }
+    let again = Vault::keychain(vault.service().to_owned());
+    assert_eq!(again.load_tokens("remote").await.unwrap(), Some(rotated));
+    assert!(vault.delete_tokens("remote").await.unwrap());
+    assert_eq!(items(&vault), Vec::<String>::new(), "deleted for real");
+}
+
+#[cfg(all(
+    unix,
+    not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+))]
+#[tokio::test]
+async fn a_record_chunked_by_an_older_version_is_read_then_stored_whole() {
+    use patchbay_core::clients::catalog::Os;
+    use patchbay_core::vault::store::Keychain;
+    let Some(vault) = keychain("migrate").await else {
+        return;
+    };
+    // Patchbay 0.1 chunked large records on every OS, as the Windows layout still does.
+    let service = vault.service().to_owned();
+    let older = Vault::laid_out_for(
+        service.clone(),
+        std::sync::Arc::new(Keychain::new(service)),
+        Os::Windows,
     );
+    let tokens = big_tokens();
+    older.store_tokens("remote", &tokens).await.unwrap();
+    let head = lookup(&vault, "server/remote/oauth").expect("the head exists");
+    assert!(
+        head.starts_with(b"patchbay-chunked:v1:"),
+        "the old record is chunked"
+    );
+    let before = items(&vault);
+    assert!(before.len() > 2, "a head and its chunks: {before:?}");
+
     assert_eq!(
         vault.load_tokens("remote").await.unwrap(),
         Some(tokens.clone())
     );
-
-    // Rotation: a new refresh token replaces the set; a second process sees only the new one.
-    let mut rotated = tokens.clone();
-    rotated.refresh_token = Some(Secret::new("refresh-rotated-".repeat(200)));
+    let mut rotated = tokens;
+    rotated.refresh_token = Some(Secret::new("refresh-after-upgrade-".repeat(200)));
     vault.store_tokens("remote", &rotated).await.unwrap();
+    let after = items(&vault);
+    assert_eq!(after.len(), 1, "the chunks are gone: {after:?}");
+    assert!(
+        before.contains(&after[0]),
+        "the head's item now holds the record (rewritten, not re-created)"
+    );
+    assert!(
+        lookup(&vault, "server/remote/oauth")
+            .unwrap()
+            .starts_with(b"{")
+    );
     let again = Vault::keychain(vault.service().to_owned());
     assert_eq!(again.load_tokens("remote").await.unwrap(), Some(rotated));
-
-    let deleted = vault.forget_server("remote", &[]).await.unwrap();
-    assert_eq!(deleted.len(), 1, "{deleted:?}");
-    assert_eq!(lookup(&vault, "server/remote/oauth"), None);
-    let left = Command::new("secret-tool")
-        .args(["search", "--all", "service", vault.service()])
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&left.stdout).trim().is_empty()
-            && !String::from_utf8_lossy(&left.stderr).contains("username"),
-        "no chunk left behind:\n{}{}",
-        String::from_utf8_lossy(&left.stdout),
-        String::from_utf8_lossy(&left.stderr)
-    );
+    assert_eq!(vault.forget_server("remote", &[]).await.unwrap().len(), 1);
+    assert_eq!(items(&vault), Vec::<String>::new());
 }

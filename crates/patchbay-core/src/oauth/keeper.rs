@@ -1,7 +1,11 @@
 //! The owner of one remote server's credentials inside the hub.
 //!
 //! Every request to the server asks the keeper for its credential. The keeper:
-//! - loads the token set (or static header) from the vault once;
+//! - loads the token set (or static header) from the vault once, and Patchbay's client
+//!   registration at its authorization server once, at the first refresh, and keeps them: the
+//!   hub is their only reader, so requests and refreshes never read the keychain again (on
+//!   macOS every read may be a prompt); a sign-in, `reload` or a keychain that could not be
+//!   read are the only reasons to read again;
 //! - refreshes ahead of expiry ([`refresh_margin`]), one refresh at a time: the token set sits
 //!   behind one async mutex, so concurrent requests wait for the refresh under way and then see
 //!   its result, and a request that was rejected with a token already replaced just retries;
@@ -31,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use super::SignInError;
 use crate::events::{EventSender, HubEvent};
 use crate::secret::Secret;
-use crate::vault::{StaticHeader, TokenSet, Vault, VaultError, unix_seconds};
+use crate::vault::{ClientRegistration, StaticHeader, TokenSet, Vault, VaultError, unix_seconds};
 
 /// Refresh attempts for a transient failure, 0.5 s apart and doubling.
 pub const REFRESH_ATTEMPTS: u32 = 3;
@@ -215,6 +219,9 @@ struct Held {
     header: Option<StaticHeader>,
     /// The last token set, kept after a rejection so listings still say whose it was.
     last: Option<TokenSet>,
+    /// Patchbay's client registration at an issuer, as read from the vault (`None` inside:
+    /// there is none), read at the first refresh or revocation and kept.
+    registration: Option<(String, Option<ClientRegistration>)>,
     /// The keychain could not be read: requests go without credentials (a server that needs
     /// none still works) and a 401 says why there were none.
     unreadable: Option<String>,
@@ -543,6 +550,8 @@ impl Keeper {
         held.header = None;
         held.loaded = true;
         held.last = None;
+        // The sign-in may have registered Patchbay anew.
+        held.registration = None;
         *self.step_up.lock().await = 0;
         self.show(state, None);
         self.changed.send_modify(|n| *n += 1);
@@ -570,7 +579,14 @@ impl Keeper {
         let mut delay = Duration::from_millis(500);
         let mut attempt = 1;
         let response = loop {
-            match self.exchange(&tokens, &refresh).await {
+            let answer = match self.registration(held, &tokens).await {
+                Ok(registration) => {
+                    self.exchange(&tokens, registration.as_ref(), &refresh)
+                        .await
+                }
+                Err(err) => Err(Failure::Transient(err.to_string())),
+            };
+            match answer {
                 Ok(response) => break response,
                 Err(Failure::Definitive(reason)) => {
                     // The refresh token is dead: keep nothing that would be tried again.
@@ -635,10 +651,28 @@ impl Keeper {
         Ok(())
     }
 
-    /// The oauth2 client for `tokens`' authorization server, authenticating as registered.
-    async fn client(
+    /// Patchbay's registration for `tokens`' client at their issuer: from the vault the first
+    /// time, then as kept.
+    async fn registration(
         &self,
+        held: &mut Held,
         tokens: &TokenSet,
+    ) -> Result<Option<ClientRegistration>, VaultError> {
+        let kept = match &held.registration {
+            Some((issuer, kept)) if *issuer == tokens.issuer => kept.clone(),
+            _ => {
+                let read = self.vault.load_client_registration(&tokens.issuer).await?;
+                held.registration = Some((tokens.issuer.clone(), read.clone()));
+                read
+            }
+        };
+        Ok(kept.filter(|r| r.client_id == tokens.client_id))
+    }
+
+    /// The oauth2 client for `tokens`' authorization server, authenticating as `registration`.
+    fn client(
+        tokens: &TokenSet,
+        registration: Option<&ClientRegistration>,
     ) -> Result<
         oauth2::basic::BasicClient<
             oauth2::EndpointNotSet,
@@ -649,12 +683,6 @@ impl Keeper {
         >,
         Failure,
     > {
-        let registration = self
-            .vault
-            .load_client_registration(&tokens.issuer)
-            .await
-            .map_err(|e| Failure::Transient(e.to_string()))?
-            .filter(|r| r.client_id == tokens.client_id);
         let token_url = TokenUrl::new(tokens.token_endpoint.clone())
             .map_err(|e| Failure::Definitive(format!("bad token endpoint: {e}")))?;
         let mut client =
@@ -673,9 +701,10 @@ impl Keeper {
     async fn exchange(
         &self,
         tokens: &TokenSet,
+        registration: Option<&ClientRegistration>,
         refresh: &Secret,
     ) -> Result<oauth2::basic::BasicTokenResponse, Failure> {
-        let client = self.client(tokens).await?;
+        let client = Self::client(tokens, registration)?;
         let http = self.http.clone();
         let sender = move |request| send(http.clone(), request);
         let refresh = RefreshToken::new(refresh.expose().to_owned());
@@ -700,6 +729,10 @@ impl Keeper {
     pub async fn revoke(&self) -> Result<Revoked, KeeperError> {
         let mut held = self.held.lock().await;
         self.load(&mut held).await?;
+        let registration = match held.tokens.clone() {
+            Some(tokens) => self.registration(&mut held, &tokens).await,
+            None => Ok(None),
+        };
         let tokens = held.tokens.take();
         let header = held.header.take();
         let mut outcome = Revoked {
@@ -709,12 +742,16 @@ impl Keeper {
             note: None,
         };
         if let Some(tokens) = &tokens {
-            match &tokens.revocation_endpoint {
-                Some(endpoint) => match self.revoke_at(tokens, endpoint).await {
+            match (&tokens.revocation_endpoint, registration) {
+                (Some(_), Err(err)) => outcome.note = Some(err.to_string()),
+                (Some(endpoint), Ok(registration)) => match self
+                    .revoke_at(tokens, registration.as_ref(), endpoint)
+                    .await
+                {
                     Ok(()) => outcome.at_provider = true,
                     Err(note) => outcome.note = Some(note),
                 },
-                None => {
+                (None, _) => {
                     outcome.note = Some(format!("{} has no revocation endpoint", tokens.issuer))
                 }
             }
@@ -734,17 +771,14 @@ impl Keeper {
 
     /// RFC 7009 by hand: oauth2's `revoke_token` refuses any endpoint that is not https, a
     /// loopback authorization server's included, and the request is one form POST.
-    async fn revoke_at(&self, tokens: &TokenSet, endpoint: &str) -> Result<(), String> {
-        let registration = self
-            .vault
-            .load_client_registration(&tokens.issuer)
-            .await
-            .map_err(|e| e.to_string())?
-            .filter(|r| r.client_id == tokens.client_id);
-        let secret = registration.as_ref().and_then(|r| r.client_secret.clone());
-        let post_secret = registration
-            .as_ref()
-            .and_then(|r| r.token_endpoint_auth_method.as_deref())
+    async fn revoke_at(
+        &self,
+        tokens: &TokenSet,
+        registration: Option<&ClientRegistration>,
+        endpoint: &str,
+    ) -> Result<(), String> {
+        let secret = registration.and_then(|r| r.client_secret.clone());
+        let post_secret = registration.and_then(|r| r.token_endpoint_auth_method.as_deref())
             == Some("client_secret_post");
         let mut revocable = Vec::new();
         if let Some(refresh) = &tokens.refresh_token {
@@ -841,6 +875,7 @@ impl Keeper {
                 let state = Self::state_of(&tokens);
                 held.tokens = Some(tokens);
                 held.loaded = true;
+                held.registration = None;
                 self.show(state, None);
                 self.changed.send_modify(|n| *n += 1);
                 Ok(access)
@@ -988,6 +1023,125 @@ mod tests {
             "server_error".into()
         )));
         assert!(!definitive(&BasicErrorResponseType::InvalidRequest));
+    }
+
+    /// A token endpoint on loopback that hands out a new access and refresh token each time.
+    async fn token_endpoint() -> String {
+        let issued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let app = axum::Router::new().route(
+            "/token",
+            axum::routing::post(move || {
+                let n = issued.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                async move {
+                    axum::Json(serde_json::json!({
+                        "access_token": format!("access-{n}"),
+                        "token_type": "Bearer",
+                        "expires_in": 3600,
+                        "refresh_token": format!("refresh-{n}"),
+                    }))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/token")
+    }
+
+    async fn bearer(keeper: &Keeper) -> Secret {
+        match keeper.credential().await.unwrap() {
+            Credential::Bearer(token) => token,
+            other => panic!("expected a bearer token, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_and_refreshes_read_the_keychain_once() {
+        use crate::clients::catalog::Os;
+        use crate::vault::RegistrationKind;
+        use crate::vault::store::Memory;
+
+        let endpoint = token_endpoint().await;
+        let now = unix_seconds(SystemTime::now());
+        for os in [Os::Windows, Os::MacOs, Os::Linux] {
+            let memory = Arc::new(Memory::like(os));
+            let earlier = Vault::laid_out_for("patchbay-test", memory.clone(), os);
+            let mut stored = tokens(now, Some(now + 3600));
+            // Large enough to be chunked where the keychain needs it (more reads per load).
+            stored.access_token = Secret::new("a".repeat(5000));
+            stored.refresh_token = Some(Secret::new("refresh-0"));
+            stored.token_endpoint = endpoint.clone();
+            earlier.store_tokens("remote", &stored).await.unwrap();
+            earlier
+                .store_client_registration(&ClientRegistration {
+                    issuer: stored.issuer.clone(),
+                    kind: RegistrationKind::Dynamic,
+                    client_id: stored.client_id.clone(),
+                    client_secret: Some(Secret::new("client-secret")),
+                    client_secret_expires_at: None,
+                    registration_access_token: None,
+                    registration_client_uri: None,
+                    redirect_uris: vec![],
+                    token_endpoint_auth_method: Some("client_secret_basic".into()),
+                    registered_at: now,
+                })
+                .await
+                .unwrap();
+            memory.take_changes();
+
+            // The hub, started afresh: its own vault, nothing known yet.
+            let vault = Vault::laid_out_for("patchbay-test", memory.clone(), os);
+            let keeper = Keeper::new("remote", "https://rs/mcp", vault, None, None);
+            let before = memory.reads();
+            assert_eq!(bearer(&keeper).await, stored.access_token);
+            let loaded = memory.reads();
+            assert!(
+                loaded > before,
+                "{os:?}: the first request reads the token set"
+            );
+            for _ in 0..20 {
+                bearer(&keeper).await;
+            }
+            assert_eq!(
+                memory.reads(),
+                loaded,
+                "{os:?}: requests use the kept tokens"
+            );
+
+            keeper.refresh_now().await.unwrap();
+            assert_eq!(
+                memory.reads(),
+                loaded + 1,
+                "{os:?}: the first refresh reads the client registration, once"
+            );
+            for _ in 0..3 {
+                keeper.refresh_now().await.unwrap();
+                bearer(&keeper).await;
+            }
+            let sent = bearer(&keeper).await;
+            let retried = keeper.rejected(Some(&sent)).await.unwrap();
+            assert_ne!(retried, sent, "{os:?}: a 401 refreshes");
+            keeper.status().await;
+            assert_eq!(
+                memory.reads(),
+                loaded + 1,
+                "{os:?}: refreshes, 401s and listings read nothing more"
+            );
+
+            let changes = memory.take_changes();
+            if os != Os::Windows {
+                assert_eq!(
+                    changes, ["set server/remote/oauth"; 5],
+                    "{os:?}: each refresh rewrote the one item in place"
+                );
+            }
+            let reread = Vault::laid_out_for("patchbay-test", memory.clone(), os);
+            let kept = reread.load_tokens("remote").await.unwrap().unwrap();
+            assert_eq!(
+                kept.access_token, retried,
+                "{os:?}: the vault holds the latest"
+            );
+        }
     }
 
     #[test]

@@ -1,10 +1,17 @@
-//! How one logical record becomes keychain entries that each fit the smallest platform limit.
+//! How one logical record becomes keychain entries, on each OS.
 //!
-//! Windows Credential Manager refuses a credential blob over 2,560 bytes, and an OAuth token set
-//! (two JWTs plus metadata) is often larger. A record whose bytes fit in [`CHUNK_BYTES`] is
-//! stored as it is under its account, so `secret-tool lookup` shows an env secret verbatim.
-//! A larger one is cut into chunks stored under `<account>#<generation>.<i>` (1-based), and the
-//! account itself holds a one-line head naming them:
+//! Which keychains need chunks is data ([`entry_limit`], tested for every OS): Windows Credential
+//! Manager refuses a credential blob over 2,560 bytes, and an OAuth token set (two JWTs plus
+//! metadata) is often larger. The macOS login keychain and Secret Service take a record of any
+//! size in one item and rewrite an existing item in place (`SecKeychainItemModifyAttributesAndData`;
+//! `SetSecret` on the item found), so there every record is one item for its whole life: on
+//! macOS one item keeps one access list, and the user is asked at most once per item, not again
+//! at every refresh.
+//!
+//! A record that fits is stored as it is under its account, so `secret-tool lookup` shows an
+//! env secret verbatim. On Windows a larger one is cut into chunks stored under
+//! `<account>#<generation>.<i>` (1-based), and the account itself holds a one-line head naming
+//! them:
 //!
 //! ```text
 //! patchbay-chunked:v1:<generation>:<count>:<total bytes>:<fnv-1a 64 of the bytes, hex>
@@ -14,14 +21,29 @@
 //! the old complete record to the new complete record in one step; the old generation's chunks
 //! are deleted after. A reader that finds a chunk missing or a checksum wrong (a writer raced it)
 //! reads the head again; a record still inconsistent then is reported as damaged, never guessed.
-//! A short value that happens to start with the head prefix is stored chunked, so a head is
-//! never mistaken for a value or the other way round.
+//! A short value that happens to start with the head prefix is stored chunked on every OS, so a
+//! head is never mistaken for a value or the other way round. Every OS reads chunked records
+//! (Patchbay 0.1 chunked everywhere); a write where chunks are not needed replaces the head with
+//! the record itself, in place, and deletes the old chunks.
+
+use crate::clients::catalog::Os;
 
 /// Largest blob Windows Credential Manager accepts (`CRED_MAX_CREDENTIAL_BLOB_SIZE`).
-pub const PLATFORM_BLOB_LIMIT: usize = 2560;
+pub const WINDOWS_BLOB_LIMIT: usize = 2560;
 
-/// Bytes per chunk: under the Windows limit with room to spare.
+/// Bytes per chunk, of every chunked record whichever OS wrote it (a head's count is checked
+/// against it): under the Windows limit with room to spare.
 pub const CHUNK_BYTES: usize = 2048;
+const _: () = assert!(CHUNK_BYTES < WINDOWS_BLOB_LIMIT);
+
+/// The largest record `os`'s keychain holds in one entry; `None` when one entry holds any
+/// record (the record is then never chunked, so it stays one item rewritten in place).
+pub const fn entry_limit(os: Os) -> Option<usize> {
+    match os {
+        Os::Windows => Some(CHUNK_BYTES),
+        Os::MacOs | Os::Linux => None,
+    }
+}
 
 /// The prefix that marks a head entry.
 pub const HEAD_PREFIX: &str = "patchbay-chunked:v1:";
@@ -115,9 +137,10 @@ impl Head {
     }
 }
 
-/// Whether `bytes` must be chunked: too large for one entry, or looking like a head.
-pub fn needs_chunks(bytes: &[u8]) -> bool {
-    bytes.len() > CHUNK_BYTES || bytes.starts_with(HEAD_PREFIX.as_bytes())
+/// Whether `bytes` must be chunked under `limit` (an [`entry_limit`]): too large for one
+/// entry, or looking like a head.
+pub fn needs_chunks(bytes: &[u8], limit: Option<usize>) -> bool {
+    limit.is_some_and(|limit| bytes.len() > limit) || bytes.starts_with(HEAD_PREFIX.as_bytes())
 }
 
 /// `bytes` cut into chunks of at most [`CHUNK_BYTES`].
@@ -163,7 +186,7 @@ mod tests {
         let head = Head::describe(&bytes, "ab12".into());
         assert_eq!(head.count, 3, "two full chunks and a tail");
         let encoded = head.encode();
-        assert!(encoded.len() < PLATFORM_BLOB_LIMIT);
+        assert!(encoded.len() < WINDOWS_BLOB_LIMIT);
         assert_eq!(Head::parse(&encoded), Some(Ok(head.clone())));
         assert_eq!(Head::parse(b"plain value"), None, "a value is not a head");
         for bad in [
@@ -198,11 +221,36 @@ mod tests {
     }
 
     #[test]
-    fn values_that_look_like_heads_are_chunked() {
-        assert!(needs_chunks(b"patchbay-chunked:v1:trick"));
-        assert!(!needs_chunks(b"sk-live-123"));
-        assert!(needs_chunks(&vec![b'a'; CHUNK_BYTES + 1]));
-        assert!(!needs_chunks(&vec![b'a'; CHUNK_BYTES]));
+    fn only_windows_needs_chunks() {
+        assert_eq!(entry_limit(Os::Windows), Some(CHUNK_BYTES));
+        assert_eq!(
+            entry_limit(Os::MacOs),
+            None,
+            "one keychain item per record: a new item is a new macOS access prompt"
+        );
+        assert_eq!(
+            entry_limit(Os::Linux),
+            None,
+            "Secret Service takes any size"
+        );
+    }
+
+    #[test]
+    fn large_values_are_chunked_only_under_a_limit_and_lookalikes_always() {
+        let windows = entry_limit(Os::Windows);
+        assert!(needs_chunks(&vec![b'a'; CHUNK_BYTES + 1], windows));
+        assert!(!needs_chunks(&vec![b'a'; CHUNK_BYTES], windows));
+        for os in [Os::MacOs, Os::Linux] {
+            assert!(
+                !needs_chunks(&vec![b'a'; 64 * 1024], entry_limit(os)),
+                "{os:?}"
+            );
+        }
+        for os in [Os::Windows, Os::MacOs, Os::Linux] {
+            let limit = entry_limit(os);
+            assert!(needs_chunks(b"patchbay-chunked:v1:trick", limit), "{os:?}");
+            assert!(!needs_chunks(b"sk-live-123", limit), "{os:?}");
+        }
     }
 
     #[test]

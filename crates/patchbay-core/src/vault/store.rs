@@ -207,27 +207,63 @@ fn search_accounts(
     Ok(None)
 }
 
-/// An in-memory keychain for unit tests of the layout: it enforces the Windows blob limit,
-/// so a record that would not fit there fails here too.
+/// An in-memory keychain for unit tests of the layout. Like the keychain of the OS it stands
+/// for, it refuses a blob over that OS's limit, so a record that would not fit there fails here
+/// too; it counts reads and records every write and delete, so tests can prove what reaches the
+/// keychain.
 #[cfg(test)]
 #[derive(Default)]
 pub struct Memory {
+    /// The entries, by account.
     pub entries: Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
+    /// The largest blob it takes (`None`: any).
+    pub blob_limit: Option<usize>,
+    /// How many `get`s it answered.
+    pub reads: std::sync::atomic::AtomicUsize,
+    /// Every `set` and `delete`, in order: `set <account>`, `delete <account>`.
+    pub changes: Mutex<Vec<String>>,
+}
+
+#[cfg(test)]
+impl Memory {
+    /// An empty keychain with the blob limit of `os`'s.
+    pub fn like(os: crate::clients::catalog::Os) -> Self {
+        use crate::clients::catalog::Os;
+        Self {
+            blob_limit: match os {
+                Os::Windows => Some(super::chunk::WINDOWS_BLOB_LIMIT),
+                Os::MacOs | Os::Linux => None,
+            },
+            ..Self::default()
+        }
+    }
+
+    /// How many reads so far.
+    pub fn reads(&self) -> usize {
+        self.reads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The writes and deletes so far, emptied.
+    pub fn take_changes(&self) -> Vec<String> {
+        std::mem::take(&mut *self.changes.lock().unwrap())
+    }
 }
 
 #[cfg(test)]
 impl Backend for Memory {
     fn get(&self, account: &str) -> Result<Option<Vec<u8>>, VaultError> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(self.entries.lock().unwrap().get(account).cloned())
     }
 
     fn set(&self, account: &str, bytes: &[u8]) -> Result<(), VaultError> {
-        if bytes.len() > super::chunk::PLATFORM_BLOB_LIMIT {
+        if self.blob_limit.is_some_and(|limit| bytes.len() > limit) {
             return Err(VaultError::Keychain {
                 account: account.to_owned(),
                 cause: Cause(format!("blob of {} bytes is over the limit", bytes.len())),
             });
         }
+        self.changes.lock().unwrap().push(format!("set {account}"));
         self.entries
             .lock()
             .unwrap()
@@ -236,6 +272,10 @@ impl Backend for Memory {
     }
 
     fn delete(&self, account: &str) -> Result<bool, VaultError> {
+        self.changes
+            .lock()
+            .unwrap()
+            .push(format!("delete {account}"));
         Ok(self.entries.lock().unwrap().remove(account).is_some())
     }
 
