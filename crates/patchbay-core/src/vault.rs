@@ -303,7 +303,8 @@ fn unavailable_message() -> &'static str {
 
 #[cfg(target_os = "macos")]
 fn unavailable_hint() -> String {
-    "run Patchbay in your logged-in user session, and check the login keychain in Keychain Access"
+    "run Patchbay in your logged-in user session, and check the login keychain in Keychain Access. \
+     Patchbay never stores secrets in a plain file"
         .to_owned()
 }
 
@@ -314,7 +315,8 @@ fn unavailable_message() -> &'static str {
 
 #[cfg(target_os = "windows")]
 fn unavailable_hint() -> String {
-    "run Patchbay as your own user in an interactive session (Credential Manager is per user)"
+    "run Patchbay as your own user in an interactive session (Credential Manager is per user). \
+     Patchbay never stores secrets in a plain file"
         .to_owned()
 }
 
@@ -325,7 +327,9 @@ fn unavailable_message() -> &'static str {
 
 #[cfg(not(any(unix, windows)))]
 fn unavailable_hint() -> String {
-    "Patchbay stores secrets only in an OS keychain (macOS, Windows, Secret Service)".to_owned()
+    "Patchbay stores secrets only in an OS keychain (macOS, Windows, Secret Service), never in a \
+     plain file"
+        .to_owned()
 }
 
 /// Seconds since the Unix epoch.
