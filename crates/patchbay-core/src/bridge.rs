@@ -179,7 +179,34 @@ fn spawn_hub(
         command.process_group(0);
     }
     // Watched only while it starts; once it serves, it outlives us and init reaps it.
+    #[cfg(windows)]
+    return spawn_detached_windows(&mut command).map_err(spawn_error);
+    #[cfg(not(windows))]
     command.spawn().map_err(spawn_error)
+}
+
+/// Windows: the hub gets no console window and is not in the client's console process group
+/// (a Ctrl+C there is not the hub's), and it leaves the client's job object when the job
+/// allows that, so closing the client does not end the hub the other clients share. A job
+/// that forbids breaking away refuses the spawn (access denied); the hub then starts inside it.
+#[cfg(windows)]
+fn spawn_detached_windows(
+    command: &mut std::process::Command,
+) -> std::io::Result<std::process::Child> {
+    use std::os::windows::process::CommandExt;
+    use windows::Win32::System::Threading::{
+        CREATE_BREAKAWAY_FROM_JOB, CREATE_NEW_PROCESS_GROUP, CREATE_NO_WINDOW,
+    };
+    const ACCESS_DENIED: i32 = 5;
+    let flags = CREATE_NEW_PROCESS_GROUP.0 | CREATE_NO_WINDOW.0;
+    command.creation_flags(flags | CREATE_BREAKAWAY_FROM_JOB.0);
+    match command.spawn() {
+        Err(err) if err.raw_os_error() == Some(ACCESS_DENIED) => {
+            command.creation_flags(flags);
+            command.spawn()
+        }
+        spawned => spawned,
+    }
 }
 
 /// What the hub wrote to its log after byte `start` (at most the last 4 KiB).
