@@ -47,10 +47,14 @@ impl fmt::Display for Secret {
     }
 }
 
-/// Read the bearer secret, making it on first use.
+/// Read the bearer secret, making it on first use; a secret made before is made private again
+/// (on Windows, one from before the ACL kept only what its directory let it inherit).
 pub fn load_or_create(path: &Path) -> std::io::Result<Secret> {
     match fs_err::read_to_string(path) {
-        Ok(text) if !text.trim().is_empty() => return Ok(Secret::new(text.trim())),
+        Ok(text) if !text.trim().is_empty() => {
+            make_private(path)?;
+            return Ok(Secret::new(text.trim()));
+        }
         Ok(_) => {}
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
         Err(err) => return Err(err),
@@ -191,10 +195,15 @@ mod tests {
         let path = dir.path().join("state/secret");
         let first = load_or_create(&path).unwrap();
         assert_eq!(first.expose().len(), 64);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
         assert_eq!(
             load_or_create(&path).unwrap(),
             first,
-            "second run reuses the secret"
+            "second run reuses the secret (and makes it private again)"
         );
         assert_private(&path);
         assert_private(path.parent().unwrap());
