@@ -90,7 +90,7 @@ class WinHub:
         self.proc: subprocess.Popen | None = None
         self.stderr = self.home / "hub.stderr"
 
-    def write_config(self) -> None:
+    def write_config(self, npx_enabled: bool = True) -> None:
         everything = r"C:\everything\node_modules\@modelcontextprotocol\server-everything\dist\index.js"
         self.home.joinpath("config.toml").write_text(
             "[hub]\nport = 0\n\n"
@@ -103,6 +103,7 @@ class WinHub:
             f'args = ["-y", "@modelcontextprotocol/server-everything@{EVERYTHING_VERSION}", "stdio"]\n'
             'cwd = "C:\\\\everything"\n'
             'start = "eager"\n'
+            f"enabled = {'true' if npx_enabled else 'false'}\n"
         )
 
     def run(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
@@ -177,15 +178,21 @@ def win_hub() -> Iterator[WinHub]:
         yield hub
     finally:
         hub.stop()
-        for pid in windows_processes(r"C:\everything") + windows_processes("server-everything"):
+        for pid in server_processes():
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
 
 
+def server_processes() -> list[int]:
+    """Every Windows process of the two servers (Windows paths: never a Linux test's server)."""
+    needles = (r"C:\everything", r"@modelcontextprotocol\server-everything")
+    return sorted({pid for needle in needles for pid in windows_processes(needle)} | set(npx_tree()))
+
+
 def servers_gone() -> bool:
-    return not windows_processes(r"C:\everything") and not windows_processes("server-everything")
+    return not server_processes()
 
 
 async def list_and_call(hub: WinHub) -> list[str]:
@@ -236,3 +243,25 @@ async def test_hub_under_wine_serves_node_servers_and_leaves_none_behind(win_hub
     wait_until(lambda: win_hub.proc.poll() is not None, GONE_TIMEOUT, "the killed hub is gone")
     wait_until(servers_gone, GONE_TIMEOUT, "no server process outlives a killed hub (job object)")
     print(f"servers gone {time.monotonic() - started:.1f} s after the hub was killed")
+
+
+def npx_tree() -> list[int]:
+    """The processes of the server run as `npx`: cmd.exe running npx.cmd, npx's node, and the
+    server node started through the package's `.bin` shim (`everything` runs by another path)."""
+    needles = (r"\npx.cmd", r"\npx-cli.js", r"node_modules\.bin")
+    return sorted({pid for needle in needles for pid in windows_processes(needle)})
+
+
+@pytest.mark.timeout(300)
+def test_a_stopped_server_takes_its_whole_process_tree_along(win_hub: WinHub) -> None:
+    win_hub.start()
+    win_hub.wait_running("everything", "viaNpx")
+    tree = npx_tree()
+    assert len(tree) >= 2, f"npx runs the server as a tree (cmd.exe, npx, the server): {tree}"
+    # Disabled by an edit of the config file: the hub stops the server (close stdin, wait, then
+    # end the job), and nothing of its tree may outlive it.
+    win_hub.write_config(npx_enabled=False)
+    wait_until(lambda: not npx_tree(), GONE_TIMEOUT, f"the npx server's tree {tree} ends with it")
+    rows = win_hub.servers()
+    assert rows["everything"]["state"] == "running", rows["everything"]
+    assert windows_processes(r"server-everything\dist\index.js"), "the other server runs on"
