@@ -183,6 +183,8 @@ def win_hub() -> Iterator[WinHub]:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        print(f"--- hub stderr (shown if the test failed)\n{hub.stderr_tail()}")
+        shutil.rmtree(hub.home, ignore_errors=True)
 
 
 def server_processes() -> list[int]:
