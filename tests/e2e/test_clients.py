@@ -67,6 +67,20 @@ def text_of(result: types.CallToolResult) -> str:
     return "".join(c.text for c in result.content if isinstance(c, types.TextContent))
 
 
+async def echo_through_entry(entry: dict[str, Any], env: dict[str, str], message: str, how: str) -> None:
+    """Run a client entry's command as the client would, with `env`, wait (bounded) for
+    `everything__echo` to be listed, and call it with `message`."""
+    async with mcp_stdio_session([entry["command"], *entry["args"]], env=env) as session:
+        seen: set[str] = set()
+        for _ in range(100):
+            seen = {t.name for t in (await session.list_tools()).tools}
+            if "everything__echo" in seen:
+                break
+        assert "everything__echo" in seen, f"tools through {how}: {sorted(seen)}"
+        echoed = await session.call_tool("everything__echo", {"message": message})
+        assert text_of(echoed) == f"Echo: {message}", echoed
+
+
 def stop_background_hub(sandbox: Sandbox) -> None:
     info = sandbox.read_hub_file()
     if info and pid_alive(info["pid"]):
@@ -95,15 +109,7 @@ async def test_written_entry_starts_the_bridge_and_reaches_a_tool(configured: Sa
     env.update(entry.get("env", {}))
     assert env.get("PATCHBAY_HOME") == str(sandbox.home), f"the entry carries PATCHBAY_HOME: {entry}"
     try:
-        async with mcp_stdio_session([entry["command"], *entry["args"]], env=env) as session:
-            seen: set[str] = set()
-            for _ in range(100):
-                seen = {t.name for t in (await session.list_tools()).tools}
-                if "everything__echo" in seen:
-                    break
-            assert "everything__echo" in seen, f"tools through the installed entry: {sorted(seen)}"
-            echoed = await session.call_tool("everything__echo", {"message": f"via {client}"})
-            assert text_of(echoed) == f"Echo: via {client}", echoed
+        await echo_through_entry(entry, env, f"via {client}", "the installed entry")
     finally:
         stop_background_hub(sandbox)
 
@@ -319,15 +325,7 @@ async def test_entry_reaches_the_same_hub_from_a_stripped_environment(sandbox: S
         stripped = {k: sandbox.env[k] for k in ("HOME", "PATH") if k in sandbox.env}
         stripped["USER"] = sandbox.env.get("USER", "patchbay-test")
         stripped.update(entry.get("env", {}))
-        async with mcp_stdio_session([entry["command"], *entry["args"]], env=stripped) as session:
-            seen: set[str] = set()
-            for _ in range(100):
-                seen = {t.name for t in (await session.list_tools()).tools}
-                if "everything__echo" in seen:
-                    break
-            assert "everything__echo" in seen, f"tools through the entry from a stripped env: {sorted(seen)}"
-            echoed = await session.call_tool("everything__echo", {"message": f"stripped {client}"})
-            assert text_of(echoed) == f"Echo: stripped {client}", echoed
+        await echo_through_entry(entry, stripped, f"stripped {client}", "the entry from a stripped env")
 
         assert json.loads((state / "hub.json").read_text())["pid"] == hub.pid, "still the same hub"
         assert not (default_state / "hub.json").exists(), "no second hub under the default directories"
