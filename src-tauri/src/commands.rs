@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use patchbay_core::config::profile::ProfileStatus;
 use patchbay_core::config::{NewServer, StartMode};
 use patchbay_core::control::{
     ClientChange, HubStatus, InstallRequest, RestoreRequest, ServerAdded, ToolEntry,
@@ -14,7 +15,6 @@ use patchbay_core::events::CallRecord;
 use patchbay_core::hub::FlowView;
 use patchbay_core::oauth::TokenStatus;
 use patchbay_core::oauth::connect::ConnectRequest;
-use patchbay_core::profile::ProfileStatus;
 use patchbay_core::supervisor::ServerStatus;
 use serde_json::Value;
 use tauri::{AppHandle, State};

@@ -306,7 +306,7 @@ fn add(
     server.secret_env = secret_env;
     server.cwd = cwd;
     server.enabled = !disabled;
-    if !config::valid_server_name(&name) {
+    if !patchbay_core::names::valid_server_name(&name) {
         return Err(config_failure(ConfigError::InvalidName(name)));
     }
 

@@ -28,8 +28,9 @@ use serde_json::{Map, Value};
 
 use crate::config::{Config, ConfigError};
 use crate::paths::Paths;
+use crate::platform::Os;
 use backup::Backup;
-use catalog::{Base, Bearer, ClientSpec, Format, Location, Os, Remote};
+use catalog::{Base, Bearer, ClientSpec, Format, Location, Remote};
 use document::Document;
 
 /// The name of Patchbay's entry in every client's config.
@@ -392,7 +393,7 @@ pub struct ClientStatus {
     /// profile no longer exists.
     pub served_tools: Option<usize>,
     /// The profile to switch to when the entry is served more tools than the client takes
-    /// ([`crate::profile::fitting`]), chosen by the running hub; `None` within the limit, when
+    /// ([`crate::config::profile::fitting`]), chosen by the running hub; `None` within the limit, when
     /// no profile fits, or where no hub counted (the CLI's own listing).
     pub fitting_profile: Option<FittingProfile>,
 }

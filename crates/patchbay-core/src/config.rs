@@ -31,6 +31,9 @@
 //! and the running hub keeps its last good config. Edits made by the CLI go through
 //! `toml_edit`, so the user's comments and layout survive, and land with an atomic replace.
 
+pub mod profile;
+
+use crate::names::valid_server_name;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -53,9 +56,9 @@ pub struct Config {
     /// Servers by name: stdio commands and remote endpoints.
     #[serde(default)]
     pub servers: BTreeMap<String, ServerConfig>,
-    /// Named subsets served at `/p/<name>/mcp` (see [`crate::profile`]).
+    /// Named subsets served at `/p/<name>/mcp` (see [`crate::config::profile`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub profiles: BTreeMap<String, crate::profile::Profile>,
+    pub profiles: BTreeMap<String, crate::config::profile::Profile>,
 }
 
 /// The `[hub]` table.
@@ -402,19 +405,6 @@ pub enum ConfigError {
     NotFound(String),
 }
 
-/// Whether `name` may name a server: it becomes the prefix of every tool name, so it is kept to
-/// the MCP name alphabet, short, and free of the `__` separator.
-pub fn valid_server_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
-    first_ok
-        && name.len() <= 32
-        && !name.contains("__")
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
 impl Config {
     /// Parse config text; `path` is only used to name the file in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
@@ -494,7 +484,7 @@ impl ServerConfig {
     fn secret_env_problem(&self) -> Option<String> {
         let mut seen = std::collections::BTreeSet::new();
         for var in &self.secret_env {
-            if !crate::vault::valid_env_var(var) {
+            if !crate::names::valid_env_var(var) {
                 return Some(format!(
                     "`secret_env` entry `{var}` is not an environment variable name"
                 ));
@@ -680,7 +670,7 @@ pub mod edit {
     pub fn set_profile(
         path: &Path,
         name: &str,
-        profile: &crate::profile::Profile,
+        profile: &crate::config::profile::Profile,
     ) -> Result<Config, ConfigError> {
         if !valid_server_name(name) {
             return Err(ConfigError::InvalidName(name.to_owned()));

@@ -40,9 +40,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::clients::{ClientStatus, FittingProfile};
+use crate::config::profile::ProfileStatus;
 use crate::discovery::Discovery;
 use crate::hub::Hub;
-use crate::profile::ProfileStatus;
 use crate::secret::Secret;
 use crate::supervisor::ServerStatus;
 
@@ -364,9 +364,11 @@ fn fitting_profile(row: &ClientStatus, profiles: &[ProfileStatus]) -> Option<Fit
     if row.served_tools? <= limit {
         return None;
     }
-    crate::profile::fitting(profiles, limit, row.profile.as_deref()).map(|p| FittingProfile {
-        name: p.name.clone(),
-        served_tools: p.served_tools,
+    crate::config::profile::fitting(profiles, limit, row.profile.as_deref()).map(|p| {
+        FittingProfile {
+            name: p.name.clone(),
+            served_tools: p.served_tools,
+        }
     })
 }
 
@@ -475,14 +477,14 @@ async fn install_client(
             Outcome::Unchanged { path } => (path, false),
         };
         let warning = spec.tool_limit.and_then(|limit| {
-            let served = crate::profile::Served {
+            let served = crate::config::profile::Served {
                 id: spec.id,
                 name: spec.name,
                 limit: limit as usize,
                 tools,
                 profile: options.profile.as_deref(),
             };
-            crate::profile::limit_warning(served, &profiles)
+            crate::config::profile::limit_warning(served, &profiles)
         });
         Ok(ClientChange {
             client: spec.id.to_owned(),

@@ -98,6 +98,16 @@ impl HubEvent {
     }
 }
 
+impl crate::oauth::keeper::TokenWatcher for EventSender {
+    fn token_state(&self, server: &str, state: crate::oauth::TokenState, message: Option<String>) {
+        let _ = self.send(HubEvent::TokenState {
+            server: server.to_owned(),
+            state,
+            message,
+        });
+    }
+}
+
 /// The sending side, cheap to clone.
 pub type EventSender = tokio::sync::broadcast::Sender<HubEvent>;
 

@@ -91,7 +91,7 @@ struct Inner {
     first_apply_done: AtomicBool,
 }
 
-type ProfileViews = HashMap<String, (Arc<Catalog>, crate::profile::Profile, Arc<Catalog>)>;
+type ProfileViews = HashMap<String, (Arc<Catalog>, crate::config::profile::Profile, Arc<Catalog>)>;
 
 impl Hub {
     /// A hub with no servers running yet.
@@ -173,12 +173,12 @@ impl Hub {
     }
 
     /// Every profile with what it serves now, in name order.
-    pub fn profiles(&self) -> Vec<crate::profile::ProfileStatus> {
+    pub fn profiles(&self) -> Vec<crate::config::profile::ProfileStatus> {
         let config = self.config();
         config
             .profiles
             .iter()
-            .map(|(name, profile)| crate::profile::ProfileStatus {
+            .map(|(name, profile)| crate::config::profile::ProfileStatus {
                 name: name.clone(),
                 servers: profile.servers.clone(),
                 tools: profile.tools.clone(),

@@ -17,6 +17,10 @@ use std::path::{Path, PathBuf};
 /// The environment variable that relocates every Patchbay file under one directory.
 pub const HOME_ENV: &str = "PATCHBAY_HOME";
 
+/// The keychain service of the user's own installation; an installation under [`HOME_ENV`]
+/// gets its own (the root's hash appended), so tests never touch the user's secrets.
+pub const KEYCHAIN_SERVICE: &str = "patchbay";
+
 /// The XDG base directories the platform paths follow on Linux and other XDG systems, with the
 /// default of each below the home directory (`directories` ignores a relative value, and so do
 /// we). macOS and Windows paths come from the home directory and the known folders alone.
@@ -121,8 +125,8 @@ impl Paths {
             cache_dir: root.join("cache"),
             vault_service: format!(
                 "{}@{:016x}",
-                crate::vault::SERVICE,
-                crate::vault::chunk::fnv1a64(
+                KEYCHAIN_SERVICE,
+                crate::names::fnv1a64(
                     std::path::absolute(root)
                         .unwrap_or_else(|_| root.to_owned())
                         .to_string_lossy()
@@ -144,7 +148,7 @@ impl Paths {
             state_dir,
             log_dir: dirs.data_local_dir().join("logs"),
             cache_dir: dirs.cache_dir().to_path_buf(),
-            vault_service: crate::vault::SERVICE.to_owned(),
+            vault_service: KEYCHAIN_SERVICE.to_owned(),
         })
     }
 
@@ -265,7 +269,7 @@ mod tests {
         assert_eq!(paths.state_dir, state, "discovery, lock and secret");
         assert_eq!(paths.log_dir, logs, "logs");
         assert_eq!(paths.cache_dir, cache, "cache");
-        assert_eq!(paths.vault_service, crate::vault::SERVICE);
+        assert_eq!(paths.vault_service, KEYCHAIN_SERVICE);
     }
 
     #[test]

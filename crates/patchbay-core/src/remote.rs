@@ -1,13 +1,14 @@
 //! Remote MCP servers: what `patchbay connect` finds out about a URL before it is saved.
 //!
-//! The hub talks to a remote server through rmcp's Streamable HTTP client (see
-//! [`crate::supervisor`]); this module only answers "does it speak MCP, and does it want a
+//! The hub talks to a remote server through rmcp's Streamable HTTP client (in its
+//! upstreams); this module only answers "does it speak MCP, and does it want a
 //! sign-in (or a wider scope)?" with `initialize` and `tools/list`, and names the server after
 //! its host. The sign-in flow uses the same probe to check a new token.
 
 use std::time::Duration;
 
-use crate::config::{check_remote_url, valid_server_name};
+use crate::config::check_remote_url;
+use crate::names::valid_server_name;
 
 /// How long the probe waits for the server.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(15);

@@ -19,10 +19,7 @@ use std::sync::Arc;
 
 use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
 
-/// Separator between the server and the item name.
-pub const SEPARATOR: &str = "__";
-/// Longest name the MCP name rule allows.
-pub const MAX_NAME: usize = 128;
+use crate::names::{exposed_name, with_suffix};
 
 /// The lists one server offers, as it sent them.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -137,7 +134,7 @@ impl Catalog {
     }
 
     /// The part of this catalogue `profile` serves: the same names and routes, fewer of them.
-    pub fn restricted(&self, profile: &crate::profile::Profile) -> Catalog {
+    pub fn restricted(&self, profile: &crate::config::profile::Profile) -> Catalog {
         let mut view = Catalog::default();
         for tool in &self.tools {
             if let Some(route) = self.tool_routes.get(tool.name.as_ref())
@@ -235,44 +232,10 @@ fn expose<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<String> {
     names
 }
 
-/// `server__name` within the MCP name rule, before collision handling.
-pub fn exposed_name(server: &str, name: &str) -> String {
-    let raw = format!("{server}{SEPARATOR}{name}");
-    let clean: String = raw
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if clean == raw && clean.len() <= MAX_NAME {
-        clean
-    } else {
-        // Cut or sanitised names could meet another name; the hash of the original keeps
-        // them apart.
-        with_suffix(&clean, server, name)
-    }
-}
-
-fn with_suffix(base: &str, server: &str, name: &str) -> String {
-    let hash = fnv1a(format!("{server}\0{name}").as_bytes());
-    let suffix = format!("-{:08x}", hash as u32);
-    let keep = base.len().min(MAX_NAME - suffix.len());
-    format!("{}{suffix}", &base[..keep])
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf29ce484222325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::names::MAX_NAME;
 
     fn tool(name: &str) -> Tool {
         Tool::new(name.to_owned(), "d", Arc::new(Default::default()))

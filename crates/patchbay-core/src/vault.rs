@@ -40,7 +40,7 @@
 //! The vault reads an entry only when asked for its value: it remembers the layout it last read
 //! or wrote at each account (plain, or which chunks), so a write after a read (a refresh after
 //! the hub loaded the tokens) does not read the keychain again. Callers that read a record
-//! often keep the value (the hub's [`crate::oauth::keeper`] reads each token set once).
+//! often keep the value (the hub's token keeper reads each token set once).
 
 pub mod chunk;
 pub mod store;
@@ -52,14 +52,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::clients::catalog::Os;
+use crate::names::valid_env_var;
 use crate::paths::Paths;
+use crate::platform::Os;
 use crate::secret::Secret;
 use chunk::Head;
 use store::Backend;
-
-/// The service name of the user's own installation.
-pub const SERVICE: &str = "patchbay";
 
 /// How long one keychain operation may take when a person can answer an unlock prompt.
 pub const KEYCHAIN_TIMEOUT: Duration = Duration::from_secs(120);
@@ -120,7 +118,10 @@ impl Account {
 
     /// `client/<issuer hash>`: Patchbay's client registration at one authorization server.
     pub fn client(issuer: &str) -> Self {
-        Self(format!("client/{:016x}", chunk::fnv1a64(issuer.as_bytes())))
+        Self(format!(
+            "client/{:016x}",
+            crate::names::fnv1a64(issuer.as_bytes())
+        ))
     }
 
     /// The account name as stored.
@@ -155,7 +156,7 @@ impl fmt::Display for Account {
 }
 
 fn checked_server(server: &str) -> Result<&str, VaultError> {
-    if crate::config::valid_server_name(server) {
+    if crate::names::valid_server_name(server) {
         Ok(server)
     } else {
         Err(VaultError::InvalidName {
@@ -163,16 +164,6 @@ fn checked_server(server: &str) -> Result<&str, VaultError> {
             name: server.to_owned(),
         })
     }
-}
-
-/// Whether `var` is a portable environment variable name: `[A-Za-z_][A-Za-z0-9_]*`.
-pub fn valid_env_var(var: &str) -> bool {
-    let mut chars = var.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && var.len() <= 128
 }
 
 /// A string carried as an error source.

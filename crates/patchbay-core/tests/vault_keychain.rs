@@ -314,7 +314,7 @@ async fn a_large_token_set_is_one_item_rewritten_in_place() {
 ))]
 #[tokio::test]
 async fn a_record_chunked_by_an_older_version_is_read_then_stored_whole() {
-    use patchbay_core::clients::catalog::Os;
+    use patchbay_core::platform::Os;
     use patchbay_core::vault::store::Keychain;
     let Some(vault) = keychain("migrate").await else {
         return;

@@ -7,11 +7,11 @@ use patchbay_core::clients::catalog::{self, Bearer, ClientSpec, Remote};
 use patchbay_core::clients::{
     self, ClientError, Context, EntryState, InstallOptions, Outcome, Session,
 };
+use patchbay_core::config::profile::{ProfileStatus, Served, limit_warning};
 use patchbay_core::config::{self, ServerConfig};
 use patchbay_core::control::{self, ToolEntry};
 use patchbay_core::discovery;
 use patchbay_core::paths::Paths;
-use patchbay_core::profile::{ProfileStatus, Served, limit_warning};
 
 use super::{Result, approve_server, config_failure, nudge_hub, runtime};
 use crate::failure::{Failure, Kind};
@@ -311,7 +311,7 @@ pub(super) fn import(paths: &Paths, client: &str, yes: bool) -> Result {
             eprintln!("skipping `{name}` ({what}): only stdio servers can be imported for now");
             continue;
         };
-        if !config::valid_server_name(name) {
+        if !patchbay_core::names::valid_server_name(name) {
             eprintln!(
                 "skipping `{name}`: not a valid Patchbay server name (letters, digits, `-`, `_`); add it by hand with `patchbay add NEWNAME -- {command} ...`"
             );

@@ -1,11 +1,11 @@
 //! `patchbay profile`: named subsets of the hub for clients that should see fewer tools.
 
 use patchbay_core::clients::catalog;
+use patchbay_core::config::profile::Profile;
 use patchbay_core::config::{self, ConfigError};
 use patchbay_core::control::{self, ToolEntry};
 use patchbay_core::discovery;
 use patchbay_core::paths::Paths;
-use patchbay_core::profile::Profile;
 
 use super::{Result, client_failure, config_failure, load_config, nudge_hub, runtime};
 use crate::failure::{Failure, Kind};

@@ -4,6 +4,8 @@
 //! Source: `reference/clients.md`. Adding a client is adding one [`ClientSpec`] here; the writer
 //! code never branches on a client's id.
 
+use crate::platform::Os;
+
 /// The syntax of a client's config file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -46,30 +48,6 @@ pub struct Location {
 
 const fn at(base: Base, path: &'static str) -> Location {
     Location { base, path }
-}
-
-/// The operating systems a config path is known for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Os {
-    /// macOS.
-    MacOs,
-    /// Windows.
-    Windows,
-    /// Linux and other Unixes.
-    Linux,
-}
-
-impl Os {
-    /// The OS this build runs on.
-    pub fn current() -> Self {
-        if cfg!(target_os = "macos") {
-            Os::MacOs
-        } else if cfg!(windows) {
-            Os::Windows
-        } else {
-            Os::Linux
-        }
-    }
 }
 
 /// How a remote (`--direct`) entry gets the hub's bearer without the secret being in the file.

@@ -121,7 +121,7 @@ impl Hub {
             server,
             url,
             self.vault().clone(),
-            Some(self.events().clone()),
+            Some(Arc::new(self.events().clone())),
             Some(reauthorize),
         );
         keepers.insert(server.to_owned(), keeper.clone());

@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use crate::clients::catalog::Os;
+use crate::platform::Os;
 
 /// How long an opener may take to hand the URL over (they return once the browser has it).
 const OPENER_TIMEOUT: Duration = Duration::from_secs(15);

@@ -190,7 +190,7 @@ pub async fn connect(
             .name
             .clone()
             .unwrap_or_else(|| crate::remote::default_name(&url));
-        if !crate::config::valid_server_name(&name) {
+        if !crate::names::valid_server_name(&name) {
             return Err(ConfigError::InvalidName(name).into());
         }
         if config.servers.contains_key(&name) {

@@ -33,7 +33,6 @@ use oauth2::{
 use serde::{Deserialize, Serialize};
 
 use super::SignInError;
-use crate::events::{EventSender, HubEvent};
 use crate::secret::Secret;
 use crate::vault::{ClientRegistration, StaticHeader, TokenSet, Vault, VaultError, unix_seconds};
 
@@ -233,6 +232,13 @@ struct Shown {
     message: Option<String>,
 }
 
+/// Who hears a keeper's token state change: the hub, which announces it on its event stream.
+/// The keeper reports through this, so it needs nothing of the hub.
+pub trait TokenWatcher: Send + Sync {
+    /// `server`'s tokens moved to `state`; `message` says why, for `NeedsSignIn`.
+    fn token_state(&self, server: &str, state: TokenState, message: Option<String>);
+}
+
 /// The credential owner of one remote server. Cheap to share (`Arc`).
 pub struct Keeper {
     server: String,
@@ -242,7 +248,7 @@ pub struct Keeper {
     held: tokio::sync::Mutex<Held>,
     shown: Mutex<Shown>,
     changed: tokio::sync::watch::Sender<u64>,
-    events: Option<EventSender>,
+    watcher: Option<Arc<dyn TokenWatcher>>,
     reauthorize: Option<Arc<dyn Reauthorize>>,
     step_up: tokio::sync::Mutex<u32>,
     /// The last request that failed for want of credentials or scope, and why.
@@ -300,13 +306,13 @@ enum Failure {
 }
 
 impl Keeper {
-    /// A keeper for `server` at `url`. `events` hears its state changes; `reauthorize` runs a
+    /// A keeper for `server` at `url`. `watcher` hears its state changes; `reauthorize` runs a
     /// step-up sign-in on `403 insufficient_scope` (none: the server needs a new sign-in).
     pub fn new(
         server: impl Into<String>,
         url: impl Into<String>,
         vault: Vault,
-        events: Option<EventSender>,
+        watcher: Option<Arc<dyn TokenWatcher>>,
         reauthorize: Option<Arc<dyn Reauthorize>>,
     ) -> Arc<Self> {
         let http = reqwest::Client::builder()
@@ -328,7 +334,7 @@ impl Keeper {
                 message: None,
             }),
             changed: tokio::sync::watch::channel(0).0,
-            events,
+            watcher,
             reauthorize,
             step_up: tokio::sync::Mutex::new(0),
             failure: Mutex::new(None),
@@ -378,12 +384,8 @@ impl Keeper {
             previous
         };
         if previous != state {
-            if let Some(events) = &self.events {
-                let _ = events.send(HubEvent::TokenState {
-                    server: self.server.clone(),
-                    state,
-                    message,
-                });
+            if let Some(watcher) = &self.watcher {
+                watcher.token_state(&self.server, state, message);
             }
             if state == TokenState::NeedsSignIn {
                 tracing::warn!(server = %self.server, "remote server needs a new sign-in");
@@ -1057,7 +1059,7 @@ mod tests {
 
     #[tokio::test]
     async fn requests_and_refreshes_read_the_keychain_once() {
-        use crate::clients::catalog::Os;
+        use crate::platform::Os;
         use crate::vault::RegistrationKind;
         use crate::vault::store::Memory;
 

@@ -26,7 +26,8 @@
 //! (Patchbay 0.1 chunked everywhere); a write where chunks are not needed replaces the head with
 //! the record itself, in place, and deletes the old chunks.
 
-use crate::clients::catalog::Os;
+use crate::names::fnv1a64;
+use crate::platform::Os;
 
 /// Largest blob Windows Credential Manager accepts (`CRED_MAX_CREDENTIAL_BLOB_SIZE`).
 pub const WINDOWS_BLOB_LIMIT: usize = 2560;
@@ -149,17 +150,6 @@ pub fn split(bytes: &[u8]) -> Vec<&[u8]> {
         return vec![bytes];
     }
     bytes.chunks(CHUNK_BYTES).collect()
-}
-
-/// FNV-1a, 64 bits: a stable, dependency-free checksum and short name hash. Not a MAC: it
-/// detects torn or mixed writes and keeps account names short, nothing more.
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in bytes {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
 }
 
 /// A random generation tag (8 bytes, hex).

@@ -227,8 +227,8 @@ pub struct Memory {
 #[cfg(test)]
 impl Memory {
     /// An empty keychain with the blob limit of `os`'s.
-    pub fn like(os: crate::clients::catalog::Os) -> Self {
-        use crate::clients::catalog::Os;
+    pub fn like(os: crate::platform::Os) -> Self {
+        use crate::platform::Os;
         Self {
             blob_limit: match os {
                 Os::Windows => Some(super::chunk::WINDOWS_BLOB_LIMIT),

@@ -9,10 +9,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use patchbay_core::clients::catalog::{ClientSpec, Format, Os};
+use patchbay_core::clients::catalog::{ClientSpec, Format};
 use patchbay_core::clients::document::Document;
 use patchbay_core::clients::{Context, Homes, Session};
 use patchbay_core::paths::Paths;
+use patchbay_core::platform::Os;
 
 /// The binary path every golden file shows.
 pub const EXE: &str = "/opt/patchbay/bin/patchbay";

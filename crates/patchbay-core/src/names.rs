@@ -1,0 +1,73 @@
+//! Names as Patchbay writes and checks them: a server's name, an environment variable's, and
+//! the namespaced name a client sees (`SERVER__NAME`, kept inside the MCP name rule).
+//!
+//! A leaf: it imports nothing of the crate, so the config, the vault and the catalogue agree
+//! on one set of rules.
+
+/// Separator between the server and the item name.
+pub const SEPARATOR: &str = "__";
+/// Longest name the MCP name rule allows.
+pub const MAX_NAME: usize = 128;
+
+/// Whether `name` may name a server: it becomes the prefix of every tool name, so it is kept to
+/// the MCP name alphabet, short, and free of the `__` separator.
+pub fn valid_server_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    first_ok
+        && name.len() <= 32
+        && !name.contains("__")
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Whether `var` is a portable environment variable name: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn valid_env_var(var: &str) -> bool {
+    let mut chars = var.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && var.len() <= 128
+}
+
+/// `server__name` within the MCP name rule, before collision handling.
+pub fn exposed_name(server: &str, name: &str) -> String {
+    let raw = format!("{server}{SEPARATOR}{name}");
+    let clean: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if clean == raw && clean.len() <= MAX_NAME {
+        clean
+    } else {
+        // Cut or sanitised names could meet another name; the hash of the original keeps
+        // them apart.
+        with_suffix(&clean, server, name)
+    }
+}
+
+pub(crate) fn with_suffix(base: &str, server: &str, name: &str) -> String {
+    let hash = fnv1a64(format!("{server}\0{name}").as_bytes());
+    let suffix = format!("-{:08x}", hash as u32);
+    let keep = base.len().min(MAX_NAME - suffix.len());
+    format!("{}{suffix}", &base[..keep])
+}
+
+/// FNV-1a, 64 bits: a stable, dependency-free checksum and short name hash. Not a MAC: it
+/// detects torn or mixed writes and keeps names short, nothing more.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in bytes {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
