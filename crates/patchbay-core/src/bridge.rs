@@ -571,10 +571,12 @@ async fn post(
         }
     };
     if is_sse {
-        let mut events = SseParser::default();
+        let mut events = crate::sse::Reader::default();
         let mut body = response.bytes_stream();
         while let Some(chunk) = body.next().await {
-            events.feed(&chunk?).into_iter().for_each(&mut deliver);
+            for event in events.feed(&chunk?) {
+                deliver(event.data);
+            }
         }
     } else {
         let body = response.bytes().await?;
@@ -602,12 +604,9 @@ fn open_stream(http: reqwest::Client, link: HubLink, out: mpsc::UnboundedSender<
         if !response.status().is_success() {
             return;
         }
-        let mut events = SseParser::default();
-        let mut body = response.bytes_stream();
-        while let Some(Ok(chunk)) = body.next().await {
-            for data in events.feed(&chunk) {
-                let _ = out.send(one_line(data));
-            }
+        let mut events = std::pin::pin!(crate::sse::events(response.bytes_stream()));
+        while let Some(Ok(event)) = events.next().await {
+            let _ = out.send(one_line(event.data));
         }
     });
 }
@@ -640,73 +639,13 @@ fn parse_error(detail: &str) -> String {
     .to_string()
 }
 
-/// An incremental `text/event-stream` parser yielding each event's data. Events with empty
-/// data (resumption primers) are skipped; `id:`, `event:`, `retry:` and comments are ignored.
-/// Each byte is searched once, however the stream is cut into chunks.
-#[derive(Default)]
-pub struct SseParser {
-    buffer: Vec<u8>,
-    /// How far `buffer` has been searched for a line break.
-    scanned: usize,
-    data: Vec<String>,
-}
-
-impl SseParser {
-    /// Feed bytes; returns the data of every event completed by them.
-    pub fn feed(&mut self, chunk: &[u8]) -> Vec<String> {
-        self.buffer.extend_from_slice(chunk);
-        let mut done = Vec::new();
-        let mut start = 0;
-        while let Some(offset) = memchr::memchr(b'\n', &self.buffer[self.scanned..]) {
-            let end = self.scanned + offset;
-            self.scanned = end + 1;
-            let line = String::from_utf8_lossy(&self.buffer[start..end]);
-            start = end + 1;
-            let line = line.trim_end_matches('\r');
-            if line.is_empty() {
-                if !self.data.is_empty() {
-                    let data = self.data.join("\n");
-                    self.data.clear();
-                    if !data.is_empty() {
-                        done.push(data);
-                    }
-                }
-            } else if let Some(value) = line.strip_prefix("data:") {
-                self.data
-                    .push(value.strip_prefix(' ').unwrap_or(value).to_owned());
-            }
-        }
-        self.buffer.drain(..start);
-        self.scanned -= start;
-        done
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn sse_parser_handles_split_chunks_primers_and_multiline_data() {
-        let mut p = SseParser::default();
-        let mut out = p.feed(b"id: 1\ndata:\n\nevent: message\ndata: {\"a\":");
-        out.extend(p.feed(b"1}\n\n: comment\r\ndata: {\"b\":\r\ndata: 2}\r\n\r\n"));
-        assert_eq!(out, ["{\"a\":1}", "{\"b\":\n2}"]);
-        assert_eq!(one_line(out[1].clone()), "{\"b\":2}");
-    }
-
-    #[test]
-    fn sse_parser_reads_the_same_events_however_the_stream_is_cut() {
-        let whole: &[u8] = b"data: \r\nid: 0\r\nretry: 3000\r\n\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\r\n\r\n";
-        let want = [r#"{"jsonrpc":"2.0","id":1,"result":{}}"#];
-        for cut in 0..whole.len() {
-            let mut p = SseParser::default();
-            let mut out = p.feed(&whole[..cut]);
-            out.extend(p.feed(&whole[cut..]));
-            assert_eq!(out, want, "cut at {cut}");
-        }
-        let mut p = SseParser::default();
-        let out: Vec<String> = whole.chunks(1).flat_map(|b| p.feed(b)).collect();
-        assert_eq!(out, want);
+    fn multi_line_json_is_sent_as_one_line() {
+        assert_eq!(one_line("{\"b\":\n2}".to_owned()), "{\"b\":2}");
+        assert_eq!(one_line("{\"a\":1}".to_owned()), "{\"a\":1}");
     }
 }

@@ -880,33 +880,18 @@ impl Client {
             .send_raw(http.get(format!("{}/events", self.base)))
             .await?;
         let base = self.base.clone();
-        let bytes = response.bytes_stream();
-        Ok(futures::stream::unfold(
-            (bytes, String::new(), base),
-            |(mut bytes, mut buffer, base)| async move {
-                loop {
-                    if let Some(end) = buffer.find("\n\n") {
-                        let block: String = buffer.drain(..end + 2).collect();
-                        if let Some(event) = sse_event(&block) {
-                            return Some((Ok(event), (bytes, buffer, base)));
-                        }
-                        continue;
-                    }
-                    match bytes.next().await? {
-                        Ok(chunk) => {
-                            buffer.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"))
-                        }
-                        Err(source) => {
-                            let err = ClientError::Unreachable {
-                                url: base.clone(),
-                                source,
-                            };
-                            return Some((Err(err), (bytes, buffer, base)));
-                        }
-                    }
-                }
-            },
-        ))
+        Ok(
+            crate::sse::events(response.bytes_stream()).filter_map(move |read| {
+                let item = match read {
+                    Ok(event) => event_json(event).map(Ok),
+                    Err(source) => Some(Err(ClientError::Unreachable {
+                        url: base.clone(),
+                        source,
+                    })),
+                };
+                std::future::ready(item)
+            }),
+        )
     }
 
     /// POST a JSON body and read the JSON answer.
@@ -971,22 +956,11 @@ fn segment(name: &str) -> String {
         .replace('+', "%20")
 }
 
-/// One SSE block (`event:` and `data:` lines) as the event's JSON; `None` for a keep-alive.
-fn sse_event(block: &str) -> Option<Value> {
-    let mut kind = None;
-    let mut data = String::new();
-    for line in block.lines() {
-        if let Some(value) = line.strip_prefix("event:") {
-            kind = Some(value.trim().to_owned());
-        } else if let Some(value) = line.strip_prefix("data:") {
-            if !data.is_empty() {
-                data.push('\n');
-            }
-            data.push_str(value.strip_prefix(' ').unwrap_or(value));
-        }
-    }
-    let kind = kind?;
-    let mut event: Value = serde_json::from_str(&data).unwrap_or_else(|_| json!({}));
+/// One event of `/events` as its JSON, with its `kind` from the event's type when the data
+/// lacks one; `None` for an event without a type (the hub names every event).
+fn event_json(read: crate::sse::Event) -> Option<Value> {
+    let kind = read.event?;
+    let mut event: Value = serde_json::from_str(&read.data).unwrap_or_else(|_| json!({}));
     if let Some(object) = event.as_object_mut() {
         object
             .entry("kind")
@@ -1000,18 +974,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sse_blocks_become_the_events_json() {
+    fn events_become_their_json() {
+        let json_of = |block: &str| {
+            crate::sse::parse(block.as_bytes())
+                .pop()
+                .and_then(event_json)
+        };
         let block = "event: server_state\ndata: {\"kind\":\"server_state\",\"server\":\"a\"}\n\n";
         assert_eq!(
-            sse_event(block),
+            json_of(block),
             Some(json!({"kind": "server_state", "server": "a"}))
         );
         assert_eq!(
-            sse_event("event: lagged\ndata: {}\n\n"),
+            json_of("event: lagged\ndata: {}\n\n"),
             Some(json!({"kind": "lagged"})),
             "a lagged reader is told so"
         );
-        assert_eq!(sse_event(":\n\n"), None, "keep-alives are not events");
+        assert_eq!(json_of(":\n\n"), None, "keep-alives are not events");
     }
 
     fn cursor(served_tools: Option<usize>, profile: Option<&str>) -> ClientStatus {

@@ -26,6 +26,7 @@ pub mod remote;
 pub mod router;
 pub mod secret;
 pub mod serve;
+pub mod sse;
 pub mod supervisor;
 pub mod vault;
 

@@ -212,12 +212,9 @@ fn denial(response: &reqwest::Response) -> Option<Probe> {
 /// The JSON-RPC answer with `id`, from a JSON body or an SSE stream.
 fn answer(body: &str, id: u32) -> Option<serde_json::Value> {
     let is_answer = |message: &serde_json::Value| message.get("id") == Some(&id.into());
-    let candidates = std::iter::once(body).chain(
-        body.lines()
-            .filter_map(|line| line.strip_prefix("data:"))
-            .map(str::trim),
-    );
-    candidates
+    let events = crate::sse::parse(body.as_bytes());
+    std::iter::once(body)
+        .chain(events.iter().map(|event| event.data.as_str()))
         .filter_map(|text| serde_json::from_str::<serde_json::Value>(text).ok())
         .find(is_answer)
 }

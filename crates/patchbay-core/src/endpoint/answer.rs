@@ -23,7 +23,7 @@ use axum::response::Response;
 use bytes::BytesMut;
 use futures::StreamExt;
 
-use crate::bridge::SseParser;
+use crate::sse;
 
 /// How long an answer may take and still come back as one JSON body: long enough for a tool
 /// that answers from memory, short enough that any client's read time-out is far away.
@@ -38,7 +38,7 @@ pub async fn quick_json(response: Response, within: Duration) -> Response {
     let (mut parts, body) = response.into_parts();
     let mut stream = body.into_data_stream();
     let mut seen = BytesMut::new();
-    let mut events = SseParser::default();
+    let mut events = sse::Reader::default();
     let deadline = tokio::time::sleep(within);
     tokio::pin!(deadline);
     let ended = loop {
@@ -49,6 +49,7 @@ pub async fn quick_json(response: Response, within: Duration) -> Response {
                     let Some(first) = events.feed(&bytes).into_iter().next() else {
                         continue;
                     };
+                    let first = first.data;
                     if !super::is_answer(first.as_bytes()) {
                         break false;
                     }

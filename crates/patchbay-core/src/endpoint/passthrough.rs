@@ -58,10 +58,10 @@ where
                 match stream.next().await {
                     Some(Ok(chunk)) => {
                         pending.extend_from_slice(&chunk);
-                        let Some(end) = memmem::rfind(&pending, b"\n\n") else {
+                        let Some(end) = crate::sse::whole_len(&pending) else {
                             continue;
                         };
-                        let whole = pending.split_to(end + 2).freeze();
+                        let whole = pending.split_to(end).freeze();
                         return Some((Ok(restore_whole(whole)), (stream, pending)));
                     }
                     Some(Err(err)) => return Some((Err(err), (stream, pending))),
@@ -82,22 +82,7 @@ fn restore_whole(events: Bytes) -> Bytes {
     if memmem::find(&events, KEY.as_bytes()).is_none() {
         return events;
     }
-    let mut out = Vec::with_capacity(events.len());
-    for line in events.split_inclusive(|&b| b == b'\n') {
-        let restored = line
-            .strip_prefix(b"data:")
-            .map(|data| data.strip_prefix(b" ").unwrap_or(data))
-            .and_then(|data| restore(data.strip_suffix(b"\n").unwrap_or(data)));
-        match restored {
-            Some(message) => {
-                out.extend_from_slice(b"data: ");
-                out.extend_from_slice(&message);
-                out.push(b'\n');
-            }
-            None => out.extend_from_slice(line),
-        }
-    }
-    Bytes::from(out)
+    Bytes::from(crate::sse::map_data(&events, restore))
 }
 
 #[cfg(test)]
