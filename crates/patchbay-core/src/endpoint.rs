@@ -34,7 +34,6 @@ use crate::hub::{Hub, HubService};
 use crate::secret::Secret;
 
 mod answer;
-pub(crate) mod passthrough;
 
 /// Bind the loopback listener; port 0 asks the OS for one.
 pub async fn bind(port: u16) -> std::io::Result<tokio::net::TcpListener> {

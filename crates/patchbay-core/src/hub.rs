@@ -791,7 +791,7 @@ impl HubService {
 /// The `_meta` of a placeholder for an answer rmcp's model could not read: the endpoint puts
 /// the answer back in the placeholder's place on its way to the client.
 fn carry(unread: CustomResult) -> MetaObject {
-    crate::endpoint::passthrough::carry(unread.0)
+    crate::whole::carry(unread.0)
 }
 
 fn unexpected(server: &str) -> ErrorData {

@@ -29,6 +29,7 @@ pub mod serve;
 pub mod sse;
 pub mod supervisor;
 pub mod vault;
+pub mod whole;
 
 /// The version every component reports (`serverInfo`, `/api/v1/status`, `--version`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

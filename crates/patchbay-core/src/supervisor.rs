@@ -4,7 +4,7 @@
 //! server is an MCP client session over rmcp's Streamable HTTP client transport. A stdio server's
 //! child is spawned through rmcp's child-process transport in a process group of its own (so
 //! `npx`'s node grandchild dies with it), its stderr goes line by line to the server's rotating
-//! log, and the MCP client session over its stdio (with its answers kept whole, see [`whole`]) is
+//! log, and the MCP client session over its stdio (with its answers kept whole, see [`crate::whole`]) is
 //! what the router calls. When the child exits, calls in
 //! flight fail at once (rmcp drops their responders, the router maps that to a JSON-RPC error)
 //! and the server is restarted after a capped exponential backoff: 0.5 s, 1 s, 2 s ... 30 s,
@@ -32,8 +32,7 @@ use crate::oauth::http::Authorized;
 use crate::router::ServerCatalog;
 use crate::vault::Vault;
 
-mod whole;
-use whole::{TakeStdio, WholeChild};
+use crate::whole::child::{TakeStdio, WholeChild};
 
 /// First restart delay.
 pub const BACKOFF_START: Duration = Duration::from_millis(500);

@@ -13,7 +13,7 @@
 //! server-to-client request, a log line), or nothing has come by then, the client gets the
 //! stream as rmcp made it, with what was read put back in front. Nothing is lost either way.
 //! Either way an answer the hub could only carry in a placeholder is put back in its place
-//! (`passthrough`).
+//! ([`crate::whole`]).
 
 use std::time::Duration;
 
@@ -59,7 +59,7 @@ pub async fn quick_json(response: Response, within: Duration) -> Response {
                     );
                     parts.headers.remove(header::CACHE_CONTROL);
                     parts.headers.remove("x-accel-buffering");
-                    let body = match super::passthrough::restore(first.as_bytes()) {
+                    let body = match crate::whole::restore(first.as_bytes()) {
                         Some(restored) => Body::from(restored),
                         None => Body::from(first),
                     };
@@ -72,21 +72,21 @@ pub async fn quick_json(response: Response, within: Duration) -> Response {
     };
     let read = futures::stream::once(std::future::ready(Ok::<_, axum::Error>(seen.freeze())));
     let body = if ended {
-        Body::from_stream(super::passthrough::restore_events(read))
+        Body::from_stream(crate::whole::restore_events(read))
     } else {
-        Body::from_stream(super::passthrough::restore_events(read.chain(stream)))
+        Body::from_stream(crate::whole::restore_events(read.chain(stream)))
     };
     Response::from_parts(parts, body)
 }
 
-/// `response` with [`super::passthrough::restore_events`] over its body when it is an event
+/// `response` with [`crate::whole::restore_events`] over its body when it is an event
 /// stream.
 pub fn restored(response: Response) -> Response {
     if !is_event_stream(&response) {
         return response;
     }
     let (parts, body) = response.into_parts();
-    let events = super::passthrough::restore_events(body.into_data_stream());
+    let events = crate::whole::restore_events(body.into_data_stream());
     Response::from_parts(parts, Body::from_stream(events))
 }
 

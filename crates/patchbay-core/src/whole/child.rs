@@ -2,9 +2,9 @@
 //!
 //! rmcp reads what a child writes into its typed model of the protocol, and a field the model
 //! does not know (a server's own member in a tool result, a text content's extra field) is gone
-//! by the time the router sees the result. The router can already pass on an answer rmcp could
-//! not read at all (`ServerResult::CustomResult`, see `endpoint/passthrough.rs`); this module
-//! makes the same happen to an answer rmcp read only in part.
+//! by the time the hub sees the result. The hub can already pass on an answer rmcp could not
+//! read at all (`ServerResult::CustomResult`, see [`crate::whole`]); this module makes the same
+//! happen to an answer rmcp read only in part.
 //!
 //! The child is still spawned, and shut down, by rmcp's child-process transport (in a process
 //! tree of its own, see `own_process_tree`; close, wait, SIGTERM on unix, kill). [`TakeStdio`]

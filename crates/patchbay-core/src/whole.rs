@@ -1,16 +1,24 @@
-//! Answers that rmcp's model cannot read, passed on to the client whole.
+//! Answers kept whole: a client gets what a server sent, equal as JSON, member order kept,
+//! even where rmcp's typed model of the protocol would lose part of it.
 //!
-//! A server's answer reaches the hub through rmcp's typed model of the protocol. An answer the
-//! model cannot read (a content type newer than rmcp, a field of a shape it does not expect)
-//! arrives as a bare JSON value, and rmcp's server side sends back only typed results. So the
-//! hub answers with a placeholder of the right type whose `_meta` carries the server's value
-//! under [`KEY`] ([`carry`]), and the endpoint, which sees every message rmcp sends to a
-//! client, puts the value back in the placeholder's place ([`restore`], [`restore_events`]).
-//! The client gets what the server sent, equal as JSON, member order kept.
+//! Two halves, both here:
+//!
+//! - [`child`]: a stdio server's answers are read through a tap that keeps a copy of each
+//!   answer to a `tools/call`, `prompts/get` or `resources/read`; when rmcp's reading of it,
+//!   written out again, differs from the copy, the copy is handed on as a bare JSON value
+//!   (`CustomResult`), as rmcp does itself for an answer it cannot read at all.
+//! - This module: rmcp's server side sends back only typed results, so the hub answers with a
+//!   placeholder of the right type whose `_meta` carries the server's value under [`KEY`]
+//!   ([`carry`]); the endpoint, which sees every message rmcp sends to a client, puts the value
+//!   back in the placeholder's place ([`restore`], [`restore_events`]).
 //!
 //! A server that writes [`KEY`] into its own result's `_meta` gets its result replaced by the
 //! value it wrote there: what it could have sent as its result in the first place, so nothing
 //! is gained by it.
+//!
+//! A leaf: it imports nothing of the hub (only the event-stream reader, [`crate::sse`]).
+
+pub mod child;
 
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
