@@ -6,16 +6,16 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use patchbay_core::config::profile::ProfileStatus;
-use patchbay_core::config::{NewServer, StartMode};
-use patchbay_core::control::{
+use patchbay_core::api::FlowView;
+use patchbay_core::api::ServerStatus;
+use patchbay_core::api::{
     ClientChange, HubStatus, InstallRequest, RestoreRequest, ServerAdded, ToolEntry,
 };
+use patchbay_core::config::profile::ProfileStatus;
+use patchbay_core::config::{NewServer, StartMode};
 use patchbay_core::events::CallRecord;
-use patchbay_core::hub::FlowView;
 use patchbay_core::oauth::TokenStatus;
 use patchbay_core::oauth::connect::ConnectRequest;
-use patchbay_core::supervisor::ServerStatus;
 use serde_json::Value;
 use tauri::{AppHandle, State};
 use tauri_plugin_autostart::ManagerExt;

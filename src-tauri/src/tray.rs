@@ -9,8 +9,8 @@
 //! before) is lost. Refreshes run one at a time, each reading the hub afresh, so the last one
 //! shows the hub's latest state.
 
+use patchbay_core::api::ServerStatus;
 use patchbay_core::oauth::{TokenActions, TokenState, TokenStatus};
-use patchbay_core::supervisor::ServerStatus;
 use tauri::image::Image;
 use tauri::menu::{
     CheckMenuItem, IsMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem, Submenu,

@@ -4,14 +4,15 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
 
+use patchbay_core::api::{HubStatus, ToolEntry};
+use patchbay_core::api::{ServerState, ServerStatus};
 use patchbay_core::config::{self, Config, ConfigError, ServerConfig};
-use patchbay_core::control::{self, ClientError, HubStatus, ToolEntry};
+use patchbay_core::control::{self, ClientError};
 use patchbay_core::discovery::{self, Discovery, DiscoveryError};
 use patchbay_core::oauth::connect::ConnectRequest;
 use patchbay_core::paths::Paths;
 use patchbay_core::remote;
 use patchbay_core::serve::{ServeError, ServeOptions};
-use patchbay_core::supervisor::{ServerState, ServerStatus};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 

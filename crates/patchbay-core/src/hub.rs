@@ -27,14 +27,19 @@ use rmcp::service::{
 use rmcp::{ClientHandler, ErrorData, ServerHandler, ServiceError};
 use tokio_util::sync::CancellationToken;
 
+use crate::api::ServerStatus;
 use crate::config::{Config, ServerConfig};
 use crate::events::{CallRecord, EventSender, HubEvent};
+use crate::hub::catalog::{Catalog, ServerCatalog};
+use crate::hub::upstream::{Lazy, Link, Upstream};
 use crate::paths::Paths;
-use crate::router::{Catalog, ServerCatalog};
-use crate::supervisor::{Lazy, Link, ServerStatus, Upstream};
 
+pub mod catalog;
+pub mod endpoint;
+pub mod list_cache;
+pub mod routes;
 mod signin;
-pub use signin::FlowView;
+pub mod upstream;
 
 /// Items per page of a merged list.
 pub const PAGE_SIZE: usize = 500;
@@ -341,7 +346,7 @@ impl Hub {
                 let cached = server
                     .url
                     .is_none()
-                    .then(|| crate::list_cache::load(&self.inner.paths, name, server))
+                    .then(|| crate::hub::list_cache::load(&self.inner.paths, name, server))
                     .flatten();
                 let cached_tools = cached.as_ref().map(|c| c.tools.len());
                 match cached {
@@ -417,7 +422,7 @@ impl Hub {
                 .lock()
                 .expect("upstreams lock")
                 .values()
-                .any(|u| u.status().state != crate::supervisor::ServerState::Stopped);
+                .any(|u| u.status().state != crate::api::ServerState::Stopped);
             if !running || tokio::time::Instant::now() >= deadline {
                 break;
             }
@@ -432,7 +437,7 @@ impl Hub {
             return;
         }
         if let Some(up) = stdio {
-            crate::list_cache::store(&self.inner.paths, server, up.config(), &catalog);
+            crate::hub::list_cache::store(&self.inner.paths, server, up.config(), &catalog);
         }
         catalogs.insert(server.to_owned(), Arc::new(catalog));
         drop(catalogs);
@@ -691,7 +696,7 @@ impl HubService {
         server: &str,
         progress: Option<&ProgressToken>,
         caller: &Peer<RoleServer>,
-    ) -> Result<(Peer<RoleClient>, Option<crate::supervisor::InUse>), ErrorData> {
+    ) -> Result<(Peer<RoleClient>, Option<crate::hub::upstream::InUse>), ErrorData> {
         let Some(up) = self.hub.upstream(server) else {
             return self.running_peer(server).map(|p| (p, None));
         };
@@ -701,14 +706,14 @@ impl HubService {
         }
         if matches!(
             up.status().state,
-            crate::supervisor::ServerState::Idle | crate::supervisor::ServerState::Starting
+            crate::api::ServerState::Idle | crate::api::ServerState::Starting
         ) {
             if let Some(token) = progress {
                 let note = ProgressNotificationParam::new(token.clone(), 0.0)
                     .with_message(format!("starting server `{server}`"));
                 let _ = caller.notify_progress(note).await;
             }
-            if let Some(peer) = up.ready(crate::supervisor::START_TIMEOUT).await {
+            if let Some(peer) = up.ready(crate::hub::upstream::START_TIMEOUT).await {
                 return Ok((peer, Some(in_use)));
             }
         }

@@ -7,27 +7,24 @@
 //! [`bridge`] carries a client's stdio to that endpoint; [`clients`] writes the entry that runs
 //! it into each MCP client's own config; [`vault`] keeps secrets in the OS keychain.
 
+pub mod api;
 pub mod bridge;
 pub mod clients;
 pub mod config;
 pub mod control;
 pub mod discovery;
-pub mod endpoint;
 pub mod events;
 pub mod exec;
 pub mod hub;
-pub mod list_cache;
 pub mod logs;
 pub mod names;
 pub mod oauth;
 pub mod paths;
 pub mod platform;
 pub mod remote;
-pub mod router;
 pub mod secret;
 pub mod serve;
 pub mod sse;
-pub mod supervisor;
 pub mod vault;
 pub mod whole;
 

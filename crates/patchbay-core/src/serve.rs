@@ -70,7 +70,7 @@ pub async fn serve(
     let secret = crate::secret::load_or_create(&paths.secret_file()).map_err(state_error)?;
     let config = Config::load(&paths.config_file)?;
     let port = options.port.unwrap_or(config.hub.port);
-    let listener = crate::endpoint::bind(port)
+    let listener = crate::hub::endpoint::bind(port)
         .await
         .map_err(|source| ServeError::Bind { port, source })?;
     let port = listener.local_addr().map_err(state_error)?.port();
@@ -93,7 +93,7 @@ pub async fn serve(
         Ok(ctx) => crate::clients::watch::start(ctx, hub.events().clone(), shutdown.clone()),
         Err(err) => tracing::warn!("not watching client configs: {err}"),
     }
-    let serving = tokio::spawn(crate::endpoint::serve(
+    let serving = tokio::spawn(crate::hub::endpoint::serve(
         hub.clone(),
         listener,
         secret,

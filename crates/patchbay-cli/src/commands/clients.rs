@@ -3,13 +3,14 @@
 
 use std::path::Path;
 
+use patchbay_core::api::ToolEntry;
 use patchbay_core::clients::catalog::{self, Bearer, ClientSpec, Remote};
 use patchbay_core::clients::{
     self, ClientError, Context, EntryState, InstallOptions, Outcome, Session,
 };
 use patchbay_core::config::profile::{ProfileStatus, Served, limit_warning};
 use patchbay_core::config::{self, ServerConfig};
-use patchbay_core::control::{self, ToolEntry};
+use patchbay_core::control;
 use patchbay_core::discovery;
 use patchbay_core::paths::Paths;
 

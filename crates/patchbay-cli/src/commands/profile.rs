@@ -1,9 +1,10 @@
 //! `patchbay profile`: named subsets of the hub for clients that should see fewer tools.
 
+use patchbay_core::api::ToolEntry;
 use patchbay_core::clients::catalog;
 use patchbay_core::config::profile::Profile;
 use patchbay_core::config::{self, ConfigError};
-use patchbay_core::control::{self, ToolEntry};
+use patchbay_core::control;
 use patchbay_core::discovery;
 use patchbay_core::paths::Paths;
 

@@ -159,7 +159,7 @@ async fn in_hub(client: &control::Client, paths: &Paths, request: ConnectRequest
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
-        let view: patchbay_core::hub::FlowView = client
+        let view: patchbay_core::api::FlowView = client
             .get(&format!("/sign-in/{flow}"))
             .await
             .map_err(api_failure)?;

@@ -10,10 +10,10 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 
 use futures::future::BoxFuture;
-use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::{Hub, Inner};
+use crate::api::FlowView;
 use crate::events::HubEvent;
 use crate::oauth::connect::{ConnectRequest, Connected, connect};
 use crate::oauth::keeper::Reauthorize;
@@ -22,31 +22,6 @@ use crate::vault::TokenSet;
 
 /// Finished flows remembered.
 pub const FLOWS_KEPT: usize = 32;
-
-/// One flow as the control API shows it.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct FlowView {
-    /// Its id.
-    pub flow: String,
-    /// The server.
-    pub server: String,
-    /// Every step so far, oldest first.
-    pub progress: Vec<Progress>,
-    /// Whether it has ended.
-    pub finished: bool,
-    /// On success.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub connected: Option<Connected>,
-    /// On failure, said for a person.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// What to do about the failure.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-    /// Cancelled by the user.
-    #[serde(default)]
-    pub cancelled: bool,
-}
 
 pub(super) struct Flow {
     view: Mutex<FlowView>,

@@ -21,15 +21,15 @@ use rmcp::service::{Peer, RoleClient, RunningService, ServiceExt};
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess, Transport};
-use serde::{Deserialize, Serialize};
 use tokio::io::AsyncBufReadExt;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::{ServerKind, ServerState, ServerStatus};
 use crate::config::ServerConfig;
+use crate::hub::catalog::ServerCatalog;
 use crate::logs::RotatingLog;
 use crate::oauth::Keeper;
 use crate::oauth::http::Authorized;
-use crate::router::ServerCatalog;
 use crate::vault::Vault;
 
 use crate::whole::child::{TakeStdio, WholeChild};
@@ -48,118 +48,6 @@ pub const REMOTE_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const REMOTE_PING_INTERVAL: Duration = Duration::from_secs(10);
 /// How long a ping may take before the server counts as gone.
 pub const REMOTE_PING_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Where a server is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ServerState {
-    /// Spawned, handshake under way.
-    Starting,
-    /// Serving calls.
-    Running,
-    /// Exited or failed to start; a restart is scheduled.
-    Restarting,
-    /// Stopped on purpose (disabled, removed, hub shutting down).
-    Stopped,
-    /// A remote server whose credentials are gone or rejected: it waits for `patchbay login`.
-    NeedsSignIn,
-    /// A lazy server with no process: its cached lists are served, and a call starts it.
-    Idle,
-}
-
-impl ServerState {
-    /// The word `patchbay status` shows.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ServerState::Starting => "starting",
-            ServerState::Running => "running",
-            ServerState::Restarting => "restarting",
-            ServerState::Stopped => "stopped",
-            ServerState::NeedsSignIn => "needs_sign_in",
-            ServerState::Idle => "idle",
-        }
-    }
-}
-
-/// A server's status as the control API and the CLI show it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ServerStatus {
-    /// Config name.
-    pub name: String,
-    /// Current state.
-    pub state: ServerState,
-    /// Child pid while one runs.
-    pub pid: Option<u32>,
-    /// Seconds since it reached `running`.
-    pub uptime_secs: Option<u64>,
-    /// Tools it offers (from its last good list).
-    pub tools: usize,
-    /// Restarts since the hub started.
-    pub restarts: u32,
-    /// Milliseconds until the next restart attempt, while `restarting`.
-    pub retry_in_ms: Option<u64>,
-    /// The last failure, said for a person.
-    pub last_error: Option<String>,
-    /// The exact command line, or a remote server's URL.
-    pub command: String,
-    /// A stdio server (a child process) or a remote one (a URL).
-    #[serde(default)]
-    pub kind: ServerKind,
-    /// Enabled in the config; a disabled server is `stopped` with the error `disabled`.
-    #[serde(default = "enabled_by_default")]
-    pub enabled: bool,
-}
-
-fn enabled_by_default() -> bool {
-    true
-}
-
-/// How the hub reaches a server.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ServerKind {
-    /// A child process spoken to over stdio.
-    #[default]
-    Stdio,
-    /// A Streamable HTTP server at a URL.
-    Remote,
-}
-
-impl ServerKind {
-    /// The kind of `config`.
-    pub fn of(config: &ServerConfig) -> Self {
-        if config.url.is_some() {
-            ServerKind::Remote
-        } else {
-            ServerKind::Stdio
-        }
-    }
-}
-
-impl ServerStatus {
-    /// The status of a configured server the hub does not run. Its last error is `disabled` when
-    /// the config disables it, else `why` (the CLI's "hub not running"; none from the hub).
-    pub fn not_running(name: &str, config: &ServerConfig, why: Option<&str>) -> Self {
-        ServerStatus {
-            name: name.to_owned(),
-            state: ServerState::Stopped,
-            pid: None,
-            uptime_secs: None,
-            tools: 0,
-            restarts: 0,
-            retry_in_ms: None,
-            last_error: if config.enabled {
-                why
-            } else {
-                Some("disabled")
-            }
-            .map(str::to_owned),
-            command: config.command_line(),
-            kind: ServerKind::of(config),
-            enabled: config.enabled,
-        }
-    }
-}
 
 #[derive(Debug, Default)]
 struct Live {

@@ -12,8 +12,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::config::ServerConfig;
+use crate::hub::catalog::ServerCatalog;
 use crate::paths::Paths;
-use crate::router::ServerCatalog;
 
 #[derive(Serialize, Deserialize)]
 struct Entry {

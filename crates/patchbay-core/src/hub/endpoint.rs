@@ -84,7 +84,7 @@ pub async fn serve(
             "/p/{profile}/mcp",
             axum::routing::any(profile_endpoint).with_state(profiles),
         )
-        .nest("/api/v1", crate::control::routes(hub))
+        .nest("/api/v1", crate::hub::routes::routes(hub))
         .layer(axum::middleware::from_fn_with_state(guard, guard_layer));
     let listener = listener.tap_io(|tcp| {
         if let Err(err) = tcp.set_nodelay(true) {

@@ -1,0 +1,628 @@
+//! The control API's routes (`/api/v1`); what each carries is in [`crate::api`].
+
+use futures::StreamExt;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::api::{
+    ClientChange, HubStatus, InstallRequest, RestoreRequest, ServerAdded, ServerStatus, ToolEntry,
+};
+use crate::clients::{ClientStatus, FittingProfile};
+use crate::config::profile::ProfileStatus;
+use crate::hub::Hub;
+
+/// The routes, to nest under `/api/v1`.
+pub fn routes(hub: Hub) -> Router {
+    Router::new()
+        .route("/status", get(status))
+        .route("/servers", get(servers).post(add_server))
+        .route("/servers/{name}", delete(remove_server))
+        .route("/servers/{name}/tools", get(server_tools))
+        .route("/servers/{name}/logs", get(logs))
+        .route("/servers/{name}/enable", post(enable))
+        .route("/servers/{name}/disable", post(disable))
+        .route("/servers/{name}/restart", post(restart))
+        .route("/tools", get(tools))
+        .route("/profiles", get(profiles))
+        .route("/calls", get(calls))
+        .route("/reload", post(reload))
+        .route("/clients", get(clients))
+        .route("/clients/{id}/install", post(install_client))
+        .route("/clients/{id}/uninstall", post(uninstall_client))
+        .route("/clients/{id}/restore", post(restore_client))
+        .route("/events", get(events))
+        .route("/shutdown", post(shutdown))
+        .route("/sign-in", post(sign_in))
+        .route("/sign-in/{flow}", get(flow))
+        .route("/sign-in/{flow}/cancel", post(cancel_flow))
+        .route("/tokens", get(tokens))
+        .route("/tokens/{name}/refresh", post(refresh_tokens))
+        .route("/tokens/{name}/revoke", post(revoke_tokens))
+        .with_state(hub)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+fn config_error(err: crate::config::ConfigError) -> Response {
+    use crate::config::ConfigError;
+    let status = match &err {
+        ConfigError::NotFound(_) => StatusCode::NOT_FOUND,
+        ConfigError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    error(status, err.to_string())
+}
+
+/// A body that did not parse, answered like every other error (`{"error": ...}`).
+fn bad_body(rejection: JsonRejection) -> Response {
+    error(rejection.status(), rejection.body_text())
+}
+
+/// Run a blocking file or keychain job off the async workers.
+async fn blocking<T: Send + 'static>(
+    job: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Response> {
+    tokio::task::spawn_blocking(job)
+        .await
+        .map_err(|err| error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))
+}
+
+async fn status(State(hub): State<Hub>) -> Json<HubStatus> {
+    Json(HubStatus {
+        version: crate::VERSION.to_owned(),
+        pid: std::process::id(),
+        config_file: hub.paths().config_file.display().to_string(),
+        servers: hub.statuses(),
+    })
+}
+
+async fn servers(State(hub): State<Hub>) -> Json<Vec<ServerStatus>> {
+    Json(hub.statuses())
+}
+
+#[derive(Deserialize)]
+struct AddQuery {
+    #[serde(default)]
+    preview: bool,
+}
+
+async fn add_server(
+    State(hub): State<Hub>,
+    Query(q): Query<AddQuery>,
+    body: Result<Json<crate::config::NewServer>, JsonRejection>,
+) -> Response {
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_body(rejection),
+    };
+    let server = match request.server(hub.config().hub.default_start) {
+        Ok(server) => server,
+        Err(err) => return config_error(err),
+    };
+    let mut answer = ServerAdded {
+        name: request.name.clone(),
+        command_line: server.shown_command_line(),
+        cwd: server.cwd.clone(),
+        saved: false,
+    };
+    if q.preview {
+        return Json(answer).into_response();
+    }
+    let path = hub.paths().config_file.clone();
+    let name = request.name;
+    match blocking(move || crate::config::edit::add_server(&path, &name, &server)).await {
+        Ok(Ok(config)) => {
+            hub.apply(config);
+            answer.saved = true;
+            (StatusCode::CREATED, Json(answer)).into_response()
+        }
+        Ok(Err(err)) => config_error(err),
+        Err(response) => response,
+    }
+}
+
+async fn remove_server(State(hub): State<Hub>, Path(name): Path<String>) -> Response {
+    let secret_env = hub
+        .config()
+        .servers
+        .get(&name)
+        .map(|s| s.secret_env.clone())
+        .unwrap_or_default();
+    let path = hub.paths().config_file.clone();
+    let removing = name.clone();
+    match blocking(move || crate::config::edit::remove_server(&path, &removing)).await {
+        Ok(Ok(config)) => hub.apply(config),
+        Ok(Err(err)) => return config_error(err),
+        Err(response) => return response,
+    }
+    // As `patchbay remove`: its keychain entries go too; a keychain that cannot be reached is
+    // reported, not fatal (the server is gone from the config either way).
+    let keychain = match hub.vault().forget_server(&name, &secret_env).await {
+        Ok(deleted) => json!({ "deleted": deleted.len() }),
+        Err(err) => json!({ "error": err.to_string() }),
+    };
+    Json(json!({ "removed": name, "keychain": keychain })).into_response()
+}
+
+async fn server_tools(State(hub): State<Hub>, Path(name): Path<String>) -> Response {
+    if !hub.config().servers.contains_key(&name) {
+        return error(StatusCode::NOT_FOUND, format!("no server named `{name}`"));
+    }
+    let entries: Vec<ToolEntry> = tool_entries(&hub.catalog())
+        .into_iter()
+        .filter(|tool| tool.server == name)
+        .collect();
+    Json(entries).into_response()
+}
+
+#[derive(Deserialize)]
+struct LogQuery {
+    lines: Option<usize>,
+}
+
+async fn logs(
+    State(hub): State<Hub>,
+    Path(name): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> Response {
+    if !hub.config().servers.contains_key(&name) {
+        return error(StatusCode::NOT_FOUND, format!("no server named `{name}`"));
+    }
+    let lines = q.lines.unwrap_or(200).min(10_000);
+    match crate::logs::tail(&hub.paths().server_log(&name), lines) {
+        Ok(lines) => Json(json!({ "server": name, "lines": lines })).into_response(),
+        Err(err) => error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
+    }
+}
+
+async fn set_enabled(hub: Hub, name: String, enabled: bool) -> Response {
+    let path = hub.paths().config_file.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        crate::config::edit::set_enabled(&path, &name, enabled)
+    })
+    .await;
+    match result {
+        Ok(Ok(config)) => {
+            hub.apply(config);
+            Json(json!({ "enabled": enabled })).into_response()
+        }
+        Ok(Err(err)) => config_error(err),
+        Err(err) => error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
+    }
+}
+
+async fn enable(State(hub): State<Hub>, Path(name): Path<String>) -> Response {
+    set_enabled(hub, name, true).await
+}
+
+async fn disable(State(hub): State<Hub>, Path(name): Path<String>) -> Response {
+    set_enabled(hub, name, false).await
+}
+
+async fn restart(State(hub): State<Hub>, Path(name): Path<String>) -> Response {
+    if hub.restart(&name) {
+        Json(json!({ "restarting": name })).into_response()
+    } else {
+        error(
+            StatusCode::NOT_FOUND,
+            format!("no running server named `{name}`"),
+        )
+    }
+}
+
+#[derive(Deserialize)]
+struct ToolsQuery {
+    profile: Option<String>,
+}
+
+async fn tools(State(hub): State<Hub>, Query(q): Query<ToolsQuery>) -> Response {
+    let catalog = match &q.profile {
+        Some(profile) if !hub.config().profiles.contains_key(profile) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("no profile named `{profile}`"),
+            );
+        }
+        Some(profile) => hub.profile_catalog(profile),
+        None => hub.catalog(),
+    };
+    Json(tool_entries(&catalog)).into_response()
+}
+
+/// Every profile with what it serves now, in name order.
+async fn profiles(State(hub): State<Hub>) -> Json<Vec<ProfileStatus>> {
+    Json(hub.profiles())
+}
+
+fn tool_entries(catalog: &crate::hub::catalog::Catalog) -> Vec<ToolEntry> {
+    catalog
+        .tools
+        .iter()
+        .filter_map(|tool| {
+            let route = catalog.tool(&tool.name)?;
+            Some(ToolEntry {
+                name: tool.name.to_string(),
+                server: route.server.clone(),
+                original: route.name.clone(),
+                description: tool.description.as_ref().map(|d| d.to_string()),
+            })
+        })
+        .collect()
+}
+
+async fn calls(State(hub): State<Hub>) -> Json<Vec<crate::events::CallRecord>> {
+    Json(hub.recent_calls())
+}
+
+async fn reload(State(hub): State<Hub>) -> Response {
+    match hub.reload() {
+        Ok(()) => Json(json!({ "applied": true })).into_response(),
+        Err(err) => config_error(err),
+    }
+}
+
+async fn clients(State(hub): State<Hub>) -> Response {
+    let paths = hub.paths().clone();
+    let listed = tokio::task::spawn_blocking(move || {
+        crate::clients::Context::from_env(paths).map(|ctx| crate::clients::listing(&ctx))
+    })
+    .await;
+    match listed {
+        Ok(Ok(mut rows)) => {
+            let profiles = hub.profiles();
+            for row in &mut rows {
+                row.served_tools = hub.served_tools(row.profile.as_deref());
+                row.fitting_profile = fitting_profile(row, &profiles);
+            }
+            Json(rows).into_response()
+        }
+        Ok(Err(err)) => error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
+        Err(err) => error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
+    }
+}
+
+/// The profile to suggest to a client whose entry is served more tools than it takes; `None`
+/// within its limit, without a known limit or count, or when no profile fits.
+fn fitting_profile(row: &ClientStatus, profiles: &[ProfileStatus]) -> Option<FittingProfile> {
+    let limit = usize::try_from(row.tool_limit?).ok()?;
+    if row.served_tools? <= limit {
+        return None;
+    }
+    crate::config::profile::fitting(profiles, limit, row.profile.as_deref()).map(|p| {
+        FittingProfile {
+            name: p.name.clone(),
+            served_tools: p.served_tools,
+        }
+    })
+}
+
+fn client_error(err: crate::clients::ClientError) -> Response {
+    use crate::clients::ClientError;
+    let status = match &err {
+        ClientError::Unknown(_) | ClientError::UnknownProfile(_) | ClientError::NoBackups(_) => {
+            StatusCode::NOT_FOUND
+        }
+        ClientError::Unparseable(_)
+        | ClientError::DirectRefused { .. }
+        | ClientError::NoStableUrl
+        | ClientError::Config(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, crate::error_chain(&err))
+}
+
+/// One client edit, the same [`crate::clients::Session`] call the CLI makes, off the workers.
+async fn client_edit(
+    hub: &Hub,
+    id: String,
+    edit: impl FnOnce(
+        &mut crate::clients::Session,
+        &'static crate::clients::catalog::ClientSpec,
+    ) -> Result<ClientChange, crate::clients::ClientError>
+    + Send
+    + 'static,
+) -> Response {
+    let paths = hub.paths().clone();
+    let result = blocking(move || {
+        let spec = crate::clients::find(&id)?;
+        let ctx = crate::clients::Context::from_env(paths)?;
+        edit(&mut crate::clients::Session::new(ctx), spec)
+    })
+    .await;
+    match result {
+        Ok(Ok(change)) => Json(change).into_response(),
+        Ok(Err(err)) => client_error(err),
+        Err(response) => response,
+    }
+}
+
+async fn install_client(
+    State(hub): State<Hub>,
+    Path(id): Path<String>,
+    body: Result<Json<InstallRequest>, JsonRejection>,
+) -> Response {
+    use crate::clients::{EntryState, InstallOptions, Outcome};
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_body(rejection),
+    };
+    // An unknown profile serves nothing (the install itself refuses it).
+    let tools = hub.served_tools(request.profile.as_deref()).unwrap_or(0);
+    let profiles = hub.profiles();
+    client_edit(&hub, id, move |session, spec| {
+        let was = crate::clients::status(session.context(), spec).entry;
+        let options = InstallOptions {
+            direct: request.direct,
+            profile: request.profile,
+        };
+        let outcome = session.install(spec, &options)?;
+        let (path, changed) = match outcome {
+            Outcome::Written { path, .. } => (path, true),
+            Outcome::Unchanged { path } => (path, false),
+        };
+        let warning = spec.tool_limit.and_then(|limit| {
+            let served = crate::config::profile::Served {
+                id: spec.id,
+                name: spec.name,
+                limit: limit as usize,
+                tools,
+                profile: options.profile.as_deref(),
+            };
+            crate::config::profile::limit_warning(served, &profiles)
+        });
+        Ok(ClientChange {
+            client: spec.id.to_owned(),
+            path,
+            changed,
+            repaired: changed && matches!(was, EntryState::Missing | EntryState::Changed),
+            next: spec.reload.to_owned(),
+            warning,
+        })
+    })
+    .await
+}
+
+async fn uninstall_client(State(hub): State<Hub>, Path(id): Path<String>) -> Response {
+    use crate::clients::Outcome;
+    client_edit(&hub, id, |session, spec| {
+        let (path, changed) = match session.uninstall(spec)? {
+            Outcome::Written { path, .. } => (path, true),
+            Outcome::Unchanged { path } => (path, false),
+        };
+        Ok(ClientChange {
+            client: spec.id.to_owned(),
+            path,
+            changed,
+            repaired: false,
+            next: spec.reload.to_owned(),
+            warning: None,
+        })
+    })
+    .await
+}
+
+async fn restore_client(
+    State(hub): State<Hub>,
+    Path(id): Path<String>,
+    body: Result<Json<RestoreRequest>, JsonRejection>,
+) -> Response {
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_body(rejection),
+    };
+    client_edit(&hub, id, move |session, spec| {
+        let path = session.context().config_path(spec);
+        let which = request.backup.as_deref().map(std::path::Path::new);
+        session.restore(spec, which)?;
+        Ok(ClientChange {
+            client: spec.id.to_owned(),
+            path,
+            changed: true,
+            repaired: false,
+            next: spec.reload.to_owned(),
+            warning: None,
+        })
+    })
+    .await
+}
+
+async fn sign_in(
+    State(hub): State<Hub>,
+    Json(request): Json<crate::oauth::connect::ConnectRequest>,
+) -> Response {
+    let flow = hub.start_connect(request);
+    (StatusCode::ACCEPTED, Json(json!({ "flow": flow }))).into_response()
+}
+
+async fn flow(State(hub): State<Hub>, Path(flow): Path<String>) -> Response {
+    match hub.flow(&flow) {
+        Some(view) => Json(view).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no sign-in `{flow}`")),
+    }
+}
+
+async fn cancel_flow(State(hub): State<Hub>, Path(flow): Path<String>) -> Response {
+    if hub.cancel_flow(&flow) {
+        Json(json!({ "cancelled": flow })).into_response()
+    } else {
+        error(StatusCode::NOT_FOUND, format!("no sign-in `{flow}`"))
+    }
+}
+
+async fn tokens(State(hub): State<Hub>) -> Json<Vec<crate::oauth::TokenStatus>> {
+    Json(hub.token_statuses().await)
+}
+
+/// The keeper of a configured remote server, or the answer saying why there is none.
+fn remote_keeper(
+    hub: &Hub,
+    name: &str,
+) -> Result<std::sync::Arc<crate::oauth::Keeper>, (StatusCode, String)> {
+    match hub.config().servers.get(name).map(|s| s.url.clone()) {
+        Some(Some(url)) => Ok(hub.keeper(name, &url)),
+        Some(None) => Err((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("`{name}` is a stdio server; it has no tokens"),
+        )),
+        None => Err((StatusCode::NOT_FOUND, format!("no server named `{name}`"))),
+    }
+}
+
+fn keeper_error(err: crate::oauth::KeeperError) -> Response {
+    use crate::oauth::KeeperError;
+    let status = match &err {
+        KeeperError::NeedsSignIn { .. } | KeeperError::NoTokens(_) => StatusCode::CONFLICT,
+        KeeperError::Transient { .. } => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, err.to_string())
+}
+
+async fn refresh_tokens(State(hub): State<Hub>, Path(name): Path<String>) -> Response {
+    let keeper = match remote_keeper(&hub, &name) {
+        Ok(keeper) => keeper,
+        Err((status, message)) => return error(status, message),
+    };
+    match keeper.refresh_now().await {
+        Ok(status) => Json(status).into_response(),
+        Err(err) => keeper_error(err),
+    }
+}
+
+async fn revoke_tokens(State(hub): State<Hub>, Path(name): Path<String>) -> Response {
+    let keeper = match remote_keeper(&hub, &name) {
+        Ok(keeper) => keeper,
+        Err((status, message)) => return error(status, message),
+    };
+    match keeper.revoke().await {
+        Ok(revoked) => Json(revoked).into_response(),
+        Err(err) => keeper_error(err),
+    }
+}
+
+async fn shutdown(State(hub): State<Hub>) -> Json<Value> {
+    // The answer goes out before the listener drains: graceful shutdown finishes this request.
+    hub.stopping().cancel();
+    Json(json!({ "stopping": true }))
+}
+
+async fn events(
+    State(hub): State<Hub>,
+) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>>> {
+    let receiver = hub.events().subscribe();
+    // The stream ends with the hub: an open stream would hold its graceful shutdown until the
+    // next keep-alive found the reader gone.
+    let stopping = hub.stopping();
+    let stream = futures::stream::unfold(receiver, |mut receiver| async move {
+        let event = match receiver.recv().await {
+            Ok(event) => Event::default()
+                .event(event.kind())
+                .json_data(&event)
+                .unwrap_or_default(),
+            // A slow reader missed some events; it re-reads status on `lagged`.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                Event::default().event("lagged").data("{}")
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((Ok(event), receiver))
+    })
+    .take_until(stopping.cancelled_owned());
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cursor(served_tools: Option<usize>, profile: Option<&str>) -> ClientStatus {
+        ClientStatus {
+            id: "cursor",
+            name: "Cursor",
+            path: "/home/u/.cursor/mcp.json".into(),
+            format: crate::clients::catalog::Format::Json,
+            detected: true,
+            installed: true,
+            entry: crate::clients::EntryState::Intact,
+            mode: None,
+            direct: true,
+            tool_limit: Some(40),
+            profile: profile.map(str::to_owned),
+            error: None,
+            reload: "",
+            served_tools,
+            fitting_profile: None,
+        }
+    }
+
+    fn profile(name: &str, served_tools: usize) -> ProfileStatus {
+        ProfileStatus {
+            name: name.to_owned(),
+            servers: Vec::new(),
+            tools: Vec::new(),
+            unknown_servers: Vec::new(),
+            served_tools,
+            path: format!("/p/{name}/mcp"),
+            problem: None,
+        }
+    }
+
+    #[test]
+    fn a_client_over_its_tool_limit_is_offered_the_profile_that_fits() {
+        let profiles = [
+            profile("all", 50),
+            profile("most", 30),
+            profile("small", 10),
+        ];
+        assert_eq!(
+            fitting_profile(&cursor(Some(50), None), &profiles),
+            Some(FittingProfile {
+                name: "most".into(),
+                served_tools: 30
+            }),
+            "the fitting profile serving the most tools"
+        );
+        assert_eq!(
+            serde_json::to_value(fitting_profile(&cursor(Some(50), Some("all")), &profiles))
+                .unwrap(),
+            json!({"name": "most", "served_tools": 30}),
+            "served as an object with its name and tool count"
+        );
+        assert_eq!(
+            fitting_profile(&cursor(Some(30), Some("most")), &profiles),
+            None,
+            "within its limit there is nothing to suggest"
+        );
+        assert_eq!(
+            fitting_profile(&cursor(None, Some("gone")), &profiles),
+            None,
+            "no count, no suggestion"
+        );
+        let no_limit = ClientStatus {
+            tool_limit: None,
+            ..cursor(Some(50), None)
+        };
+        assert_eq!(
+            fitting_profile(&no_limit, &profiles),
+            None,
+            "no limit known"
+        );
+        assert_eq!(
+            fitting_profile(&cursor(Some(50), None), &[profile("all", 50)]),
+            None,
+            "no profile fits"
+        );
+    }
+}
