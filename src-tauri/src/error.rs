@@ -50,15 +50,9 @@ impl From<ClientError> for AppError {
 
 impl From<patchbay_core::bridge::BridgeError> for AppError {
     fn from(err: patchbay_core::bridge::BridgeError) -> Self {
-        let mut message = err.to_string();
-        let mut source = std::error::Error::source(&err);
-        while let Some(cause) = source {
-            message.push_str(&format!(": {cause}"));
-            source = cause.source();
-        }
         Self {
             code: "hub_unreachable",
-            message,
+            message: patchbay_core::human::error_chain(&err),
         }
     }
 }

@@ -259,7 +259,7 @@ fn remote_submenu(
     )
 }
 
-/// `token: valid, expires in 54 min`.
+/// `token: valid, expires in 54m 10s`.
 fn token_line(token: &TokenStatus) -> String {
     let state = serde_json::to_value(token.state)
         .ok()
@@ -267,18 +267,12 @@ fn token_line(token: &TokenStatus) -> String {
         .unwrap_or_default();
     match token.expires_in {
         Some(secs) if token.state != TokenState::NeedsSignIn => {
-            format!("token: {state}, expires in {}", countdown(secs))
+            format!(
+                "token: {state}, expires in {}",
+                patchbay_core::human::span(secs)
+            )
         }
         _ => format!("token: {state}"),
-    }
-}
-
-fn countdown(secs: u64) -> String {
-    match secs {
-        0..60 => format!("{secs} s"),
-        60..7200 => format!("{} min", secs / 60),
-        7200..172_800 => format!("{} h", secs / 3600),
-        _ => format!("{} days", secs / 86_400),
     }
 }
 
@@ -357,11 +351,34 @@ pub fn set_autostart(app: &AppHandle, enabled: bool) -> Result<bool, AppError> {
 mod tests {
     use super::*;
 
+    fn token(state: TokenState, expires_in: Option<u64>) -> TokenStatus {
+        TokenStatus {
+            server: "linear".into(),
+            url: "https://mcp.linear.app/mcp".into(),
+            state,
+            issuer: None,
+            client_id: None,
+            scopes: Vec::new(),
+            expires_at: None,
+            expires_in,
+            refresh_token: true,
+            header: None,
+            message: None,
+            actions: TokenActions::of(state, true),
+        }
+    }
+
     #[test]
-    fn countdowns_read_naturally() {
-        assert_eq!(countdown(42), "42 s");
-        assert_eq!(countdown(54 * 60 + 10), "54 min");
-        assert_eq!(countdown(5 * 3600), "5 h");
-        assert_eq!(countdown(3 * 86_400), "3 days");
+    fn a_token_line_says_its_state_and_when_it_expires() {
+        assert_eq!(
+            token_line(&token(TokenState::Valid, Some(54 * 60 + 10))),
+            "token: valid, expires in 54m 10s"
+        );
+        assert_eq!(
+            token_line(&token(TokenState::NeedsSignIn, Some(30))),
+            "token: needs_sign_in",
+            "no expiry for tokens that need a new sign-in"
+        );
+        assert_eq!(token_line(&token(TokenState::Valid, None)), "token: valid");
     }
 }

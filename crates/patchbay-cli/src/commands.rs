@@ -472,7 +472,7 @@ fn status(paths: &Paths, json: bool) -> Result {
         let pid = s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
         let uptime = s
             .uptime_secs
-            .map(format_duration)
+            .map(patchbay_core::human::span)
             .unwrap_or_else(|| "-".into());
         let mut line = format!(
             "{:<20} {:<11} pid {:<8} up {:<8} tools {:<4}",
@@ -500,14 +500,6 @@ fn status(paths: &Paths, json: bool) -> Result {
         );
     }
     Ok(())
-}
-
-fn format_duration(secs: u64) -> String {
-    match secs {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m{}s", s / 60, s % 60),
-        s => format!("{}h{}m", s / 3600, (s % 3600) / 60),
-    }
 }
 
 fn logs(paths: &Paths, name: &str, lines: usize, follow: bool) -> Result {

@@ -45,11 +45,7 @@ impl Failure {
     /// From an error and its `source()` chain.
     pub fn from_error(kind: Kind, err: &(dyn std::error::Error + 'static)) -> Self {
         let mut failure = Self::new(kind, err);
-        let mut source = err.source();
-        while let Some(cause) = source {
-            failure.causes.push(cause.to_string());
-            source = cause.source();
-        }
+        failure.causes = patchbay_core::human::causes(err);
         failure
     }
 

@@ -382,7 +382,10 @@ impl Session {
                         link.url,
                         self.first_contact,
                         looked
-                            .map(|e| format!(" (looking for it again: {})", crate::error_chain(&e)))
+                            .map(|e| format!(
+                                " (looking for it again: {})",
+                                crate::human::error_chain(&e)
+                            ))
                             .unwrap_or_default()
                     ));
                     break;

@@ -16,6 +16,7 @@ pub mod discovery;
 pub mod events;
 pub mod exec;
 pub mod hub;
+pub mod human;
 pub mod logs;
 pub mod names;
 pub mod oauth;
@@ -30,19 +31,3 @@ pub mod whole;
 
 /// The version every component reports (`serverInfo`, `/api/v1/status`, `--version`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// An error said with its causes, each once: HTTP clients wrap the useful part ("connection
-/// refused", "401 Unauthorized") a few sources deep.
-pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let said = cause.to_string();
-        if !text.contains(&said) {
-            text.push_str(": ");
-            text.push_str(&said);
-        }
-        source = cause.source();
-    }
-    text
-}

@@ -89,7 +89,7 @@ pub async fn probe(url: &str, auth: ProbeAuth<'_>) -> Result<Probe, ProbeError> 
     check_remote_url(url).map_err(ProbeError::BadUrl)?;
     let unreachable = |err: reqwest::Error| ProbeError::Unreachable {
         url: url.to_owned(),
-        cause: crate::error_chain(&err),
+        cause: crate::human::error_chain(&err),
     };
     let http = reqwest::Client::builder()
         .timeout(PROBE_TIMEOUT)

@@ -2,7 +2,10 @@
 
 const pad = (n: number) => String(n).padStart(2, '0');
 
-/** A span in seconds, coarse to fine: `2d 03h`, `1h 02m`, `4m 05s`, `12s`. */
+/**
+ * A span in seconds in its two largest units: `2d 03h`, `1h 02m`, `4m 05s`, `12s`. The twin of
+ * the core's `human::span` (CLI and tray): both are tested against `tests/fixtures/spans.json`.
+ */
 export function formatSpan(totalSecs: number): string {
   const secs = Math.max(0, Math.floor(totalSecs));
   const d = Math.floor(secs / 86400);
@@ -10,7 +13,7 @@ export function formatSpan(totalSecs: number): string {
   const m = Math.floor((secs % 3600) / 60);
   const s = secs % 60;
   if (d > 0) return `${d}d ${pad(h)}h`;
-  if (h > 0) return `${h}h ${pad(m)}m ${pad(s)}s`;
+  if (h > 0) return `${h}h ${pad(m)}m`;
   if (m > 0) return `${m}m ${pad(s)}s`;
   return `${s}s`;
 }

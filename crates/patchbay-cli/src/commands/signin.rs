@@ -242,9 +242,7 @@ fn keeper_failure(err: KeeperError) -> Failure {
 fn when(status: &TokenStatus) -> String {
     match status.expires_in {
         Some(0) => "expired".into(),
-        Some(secs) if secs >= 3600 => format!("in {}h{:02}m", secs / 3600, secs % 3600 / 60),
-        Some(secs) if secs >= 60 => format!("in {}m{:02}s", secs / 60, secs % 60),
-        Some(secs) => format!("in {secs}s"),
+        Some(secs) => format!("in {}", patchbay_core::human::span(secs)),
         None => "-".into(),
     }
 }

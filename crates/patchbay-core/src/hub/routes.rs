@@ -320,7 +320,7 @@ fn client_error(err: crate::clients::ClientError) -> Response {
         | ClientError::Config(_) => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    error(status, crate::error_chain(&err))
+    error(status, crate::human::error_chain(&err))
 }
 
 /// One client edit, the same [`crate::clients::Session`] call the CLI makes, off the workers.

@@ -574,7 +574,7 @@ impl Upstream {
             Ok(Err(err)) => {
                 return Err(format!(
                     "MCP handshake failed: {}",
-                    crate::error_chain(&err)
+                    crate::human::error_chain(&err)
                 ));
             }
             Err(_) => return Err(format!("no MCP handshake within {START_TIMEOUT:?}")),
@@ -661,11 +661,14 @@ impl Upstream {
                 Ok(Err(rmcp::ServiceError::TransportSend(err))) => {
                     return format!(
                         "the server stopped answering: {}",
-                        crate::error_chain(&*err.error)
+                        crate::human::error_chain(&*err.error)
                     );
                 }
                 Ok(Err(err)) => {
-                    return format!("the server stopped answering: {}", crate::error_chain(&err));
+                    return format!(
+                        "the server stopped answering: {}",
+                        crate::human::error_chain(&err)
+                    );
                 }
                 Err(_) => {
                     return format!(

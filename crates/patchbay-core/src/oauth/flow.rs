@@ -242,7 +242,7 @@ pub async fn sign_in(
     let resolution = manager
         .resolve_metadata_from_challenge(request.challenge.as_deref())
         .await
-        .map_err(|e| discovery(crate::error_chain(&e)))?;
+        .map_err(|e| discovery(crate::human::error_chain(&e)))?;
     if !resolution.source.is_discovered() {
         return Err(SignInError::NoAuthorizationServer { url });
     }
@@ -446,7 +446,7 @@ pub async fn sign_in(
         let response = session
             .handle_callback_with_issuer(&code, &state, callback.iss.as_deref())
             .await
-            .map_err(|e| SignInError::Exchange(crate::error_chain(&e)))?;
+            .map_err(|e| SignInError::Exchange(crate::human::error_chain(&e)))?;
         manager = session.auth_manager;
         let granted = manager.get_current_scopes().await;
         let now = SystemTime::now();

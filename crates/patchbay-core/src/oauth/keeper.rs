@@ -722,7 +722,7 @@ impl Keeper {
                 RequestTokenError::ServerResponse(response) => {
                     Failure::Transient(response.to_string())
                 }
-                other => Failure::Transient(crate::error_chain(other)),
+                other => Failure::Transient(crate::human::error_chain(other)),
             })
     }
 
@@ -811,7 +811,9 @@ impl Keeper {
                 .body(body)
                 .send()
                 .await
-                .map_err(|e| format!("cannot reach {endpoint}: {}", crate::error_chain(&e)))?;
+                .map_err(|e| {
+                    format!("cannot reach {endpoint}: {}", crate::human::error_chain(&e))
+                })?;
             if !response.status().is_success() {
                 let status = response.status();
                 let said = response.text().await.unwrap_or_default();

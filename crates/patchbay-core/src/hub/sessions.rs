@@ -1,0 +1,564 @@
+//! Client sessions: the MCP server each client session talks to ([`HubService`]), which
+//! serves the catalogue and forwards a session's requests to the upstream that owns the name.
+
+use std::sync::Arc;
+
+use rmcp::model::*;
+use rmcp::service::{
+    NotificationContext, Peer, PeerRequestOptions, RequestContext, RoleClient, RoleServer,
+};
+use rmcp::{ErrorData, ServerHandler, ServiceError};
+
+use super::catalog::Catalog;
+use crate::events::CallRecord;
+
+use super::calls::CallGuard;
+use super::{FIRST_START_WAIT, Hub};
+
+/// Items per page of a merged list.
+pub const PAGE_SIZE: usize = 500;
+
+/// `_meta` keys that describe the client's own session with the hub; they are not forwarded.
+const SESSION_META_PREFIX: &str = "io.modelcontextprotocol/";
+
+impl Hub {
+    pub(super) fn live_sessions(&self) -> Vec<Peer<RoleServer>> {
+        let mut sessions = self.inner.sessions.lock().expect("sessions lock");
+        sessions.retain(|p| !p.is_transport_closed());
+        sessions.clone()
+    }
+
+    pub(super) fn notify_sessions(&self, tools: bool, prompts: bool, resources: bool) {
+        for peer in self.live_sessions() {
+            tokio::spawn(async move {
+                if tools {
+                    let _ = peer.notify_tool_list_changed().await;
+                }
+                if prompts {
+                    let _ = peer.notify_prompt_list_changed().await;
+                }
+                if resources {
+                    let _ = peer.notify_resource_list_changed().await;
+                }
+            });
+        }
+    }
+}
+
+/// The MCP server one client session talks to.
+#[derive(Clone)]
+pub struct HubService {
+    hub: Hub,
+    /// The profile this session is served (`/p/<profile>/mcp`); none: everything.
+    profile: Option<String>,
+}
+
+impl HubService {
+    /// A handler for one client session.
+    pub fn new(hub: Hub) -> Self {
+        Self { hub, profile: None }
+    }
+
+    /// A handler for one client session of `profile`.
+    pub fn for_profile(hub: Hub, profile: String) -> Self {
+        Self {
+            hub,
+            profile: Some(profile),
+        }
+    }
+
+    /// What this session sees: the whole catalogue, or its profile's part.
+    fn snapshot(&self) -> Arc<Catalog> {
+        match &self.profile {
+            Some(profile) => self.hub.profile_catalog(profile),
+            None => self.hub.catalog(),
+        }
+    }
+
+    /// The error for a name this session cannot see: outside its profile, or unknown.
+    fn not_here(&self, what: &str, name: &str, exists: impl Fn(&Catalog) -> bool) -> ErrorData {
+        match &self.profile {
+            Some(profile) if exists(&self.hub.catalog()) => ErrorData::invalid_params(
+                format!("{what} `{name}` is not in profile `{profile}`"),
+                None,
+            ),
+            _ => ErrorData::invalid_params(format!("unknown {what} `{name}`"), None),
+        }
+    }
+
+    /// One page of a merged list, once servers on their first start have listed theirs.
+    async fn page_of<T: Clone>(
+        &self,
+        request: Option<&PaginatedRequestParams>,
+        items: impl Fn(&Catalog) -> &Vec<T>,
+    ) -> Result<(Vec<T>, Option<String>), ErrorData> {
+        self.hub.first_start_done(FIRST_START_WAIT).await;
+        page(items(&self.snapshot()), request)
+    }
+
+    /// The catalogue, once servers on their first start have listed (bounded wait): a call
+    /// made right after the hub started must find tools that are about to appear.
+    async fn catalog_with(&self, found: impl Fn(&Catalog) -> bool) -> Arc<Catalog> {
+        let catalog = self.snapshot();
+        if found(&catalog) {
+            return catalog;
+        }
+        self.hub.first_start_done(FIRST_START_WAIT).await;
+        self.snapshot()
+    }
+
+    /// The session with `server` for a call, and the mark that keeps a lazy server from being
+    /// stopped for idleness meanwhile. An idle lazy server is started first, and a call to a
+    /// server still starting (its tools listed from the cache) waits for it; a client that
+    /// asked for progress hears that it is starting.
+    async fn ready_peer(
+        &self,
+        server: &str,
+        progress: Option<&ProgressToken>,
+        caller: &Peer<RoleServer>,
+    ) -> Result<(Peer<RoleClient>, Option<crate::hub::upstream::InUse>), ErrorData> {
+        let Some(up) = self.hub.upstream(server) else {
+            return self.running_peer(server).map(|p| (p, None));
+        };
+        let in_use = up.begin_use();
+        if let Some(peer) = up.peer() {
+            return Ok((peer, Some(in_use)));
+        }
+        if matches!(
+            up.status().state,
+            crate::api::ServerState::Idle | crate::api::ServerState::Starting
+        ) {
+            if let Some(token) = progress {
+                let note = ProgressNotificationParam::new(token.clone(), 0.0)
+                    .with_message(format!("starting server `{server}`"));
+                let _ = caller.notify_progress(note).await;
+            }
+            if let Some(peer) = up.ready(crate::hub::upstream::START_TIMEOUT).await {
+                return Ok((peer, Some(in_use)));
+            }
+        }
+        self.running_peer(server).map(|p| (p, Some(in_use)))
+    }
+
+    fn running_peer(&self, server: &str) -> Result<Peer<RoleClient>, ErrorData> {
+        let up = self.hub.upstream(server).ok_or_else(|| {
+            ErrorData::internal_error(format!("server `{server}` is not running"), None)
+        })?;
+        up.peer().ok_or_else(|| {
+            if let Some(reason) = up.sign_in_needed() {
+                return ErrorData::internal_error(reason, None);
+            }
+            let status = up.status();
+            let mut message = format!("server `{server}` is {}", status.state.as_str());
+            if let Some(ms) = status.retry_in_ms {
+                message.push_str(&format!(" (next attempt in {} ms)", ms));
+            }
+            if let Some(err) = status.last_error {
+                message.push_str(&format!(": {err}"));
+            }
+            ErrorData::internal_error(message, None)
+        })
+    }
+
+    /// Forward one request to `server`. The client's session keys (`io.modelcontextprotocol/*`)
+    /// are dropped from `_meta` (the hub has its own session upstream); rmcp puts its own
+    /// progress token on every request, and the client's token is mapped to it. A client
+    /// cancellation sends `notifications/cancelled` upstream and ends the request at once.
+    async fn forward(
+        &self,
+        server: &str,
+        mut request: ClientRequest,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ServerResult, ErrorData> {
+        let started = std::time::Instant::now();
+        let meta = request.get_meta_mut();
+        meta.retain(|key, _| !key.starts_with(SESSION_META_PREFIX));
+        // rmcp moves the client's `_meta` into the request context.
+        let client_token = meta
+            .get_progress_token()
+            .or_else(|| context.meta.get_progress_token());
+        let (peer, _in_use) = self
+            .ready_peer(server, client_token.as_ref(), &context.peer)
+            .await?;
+        let mut guard = CallGuard::new(&self.hub, server, &context.peer);
+        let handle = peer
+            .send_request_with_option(request, PeerRequestOptions::no_options())
+            .await
+            .map_err(|err| upstream_error(server, err))?;
+        if let Some(token) = client_token {
+            guard.route_progress(handle.progress_token.clone(), context.peer.clone(), token);
+        }
+        let id = handle.id.clone();
+        tokio::select! {
+            result = handle.await_response() => result.map_err(|err| {
+                if !matches!(err, ServiceError::McpError(_))
+                    && let Some(up) = self.hub.upstream(server)
+                {
+                    if let Some(reason) = up
+                        .auth_failure_since(started)
+                        .or_else(|| up.sign_in_needed())
+                    {
+                        return ErrorData::internal_error(reason, None);
+                    }
+                    up.check_health();
+                }
+                upstream_error(server, err)
+            }),
+            _ = context.ct.cancelled() => {
+                let reason = Some("cancelled by the client".to_owned());
+                let _ = peer.notify_cancelled(CancelledNotificationParam::new(Some(id), reason)).await;
+                Err(ErrorData::internal_error("request cancelled by the client", None))
+            }
+        }
+    }
+}
+
+/// The `_meta` of a placeholder for an answer rmcp's model could not read: the endpoint puts
+/// the answer back in the placeholder's place on its way to the client.
+fn carry(unread: CustomResult) -> MetaObject {
+    crate::whole::carry(unread.0)
+}
+
+fn unexpected(server: &str) -> ErrorData {
+    ErrorData::internal_error(
+        format!("server `{server}` sent an answer of the wrong kind"),
+        None,
+    )
+}
+
+/// Stateless (2026-07-28) clients require `resultType`; servers speaking an earlier revision
+/// do not send it, and absent means complete. rmcp drops it again for older clients.
+fn mark_complete(result_type: &mut Option<ResultType>) {
+    result_type.get_or_insert(ResultType::COMPLETE);
+}
+
+/// A failed upstream request as the client sees it: the server's own JSON-RPC error passes
+/// through unchanged; the rest are said plainly.
+fn upstream_error(server: &str, err: ServiceError) -> ErrorData {
+    match err {
+        ServiceError::McpError(data) => data,
+        ServiceError::TransportClosed | ServiceError::TransportSend(_) => {
+            ErrorData::internal_error(
+                format!("server `{server}` went away during the call (it is being restarted)"),
+                None,
+            )
+        }
+        other => ErrorData::internal_error(format!("server `{server}`: {other}"), None),
+    }
+}
+
+fn page<T: Clone>(
+    items: &[T],
+    params: Option<&PaginatedRequestParams>,
+) -> Result<(Vec<T>, Option<String>), ErrorData> {
+    let start = match params.and_then(|p| p.cursor.as_deref()) {
+        None => 0,
+        Some(cursor) => cursor
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n <= items.len())
+            .ok_or_else(|| ErrorData::invalid_params(format!("invalid cursor `{cursor}`"), None))?,
+    };
+    let end = (start + PAGE_SIZE).min(items.len());
+    let next = (end < items.len()).then(|| end.to_string());
+    Ok((items[start..end].to_vec(), next))
+}
+
+// Logging, sampling and roots are deprecated by the 2026-07-28 revision but still what every
+// server speaking the earlier ones uses; a hub must forward them.
+#[expect(deprecated, reason = "legacy revisions still use logging")]
+impl ServerHandler for HubService {
+    fn get_info(&self) -> InitializeResult {
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .enable_prompts()
+            .enable_prompts_list_changed()
+            .enable_resources()
+            .enable_resources_list_changed()
+            .enable_logging()
+            .enable_completions()
+            .build();
+        InitializeResult::new(capabilities)
+            .with_server_info(Implementation::new("patchbay", crate::VERSION).with_title("Patchbay hub"))
+            .with_instructions(
+                "Patchbay hub: tools and prompts of every connected server, named <server>__<name>.",
+            )
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let has_roots = context
+            .peer
+            .peer_info()
+            .is_some_and(|info| info.capabilities.roots.is_some());
+        self.hub
+            .inner
+            .sessions
+            .lock()
+            .expect("sessions lock")
+            .push(context.peer);
+        if has_roots {
+            // The union of roots the servers see just grew.
+            self.hub.roots_changed();
+        }
+    }
+
+    async fn on_roots_list_changed(&self, _context: NotificationContext<RoleServer>) {
+        self.hub.roots_changed();
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let (tools, next) = self.page_of(request.as_ref(), |c| &c.tools).await?;
+        let mut result = ListToolsResult::with_all_items(tools);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let route = self
+            .catalog_with(|c| c.tool(&request.name).is_some())
+            .await
+            .tool(&request.name)
+            .cloned()
+            .ok_or_else(|| {
+                self.not_here("tool", &request.name, |c| c.tool(&request.name).is_some())
+            })?;
+        let started = std::time::Instant::now();
+        let started_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let cancelled = context.ct.clone();
+        // Stateless (2026-07-28) requests name their client per request; sessions once.
+        let client = context
+            .meta
+            .client_info()
+            .map(|info| info.name)
+            .or_else(|| {
+                context
+                    .peer
+                    .peer_info()
+                    .map(|info| info.client_info.name.clone())
+            });
+        let tool = route.name.clone();
+        let mut upstream = request;
+        upstream.name = route.name.into();
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(upstream));
+        let result = match self.forward(&route.server, request, &context).await {
+            Ok(ServerResult::CallToolResult(mut r)) => {
+                mark_complete(&mut r.result_type);
+                Ok(CallToolResponse::Complete(r))
+            }
+            Ok(ServerResult::InputRequiredResult(r)) => Ok(CallToolResponse::InputRequired(r)),
+            Ok(ServerResult::CreateTaskResult(r)) => Ok(CallToolResponse::Task(r)),
+            Ok(ServerResult::CustomResult(unread)) => {
+                let mut r = CallToolResult::success(Vec::new());
+                r.is_error = unread.0.get("isError").and_then(serde_json::Value::as_bool);
+                r.meta = Some(carry(unread));
+                Ok(CallToolResponse::Complete(r))
+            }
+            Ok(_) => Err(unexpected(&route.server)),
+            Err(err) => Err(err),
+        };
+        let outcome = match &result {
+            _ if cancelled.is_cancelled() => "cancelled",
+            Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => "tool_error",
+            Ok(_) => "ok",
+            Err(_) => "error",
+        };
+        self.hub.record_call(CallRecord {
+            started_ms,
+            server: route.server,
+            tool,
+            client,
+            duration_ms: started.elapsed().as_millis() as u64,
+            outcome: outcome.to_owned(),
+        });
+        result
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let (prompts, next) = self.page_of(request.as_ref(), |c| &c.prompts).await?;
+        let mut result = ListPromptsResult::with_all_items(prompts);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let route = self
+            .catalog_with(|c| c.prompt(&request.name).is_some())
+            .await
+            .prompt(&request.name)
+            .cloned()
+            .ok_or_else(|| {
+                self.not_here("prompt", &request.name, |c| {
+                    c.prompt(&request.name).is_some()
+                })
+            })?;
+        let mut upstream = request;
+        upstream.name = route.name;
+        let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(upstream));
+        match self.forward(&route.server, request, &context).await? {
+            ServerResult::GetPromptResult(mut r) => {
+                mark_complete(&mut r.result_type);
+                Ok(GetPromptResponse::Complete(r))
+            }
+            ServerResult::InputRequiredResult(r) => Ok(GetPromptResponse::InputRequired(r)),
+            ServerResult::CustomResult(unread) => {
+                let mut r = GetPromptResult::new(Vec::new());
+                r.meta = Some(carry(unread));
+                Ok(GetPromptResponse::Complete(r))
+            }
+            _ => Err(unexpected(&route.server)),
+        }
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let (resources, next) = self.page_of(request.as_ref(), |c| &c.resources).await?;
+        let mut result = ListResourcesResult::with_all_items(resources);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let (templates, next) = self.page_of(request.as_ref(), |c| &c.templates).await?;
+        let mut result = ListResourceTemplatesResult::with_all_items(templates);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let server = self
+            .catalog_with(|c| c.resource_server(&request.uri).is_some())
+            .await
+            .resource_server(&request.uri)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                ErrorData::resource_not_found(format!("no server offers `{}`", request.uri), None)
+            })?;
+        let upstream = request;
+        let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(upstream));
+        match self.forward(&server, request, &context).await? {
+            ServerResult::ReadResourceResult(mut r) => {
+                mark_complete(&mut r.result_type);
+                Ok(ReadResourceResponse::Complete(r))
+            }
+            ServerResult::InputRequiredResult(r) => Ok(ReadResourceResponse::InputRequired(r)),
+            ServerResult::CustomResult(unread) => {
+                let mut r = ReadResourceResult::new(Vec::new());
+                r.meta = Some(carry(unread));
+                Ok(ReadResourceResponse::Complete(r))
+            }
+            _ => Err(unexpected(&server)),
+        }
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        let catalog = self.snapshot();
+        let mut upstream = request;
+        let server = match &mut upstream.r#ref {
+            Reference::Prompt(prompt) => {
+                let route = catalog.prompt(&prompt.name).cloned().ok_or_else(|| {
+                    ErrorData::invalid_params(format!("unknown prompt `{}`", prompt.name), None)
+                })?;
+                prompt.name = route.name;
+                route.server
+            }
+            Reference::Resource(resource) => catalog
+                .resource_server(&resource.uri)
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    ErrorData::invalid_params(format!("no server offers `{}`", resource.uri), None)
+                })?,
+            _ => {
+                return Err(ErrorData::invalid_params(
+                    "unsupported completion reference",
+                    None,
+                ));
+            }
+        };
+        let request = ClientRequest::CompleteRequest(CompleteRequest::new(upstream));
+        match self.forward(&server, request, &context).await? {
+            ServerResult::CompleteResult(mut r) => {
+                mark_complete(&mut r.result_type);
+                Ok(r)
+            }
+            _ => Err(unexpected(&server)),
+        }
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        for peer in self.hub.running_peers() {
+            let supports = peer
+                .peer_info()
+                .is_some_and(|info| info.capabilities.logging.is_some());
+            if supports {
+                let _ = peer.set_level(request.clone()).await;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params_with_cursor(cursor: &str) -> PaginatedRequestParams {
+        serde_json::from_value(serde_json::json!({ "cursor": cursor })).unwrap()
+    }
+
+    #[test]
+    fn pages_cover_the_list_once() {
+        let items: Vec<usize> = (0..1234).collect();
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let params = cursor.map(|c: String| params_with_cursor(&c));
+            let (chunk, next) = page(&items, params.as_ref()).unwrap();
+            seen.extend(chunk);
+            match next {
+                Some(n) => cursor = Some(n),
+                None => break,
+            }
+        }
+        assert_eq!(seen, items);
+        let bad = params_with_cursor("x");
+        assert!(page(&items, Some(&bad)).is_err());
+    }
+}
