@@ -454,11 +454,11 @@ fn update_installed(
 ) -> Result<(), ClientError> {
     let file = paths.clients_file();
     let _lock =
-        crate::config::lock_exclusive(&paths.client_lock("installed")).map_err(io_error(&file))?;
+        crate::files::lock_exclusive(&paths.client_lock("installed")).map_err(io_error(&file))?;
     let mut all = installed(paths);
     change(&mut all);
     let json = serde_json::to_vec_pretty(&all).expect("install records serialise");
-    crate::config::write_atomically(&file, &json).map_err(io_error(&file))
+    crate::files::write_atomically(&file, &json).map_err(io_error(&file))
 }
 
 /// The client with this id, or [`ClientError::Unknown`].
@@ -844,7 +844,7 @@ impl Session {
     /// client left beside its config (no other writer of ours uses that directory).
     fn lock(&self, spec: &ClientSpec) -> Result<fs_err::File, ClientError> {
         let lock_path = self.ctx.paths.client_lock(spec.id);
-        let lock = crate::config::lock_exclusive(&lock_path).map_err(io_error(&lock_path))?;
+        let lock = crate::files::lock_exclusive(&lock_path).map_err(io_error(&lock_path))?;
         let file = self.target(spec);
         let leftovers = file
             .parent()
@@ -855,7 +855,7 @@ impl Session {
             .filter(|e| {
                 e.file_name()
                     .to_string_lossy()
-                    .starts_with(crate::config::TEMP_PREFIX)
+                    .starts_with(crate::files::TEMP_PREFIX)
             });
         for entry in leftovers {
             let _ = fs_err::remove_file(entry.path());
@@ -898,7 +898,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
     if let Some(dir) = path.parent() {
         fs_err::create_dir_all(dir).map_err(io_error(dir))?;
     }
-    crate::config::write_atomically(path, bytes).map_err(io_error(path))
+    crate::files::write_atomically(path, bytes).map_err(io_error(path))
 }
 
 /// Remove our VS Code bearer prompt, and the `inputs` array too when install made it and it is

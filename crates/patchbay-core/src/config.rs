@@ -35,7 +35,6 @@ pub mod profile;
 
 use crate::names::valid_server_name;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -719,7 +718,7 @@ pub mod edit {
         change: impl FnOnce(&mut DocumentMut, &Config) -> Result<(), ConfigError>,
     ) -> Result<Config, ConfigError> {
         let dir = path.parent().unwrap_or(Path::new("."));
-        let _lock = lock_exclusive(&dir.join(".config.lock"))?;
+        let _lock = crate::files::lock_exclusive(&dir.join(".config.lock"))?;
         let (text, new_file) = match fs_err::read_to_string(path) {
             Ok(text) => (text, false),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => (String::new(), true),
@@ -735,46 +734,9 @@ pub mod edit {
             new_text.insert_str(0, HEADER);
         }
         let new_config = Config::parse(&new_text, path)?;
-        write_atomically(path, new_text.as_bytes())?;
+        crate::files::write_atomically(path, new_text.as_bytes())?;
         Ok(new_config)
     }
-}
-
-/// Take an exclusive advisory lock on `lock_path` (created with its directory if missing); it is
-/// held until the returned file is dropped. Every writer of a shared file takes the same lock.
-pub fn lock_exclusive(lock_path: &Path) -> std::io::Result<fs_err::File> {
-    if let Some(dir) = lock_path.parent() {
-        fs_err::create_dir_all(dir)?;
-    }
-    let lock = fs_err::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(lock_path)?;
-    lock.file().lock()?;
-    Ok(lock)
-}
-
-/// How the temp files of [`write_atomically`] start, so one left by a killed writer is known.
-pub const TEMP_PREFIX: &str = ".patchbay-tmp-";
-
-/// Replace `path` with `bytes` so that a reader sees the old or the new file, never a torn one:
-/// a temp file in the same directory, fsync, then rename over. The old file's mode is kept.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
-        .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        std::fs::set_permissions(tmp.path(), meta.permissions())?;
-    }
-    tmp.persist(path).map_err(|err| err.error)?;
-    if let Ok(dir) = std::fs::File::open(dir) {
-        let _ = dir.sync_all();
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -86,7 +86,7 @@ impl HubLock {
     /// user like the directory it is made in.
     pub fn publish(&self, discovery: &Discovery) -> std::io::Result<()> {
         let json = serde_json::to_vec_pretty(discovery).map_err(std::io::Error::other)?;
-        crate::config::write_atomically(&self.discovery_file, &json)?;
+        crate::files::write_atomically(&self.discovery_file, &json)?;
         crate::secret::make_private(&self.discovery_file)
     }
 }

@@ -1,11 +1,25 @@
-//! Patchbay's headless core.
+//! Patchbay's headless core: everything the hub does, with no GUI dependency, so the CLI, the
+//! desktop shell and the tests all drive the same code.
 //!
-//! Everything the hub does lives here, with no GUI dependency, so the CLI, the desktop shell and
-//! the tests all drive the same code: [`paths`] says where files live, [`config`] reads and edits
-//! the user's TOML, [`supervisor`] runs the stdio servers, [`router`] merges their catalogues under
-//! namespaced names, [`endpoint`] serves them on loopback with the [`control`] API beside, and
-//! [`bridge`] carries a client's stdio to that endpoint; [`clients`] writes the entry that runs
-//! it into each MCP client's own config; [`vault`] keeps secrets in the OS keychain.
+//! The map, from the ground up. A module imports only modules on its own level or below it;
+//! no two top-level modules import each other, directly or around a loop.
+//!
+//! - **Leaves** (import nothing of the crate): [`platform`] (the OSes, as data), [`exec`]
+//!   (finding a command the way the OS does), [`names`] (server and variable names, the
+//!   namespaced names clients see), [`human`] (errors and spans as people read them),
+//!   [`files`] (atomic writes, edit locks), [`sse`] (the one event-stream reader), [`secret`]
+//!   (the hub's bearer secret, private files), [`logs`].
+//! - **Foundations**: [`paths`] (where files live), [`config`] (the user's TOML and its
+//!   profiles), [`vault`] (secrets in the OS keychain).
+//! - **Mechanisms**: [`whole`] (answers kept whole on the request path), [`remote`] (probing a
+//!   remote MCP server), [`oauth`] (sign-in and the token keeper), [`events`] (what the hub
+//!   announces), [`clients`] (Patchbay's entry in each MCP client's config), [`discovery`]
+//!   (finding the running hub), [`api`] (the control API's contract).
+//! - **The hub process**: [`hub`], one wing: its state, client sessions, upstreams, catalogue,
+//!   list cache, calls, sign-in flows, the loopback endpoint and the control API's routes;
+//!   [`serve`] starts it.
+//! - **Beside the hub**: [`control`] (the control API's client, for the CLI and the app) and
+//!   [`bridge`] (a client's stdio carried to the hub's endpoint).
 
 pub mod api;
 pub mod bridge;
@@ -15,6 +29,7 @@ pub mod control;
 pub mod discovery;
 pub mod events;
 pub mod exec;
+pub mod files;
 pub mod hub;
 pub mod human;
 pub mod logs;

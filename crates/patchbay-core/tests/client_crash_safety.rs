@@ -96,7 +96,7 @@ fn killed_writer_leaves_the_old_or_the_new_file() {
             .filter(|e| {
                 e.file_name()
                     .to_string_lossy()
-                    .starts_with(patchbay_core::config::TEMP_PREFIX)
+                    .starts_with(patchbay_core::files::TEMP_PREFIX)
             })
             .count()
     };

@@ -62,7 +62,7 @@ pub fn take(dir: &Path, original: Option<&[u8]>, extension: &str) -> std::io::Re
             Err(err) => return Err(err),
         }
     };
-    crate::config::write_atomically(&path, original.unwrap_or_default())?;
+    crate::files::write_atomically(&path, original.unwrap_or_default())?;
     let backups = list(dir)?;
     for old in backups.iter().skip(KEEP) {
         fs_err::remove_file(&old.path)?;

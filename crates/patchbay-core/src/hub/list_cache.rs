@@ -66,7 +66,7 @@ fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         fs_err::create_dir_all(dir)?;
     }
-    crate::config::write_atomically(path, bytes)
+    crate::files::write_atomically(path, bytes)
 }
 
 #[cfg(test)]
