@@ -1,27 +1,25 @@
 //! Running one server: spawn or connect, list, watch, restart.
 //!
-//! Each configured server gets an [`Upstream`] and one task running [`Upstream::run`]. A remote
-//! server is an MCP client session over rmcp's Streamable HTTP client transport. A stdio server's
-//! child is spawned through rmcp's child-process transport in a process group of its own (so
-//! `npx`'s node grandchild dies with it), its stderr goes line by line to the server's rotating
-//! log, and the MCP client session over its stdio (with its answers kept whole, see [`crate::whole`]) is
-//! what the router calls. When the child exits, calls in
-//! flight fail at once (rmcp drops their responders, the router maps that to a JSON-RPC error)
-//! and the server is restarted after a capped exponential backoff: 0.5 s, 1 s, 2 s ... 30 s,
-//! back to 0.5 s after a minute of stable running. Stopping closes stdin, waits, sends SIGTERM,
-//! waits, then kills the group (rmcp's graceful shutdown).
+//! Each configured server gets an [`Upstream`] and one task running [`Upstream::run`]: the
+//! life cycle (lazy start, idle stop, backoff, state) is here; how a session is opened is in
+//! `stdio` (a child process) and `remote` (Streamable HTTP). A stdio server's child is spawned
+//! through rmcp's child-process transport in a process tree of its own (so `npx`'s node
+//! grandchild dies with it), its stderr goes line by line to the server's rotating log, and the
+//! MCP client session over its stdio (its answers kept whole, see [`crate::whole`]) is what the
+//! hub calls. When the child exits, calls in flight fail at once (rmcp drops their responders,
+//! the hub maps that to a JSON-RPC error) and the server is restarted after a capped
+//! exponential backoff: 0.5 s, 1 s, 2 s ... 30 s, back to 0.5 s after a minute of stable
+//! running. Stopping closes stdin, waits, sends SIGTERM, waits, then kills the tree (rmcp's
+//! graceful shutdown).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use process_wrap::tokio::{CommandWrap, KillOnDrop};
-use rmcp::model::{ClientRequest, PingRequest, ServerJsonRpcMessage};
+use rmcp::model::ServerJsonRpcMessage;
 use rmcp::service::{Peer, RoleClient, RunningService, ServiceExt};
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess, Transport};
-use tokio::io::AsyncBufReadExt;
+use rmcp::transport::Transport;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{ServerKind, ServerState, ServerStatus};
@@ -29,10 +27,11 @@ use crate::config::ServerConfig;
 use crate::hub::catalog::ServerCatalog;
 use crate::logs::RotatingLog;
 use crate::oauth::Keeper;
-use crate::oauth::http::Authorized;
 use crate::vault::Vault;
 
-use crate::whole::child::{TakeStdio, WholeChild};
+mod remote;
+mod stdio;
+use stdio::child_exited;
 
 /// First restart delay.
 pub const BACKOFF_START: Duration = Duration::from_millis(500);
@@ -42,13 +41,6 @@ pub const BACKOFF_CAP: Duration = Duration::from_secs(30);
 pub const STABLE_AFTER: Duration = Duration::from_secs(60);
 /// How long a child may take to answer `initialize` and its first lists.
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long a remote server may take to accept a connection.
-pub const REMOTE_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often a quiet remote server is pinged to see that it is still there.
-pub const REMOTE_PING_INTERVAL: Duration = Duration::from_secs(10);
-/// How long a ping may take before the server counts as gone.
-pub const REMOTE_PING_TIMEOUT: Duration = Duration::from_secs(10);
-
 #[derive(Debug, Default)]
 struct Live {
     state: Option<ServerState>,
@@ -452,103 +444,6 @@ impl Upstream {
         }
     }
 
-    /// A stdio server: spawn the child in its own process group, its stderr to the log.
-    async fn run_child<L: Link>(
-        &self,
-        link: &Arc<L>,
-        log: &Arc<Mutex<RotatingLog>>,
-    ) -> Result<(), String> {
-        let secrets = self.secret_env().await?;
-        // On Windows `npx` is `npx.cmd`: found through PATHEXT, as a shell would (see `exec`).
-        let program = crate::exec::resolve(
-            &self.config.command,
-            self.config.env.get("PATH").map(std::ffi::OsStr::new),
-        );
-        let mut command = tokio::process::Command::new(program);
-        command
-            .args(&self.config.args)
-            .envs(&self.config.env)
-            .envs(secrets.iter().map(|(var, value)| (var, value.expose())));
-        if let Some(cwd) = &self.config.cwd {
-            command.current_dir(cwd);
-        }
-        let stdio = TakeStdio::default();
-        let mut wrapped = CommandWrap::from(command);
-        own_process_tree(&mut wrapped);
-        wrapped.wrap(KillOnDrop).wrap(stdio.clone());
-        let started = TokioChildProcess::builder(wrapped)
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|(child, stderr)| Ok((WholeChild::new(child, &stdio)?, stderr)));
-        let (transport, stderr) =
-            started.map_err(|err| format!("failed to start `{}`: {err}", self.config.command))?;
-        let pid = transport.id();
-        let _ = log
-            .lock()
-            .expect("log lock")
-            .note(&format!("pid {}", pid.unwrap_or_default()));
-        let stderr_task = stderr.map(|stderr| {
-            let log = log.clone();
-            tokio::spawn(async move {
-                let mut lines = tokio::io::BufReader::new(stderr).lines();
-                let mut last = None;
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let _ = log.lock().expect("log lock").line(&line);
-                    if !line.trim().is_empty() {
-                        last = Some(line);
-                    }
-                }
-                last
-            })
-        });
-        self.set(&**link, |l| l.pid = pid);
-        let outcome = self.serve(link, transport, pid, log).await;
-        if let Some(pid) = pid {
-            reap_group(pid).await;
-        }
-        let last_words = match stderr_task {
-            // The pipe closes with the child; bounded in case a grandchild keeps it open.
-            Some(task) => match tokio::time::timeout(Duration::from_secs(1), task).await {
-                Ok(Ok(last)) => last,
-                _ => None,
-            },
-            None => None,
-        };
-        // A server that fails usually says why on stderr; its last line saves a trip to the log.
-        outcome.map_err(|err| match last_words {
-            Some(line) => format!("{err}; its last stderr line: {}", clip(&line, 200)),
-            None => err,
-        })
-    }
-
-    /// A remote server over Streamable HTTP. A lost session is recreated by the transport
-    /// (`reinit_on_expired_session`); a server that cannot be reached ends the session, and the
-    /// same backoff as a crashed child applies.
-    async fn run_remote<L: Link>(
-        &self,
-        url: &str,
-        link: &Arc<L>,
-        log: &Arc<Mutex<RotatingLog>>,
-    ) -> Result<(), String> {
-        let mut config = StreamableHttpClientTransportConfig::with_uri(url);
-        config.reinit_on_expired_session = true;
-        let http = reqwest::Client::builder()
-            .connect_timeout(REMOTE_CONNECT_TIMEOUT)
-            .build()
-            .map_err(|err| format!("cannot set up an HTTP client: {err}"))?;
-        match &self.keeper {
-            Some(keeper) => {
-                let client = Authorized::new(http, keeper.clone());
-                let transport = StreamableHttpClientTransport::with_client(client, config);
-                self.serve(link, transport, None, log).await
-            }
-            None => {
-                let transport = StreamableHttpClientTransport::with_client(http, config);
-                self.serve(link, transport, None, log).await
-            }
-        }
-    }
-
     /// The MCP session over `transport`: handshake, lists, then serve until it ends.
     async fn serve<L: Link, T>(
         &self,
@@ -643,74 +538,6 @@ impl Upstream {
         }
     }
 
-    /// For a remote server: resolves, with what went wrong, once it stops answering pings.
-    /// Pending forever for a stdio server, whose exit is seen directly.
-    async fn keepalive(&self, peer: &Peer<RoleClient>) -> String {
-        if self.config.url.is_none() {
-            return std::future::pending().await;
-        }
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(REMOTE_PING_INTERVAL) => {}
-                _ = self.check_now.notified() => {}
-            }
-            let ping = ClientRequest::PingRequest(PingRequest::default());
-            match tokio::time::timeout(REMOTE_PING_TIMEOUT, peer.send_request(ping)).await {
-                // An error answer is still an answer (2026-07-28 servers have no `ping`).
-                Ok(Ok(_) | Err(rmcp::ServiceError::McpError(_))) => {}
-                Ok(Err(rmcp::ServiceError::TransportSend(err))) => {
-                    return format!(
-                        "the server stopped answering: {}",
-                        crate::human::error_chain(&*err.error)
-                    );
-                }
-                Ok(Err(err)) => {
-                    return format!(
-                        "the server stopped answering: {}",
-                        crate::human::error_chain(&err)
-                    );
-                }
-                Err(_) => {
-                    return format!(
-                        "the server did not answer a ping within {REMOTE_PING_TIMEOUT:?}"
-                    );
-                }
-            }
-        }
-    }
-
-    /// The values of the server's `secret_env`, read from the vault now (so a secret set since
-    /// the last attempt is picked up by the next). A missing one is an error that says how to
-    /// set it: the child never starts with an empty value.
-    async fn secret_env(
-        &self,
-    ) -> Result<std::collections::BTreeMap<String, crate::secret::Secret>, String> {
-        if self.config.secret_env.is_empty() {
-            return Ok(Default::default());
-        }
-        let (found, missing) = self
-            .vault
-            .env_values(&self.name, &self.config.secret_env)
-            .await
-            .map_err(|err| {
-                let hint = err
-                    .hint()
-                    .map(|h| format!(" (hint: {h})"))
-                    .unwrap_or_default();
-                format!(
-                    "cannot read the secrets of server {}: {err}{hint}",
-                    self.name
-                )
-            })?;
-        if let Some(var) = missing.first() {
-            return Err(format!(
-                "secret {var} for server {name} is not in the keychain; run `patchbay secret set {name} {var}`",
-                name = self.name
-            ));
-        }
-        Ok(found)
-    }
-
     /// Refresh the lists after the server said they changed. `None` when the server is not
     /// serving yet: the change is then picked up when it is.
     pub async fn refresh_catalog(&self) -> Option<Result<ServerCatalog, String>> {
@@ -737,92 +564,12 @@ fn session_end(
     }
 }
 
-/// Resolves once the process `pid` has exited (it may stay a zombie until rmcp reaps it).
 /// `text` cut to at most `max` characters, marked with an ellipsis when cut.
 fn clip(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((at, _)) => format!("{}...", &text[..at]),
         None => text.to_owned(),
     }
-}
-
-async fn child_exited(pid: Option<u32>) {
-    let Some(pid) = pid else {
-        return std::future::pending().await;
-    };
-    loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        if !process_alive(pid) {
-            return;
-        }
-    }
-}
-
-#[cfg(target_os = "linux")]
-fn process_alive(pid: u32) -> bool {
-    // State is the field after the parenthesised command name; `Z` is a zombie.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X')),
-        Err(_) => false,
-    }
-}
-
-#[cfg(all(unix, not(target_os = "linux")))]
-fn process_alive(pid: u32) -> bool {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
-}
-
-#[cfg(not(unix))]
-fn process_alive(_pid: u32) -> bool {
-    // Windows: the job object ends the tree with the child, so stdout closes with it.
-    true
-}
-
-/// Gives the child a process tree of its own that ends with it. On unix, a process group: a stop
-/// signals the whole group, so `npx`'s node grandchild goes too. On Windows, a job object that
-/// kills every process in it when its last handle closes (the child's wrapper holds it, so the
-/// tree ends on stop, restart, idle stop, and when the hub itself exits or is killed), and no
-/// console window of its own: the hub may run without one, and a window per server would flash.
-#[cfg(unix)]
-fn own_process_tree(command: &mut CommandWrap) {
-    command.wrap(process_wrap::tokio::ProcessGroup::leader());
-}
-
-#[cfg(windows)]
-fn own_process_tree(command: &mut CommandWrap) {
-    use process_wrap::tokio::{CreationFlags, JobObject};
-    use windows::Win32::System::Threading::CREATE_NO_WINDOW;
-    command
-        .wrap(JobObject)
-        .wrap(CreationFlags(CREATE_NO_WINDOW));
-}
-
-/// End whatever is left of the child's process group. rmcp kills the group when it stops the
-/// child itself, but when the child died on its own (a wrapper shell killed, a crash), its
-/// grandchildren would live on: SIGTERM them, then SIGKILL what is still there a moment later.
-/// The group id is the dead leader's pid, which cannot be reused while the group has members.
-#[cfg(unix)]
-async fn reap_group(pgid: u32) {
-    use nix::sys::signal::{Signal, killpg};
-    use nix::unistd::Pid;
-    let group = Pid::from_raw(pgid as i32);
-    if killpg(group, Signal::SIGTERM).is_err() {
-        return; // no member left
-    }
-    for _ in 0..20 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if killpg(group, None).is_err() {
-            return;
-        }
-    }
-    let _ = killpg(group, Signal::SIGKILL);
-}
-
-#[cfg(not(unix))]
-async fn reap_group(_pgid: u32) {
-    // On Windows process-wrap's job object ends the whole tree with the child.
 }
 
 /// The delay before restart number `attempt` (0-based).
