@@ -1,16 +1,27 @@
 //! Remote MCP servers: what `patchbay connect` finds out about a URL before it is saved.
 //!
-//! The hub talks to a remote server through rmcp's Streamable HTTP client (in its
-//! upstreams); this module only answers "does it speak MCP, and does it want a
-//! sign-in (or a wider scope)?" with `initialize` and `tools/list`, and names the server after
-//! its host. The sign-in flow uses the same probe to check a new token.
+//! The probe speaks MCP the way the hub will: through rmcp's Streamable HTTP client (the one
+//! the hub's upstreams use), with the same credential. It answers "does it speak MCP, and does
+//! it want a sign-in (or a wider scope)?" with the handshake and `tools/list`, and names the
+//! server after its host. The sign-in flow uses the same probe to check a new token.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+use rmcp::ServiceExt;
+use rmcp::model::{ClientCapabilities, ClientConfig, Implementation};
+use rmcp::service::ClientInitializeError;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::common::client_side_sse::NeverRetry;
+use rmcp::transport::streamable_http_client::{
+    StreamableHttpClientTransportConfig, StreamableHttpError,
+};
 
 use crate::config::check_remote_url;
 use crate::names::valid_server_name;
 
-/// How long the probe waits for the server.
+/// How long the probe waits for the server, per step.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// What a probe found.
@@ -49,14 +60,12 @@ pub enum ProbeError {
         cause: String,
     },
     /// Something answered, but not as an MCP server.
-    #[error("{url} answered {status}, not as an MCP server: {body}")]
+    #[error("{url} did not answer as an MCP server: {detail}")]
     NotMcp {
         /// The URL.
         url: String,
-        /// The HTTP status.
-        status: u16,
-        /// The start of its answer.
-        body: String,
+        /// What came back instead (rmcp's words, with the HTTP status where there was one).
+        detail: String,
     },
 }
 
@@ -71,152 +80,132 @@ pub enum ProbeAuth<'a> {
     Header(&'a crate::vault::StaticHeader),
 }
 
-impl ProbeAuth<'_> {
-    /// `request` with these credentials on it.
-    fn apply(self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match self {
-            ProbeAuth::None => request,
-            ProbeAuth::Bearer(token) => request.bearer_auth(token.expose()),
-            ProbeAuth::Header(header) => request.header(&header.name, header.value.expose()),
-        }
-    }
-}
+/// The HTTP error a failed MCP exchange ended in, wherever rmcp wrapped it.
+type HttpError = StreamableHttpError<reqwest::Error>;
 
-/// Send `initialize`, then `tools/list`, to `url` and say what came back: a server may let
-/// `initialize` through and want a token (or a wider scope) only for what follows. A session the
-/// server opened for it is closed again (DELETE), so the probe leaves nothing behind.
+/// Open a session with `url` (the handshake), list its tools, and say what came back: a server
+/// may let the handshake through and want a token (or a wider scope) only for what follows.
+/// The session is closed again (DELETE), so the probe leaves nothing behind.
 pub async fn probe(url: &str, auth: ProbeAuth<'_>) -> Result<Probe, ProbeError> {
     check_remote_url(url).map_err(ProbeError::BadUrl)?;
-    let unreachable = |err: reqwest::Error| ProbeError::Unreachable {
-        url: url.to_owned(),
-        cause: crate::human::error_chain(&err),
-    };
     let http = reqwest::Client::builder()
         .timeout(PROBE_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(unreachable)?;
-    let post = |body: serde_json::Value, session: Option<&str>, version: Option<&str>| {
-        let mut request = http
-            .post(url)
-            .header("accept", "application/json, text/event-stream")
-            .json(&body);
-        request = auth.apply(request);
-        if let Some(session) = session {
-            request = request.header("mcp-session-id", session);
-        }
-        if let Some(version) = version {
-            request = request.header("mcp-protocol-version", version);
-        }
-        request.send()
-    };
-    let initialize = serde_json::json!({
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "patchbay", "version": crate::VERSION},
-        },
-    });
-    let response = post(initialize, None, None).await.map_err(unreachable)?;
-    if let Some(denied) = denial(&response) {
-        return Ok(denied);
-    }
-    let status = response.status();
-    let session = response
-        .headers()
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let body = response.text().await.map_err(unreachable)?;
-    let result = status
-        .is_success()
-        .then(|| answer(&body, 1))
-        .flatten()
-        .and_then(|message| message.get("result").cloned());
-    let Some(result) = result else {
-        return Err(ProbeError::NotMcp {
+        .map_err(|err| ProbeError::Unreachable {
             url: url.to_owned(),
-            status: status.as_u16(),
-            body: body.chars().take(200).collect(),
-        });
-    };
-    let version = result
-        .get("protocolVersion")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned);
-    let (session, version) = (session.as_deref(), version.as_deref());
-    let initialized = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    let listed = match post(initialized, session, version).await {
-        Ok(response) if denial(&response).is_some() => Ok(response),
-        Ok(_) => {
-            let list = serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
-            post(list, session, version).await
+            cause: crate::human::error_chain(&err),
+        })?;
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url);
+    // A probe reports what it saw once; it does not wait out reconnects.
+    config.retry_config = Arc::new(NeverRetry::default());
+    match auth {
+        ProbeAuth::None => {}
+        ProbeAuth::Bearer(token) => config.auth_header = Some(token.expose().to_owned()),
+        ProbeAuth::Header(header) => {
+            let bad = || ProbeError::BadUrl(format!("`{}` is not a usable header", header.name));
+            let name = HeaderName::from_bytes(header.name.as_bytes()).map_err(|_| bad())?;
+            let mut value = HeaderValue::from_str(header.value.expose()).map_err(|_| bad())?;
+            value.set_sensitive(true);
+            config.custom_headers.insert(name, value);
         }
-        Err(err) => Err(err),
+    }
+    let transport = StreamableHttpClientTransport::with_client(http, config);
+    let info = ClientConfig::new(
+        ClientCapabilities::default(),
+        Implementation::new("patchbay", crate::VERSION),
+    );
+    let timed_out = |step: &str| ProbeError::Unreachable {
+        url: url.to_owned(),
+        cause: format!("no answer to {step} within {}s", PROBE_TIMEOUT.as_secs()),
     };
-    let outcome = match listed {
-        Ok(response) => match denial(&response) {
-            Some(denied) => Ok(denied),
-            None => {
-                let status = response.status();
-                let body = response.text().await.unwrap_or_default();
-                match answer(&body, 2) {
-                    Some(_) => Ok(()),
-                    None => Err(ProbeError::NotMcp {
-                        url: url.to_owned(),
-                        status: status.as_u16(),
-                        body: body.chars().take(200).collect(),
-                    }),
-                }
-                .map(|()| Probe::Open {
-                    server_name: result
-                        .pointer("/serverInfo/name")
-                        .and_then(|v| v.as_str())
-                        .map(str::to_owned),
-                })
-            }
+    let session = match tokio::time::timeout(PROBE_TIMEOUT, info.serve(transport)).await {
+        Err(_) => return Err(timed_out("the MCP handshake")),
+        Ok(Err(err)) => return judge(url, handshake_error(&err), &err),
+        Ok(Ok(session)) => session,
+    };
+    let server_name = session
+        .peer_info()
+        .and_then(|info| info.server_info.as_ref().map(|server| server.name.clone()));
+    let listed = tokio::time::timeout(PROBE_TIMEOUT, session.peer().list_tools(None)).await;
+    // Best effort: a server that keeps the session until it times out is no harm.
+    let _ = session.cancel().await;
+    match listed {
+        Err(_) => Err(timed_out("`tools/list`")),
+        // A JSON-RPC answer, even an error, is MCP spoken.
+        Ok(Ok(_) | Err(rmcp::ServiceError::McpError(_))) => Ok(Probe::Open { server_name }),
+        Ok(Err(rmcp::ServiceError::TransportSend(err))) => {
+            judge(url, find_http(Some(err.error.as_ref())), &err)
+        }
+        Ok(Err(err)) => judge(url, None, &err),
+    }
+}
+
+/// The HTTP error under a failed handshake (rmcp keeps it beside the source chain, and tries
+/// the legacy handshake after a failed `server/discover`: the legacy one's error is the one
+/// that counts).
+fn handshake_error(err: &ClientInitializeError) -> Option<&HttpError> {
+    match err {
+        ClientInitializeError::TransportError { error, .. } => {
+            find_http(Some(error.error.as_ref()))
+        }
+        ClientInitializeError::LegacyFallbackFailed { fallback, .. } => handshake_error(fallback),
+        other => find_http(Some(other)),
+    }
+}
+
+fn find_http<'a>(
+    err: Option<&'a (dyn std::error::Error + Send + Sync + 'static)>,
+) -> Option<&'a HttpError> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = err.map(|e| e as _);
+    while let Some(err) = current {
+        if let Some(http) = err.downcast_ref::<HttpError>() {
+            return Some(http);
+        }
+        current = err.source();
+    }
+    None
+}
+
+/// What a failed exchange says about the server.
+fn judge(
+    url: &str,
+    http: Option<&HttpError>,
+    err: &(dyn std::error::Error + 'static),
+) -> Result<Probe, ProbeError> {
+    let not_mcp = |detail: String| ProbeError::NotMcp {
+        url: url.to_owned(),
+        detail: detail.chars().take(300).collect(),
+    };
+    match http {
+        Some(StreamableHttpError::AuthRequired(denied)) => Ok(Probe::NeedsAuth {
+            challenge: Some(denied.www_authenticate_header.clone()),
+        }),
+        Some(StreamableHttpError::InsufficientScope(denied)) => Ok(Probe::Forbidden {
+            challenge: Some(denied.www_authenticate_header.clone()),
+        }),
+        Some(StreamableHttpError::Client(cause)) => Err(ProbeError::Unreachable {
+            url: url.to_owned(),
+            cause: crate::human::error_chain(cause),
+        }),
+        Some(StreamableHttpError::Io(cause)) => Err(ProbeError::Unreachable {
+            url: url.to_owned(),
+            cause: crate::human::error_chain(cause),
+        }),
+        // A 401 or 403 without a challenge: rmcp says it as `HTTP <status>: <body>`.
+        Some(StreamableHttpError::UnexpectedServerResponse(said)) => match refused(said) {
+            Some(401) => Ok(Probe::NeedsAuth { challenge: None }),
+            Some(403) => Ok(Probe::Forbidden { challenge: None }),
+            _ => Err(not_mcp(said.to_string())),
         },
-        Err(err) => Err(unreachable(err)),
-    };
-    if let Some(session) = session {
-        // Best effort: a server that keeps the session until it times out is no harm.
-        let delete = http.delete(url).header("mcp-session-id", session);
-        let _ = auth.apply(delete).send().await;
-    }
-    outcome
-}
-
-/// A 401 or 403 answer, with its challenge.
-fn denial(response: &reqwest::Response) -> Option<Probe> {
-    let challenge = || {
-        response
-            .headers()
-            .get("www-authenticate")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    match response.status() {
-        reqwest::StatusCode::UNAUTHORIZED => Some(Probe::NeedsAuth {
-            challenge: challenge(),
-        }),
-        reqwest::StatusCode::FORBIDDEN => Some(Probe::Forbidden {
-            challenge: challenge(),
-        }),
-        _ => None,
+        Some(other) => Err(not_mcp(other.to_string())),
+        None => Err(not_mcp(crate::human::error_chain(err))),
     }
 }
 
-/// The JSON-RPC answer with `id`, from a JSON body or an SSE stream.
-fn answer(body: &str, id: u32) -> Option<serde_json::Value> {
-    let is_answer = |message: &serde_json::Value| message.get("id") == Some(&id.into());
-    let events = crate::sse::parse(body.as_bytes());
-    std::iter::once(body)
-        .chain(events.iter().map(|event| event.data.as_str()))
-        .filter_map(|text| serde_json::from_str::<serde_json::Value>(text).ok())
-        .find(is_answer)
+/// The status of rmcp's `HTTP <status>: <body>` report of an answer that was no MCP message.
+fn refused(said: &str) -> Option<u16> {
+    said.strip_prefix("HTTP ")?.get(..3)?.parse().ok()
 }
 
 /// A server name derived from the URL's host: `https://mcp.linear.app/mcp` → `linear`,
@@ -283,19 +272,200 @@ mod tests {
         assert_eq!(default_name("not a url"), "remote");
     }
 
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    use rmcp::ServerHandler;
+    use rmcp::model::{ServerCapabilities, ServerConfig};
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+    };
+
+    /// A real MCP server (rmcp's), named `probe-me`, with tools.
+    #[derive(Clone)]
+    struct Named;
+
+    impl ServerHandler for Named {
+        fn get_info(&self) -> ServerConfig {
+            ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+                .with_server_info(Implementation::new("probe-me", "1"))
+        }
+    }
+
+    /// Serve `app` on 127.0.0.1; the URL of its `/mcp` and the task to abort.
+    async fn serve(app: axum::Router) -> (String, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        (format!("http://127.0.0.1:{port}/mcp"), task)
+    }
+
+    fn mcp_server() -> axum::Router {
+        let config =
+            StreamableHttpServerConfig::default().with_allowed_hosts(["127.0.0.1", "localhost"]);
+        let service = StreamableHttpService::new(
+            || Ok(Named),
+            Arc::new(LocalSessionManager::default()),
+            config,
+        );
+        axum::Router::new().nest_service("/mcp", service)
+    }
+
+    /// A route answering every POST with `status`, `headers` and `body`.
+    fn answering(
+        status: StatusCode,
+        headers: Vec<(header::HeaderName, &'static str)>,
+        body: &'static str,
+    ) -> axum::Router {
+        axum::Router::new().route(
+            "/mcp",
+            axum::routing::post(move || {
+                let headers = headers.clone();
+                async move {
+                    let mut response = (status, body).into_response();
+                    for (name, value) in headers {
+                        response
+                            .headers_mut()
+                            .insert(name, HeaderValue::from_static(value));
+                    }
+                    response
+                }
+            }),
+        )
+    }
+
+    const CHALLENGE: &str =
+        r#"Bearer resource_metadata="http://127.0.0.1:1/.well-known/oauth-protected-resource""#;
+
+    #[tokio::test]
+    async fn a_real_mcp_server_is_open_and_named() {
+        let (url, task) = serve(mcp_server()).await;
+        let probed = probe(&url, ProbeAuth::None).await;
+        task.abort();
+        assert_eq!(
+            probed.unwrap(),
+            Probe::Open {
+                server_name: Some("probe-me".into())
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_401_with_a_challenge_wants_a_sign_in_and_keeps_the_challenge() {
+        let app = answering(
+            StatusCode::UNAUTHORIZED,
+            vec![(header::WWW_AUTHENTICATE, CHALLENGE)],
+            "",
+        );
+        let (url, task) = serve(app).await;
+        let probed = probe(&url, ProbeAuth::None).await;
+        task.abort();
+        assert_eq!(
+            probed.unwrap(),
+            Probe::NeedsAuth {
+                challenge: Some(CHALLENGE.into())
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_401_without_a_challenge_wants_a_sign_in_too() {
+        let (url, task) = serve(answering(StatusCode::UNAUTHORIZED, vec![], "no")).await;
+        let probed = probe(&url, ProbeAuth::None).await;
+        task.abort();
+        assert_eq!(probed.unwrap(), Probe::NeedsAuth { challenge: None });
+    }
+
+    #[tokio::test]
+    async fn a_403_insufficient_scope_is_forbidden_with_its_challenge() {
+        let challenge = r#"Bearer error="insufficient_scope", scope="files:write""#;
+        let app = answering(
+            StatusCode::FORBIDDEN,
+            vec![(header::WWW_AUTHENTICATE, challenge)],
+            "",
+        );
+        let (url, task) = serve(app).await;
+        let probed = probe(&url, ProbeAuth::None).await;
+        task.abort();
+        assert_eq!(
+            probed.unwrap(),
+            Probe::Forbidden {
+                challenge: Some(challenge.into())
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_that_wants_a_token_only_after_the_handshake_is_found_out() {
+        // The handshake passes; `tools/list` without a token is refused.
+        let gate = axum::middleware::from_fn(
+            |request: axum::extract::Request, next: axum::middleware::Next| async move {
+                let (parts, body) = request.into_parts();
+                let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+                let authorized = parts.headers.contains_key(header::AUTHORIZATION);
+                if memchr::memmem::find(&bytes, b"tools/list").is_some() && !authorized {
+                    let mut refused = StatusCode::UNAUTHORIZED.into_response();
+                    refused.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static(CHALLENGE),
+                    );
+                    return refused;
+                }
+                let request =
+                    axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+                next.run(request).await
+            },
+        );
+        let (url, task) = serve(mcp_server().layer(gate)).await;
+        let without = probe(&url, ProbeAuth::None).await;
+        let token = crate::secret::Secret::new("t0ken");
+        let with = probe(&url, ProbeAuth::Bearer(&token)).await;
+        task.abort();
+        assert_eq!(
+            without.unwrap(),
+            Probe::NeedsAuth {
+                challenge: Some(CHALLENGE.into())
+            }
+        );
+        assert!(
+            matches!(with.unwrap(), Probe::Open { .. }),
+            "the token is sent"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_web_page_is_not_an_mcp_server() {
+        let app = answering(
+            StatusCode::OK,
+            vec![(header::CONTENT_TYPE, "text/html")],
+            "<html>hello</html>",
+        );
+        let (url, task) = serve(app).await;
+        let probed = probe(&url, ProbeAuth::None).await;
+        task.abort();
+        let err = probed.unwrap_err();
+        assert!(matches!(err, ProbeError::NotMcp { .. }), "{err}");
+        assert!(
+            err.to_string().contains("did not answer as an MCP server"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_unreachable() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let url = format!("http://127.0.0.1:{port}/mcp");
+        let err = probe(&url, ProbeAuth::None).await.unwrap_err();
+        assert!(matches!(err, ProbeError::Unreachable { .. }), "{err}");
+    }
+
     #[test]
-    fn the_answer_is_found_in_json_and_in_sse() {
-        let json = r#"{"jsonrpc":"2.0","id":1,"result":{"serverInfo":{"name":"a"}}}"#;
-        assert_eq!(
-            answer(json, 1).unwrap()["result"]["serverInfo"]["name"],
-            "a"
-        );
-        let sse = format!("event: message\ndata: {json}\n\n");
-        assert_eq!(
-            answer(&sse, 1).unwrap()["result"]["serverInfo"]["name"],
-            "a"
-        );
-        assert!(answer("<html>hello</html>", 1).is_none());
-        assert!(answer(r#"{"jsonrpc":"2.0","id":2,"result":{}}"#, 1).is_none());
+    fn refusals_are_read_from_rmcps_report() {
+        assert_eq!(refused("HTTP 401 Unauthorized: no"), Some(401));
+        assert_eq!(refused("HTTP 403 Forbidden: "), Some(403));
+        assert_eq!(refused("unexpected content type"), None);
     }
 }
