@@ -76,13 +76,13 @@ pub trait Link: Send + Sync + 'static {
 
 /// A transport (rmcp's child-process or Streamable HTTP client one), with every incoming message
 /// shown to the [`Link`] first.
-struct Tapped<L: Link, T> {
+struct Intercepted<L: Link, T> {
     inner: T,
     link: Arc<L>,
     server: String,
 }
 
-impl<L: Link, T: Transport<RoleClient>> Transport<RoleClient> for Tapped<L, T> {
+impl<L: Link, T: Transport<RoleClient>> Transport<RoleClient> for Intercepted<L, T> {
     type Error = T::Error;
 
     fn send(
@@ -455,7 +455,7 @@ impl Upstream {
     where
         T: Transport<RoleClient> + Send + 'static,
     {
-        let transport = Tapped {
+        let transport = Intercepted {
             inner: transport,
             link: link.clone(),
             server: self.name.clone(),

@@ -11,7 +11,7 @@
 //! takes the child's real stdin and stdout when it is spawned and gives that transport the two
 //! ends of one unused pipe instead; the real ones are
 //! spoken over by rmcp's own line transport (`AsyncRwTransport`, the one the child-process
-//! transport wraps), reading through [`Tap`]. The tap keeps a copy of each answer to a
+//! transport wraps), reading through [`CopyingReader`], which keeps a copy of each answer to a
 //! `tools/call`, `prompts/get` or `resources/read` the hub sent; when rmcp's reading of that
 //! answer, written out again, is not equal to the copy, the answer is handed on as the copy.
 //! Nothing else changes: every other message is rmcp's reading, and a line costs one copy and,
@@ -83,7 +83,7 @@ impl CommandWrapper for TakeStdio {
 pub struct WholeChild {
     /// Owns the process: its id, its graceful shutdown, and the kill when dropped.
     child: TokioChildProcess,
-    io: AsyncRwTransport<RoleClient, Tap<ChildStdout>, ChildStdin>,
+    io: AsyncRwTransport<RoleClient, CopyingReader<ChildStdout>, ChildStdin>,
     watch: Arc<Watch>,
 }
 
@@ -97,7 +97,7 @@ impl WholeChild {
             .take()
             .ok_or_else(|| std::io::Error::other("the child's stdio was not taken"))?;
         let watch = Arc::new(Watch::default());
-        let tap = Tap {
+        let tap = CopyingReader {
             inner: stdout,
             line: Vec::new(),
             copying: None,
@@ -224,7 +224,7 @@ impl Watch {
 
 /// The child's stdout, as rmcp reads it, with a copy of each line kept for [`Watch::offer`]
 /// while an answer is expected.
-pub struct Tap<R> {
+pub struct CopyingReader<R> {
     inner: R,
     line: Vec<u8>,
     /// For the line under way: whether it is being copied (decided at its first byte, since an
@@ -233,7 +233,7 @@ pub struct Tap<R> {
     watch: Arc<Watch>,
 }
 
-impl<R> Tap<R> {
+impl<R> CopyingReader<R> {
     fn scan(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             let copying = *self.copying.get_or_insert_with(|| !self.watch.is_empty());
@@ -262,7 +262,7 @@ impl<R> Tap<R> {
     }
 }
 
-impl<R: AsyncRead + Unpin> AsyncRead for Tap<R> {
+impl<R: AsyncRead + Unpin> AsyncRead for CopyingReader<R> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -283,8 +283,8 @@ mod tests {
     use super::*;
     use rmcp::model::{CallToolResult, ContentBlock, NumberOrString};
 
-    fn tap(watch: &Arc<Watch>) -> Tap<tokio::io::Empty> {
-        Tap {
+    fn tap(watch: &Arc<Watch>) -> CopyingReader<tokio::io::Empty> {
+        CopyingReader {
             inner: tokio::io::empty(),
             line: Vec::new(),
             copying: None,
