@@ -21,7 +21,7 @@ use tauri::{AppHandle, State};
 use tauri_plugin_autostart::ManagerExt;
 
 use crate::error::AppError;
-use crate::hub::HubLink;
+use crate::hub::HubConnection;
 
 type Answer<T> = Result<T, AppError>;
 
@@ -48,19 +48,19 @@ fn new_server(
 }
 
 #[tauri::command]
-pub async fn hub_status(hub: State<'_, HubLink>) -> Answer<HubStatus> {
+pub async fn hub_status(hub: State<'_, HubConnection>) -> Answer<HubStatus> {
     hub.call(|c| async move { c.status().await }).await
 }
 
 #[tauri::command]
-pub async fn list_servers(hub: State<'_, HubLink>) -> Answer<Vec<ServerStatus>> {
+pub async fn list_servers(hub: State<'_, HubConnection>) -> Answer<Vec<ServerStatus>> {
     hub.call(|c| async move { c.servers().await }).await
 }
 
 #[tauri::command]
 #[allow(clippy::too_many_arguments)]
 pub async fn preview_server(
-    hub: State<'_, HubLink>,
+    hub: State<'_, HubConnection>,
     name: String,
     command: String,
     args: Option<Vec<String>>,
@@ -77,7 +77,7 @@ pub async fn preview_server(
 #[tauri::command]
 #[allow(clippy::too_many_arguments)]
 pub async fn add_server(
-    hub: State<'_, HubLink>,
+    hub: State<'_, HubConnection>,
     name: String,
     command: String,
     args: Option<Vec<String>>,
@@ -92,14 +92,14 @@ pub async fn add_server(
 }
 
 #[tauri::command]
-pub async fn remove_server(hub: State<'_, HubLink>, name: String) -> Answer<Value> {
+pub async fn remove_server(hub: State<'_, HubConnection>, name: String) -> Answer<Value> {
     hub.call(|c| async move { c.remove_server(&name).await })
         .await
 }
 
 #[tauri::command]
 pub async fn set_server_enabled(
-    hub: State<'_, HubLink>,
+    hub: State<'_, HubConnection>,
     name: String,
     enabled: bool,
 ) -> Answer<Value> {
@@ -109,7 +109,7 @@ pub async fn set_server_enabled(
 
 #[tauri::command]
 pub async fn server_logs(
-    hub: State<'_, HubLink>,
+    hub: State<'_, HubConnection>,
     name: String,
     lines: Option<usize>,
 ) -> Answer<Value> {
@@ -118,7 +118,7 @@ pub async fn server_logs(
 }
 
 #[tauri::command]
-pub async fn server_tools(hub: State<'_, HubLink>, name: String) -> Answer<Vec<ToolEntry>> {
+pub async fn server_tools(hub: State<'_, HubConnection>, name: String) -> Answer<Vec<ToolEntry>> {
     hub.call(|c| async move { c.server_tools(&name).await })
         .await
 }
@@ -126,7 +126,7 @@ pub async fn server_tools(hub: State<'_, HubLink>, name: String) -> Answer<Vec<T
 #[tauri::command]
 #[allow(clippy::too_many_arguments)]
 pub async fn start_connect(
-    hub: State<'_, HubLink>,
+    hub: State<'_, HubConnection>,
     url: String,
     name: Option<String>,
     disabled: Option<bool>,
@@ -154,30 +154,30 @@ pub async fn start_connect(
 }
 
 #[tauri::command]
-pub async fn sign_in_flow(hub: State<'_, HubLink>, flow: String) -> Answer<FlowView> {
+pub async fn sign_in_flow(hub: State<'_, HubConnection>, flow: String) -> Answer<FlowView> {
     hub.call(|c| async move { c.sign_in_flow(&flow).await })
         .await
 }
 
 #[tauri::command]
-pub async fn cancel_sign_in(hub: State<'_, HubLink>, flow: String) -> Answer<Value> {
+pub async fn cancel_sign_in(hub: State<'_, HubConnection>, flow: String) -> Answer<Value> {
     hub.call(|c| async move { c.cancel_sign_in(&flow).await })
         .await
 }
 
 #[tauri::command]
-pub async fn list_clients(hub: State<'_, HubLink>) -> Answer<Value> {
+pub async fn list_clients(hub: State<'_, HubConnection>) -> Answer<Value> {
     hub.call(|c| async move { c.clients().await }).await
 }
 
 #[tauri::command]
-pub async fn list_profiles(hub: State<'_, HubLink>) -> Answer<Vec<ProfileStatus>> {
+pub async fn list_profiles(hub: State<'_, HubConnection>) -> Answer<Vec<ProfileStatus>> {
     hub.call(|c| async move { c.profiles().await }).await
 }
 
 #[tauri::command]
 pub async fn install_client(
-    hub: State<'_, HubLink>,
+    hub: State<'_, HubConnection>,
     id: String,
     profile: Option<String>,
     direct: Option<bool>,
@@ -191,42 +191,42 @@ pub async fn install_client(
 }
 
 #[tauri::command]
-pub async fn uninstall_client(hub: State<'_, HubLink>, id: String) -> Answer<ClientChange> {
+pub async fn uninstall_client(hub: State<'_, HubConnection>, id: String) -> Answer<ClientChange> {
     hub.call(|c| async move { c.uninstall_client(&id).await })
         .await
 }
 
 #[tauri::command]
-pub async fn restore_client(hub: State<'_, HubLink>, id: String) -> Answer<ClientChange> {
+pub async fn restore_client(hub: State<'_, HubConnection>, id: String) -> Answer<ClientChange> {
     hub.call(|c| async move { c.restore_client(&id, &RestoreRequest::default()).await })
         .await
 }
 
 #[tauri::command]
-pub async fn list_tokens(hub: State<'_, HubLink>) -> Answer<Vec<TokenStatus>> {
+pub async fn list_tokens(hub: State<'_, HubConnection>) -> Answer<Vec<TokenStatus>> {
     hub.call(|c| async move { c.tokens().await }).await
 }
 
 #[tauri::command]
-pub async fn refresh_token(hub: State<'_, HubLink>, name: String) -> Answer<Value> {
+pub async fn refresh_token(hub: State<'_, HubConnection>, name: String) -> Answer<Value> {
     hub.call(|c| async move { c.refresh_token(&name).await })
         .await
 }
 
 #[tauri::command]
-pub async fn revoke_token(hub: State<'_, HubLink>, name: String) -> Answer<Value> {
+pub async fn revoke_token(hub: State<'_, HubConnection>, name: String) -> Answer<Value> {
     hub.call(|c| async move { c.revoke_token(&name).await })
         .await
 }
 
 #[tauri::command]
-pub async fn sign_in_again(hub: State<'_, HubLink>, name: String) -> Answer<String> {
+pub async fn sign_in_again(hub: State<'_, HubConnection>, name: String) -> Answer<String> {
     hub.call(|c| async move { c.start_sign_in(&login_request(name)).await })
         .await
 }
 
 #[tauri::command]
-pub async fn recent_calls(hub: State<'_, HubLink>) -> Answer<Vec<CallRecord>> {
+pub async fn recent_calls(hub: State<'_, HubConnection>) -> Answer<Vec<CallRecord>> {
     hub.call(|c| async move { c.recent_calls().await }).await
 }
 

@@ -13,7 +13,7 @@ use serde_json::Value;
 use tauri::{AppHandle, Emitter, Manager};
 use tauri_plugin_notification::NotificationExt;
 
-use crate::hub::HubLink;
+use crate::hub::HubConnection;
 
 /// The Tauri event the window listens to.
 pub const HUB_EVENT: &str = "hub-event";
@@ -24,8 +24,8 @@ pub fn spawn(app: AppHandle) {
     tauri::async_runtime::spawn(async move {
         let mut pause = Duration::from_secs(1);
         loop {
-            let link = app.state::<HubLink>();
-            match link.call(|c| async move { c.events().await }).await {
+            let hub = app.state::<HubConnection>();
+            match hub.call(|c| async move { c.events().await }).await {
                 Ok(stream) => {
                     pause = Duration::from_secs(1);
                     // Events may have been missed while the stream was down (or before the
@@ -44,7 +44,7 @@ pub fn spawn(app: AppHandle) {
                             }
                         }
                     }
-                    link.forget().await;
+                    hub.forget().await;
                 }
                 Err(err) => tracing::warn!("no event stream: {}", err.message),
             }

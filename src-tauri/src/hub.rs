@@ -1,9 +1,10 @@
-//! The app's link to the hub: found through the discovery file, or started (the bundled
-//! `patchbay serve`, detached, so it outlives the app), then reached only through the control
-//! API ([`patchbay_core::control::Client`]).
+//! The app's connection to the hub ([`HubConnection`]): the hub is found through the discovery
+//! file, or started (the bundled `patchbay serve`, detached, so it outlives the app), then
+//! reached only through the control API ([`patchbay_core::control::Client`]).
 //!
 //! The client is made once and kept; a call that finds the hub gone drops it, and the next call
-//! finds or starts a hub again.
+//! finds or starts a hub again. (Not the bridge's `patchbay_core::bridge::HubLink`, which
+//! carries one MCP client's stdio to the hub.)
 
 use std::path::PathBuf;
 
@@ -16,8 +17,9 @@ use crate::error::AppError;
 /// The environment variable naming the `patchbay` binary to start (tests, development).
 pub const BIN_ENV: &str = "PATCHBAY_BIN";
 
-/// Where the hub is and how to start one.
-pub struct HubLink {
+/// The app's connection to the hub: where the hub is, how to start one, and the control API
+/// client of the one running.
+pub struct HubConnection {
     paths: Paths,
     exe: PathBuf,
     /// Variables the app set for itself ([`crate::engine::tune`]) that a hub it starts drops.
@@ -25,8 +27,8 @@ pub struct HubLink {
     client: Mutex<Option<Client>>,
 }
 
-impl HubLink {
-    /// A link for this user's hub, started from `patchbay` beside the app unless `PATCHBAY_BIN`
+impl HubConnection {
+    /// A connection to this user's hub, started from `patchbay` beside the app unless `PATCHBAY_BIN`
     /// names another, without the variables in `unset` in its environment.
     pub fn from_env(unset: Vec<&'static str>) -> Result<Self, AppError> {
         let paths = Paths::from_env().map_err(AppError::shell)?;

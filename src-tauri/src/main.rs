@@ -1,7 +1,7 @@
 //! Patchbay's desktop app: a tray icon and a window over the hub's control API.
 //!
 //! Wiring only: the hub runs in its own process (`patchbay serve`, found or started by
-//! [`hub::HubLink`]); the commands ([`commands`]) and the tray ([`tray`]) call its control API;
+//! [`hub::HubConnection`]); the commands ([`commands`]) and the tray ([`tray`]) call its control API;
 //! its event stream ([`events`]) feeds both. `--tray` starts with no window (start at login
 //! uses it); a second start opens the first one's window.
 
@@ -34,8 +34,8 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    let link = match hub::HubLink::from_env(tuned) {
-        Ok(link) => link,
+    let hub = match hub::HubConnection::from_env(tuned) {
+        Ok(hub) => hub,
         Err(err) => {
             eprintln!("error: {err}");
             std::process::exit(1);
@@ -54,7 +54,7 @@ fn main() {
         ))
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_notification::init())
-        .manage(link)
+        .manage(hub)
         .invoke_handler(tauri::generate_handler![
             commands::hub_status,
             commands::list_servers,

@@ -21,7 +21,7 @@ use tauri_plugin_autostart::ManagerExt;
 use tokio::sync::Mutex;
 
 use crate::error::AppError;
-use crate::hub::HubLink;
+use crate::hub::HubConnection;
 
 const TRAY: &str = "patchbay";
 
@@ -101,9 +101,9 @@ pub async fn refresh(app: &AppHandle) {
 async fn update(app: &AppHandle, always: bool) {
     let menu_state = app.state::<MenuState>();
     let mut last = menu_state.0.lock().await;
-    let link = app.state::<HubLink>();
-    let servers = link.call(|c| async move { c.servers().await }).await;
-    let tokens = link.call(|c| async move { c.tokens().await }).await;
+    let hub = app.state::<HubConnection>();
+    let servers = hub.call(|c| async move { c.servers().await }).await;
+    let tokens = hub.call(|c| async move { c.tokens().await }).await;
     let state = match (servers, tokens) {
         (Ok(servers), Ok(tokens)) => Some((servers, tokens)),
         (Err(err), _) | (_, Err(err)) => {
@@ -297,28 +297,28 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
         return;
     }
     tauri::async_runtime::spawn(async move {
-        let link = app.state::<HubLink>();
+        let hub = app.state::<HubConnection>();
         let done = match id.split_once(':') {
-            Some(("refresh", name)) => link
+            Some(("refresh", name)) => hub
                 .call(|c| async move { c.refresh_token(name).await })
                 .await
                 .map(drop),
-            Some(("revoke", name)) => link
+            Some(("revoke", name)) => hub
                 .call(|c| async move { c.revoke_token(name).await })
                 .await
                 .map(drop),
             Some(("signin", name)) => {
                 let request = crate::commands::login_request(name.to_owned());
-                link.call(|c| async move { c.start_sign_in(&request).await })
+                hub.call(|c| async move { c.start_sign_in(&request).await })
                     .await
                     .map(drop)
             }
-            Some(("install", client)) => link
+            Some(("install", client)) => hub
                 .call(|c| async move { c.install_client(client, &Default::default()).await })
                 .await
                 .map(drop),
             _ if id == "quit-hub" => {
-                let stopped = link.call(|c| async move { c.shutdown().await }).await;
+                let stopped = hub.call(|c| async move { c.shutdown().await }).await;
                 app.exit(0);
                 stopped.map(drop)
             }
