@@ -16,6 +16,7 @@ use patchbay_core::config::{NewServer, StartMode};
 use patchbay_core::events::CallRecord;
 use patchbay_core::oauth::TokenStatus;
 use patchbay_core::oauth::connect::ConnectRequest;
+use patchbay_core::oauth::keeper::Revoked;
 use serde_json::Value;
 use tauri::{AppHandle, State};
 use tauri_plugin_autostart::ManagerExt;
@@ -208,13 +209,13 @@ pub async fn list_tokens(hub: State<'_, HubConnection>) -> Answer<Vec<TokenStatu
 }
 
 #[tauri::command]
-pub async fn refresh_token(hub: State<'_, HubConnection>, name: String) -> Answer<Value> {
+pub async fn refresh_token(hub: State<'_, HubConnection>, name: String) -> Answer<TokenStatus> {
     hub.call(|c| async move { c.refresh_token(&name).await })
         .await
 }
 
 #[tauri::command]
-pub async fn revoke_token(hub: State<'_, HubConnection>, name: String) -> Answer<Value> {
+pub async fn revoke_token(hub: State<'_, HubConnection>, name: String) -> Answer<Revoked> {
     hub.call(|c| async move { c.revoke_token(&name).await })
         .await
 }

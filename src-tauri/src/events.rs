@@ -1,15 +1,17 @@
-//! The hub's event stream, carried to the window (`hub-event`, the event's JSON as the hub sent
-//! it) and to the tray (rebuilt on every change); a token that needs a new sign-in raises a
-//! desktop notification.
+//! The hub's event stream, read as the core's [`HubEvent`]s and carried to the window
+//! (`hub-event`, the event's JSON as the hub sent it) and to the tray (rebuilt on every change
+//! that shows there); a token that needs a new sign-in raises a desktop notification.
 //!
 //! When the stream ends (the hub stopped or was restarted) it is opened again, finding or
 //! starting the hub, with a growing pause between tries (1 s to 30 s); each time it opens, the
-//! window gets `{"kind": "lagged"}` and reads every list again.
+//! window gets [`HubEvent::Lagged`] (`{"kind": "lagged"}`) and reads every list again. An event
+//! of a kind this build does not know ([`HubEvent::Unknown`], a newer hub's) goes nowhere.
 
 use std::time::Duration;
 
 use futures::StreamExt;
-use serde_json::Value;
+use patchbay_core::events::HubEvent;
+use patchbay_core::oauth::TokenState;
 use tauri::{AppHandle, Emitter, Manager};
 use tauri_plugin_notification::NotificationExt;
 
@@ -30,9 +32,7 @@ pub fn spawn(app: AppHandle) {
                     pause = Duration::from_secs(1);
                     // Events may have been missed while the stream was down (or before the
                     // window listened): `lagged` makes the window read every list again.
-                    if let Err(err) = app.emit(HUB_EVENT, serde_json::json!({ "kind": "lagged" })) {
-                        tracing::warn!("cannot forward a hub event to the window: {err}");
-                    }
+                    forward(&app, &HubEvent::Lagged);
                     crate::tray::refresh(&app).await;
                     let mut stream = std::pin::pin!(stream);
                     while let Some(event) = stream.next().await {
@@ -61,29 +61,97 @@ pub fn spawn(app: AppHandle) {
     });
 }
 
-async fn on_event(app: &AppHandle, event: Value) {
-    if let Err(err) = app.emit(HUB_EVENT, &event) {
-        tracing::warn!("cannot forward a hub event to the window: {err}");
+async fn on_event(app: &AppHandle, event: HubEvent) {
+    if matches!(event, HubEvent::Unknown) {
+        tracing::debug!("an event of a kind this build does not know; ignored");
+        return;
     }
-    let kind = event["kind"].as_str().unwrap_or_default();
-    if kind == "token_state" && event["state"] == "needs_sign_in" {
-        let server = event["server"].as_str().unwrap_or("a server");
-        let why = event["message"].as_str().unwrap_or("its sign-in expired");
-        notify(
-            app,
-            "Patchbay: sign in again",
-            &format!("`{server}` needs a new sign-in ({why}); use \"Sign in again\" in the tray"),
-        );
+    forward(app, &event);
+    if let Some(body) = sign_in_notice(&event) {
+        notify(app, "Patchbay: sign in again", &body);
     }
-    // Calls and sign-in steps do not change the menu.
-    if !matches!(kind, "tool_call" | "sign_in") {
+    if changes_menu(&event) {
         crate::tray::refresh(app).await;
     }
+}
+
+/// Hand the event to the window, as its JSON.
+fn forward(app: &AppHandle, event: &HubEvent) {
+    if let Err(err) = app.emit(HUB_EVENT, event) {
+        tracing::warn!("cannot forward a hub event to the window: {err}");
+    }
+}
+
+/// The notification a token that needs a new sign-in raises.
+fn sign_in_notice(event: &HubEvent) -> Option<String> {
+    let HubEvent::TokenState {
+        server,
+        state: TokenState::NeedsSignIn,
+        message,
+    } = event
+    else {
+        return None;
+    };
+    let why = message.as_deref().unwrap_or("its sign-in expired");
+    Some(format!(
+        "`{server}` needs a new sign-in ({why}); use \"Sign in again\" in the tray"
+    ))
+}
+
+/// Whether the tray shows what the event changed: calls and sign-in steps do not show there.
+fn changes_menu(event: &HubEvent) -> bool {
+    !matches!(
+        event,
+        HubEvent::ToolCall(_) | HubEvent::SignIn { .. } | HubEvent::Unknown
+    )
 }
 
 /// A desktop notification; failing to show one is logged, not fatal.
 pub fn notify(app: &AppHandle, title: &str, body: &str) {
     if let Err(err) = app.notification().builder().title(title).body(body).show() {
         tracing::warn!("cannot show a notification: {err}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(state: TokenState, message: Option<&str>) -> HubEvent {
+        HubEvent::TokenState {
+            server: "linear".into(),
+            state,
+            message: message.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn only_a_token_that_needs_a_sign_in_raises_a_notification() {
+        assert_eq!(
+            sign_in_notice(&token(TokenState::NeedsSignIn, Some("invalid_grant"))).as_deref(),
+            Some("`linear` needs a new sign-in (invalid_grant); use \"Sign in again\" in the tray")
+        );
+        assert_eq!(
+            sign_in_notice(&token(TokenState::NeedsSignIn, None)).as_deref(),
+            Some(
+                "`linear` needs a new sign-in (its sign-in expired); use \"Sign in again\" in the tray"
+            )
+        );
+        assert_eq!(sign_in_notice(&token(TokenState::Valid, None)), None);
+        assert_eq!(sign_in_notice(&HubEvent::CatalogChanged), None);
+    }
+
+    #[test]
+    fn calls_and_sign_in_steps_leave_the_menu_alone() {
+        let call: HubEvent = serde_json::from_value(serde_json::json!({
+            "kind": "tool_call", "started_ms": 1, "server": "a", "tool": "echo", "client": null,
+            "duration_ms": 2, "outcome": "ok"
+        }))
+        .unwrap();
+        assert!(!changes_menu(&call));
+        assert!(!changes_menu(&HubEvent::Unknown));
+        assert!(changes_menu(&token(TokenState::Refreshing, None)));
+        assert!(changes_menu(&HubEvent::ConfigApplied));
+        assert!(changes_menu(&HubEvent::Lagged));
     }
 }

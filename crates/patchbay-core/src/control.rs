@@ -12,8 +12,9 @@ use crate::api::{
 };
 use crate::config::profile::ProfileStatus;
 use crate::discovery::Discovery;
-use crate::events::CallRecord;
+use crate::events::{CallRecord, HubEvent};
 use crate::oauth::TokenStatus;
+use crate::oauth::keeper::Revoked;
 use crate::secret::Secret;
 
 /// Failure of a control API call.
@@ -189,16 +190,22 @@ impl Client {
         self.get("/tokens").await
     }
 
-    /// `POST /tokens/{name}/refresh`.
-    pub async fn refresh_token(&self, name: &str) -> Result<Value, ClientError> {
-        self.post(&format!("/tokens/{}/refresh", segment(name)))
-            .await
+    /// `POST /tokens/{name}/refresh`: the credentials as they stand after the refresh.
+    pub async fn refresh_token(&self, name: &str) -> Result<TokenStatus, ClientError> {
+        self.send(
+            self.http
+                .post(format!("{}/tokens/{}/refresh", self.base, segment(name))),
+        )
+        .await
     }
 
     /// `POST /tokens/{name}/revoke`.
-    pub async fn revoke_token(&self, name: &str) -> Result<Value, ClientError> {
-        self.post(&format!("/tokens/{}/revoke", segment(name)))
-            .await
+    pub async fn revoke_token(&self, name: &str) -> Result<Revoked, ClientError> {
+        self.send(
+            self.http
+                .post(format!("{}/tokens/{}/revoke", self.base, segment(name))),
+        )
+        .await
     }
 
     /// `GET /calls`.
@@ -229,13 +236,16 @@ impl Client {
             .await
     }
 
-    /// The event stream (`GET /events`): each event's JSON as the hub sent it
-    /// (`{"kind": "server_state", ...}`); a reader that fell behind gets `{"kind": "lagged"}` and
-    /// should re-read what it shows. The stream ends when the hub stops or the connection drops.
+    /// The event stream (`GET /events`), each event read back into the [`HubEvent`] the hub
+    /// sent; a reader that fell behind gets [`HubEvent::Lagged`] and should re-read what it
+    /// shows, and a kind this build does not know is [`HubEvent::Unknown`]. The stream ends
+    /// when the hub stops or the connection drops.
     pub async fn events(
         &self,
-    ) -> Result<impl futures::Stream<Item = Result<Value, ClientError>> + Send + use<>, ClientError>
-    {
+    ) -> Result<
+        impl futures::Stream<Item = Result<HubEvent, ClientError>> + Send + use<>,
+        ClientError,
+    > {
         // No overall time-out: the stream is meant to stay open. The hub sends a keep-alive
         // every 15 s, so a read that waits much longer than that means the hub is gone.
         let http = reqwest::Client::builder()
@@ -252,7 +262,7 @@ impl Client {
         Ok(
             crate::sse::events(response.bytes_stream()).filter_map(move |read| {
                 let item = match read {
-                    Ok(event) => event_json(event).map(Ok),
+                    Ok(event) => hub_event(event).map(Ok),
                     Err(source) => Some(Err(ClientError::Unreachable {
                         url: base.clone(),
                         source,
@@ -325,9 +335,11 @@ fn segment(name: &str) -> String {
         .replace('+', "%20")
 }
 
-/// One event of `/events` as its JSON, with its `kind` from the event's type when the data
-/// lacks one; `None` for an event without a type (the hub names every event).
-fn event_json(read: crate::sse::Event) -> Option<Value> {
+/// One event of `/events` as a [`HubEvent`], its `kind` taken from the event's type when the
+/// data lacks one (`lagged` comes as `{}`); `None` for an event without a type (a keep-alive:
+/// the hub names every event). A known kind whose data does not fit is [`HubEvent::Unknown`]
+/// too, said in the log: one odd event does not end the stream.
+fn hub_event(read: crate::sse::Event) -> Option<HubEvent> {
     let kind = read.event?;
     let mut event: Value = serde_json::from_str(&read.data).unwrap_or_else(|_| json!({}));
     if let Some(object) = event.as_object_mut() {
@@ -335,30 +347,129 @@ fn event_json(read: crate::sse::Event) -> Option<Value> {
             .entry("kind")
             .or_insert_with(|| Value::String(kind.clone()));
     }
-    Some(event)
+    match serde_json::from_value(event) {
+        Ok(event) => Some(event),
+        Err(err) => {
+            tracing::warn!("the hub's `{kind}` event does not read: {err}");
+            Some(HubEvent::Unknown)
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use crate::oauth::{Progress, Stage, TokenState};
+
+    fn read(block: &str) -> Option<HubEvent> {
+        crate::sse::parse(block.as_bytes())
+            .pop()
+            .and_then(hub_event)
+    }
+
+    /// An event as the hub's route sends it: `event:` its kind, `data:` its JSON.
+    fn sent(event: &HubEvent) -> String {
+        let data = serde_json::to_string(event).expect("events serialise");
+        format!("event: {}\ndata: {data}\n\n", event.kind())
+    }
+
     #[test]
-    fn events_become_their_json() {
-        let json_of = |block: &str| {
-            crate::sse::parse(block.as_bytes())
-                .pop()
-                .and_then(event_json)
+    fn events_read_back_as_sent() {
+        let events = [
+            HubEvent::ServerState {
+                server: "a".into(),
+                state: "restarting".into(),
+                error: Some("exited with status 1".into()),
+            },
+            HubEvent::ServerState {
+                server: "a".into(),
+                state: "running".into(),
+                error: None,
+            },
+            HubEvent::CatalogChanged,
+            HubEvent::ConfigApplied,
+            HubEvent::ConfigError {
+                message: "config.toml:3:1: expected `=`".into(),
+            },
+            HubEvent::ToolCall(CallRecord {
+                started_ms: 1,
+                server: "a".into(),
+                tool: "echo".into(),
+                client: None,
+                duration_ms: 2,
+                outcome: "ok".into(),
+            }),
+            HubEvent::ClientDrift {
+                client: "cursor".into(),
+                path: "/home/u/.cursor/mcp.json".into(),
+                entry: "missing".into(),
+            },
+            HubEvent::SignIn {
+                flow: "f1".into(),
+                server: "notes".into(),
+                progress: Progress {
+                    stage: Stage::WaitingForBrowser,
+                    message: "waiting".into(),
+                    url: Some("https://auth.example/authorize".into()),
+                },
+            },
+            HubEvent::TokenState {
+                server: "notes".into(),
+                state: TokenState::NeedsSignIn,
+                message: Some("invalid_grant".into()),
+            },
+        ];
+        for event in events {
+            assert_eq!(read(&sent(&event)), Some(event));
+        }
+    }
+
+    #[test]
+    fn the_wire_shape_is_kept() {
+        // What the window receives is this JSON, byte for byte.
+        let event = HubEvent::SignIn {
+            flow: "f1".into(),
+            server: "notes".into(),
+            progress: Progress {
+                stage: Stage::Done,
+                message: "signed in".into(),
+                url: None,
+            },
         };
-        let block = "event: server_state\ndata: {\"kind\":\"server_state\",\"server\":\"a\"}\n\n";
         assert_eq!(
-            json_of(block),
-            Some(json!({"kind": "server_state", "server": "a"}))
+            serde_json::to_string(&event).unwrap(),
+            r#"{"kind":"sign_in","flow":"f1","server":"notes","stage":"done","message":"signed in"}"#
         );
+        let event = read("event: token_state\ndata: {\"kind\":\"token_state\",\"server\":\"n\",\"state\":\"valid\"}\n\n")
+            .unwrap();
         assert_eq!(
-            json_of("event: lagged\ndata: {}\n\n"),
-            Some(json!({"kind": "lagged"})),
+            serde_json::to_string(&event).unwrap(),
+            r#"{"kind":"token_state","server":"n","state":"valid"}"#
+        );
+    }
+
+    #[test]
+    fn lagged_unknown_and_keep_alives() {
+        assert_eq!(
+            read("event: lagged\ndata: {}\n\n"),
+            Some(HubEvent::Lagged),
             "a lagged reader is told so"
         );
-        assert_eq!(json_of(":\n\n"), None, "keep-alives are not events");
+        assert_eq!(
+            serde_json::to_value(HubEvent::Lagged).unwrap(),
+            json!({"kind": "lagged"})
+        );
+        assert_eq!(
+            read("event: tea_time\ndata: {\"kind\":\"tea_time\",\"cups\":2}\n\n"),
+            Some(HubEvent::Unknown),
+            "a newer hub's event does not end the stream"
+        );
+        assert_eq!(
+            read("event: server_state\ndata: {\"kind\":\"server_state\",\"server\":7}\n\n"),
+            Some(HubEvent::Unknown),
+            "nor does one that does not fit its kind"
+        );
+        assert_eq!(read(":\n\n"), None, "keep-alives are not events");
     }
 }

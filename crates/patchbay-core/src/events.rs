@@ -3,22 +3,26 @@
 //! One broadcast channel carries them; the control API turns each into an SSE event whose
 //! `event:` is the `kind` and whose data is the JSON of the whole value. Later subsystems
 //! (OAuth, client configs) add variants here, not a second mechanism.
+//!
+//! The control client ([`crate::control::Client::events`]) reads them back into [`HubEvent`]:
+//! a reader that fell behind gets [`HubEvent::Lagged`], and a kind this build does not know (a
+//! newer hub's) becomes [`HubEvent::Unknown`] rather than an error.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One announced change.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum HubEvent {
-    /// A server moved to a new state (see `supervisor::ServerState`).
+    /// A server moved to a new state (see [`crate::api::ServerState`]).
     ServerState {
         /// Server name.
         server: String,
-        /// The new state, as `patchbay status` shows it.
+        /// The new state, as `patchbay status` shows it ([`crate::api::ServerState::as_str`]).
         state: String,
         /// The last error, when the state is a failure.
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
     /// The merged tool/prompt/resource lists changed.
@@ -42,7 +46,7 @@ pub enum HubEvent {
         /// `missing`, `changed`, or `intact` once repaired.
         entry: String,
     },
-    /// A sign-in flow moved on (see `oauth::Stage`).
+    /// A sign-in flow moved on (see [`crate::oauth::Stage`]).
     SignIn {
         /// The flow's id, as `POST /api/v1/sign-in` returned it.
         flow: String,
@@ -52,21 +56,28 @@ pub enum HubEvent {
         #[serde(flatten)]
         progress: crate::oauth::Progress,
     },
-    /// A remote server's tokens changed state (see `oauth::TokenState`); `needs_sign_in` is
-    /// what the tray and notifications act on.
+    /// A remote server's tokens changed state (see [`crate::oauth::TokenState`]);
+    /// `needs_sign_in` is what the tray and notifications act on.
     TokenState {
         /// The server.
         server: String,
         /// `valid`, `expiring`, `refreshing`, `needs_sign_in`, `revoked`, `none`, `header`.
         state: crate::oauth::TokenState,
         /// Why, for `needs_sign_in`.
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
     },
+    /// The reader fell behind and missed events (the control API's SSE `lagged`), or its stream
+    /// was opened again: whatever it shows is to be read again.
+    Lagged,
+    /// An event of a kind this build does not know (a newer hub's): nothing to act on. Never
+    /// sent; it exists so that reading a newer hub's stream does not fail.
+    #[serde(other)]
+    Unknown,
 }
 
 /// One entry of the call log.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallRecord {
     /// Unix time of the call's start, in milliseconds.
     pub started_ms: u64,
@@ -94,6 +105,8 @@ impl HubEvent {
             HubEvent::ClientDrift { .. } => "client_drift",
             HubEvent::SignIn { .. } => "sign_in",
             HubEvent::TokenState { .. } => "token_state",
+            HubEvent::Lagged => "lagged",
+            HubEvent::Unknown => "unknown",
         }
     }
 }

@@ -101,7 +101,7 @@ pub enum Stage {
 }
 
 /// One step of a sign-in, for the person watching.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
     /// The stage reached.
     pub stage: Stage,
