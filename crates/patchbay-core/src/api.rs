@@ -40,6 +40,7 @@ use crate::oauth::connect::Connected;
 
 /// `GET /status`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct HubStatus {
     /// Hub version.
     pub version: String,
@@ -53,6 +54,7 @@ pub struct HubStatus {
 
 /// One entry of `GET /tools`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ToolEntry {
     /// Exposed name.
     pub name: String,
@@ -66,6 +68,7 @@ pub struct ToolEntry {
 
 /// The answer of `POST /servers`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ServerAdded {
     /// The server.
     pub name: String,
@@ -79,27 +82,33 @@ pub struct ServerAdded {
 
 /// The body of `POST /clients/{id}/install`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct InstallRequest {
     /// Serve the client this profile only.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub profile: Option<String>,
     /// A URL entry to the hub instead of the bridge (clients that can take one).
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub direct: bool,
 }
 
 /// The body of `POST /clients/{id}/restore`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct RestoreRequest {
     /// The backup's file name (`restore --list`); the newest when absent.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub backup: Option<String>,
 }
 
 /// What an install, uninstall or restore did to a client's file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ClientChange {
     /// Client id.
     pub client: String,
@@ -119,6 +128,7 @@ pub struct ClientChange {
 
 /// Where a server is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ServerState {
     /// Spawned, handshake under way.
@@ -151,6 +161,7 @@ impl ServerState {
 
 /// A server's status as the control API and the CLI show it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ServerStatus {
     /// Config name.
     pub name: String,
@@ -184,6 +195,7 @@ fn enabled_by_default() -> bool {
 
 /// How the hub reaches a server.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ServerKind {
     /// A child process spoken to over stdio.
@@ -230,7 +242,8 @@ impl ServerStatus {
 }
 
 /// One flow as the control API shows it.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct FlowView {
     /// Its id.
     pub flow: String,
@@ -241,15 +254,126 @@ pub struct FlowView {
     /// Whether it has ended.
     pub finished: bool,
     /// On success.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connected: Option<Connected>,
     /// On failure, said for a person.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// What to do about the failure.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
     /// Cancelled by the user.
     #[serde(default)]
     pub cancelled: bool,
+}
+
+/// The window's copy of this contract: TypeScript declarations generated with ts-rs (feature
+/// `ts`) from these types and the ones they carry into `ui/src/generated/`, one file per type
+/// and an `index.ts`. This test regenerates them and fails when the committed files differ;
+/// `scripts/gen-types` (`PATCHBAY_WRITE_TYPES=1`) writes them instead.
+///
+/// ts-rs reads the serde attributes (`rename_all`, `tag`, `flatten`, `skip_serializing_if` with
+/// `default`). A request field the hub defaults (`serde(default)`) is marked
+/// `ts(optional = nullable)` where it is declared, so the window may leave it out.
+#[cfg(all(test, feature = "ts"))]
+mod generated_types {
+    use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
+
+    use ts_rs::TS;
+
+    /// The variable that makes the test write the files instead of checking them.
+    const WRITE_ENV: &str = "PATCHBAY_WRITE_TYPES";
+
+    fn committed_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/src/generated")
+    }
+
+    /// Every type the shell hands the window (a command's argument or answer, or a `hub-event`),
+    /// with everything it carries.
+    fn export_all(config: &ts_rs::Config) -> Result<(), ts_rs::ExportError> {
+        super::HubStatus::export_all(config)?;
+        super::ToolEntry::export_all(config)?;
+        super::ServerAdded::export_all(config)?;
+        super::InstallRequest::export_all(config)?;
+        super::RestoreRequest::export_all(config)?;
+        super::ClientChange::export_all(config)?;
+        super::FlowView::export_all(config)?;
+        crate::events::HubEvent::export_all(config)?;
+        crate::config::NewServer::export_all(config)?;
+        crate::config::profile::ProfileStatus::export_all(config)?;
+        crate::clients::ClientStatus::export_all(config)?;
+        crate::oauth::connect::ConnectRequest::export_all(config)?;
+        crate::oauth::TokenStatus::export_all(config)?;
+        crate::oauth::keeper::Revoked::export_all(config)?;
+        Ok(())
+    }
+
+    /// The files as generated: file name to contents.
+    fn generate() -> BTreeMap<String, String> {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        // JSON numbers: a `u64` is a `number` in JavaScript, not a `bigint`.
+        let config = ts_rs::Config::new()
+            .with_large_int("number")
+            .with_out_dir(dir.path());
+        export_all(&config).expect("the contract types export");
+        let mut files = read_dir(dir.path());
+        let mut index = String::from(
+            "// Generated from the Rust types of the control API's contract \
+             (crates/patchbay-core/src/api.rs).\n// Do not edit: run scripts/gen-types.\n\n",
+        );
+        for name in files.keys() {
+            let module = name.trim_end_matches(".ts");
+            index.push_str(&format!("export type {{ {module} }} from './{module}';\n"));
+        }
+        files.insert("index.ts".into(), index);
+        files
+    }
+
+    /// The `.ts` files in `dir`.
+    fn read_dir(dir: &Path) -> BTreeMap<String, String> {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return BTreeMap::new();
+        };
+        entries
+            .map(|entry| entry.expect("a readable directory").path())
+            .filter(|path| path.extension().is_some_and(|e| e == "ts"))
+            .map(|path| {
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                let text = std::fs::read_to_string(&path).expect("a readable file");
+                (name, text)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn generated_types_are_committed() {
+        let generated = generate();
+        let dir = committed_dir();
+        if std::env::var_os(WRITE_ENV).is_some_and(|v| v == "1") {
+            std::fs::create_dir_all(&dir).expect("ui/src/generated can be made");
+            for stale in read_dir(&dir).keys() {
+                std::fs::remove_file(dir.join(stale)).expect("a stale file can be removed");
+            }
+            for (name, text) in &generated {
+                std::fs::write(dir.join(name), text).expect("ui/src/generated is writable");
+            }
+            return;
+        }
+        let committed = read_dir(&dir);
+        let differ: Vec<&str> = generated
+            .keys()
+            .chain(committed.keys())
+            .filter(|name| generated.get(*name) != committed.get(*name))
+            .map(String::as_str)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert!(
+            differ.is_empty(),
+            "ui/src/generated/ is not what the Rust types generate ({}): run scripts/gen-types \
+             and commit the result",
+            differ.join(", ")
+        );
+    }
 }

@@ -316,6 +316,7 @@ impl Context {
 
 /// What an entry runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// `patchbay bridge` over stdio (the default).
@@ -335,6 +336,7 @@ pub struct InstallOptions {
 
 /// The state of our entry in a client's file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum EntryState {
     /// Present and as Patchbay would write it now.
@@ -361,6 +363,7 @@ impl EntryState {
 
 /// One row of `patchbay clients`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ClientStatus {
     /// Client id.
     pub id: &'static str,
@@ -400,6 +403,7 @@ pub struct ClientStatus {
 
 /// A profile suggested to a client over its tool limit, and how many tools it would serve it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct FittingProfile {
     pub name: String,
     pub served_tools: usize,

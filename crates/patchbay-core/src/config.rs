@@ -133,6 +133,7 @@ impl Default for HubSettings {
 
 /// When a server's process is started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum StartMode {
     /// With the hub, and restarted when it crashes.
@@ -288,6 +289,7 @@ pub fn check_remote_url(url: &str) -> Result<(), String> {
 /// A stdio server to add, as the control API takes it (`POST /api/v1/servers`); the same fields
 /// `patchbay add` takes on its command line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct NewServer {
     /// Its name: the prefix of its tools.
@@ -296,21 +298,27 @@ pub struct NewServer {
     pub command: String,
     /// Its arguments, passed as they are (no shell).
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub args: Vec<String>,
     /// Extra environment variables (values land in the config file).
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub env: BTreeMap<String, String>,
     /// Environment variables whose values are kept in the keychain (`patchbay secret set`).
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub secret_env: Vec<String>,
     /// Working directory.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub cwd: Option<PathBuf>,
     /// When it is started; the hub's `default_start` when absent.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub start: Option<StartMode>,
     /// Save it enabled (the default) or disabled.
     #[serde(default = "yes")]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub enabled: bool,
 }
 

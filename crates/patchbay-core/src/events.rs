@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// One announced change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum HubEvent {
@@ -73,11 +74,13 @@ pub enum HubEvent {
     /// An event of a kind this build does not know (a newer hub's): nothing to act on. Never
     /// sent; it exists so that reading a newer hub's stream does not fail.
     #[serde(other)]
+    #[cfg_attr(feature = "ts", ts(skip))]
     Unknown,
 }
 
 /// One entry of the call log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct CallRecord {
     /// Unix time of the call's start, in milliseconds.
     pub started_ms: u64,

@@ -80,6 +80,7 @@ pub struct SignInRequest {
 
 /// Where a sign-in is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// Finding the authorization server.
@@ -102,6 +103,7 @@ pub enum Stage {
 
 /// One step of a sign-in, for the person watching.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Progress {
     /// The stage reached.
     pub stage: Stage,

@@ -8,6 +8,7 @@ use crate::platform::Os;
 
 /// The syntax of a client's config file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// Plain JSON: no comments, no trailing commas (what the client's own parser accepts).
@@ -17,6 +18,8 @@ pub enum Format {
     /// JSON with `//` and `/* */` comments but otherwise strict (Gemini CLI strips the comments,
     /// then parses JSON: a trailing comma breaks its settings); comments are kept on edit.
     #[serde(rename = "jsonc")]
+    // Said `jsonc` too: one word in the TypeScript union is enough.
+    #[cfg_attr(feature = "ts", ts(skip))]
     JsonComments,
     /// TOML (Codex); comments and layout are kept on edit.
     Toml,

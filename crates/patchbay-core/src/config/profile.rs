@@ -100,6 +100,7 @@ impl Profile {
 
 /// A profile as a running hub serves it: one entry of `GET /api/v1/profiles`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ProfileStatus {
     pub name: String,
     /// The servers it names; empty: all.

@@ -14,36 +14,47 @@ use crate::vault::{StaticHeader, TokenSet, Vault, VaultError};
 /// What to connect, as the CLI and the control API take it. Its `Debug` hides the client
 /// secret and the header value.
 #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ConnectRequest {
     /// The MCP endpoint (for `login`: taken from the config when absent).
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub url: Option<String>,
     /// The server name (for `connect`: derived from the host when absent).
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub name: Option<String>,
     /// `login`: sign in again to a configured server instead of adding one.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub login: bool,
     /// Save it disabled.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub disabled: bool,
     /// A client id from the provider.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub client_id: Option<String>,
     /// Its secret.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub client_secret: Option<String>,
     /// A Client ID Metadata Document URL.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub client_metadata_url: Option<String>,
     /// Scopes to ask for instead of the server's.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub scopes: Vec<String>,
     /// A static header name (with `header_value`): no OAuth.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub header_name: Option<String>,
     /// The static header's value.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub header_value: Option<String>,
 }
 
@@ -64,6 +75,7 @@ impl std::fmt::Debug for ConnectRequest {
 
 /// What a connect or login did.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Connected {
     /// Server name.
     pub server: String,

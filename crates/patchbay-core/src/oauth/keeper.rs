@@ -51,6 +51,7 @@ pub fn refresh_margin(tokens: &TokenSet) -> Duration {
 
 /// Where a server's credentials stand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum TokenState {
     /// No credentials stored (a server that needs none, or never signed in).
@@ -87,6 +88,7 @@ impl TokenState {
 /// What can be done with a server's credentials as they stand: the buttons the app's Tokens page
 /// enables and the tray items it makes clickable, decided here once for both.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TokenActions {
     /// Refresh: OAuth tokens are held with a refresh token, and no refresh is under way.
     pub refresh: bool,
@@ -112,6 +114,7 @@ impl TokenActions {
 
 /// One server's credentials, as `patchbay tokens list` shows them: never a token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TokenStatus {
     /// Server name.
     pub server: String,
@@ -188,6 +191,7 @@ pub enum Credential {
 
 /// What revocation did.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Revoked {
     /// The server.
     pub server: String,
