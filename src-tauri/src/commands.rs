@@ -1,18 +1,19 @@
 //! The window's commands: each one delegates to the hub's control API in one line.
 //!
-//! These names and arguments are the contract the UI codes against (arguments are camelCase on
-//! the JavaScript side). Errors reach the window as `{code, message}` ([`AppError`]).
-
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+//! These names and arguments are the contract the UI codes against. A command whose route
+//! takes a body takes the core's type for it, as the route does: `server` ([`NewServer`]) or
+//! `request` ([`ConnectRequest`], [`InstallRequest`], [`RestoreRequest`]), with the snake_case
+//! fields of the TypeScript types generated from them (`ui/src/generated/`); other arguments
+//! are camelCase on the JavaScript side. Answers are the core's types too. Errors reach the
+//! window as `{code, message}` ([`AppError`]).
 
 use patchbay_core::api::FlowView;
 use patchbay_core::api::ServerStatus;
 use patchbay_core::api::{
     ClientChange, HubStatus, InstallRequest, RestoreRequest, ServerAdded, ToolEntry,
 };
+use patchbay_core::config::NewServer;
 use patchbay_core::config::profile::ProfileStatus;
-use patchbay_core::config::{NewServer, StartMode};
 use patchbay_core::events::CallRecord;
 use patchbay_core::oauth::TokenStatus;
 use patchbay_core::oauth::connect::ConnectRequest;
@@ -26,26 +27,16 @@ use crate::hub::HubConnection;
 
 type Answer<T> = Result<T, AppError>;
 
-#[allow(clippy::too_many_arguments)]
-fn new_server(
-    name: String,
-    command: String,
-    args: Option<Vec<String>>,
-    env: Option<BTreeMap<String, String>>,
-    cwd: Option<PathBuf>,
-    start: Option<StartMode>,
-    enabled: Option<bool>,
-) -> NewServer {
-    NewServer {
-        name,
-        command,
-        args: args.unwrap_or_default(),
-        env: env.unwrap_or_default(),
-        secret_env: Vec::new(),
-        cwd: cwd.filter(|c| !c.as_os_str().is_empty()),
-        start,
-        enabled: enabled.unwrap_or(true),
-    }
+/// The add form's server as the hub takes it: an empty working directory is none.
+fn tidy_server(mut server: NewServer) -> NewServer {
+    server.cwd = server.cwd.filter(|c| !c.as_os_str().is_empty());
+    server
+}
+
+/// A connect request as the hub takes it: an empty name is none (the hub derives one).
+fn tidy_connect(mut request: ConnectRequest) -> ConnectRequest {
+    request.name = request.name.filter(|n| !n.trim().is_empty());
+    request
 }
 
 #[tauri::command]
@@ -59,35 +50,18 @@ pub async fn list_servers(hub: State<'_, HubConnection>) -> Answer<Vec<ServerSta
 }
 
 #[tauri::command]
-#[allow(clippy::too_many_arguments)]
 pub async fn preview_server(
     hub: State<'_, HubConnection>,
-    name: String,
-    command: String,
-    args: Option<Vec<String>>,
-    env: Option<BTreeMap<String, String>>,
-    cwd: Option<PathBuf>,
-    start: Option<StartMode>,
-    enabled: Option<bool>,
+    server: NewServer,
 ) -> Answer<ServerAdded> {
-    let server = new_server(name, command, args, env, cwd, start, enabled);
+    let server = tidy_server(server);
     hub.call(|c| async move { c.preview_server(&server).await })
         .await
 }
 
 #[tauri::command]
-#[allow(clippy::too_many_arguments)]
-pub async fn add_server(
-    hub: State<'_, HubConnection>,
-    name: String,
-    command: String,
-    args: Option<Vec<String>>,
-    env: Option<BTreeMap<String, String>>,
-    cwd: Option<PathBuf>,
-    start: Option<StartMode>,
-    enabled: Option<bool>,
-) -> Answer<ServerAdded> {
-    let server = new_server(name, command, args, env, cwd, start, enabled);
+pub async fn add_server(hub: State<'_, HubConnection>, server: NewServer) -> Answer<ServerAdded> {
+    let server = tidy_server(server);
     hub.call(|c| async move { c.add_server(&server).await })
         .await
 }
@@ -124,32 +98,13 @@ pub async fn server_tools(hub: State<'_, HubConnection>, name: String) -> Answer
         .await
 }
 
+/// Start a connect (or, with `login`, a sign-in again) in the hub; answers the flow's id.
 #[tauri::command]
-#[allow(clippy::too_many_arguments)]
 pub async fn start_connect(
     hub: State<'_, HubConnection>,
-    url: String,
-    name: Option<String>,
-    disabled: Option<bool>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
-    client_metadata_url: Option<String>,
-    scopes: Option<Vec<String>>,
-    header_name: Option<String>,
-    header_value: Option<String>,
+    request: ConnectRequest,
 ) -> Answer<String> {
-    let request = ConnectRequest {
-        url: Some(url),
-        name: name.filter(|n| !n.is_empty()),
-        login: false,
-        disabled: disabled.unwrap_or(false),
-        client_id,
-        client_secret,
-        client_metadata_url,
-        scopes: scopes.unwrap_or_default(),
-        header_name,
-        header_value,
-    };
+    let request = tidy_connect(request);
     hub.call(|c| async move { c.start_sign_in(&request).await })
         .await
 }
@@ -180,13 +135,8 @@ pub async fn list_profiles(hub: State<'_, HubConnection>) -> Answer<Vec<ProfileS
 pub async fn install_client(
     hub: State<'_, HubConnection>,
     id: String,
-    profile: Option<String>,
-    direct: Option<bool>,
+    request: InstallRequest,
 ) -> Answer<ClientChange> {
-    let request = InstallRequest {
-        profile,
-        direct: direct.unwrap_or(false),
-    };
     hub.call(|c| async move { c.install_client(&id, &request).await })
         .await
 }
@@ -198,8 +148,12 @@ pub async fn uninstall_client(hub: State<'_, HubConnection>, id: String) -> Answ
 }
 
 #[tauri::command]
-pub async fn restore_client(hub: State<'_, HubConnection>, id: String) -> Answer<ClientChange> {
-    hub.call(|c| async move { c.restore_client(&id, &RestoreRequest::default()).await })
+pub async fn restore_client(
+    hub: State<'_, HubConnection>,
+    id: String,
+    request: RestoreRequest,
+) -> Answer<ClientChange> {
+    hub.call(|c| async move { c.restore_client(&id, &request).await })
         .await
 }
 
@@ -247,5 +201,42 @@ pub fn login_request(name: String) -> ConnectRequest {
         name: Some(name),
         login: true,
         ..ConnectRequest::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_windows_requests_read_as_the_cores_types() {
+        // What `ui/src/api.ts` sends: only the fields the user filled in.
+        let server: NewServer =
+            serde_json::from_value(json!({"name": "x", "command": "npx", "args": ["-y", "a b"],
+                "env": {"TZ": "UTC"}, "cwd": ""}))
+            .unwrap();
+        let server = tidy_server(server);
+        assert_eq!(server.cwd, None, "an empty working directory is none");
+        assert!(server.enabled, "saved enabled unless said otherwise");
+        assert_eq!(server.args, ["-y", "a b"]);
+
+        let request: ConnectRequest = serde_json::from_value(
+            json!({"url": "https://h/mcp", "name": " ", "client_id": "c", "scopes": ["a"]}),
+        )
+        .unwrap();
+        let request = tidy_connect(request);
+        assert_eq!(
+            request.name, None,
+            "a blank name is none: the hub derives one"
+        );
+        assert_eq!(request.client_id.as_deref(), Some("c"));
+        assert!(!request.login);
+
+        let install: InstallRequest = serde_json::from_value(json!({"direct": true})).unwrap();
+        assert!(install.direct);
+        assert_eq!(install.profile, None);
+        let restore: RestoreRequest = serde_json::from_value(json!({})).unwrap();
+        assert_eq!(restore.backup, None);
     }
 }

@@ -12,14 +12,14 @@ beforeEach(() => {
 });
 
 describe('commands and their arguments', () => {
-  it('sends the add form’s spec to preview_server and add_server in camelCase', async () => {
+  it('sends the add form’s server to preview_server and add_server whole, as `server`', async () => {
     shell.on({ preview_server: () => ({ command_line: "npx -y 'a b'" }), add_server: () => null });
     const spec = { name: 'x', command: 'npx', args: ['-y', 'a b'], env: { TZ: 'UTC' }, cwd: null };
     expect(await api.previewServer(spec)).toBe("npx -y 'a b'");
     await api.addServer(spec);
     expect(shell.calls).toEqual([
-      { command: 'preview_server', args: spec },
-      { command: 'add_server', args: spec },
+      { command: 'preview_server', args: { server: spec } },
+      { command: 'add_server', args: { server: spec } },
     ]);
   });
 
@@ -54,7 +54,7 @@ describe('commands and their arguments', () => {
     await api.setServerEnabled('x', false);
     await api.serverLogs('x', 50);
     await api.serverTools('x');
-    await api.startConnect({ url: 'https://h/mcp', clientId: 'c', scopes: ['a'] });
+    await api.startConnect({ url: 'https://h/mcp', client_id: 'c', scopes: ['a'] });
     await api.signInFlow('f1');
     await api.cancelSignIn('f1');
     await api.listClients();
@@ -64,6 +64,7 @@ describe('commands and their arguments', () => {
     await api.installClient('vscode', { profile: null, direct: true });
     await api.uninstallClient('cursor');
     await api.restoreClient('cursor');
+    await api.restoreClient('cursor', { backup: 'mcp.json.20260101T000000Z' });
     await api.listTokens();
     await api.refreshToken('n');
     await api.revokeToken('n');
@@ -78,16 +79,18 @@ describe('commands and their arguments', () => {
       { command: 'set_server_enabled', args: { name: 'x', enabled: false } },
       { command: 'server_logs', args: { name: 'x', lines: 50 } },
       { command: 'server_tools', args: { name: 'x' } },
-      { command: 'start_connect', args: { url: 'https://h/mcp', clientId: 'c', scopes: ['a'] } },
+      { command: 'start_connect', args: { request: { url: 'https://h/mcp', client_id: 'c', scopes: ['a'] } } },
       { command: 'sign_in_flow', args: { flow: 'f1' } },
       { command: 'cancel_sign_in', args: { flow: 'f1' } },
       { command: 'list_clients', args: undefined },
       { command: 'list_profiles', args: undefined },
-      { command: 'install_client', args: { id: 'cursor' } },
-      { command: 'install_client', args: { id: 'cursor', profile: 'work' } },
-      { command: 'install_client', args: { id: 'vscode', direct: true } },
+      // Only what differs from the hub's defaults: no `profile: null`, no `direct: false`.
+      { command: 'install_client', args: { id: 'cursor', request: {} } },
+      { command: 'install_client', args: { id: 'cursor', request: { profile: 'work' } } },
+      { command: 'install_client', args: { id: 'vscode', request: { direct: true } } },
       { command: 'uninstall_client', args: { id: 'cursor' } },
-      { command: 'restore_client', args: { id: 'cursor' } },
+      { command: 'restore_client', args: { id: 'cursor', request: {} } },
+      { command: 'restore_client', args: { id: 'cursor', request: { backup: 'mcp.json.20260101T000000Z' } } },
       { command: 'list_tokens', args: undefined },
       { command: 'refresh_token', args: { name: 'n' } },
       { command: 'revoke_token', args: { name: 'n' } },

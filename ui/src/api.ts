@@ -3,8 +3,11 @@
  * stream. Nothing else imports `@tauri-apps/api`.
  *
  * Commands take camelCase arguments (Tauri maps them to the Rust handlers' snake_case
- * parameters) and reject with `{code, message}`; every function here rejects with an
- * {@link ApiError} whatever the shell threw, so views can show `message` as it is.
+ * parameters); one whose hub route takes a body takes the Rust type for it whole, as `server`
+ * ({@link NewServer}) or `request` ({@link ConnectRequest}, {@link InstallRequest},
+ * {@link RestoreRequest}), with that type's snake_case fields. They reject with
+ * `{code, message}`; every function here rejects with an {@link ApiError} whatever the shell
+ * threw, so views can show `message` as it is.
  *
  * Answers are normalised where the shell may reasonably wrap them (a flow id as a string or as
  * `{flow}`, a log tail as lines or as `{server, lines}`), so the views see one shape.
@@ -19,13 +22,16 @@ import type {
   CallRecord,
   ClientChange,
   ClientStatus,
-  ConnectArgs,
+  ConnectRequest,
   FlowView,
   HubEvent,
   HubStatus,
+  InstallRequest,
+  NewServer,
   ProfileStatus,
+  RestoreRequest,
   Revoked,
-  ServerSpec,
+  ServerAdded,
   ServerStatus,
   TokenStatus,
   ToolEntry,
@@ -105,41 +111,36 @@ export function commandLine(answer: unknown): string {
   throw { code: 'bad_answer', message: 'the shell answered without a command line' } satisfies ApiError;
 }
 
-function clientChange(answer: unknown): ClientChange {
-  return answer && typeof answer === 'object' ? (answer as ClientChange) : {};
-}
-
-function specArgs(spec: ServerSpec): Record<string, unknown> {
-  return { name: spec.name, command: spec.command, args: spec.args, env: spec.env, cwd: spec.cwd };
+/** An install request with only what differs from the hub's defaults (no profile, the bridge). */
+function installRequest({ profile, direct }: InstallRequest): InstallRequest {
+  return { ...(profile ? { profile } : {}), ...(direct ? { direct: true } : {}) };
 }
 
 export const api = {
   hubStatus: () => call<HubStatus>('hub_status'),
   listServers: () => call<ServerStatus[]>('list_servers'),
-  previewServer: async (spec: ServerSpec) => commandLine(await call('preview_server', specArgs(spec))),
-  addServer: (spec: ServerSpec) => call<unknown>('add_server', specArgs(spec)),
+  /** The exact command line `server` would run; nothing is saved. */
+  previewServer: async (server: NewServer) => commandLine(await call('preview_server', { server })),
+  addServer: (server: NewServer) => call<ServerAdded>('add_server', { server }),
   removeServer: (name: string) => call<unknown>('remove_server', { name }),
   setServerEnabled: (name: string, enabled: boolean) =>
     call<unknown>('set_server_enabled', { name, enabled }),
   serverLogs: async (name: string, lines: number) => logLines(await call('server_logs', { name, lines })),
   serverTools: (name: string) => call<ToolEntry[]>('server_tools', { name }),
-  startConnect: async (args: ConnectArgs) => flowId(await call('start_connect', { ...args })),
+  /** Start connecting a remote server; resolves to the sign-in flow's id. */
+  startConnect: async (request: ConnectRequest) => flowId(await call('start_connect', { request })),
   signInFlow: (flow: string) => call<FlowView>('sign_in_flow', { flow }),
   cancelSignIn: (flow: string) => call<unknown>('cancel_sign_in', { flow }),
   listClients: () => call<ClientStatus[]>('list_clients'),
   listProfiles: () => call<ProfileStatus[]>('list_profiles'),
   /** Add or repair Patchbay's entry; `profile` serves the client that profile only, `direct`
    * writes a URL entry instead of the bridge (to keep a client installed that way as it is). */
-  installClient: async (id: string, opts: { profile?: string | null; direct?: boolean } = {}) =>
-    clientChange(
-      await call('install_client', {
-        id,
-        ...(opts.profile ? { profile: opts.profile } : {}),
-        ...(opts.direct ? { direct: true } : {}),
-      }),
-    ),
-  uninstallClient: async (id: string) => clientChange(await call('uninstall_client', { id })),
-  restoreClient: async (id: string) => clientChange(await call('restore_client', { id })),
+  installClient: (id: string, request: InstallRequest = {}) =>
+    call<ClientChange>('install_client', { id, request: installRequest(request) }),
+  uninstallClient: (id: string) => call<ClientChange>('uninstall_client', { id }),
+  /** Put back a backup of the client's file: `backup` names one, the newest when absent. */
+  restoreClient: (id: string, request: RestoreRequest = {}) =>
+    call<ClientChange>('restore_client', { id, request }),
   listTokens: () => call<TokenStatus[]>('list_tokens'),
   refreshToken: (name: string) => call<TokenStatus>('refresh_token', { name }),
   revokeToken: (name: string) => call<Revoked>('revoke_token', { name }),

@@ -6,11 +6,18 @@
 import type { Transport } from './api';
 import type {
   CallRecord,
+  ClientChange,
   ClientStatus,
+  ConnectRequest,
   FlowView,
   HubEvent,
+  InstallRequest,
+  NewServer,
   ProfileStatus,
+  Progress,
+  ServerAdded,
   ServerStatus,
+  Stage,
   TokenStatus,
   ToolEntry,
 } from './types';
@@ -67,11 +74,24 @@ export function mockTransport(): Transport {
 
   const fail = (message: string, code = 'error') => Promise.reject({ code, message });
   const server = (name: unknown) => servers.find((s) => s.name === name);
+  const added = (spec: NewServer, saved: boolean): ServerAdded => ({
+    name: spec.name,
+    command_line: [spec.command, ...(spec.args ?? [])].map(quote).join(' '),
+    cwd: spec.cwd ?? null,
+    saved,
+  });
+  const change = (c: ClientStatus, repaired: boolean): ClientChange => ({
+    client: c.id,
+    path: c.path,
+    changed: true,
+    repaired,
+    next: c.reload ?? '',
+  });
 
   const playFlow = (id: string, name: string) => {
     const view: FlowView = { flow: id, server: name, progress: [], finished: false, cancelled: false };
     flows.set(id, view);
-    const steps: [FlowView['progress'][number], number][] = [
+    const steps: [Progress & { stage: Stage }, number][] = [
       [{ stage: 'discovering', message: 'finding the authorization server' }, 300],
       [{ stage: 'registering', message: 'registering Patchbay with the provider' }, 900],
       [{ stage: 'waiting_for_browser', message: 'waiting for you in the browser', url: 'https://auth.example.com/authorize?client_id=pb-9&state=xyz' }, 1500],
@@ -95,20 +115,22 @@ export function mockTransport(): Transport {
     hub_status: () => ({ version: '0.1.0-dev', pid: 1234, config_file: '~/.config/patchbay/config.toml', servers }),
     list_servers: () => structuredClone(servers),
     preview_server: (a) => {
-      if (!a.command) return fail('give the command');
-      return { command_line: [a.command as string, ...(a.args as string[])].map(quote).join(' ') };
+      const spec = a.server as NewServer;
+      if (!spec.command) return fail('give the command');
+      return added(spec, false);
     },
     add_server: (a) => {
-      if (server(a.name)) return fail(`a server named \`${a.name}\` exists already`, 'conflict');
-      const command = [a.command as string, ...(a.args as string[])].map(quote).join(' ');
-      servers.push({ name: a.name as string, state: 'starting', pid: null, uptime_secs: null, tools: 0, restarts: 0, retry_in_ms: null, last_error: null, command, kind: 'stdio', enabled: true });
+      const spec = a.server as NewServer;
+      if (server(spec.name)) return fail(`a server named \`${spec.name}\` exists already`, 'conflict');
+      const answer = added(spec, true);
+      servers.push({ name: spec.name, state: 'starting', pid: null, uptime_secs: null, tools: 0, restarts: 0, retry_in_ms: null, last_error: null, command: answer.command_line, kind: 'stdio', enabled: true });
       setTimeout(() => {
-        const s = server(a.name);
+        const s = server(spec.name);
         if (s) Object.assign(s, { state: 'running', pid: 5555, tools: 4 });
-        emit({ kind: 'server_state', server: a.name as string, state: 'running' });
+        emit({ kind: 'server_state', server: spec.name, state: 'running' });
         emit({ kind: 'catalog_changed' });
       }, 1500);
-      return { added: a.name };
+      return answer;
     },
     remove_server: (a) => {
       const i = servers.findIndex((s) => s.name === a.name);
@@ -126,9 +148,10 @@ export function mockTransport(): Transport {
     server_tools: (a): ToolEntry[] =>
       Array.from({ length: server(a.name)?.tools ?? 0 }, (_, i) => ({ name: `${a.name}__tool_${i + 1}`, server: a.name as string, original: `tool_${i + 1}`, description: i % 2 ? null : 'Does a thing with the input it is given.' })),
     start_connect: (a) => {
-      const url = String(a.url);
+      const request = a.request as ConnectRequest;
+      const url = String(request.url);
       const id = Math.random().toString(16).slice(2, 18);
-      playFlow(id, (a.name as string) || new URL(url).hostname.split('.')[0] || 'remote');
+      playFlow(id, request.name || new URL(url).hostname.split('.')[0] || 'remote');
       return id;
     },
     sign_in_flow: (a) => flows.get(a.flow as string) ?? fail(`no sign-in \`${a.flow}\``, 'not_found'),
@@ -146,23 +169,25 @@ export function mockTransport(): Transport {
     install_client: (a) => {
       const c = clients.find((x) => x.id === a.id);
       if (!c) return fail(`unknown client \`${a.id}\``, 'not_found');
-      const profile = typeof a.profile === 'string' ? profiles.find((p) => p.name === a.profile) : null;
-      if (a.profile && !profile) return fail(`no profile named \`${a.profile}\` in Patchbay's config`, 'not_found');
+      const request = a.request as InstallRequest;
+      const profile = typeof request.profile === 'string' ? profiles.find((p) => p.name === request.profile) : null;
+      if (request.profile && !profile) return fail(`no profile named \`${request.profile}\` in Patchbay's config`, 'not_found');
+      const repaired = c.entry === 'missing' || c.entry === 'changed';
       Object.assign(c, {
         installed: true,
         entry: 'intact',
-        mode: a.direct ? 'direct' : 'bridge',
+        mode: request.direct ? 'direct' : 'bridge',
         detected: true,
         profile: profile?.name ?? null,
         served_tools: profile ? profile.served_tools : 16,
       });
-      return { path: c.path, changed: true };
+      return change(c, repaired);
     },
     uninstall_client: (a) => {
       const c = clients.find((x) => x.id === a.id);
       if (!c) return fail(`unknown client \`${a.id}\``, 'not_found');
       Object.assign(c, { installed: false, entry: 'not_installed', mode: null });
-      return { path: c.path, changed: true };
+      return change(c, false);
     },
     restore_client: () => fail('no backups of this client’s config yet', 'not_found'),
     list_tokens: () => structuredClone(tokens),

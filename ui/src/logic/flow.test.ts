@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import type { FlowView } from '../types';
-import { applyFlowView, applySignInEvent, connectArgs, flowStatus, newFlow, safeExternalUrl } from './flow';
+import { applyFlowView, applySignInEvent, connectRequest, flowStatus, newFlow, safeExternalUrl } from './flow';
 
 const AUTH = 'https://auth.example.com/authorize?client_id=pb&state=s&code_challenge=c';
 
@@ -106,17 +106,17 @@ describe('following a sign-in', () => {
 
 describe('the Connect form', () => {
   it('sends only what was filled in', () => {
-    expect(connectArgs({ url: ' https://mcp.example.com/mcp ', name: '', clientId: '', scopes: '' })).toEqual({
-      args: { url: 'https://mcp.example.com/mcp' },
+    expect(connectRequest({ url: ' https://mcp.example.com/mcp ', name: '', clientId: '', scopes: '' })).toEqual({
+      request: { url: 'https://mcp.example.com/mcp' },
     });
-    expect(connectArgs({ url: 'https://x/mcp', name: 'x', clientId: 'cid', scopes: 'read, write  admin' })).toEqual({
-      args: { url: 'https://x/mcp', name: 'x', clientId: 'cid', scopes: ['read', 'write', 'admin'] },
+    expect(connectRequest({ url: 'https://x/mcp', name: 'x', clientId: 'cid', scopes: 'read, write  admin' })).toEqual({
+      request: { url: 'https://x/mcp', name: 'x', client_id: 'cid', scopes: ['read', 'write', 'admin'] },
     });
   });
 
   it('refuses an empty or non-web URL', () => {
-    expect(connectArgs({ url: '', name: '', clientId: '', scopes: '' })).toHaveProperty('problem');
-    expect(connectArgs({ url: 'mcp.example.com', name: '', clientId: '', scopes: '' })).toHaveProperty('problem');
-    expect(connectArgs({ url: 'ftp://x', name: '', clientId: '', scopes: '' })).toHaveProperty('problem');
+    expect(connectRequest({ url: '', name: '', clientId: '', scopes: '' })).toHaveProperty('problem');
+    expect(connectRequest({ url: 'mcp.example.com', name: '', clientId: '', scopes: '' })).toHaveProperty('problem');
+    expect(connectRequest({ url: 'ftp://x', name: '', clientId: '', scopes: '' })).toHaveProperty('problem');
   });
 });

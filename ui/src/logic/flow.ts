@@ -2,7 +2,7 @@
  * A sign-in flow as the window follows it: from polling `sign_in_flow` (the full record) and
  * from `sign_in` events (one step each), whichever comes first.
  */
-import type { ConnectArgs, Connected, FlowView, HubEvent, Progress } from '../types';
+import type { ConnectRequest, Connected, FlowView, HubEvent, Progress } from '../types';
 import type { Tone } from './servers';
 
 export interface FlowState {
@@ -129,18 +129,18 @@ export interface ConnectForm {
   scopes: string;
 }
 
-/** The `start_connect` arguments, or what is wrong with the form. Empty optional fields are
+/** The `start_connect` request, or what is wrong with the form. Empty optional fields are
  * left out, so the hub applies its defaults. */
-export function connectArgs(form: ConnectForm): { args: ConnectArgs } | { problem: string } {
+export function connectRequest(form: ConnectForm): { request: ConnectRequest } | { problem: string } {
   const url = form.url.trim();
   if (url === '') return { problem: 'paste the server’s URL' };
   if (safeExternalUrl(url) === null) return { problem: 'the URL must start with https:// (or http:// for a local server)' };
-  const args: ConnectArgs = { url };
+  const request: ConnectRequest = { url };
   const name = form.name.trim();
-  if (name) args.name = name;
+  if (name) request.name = name;
   const clientId = form.clientId.trim();
-  if (clientId) args.clientId = clientId;
+  if (clientId) request.client_id = clientId;
   const scopes = form.scopes.split(/[\s,]+/).filter(Boolean);
-  if (scopes.length) args.scopes = scopes;
-  return { args };
+  if (scopes.length) request.scopes = scopes;
+  return { request };
 }

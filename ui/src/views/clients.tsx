@@ -55,11 +55,11 @@ export function ClientsPage(props: {
     setBusy(c.id);
     try {
       const result = await work();
-      if (result.changed === false) {
-        setStatus({ text: result.message ?? `${c.name}: nothing needed changing.`, tone: 'ok' });
+      if (!result.changed) {
+        setStatus({ text: `${c.name}: nothing needed changing.`, tone: 'ok' });
       } else {
-        setStatus({ text: result.message ?? `${verb} ${c.name}.`, tone: 'ok' });
-        setChanged((m) => ({ ...m, [c.id]: restartNote(c.name, result.reload ?? c.reload) }));
+        setStatus({ text: `${verb} ${c.name}.`, tone: 'ok' });
+        setChanged((m) => ({ ...m, [c.id]: restartNote(c.name, result.next || c.reload) }));
       }
       await reload();
       forget(c.id);

@@ -4,7 +4,7 @@ import { useState } from 'preact/hooks';
 import { api } from '../api';
 import type { TrackedFlow } from '../app';
 import { errorMessage } from '../logic/errors';
-import { connectArgs, flowStatus } from '../logic/flow';
+import { connectRequest, flowStatus } from '../logic/flow';
 import { Page } from './common';
 import { FlowPanel } from './flow';
 
@@ -21,7 +21,7 @@ export function ConnectPage(props: { flow: TrackedFlow | null; onStarted: (flow:
 
   const submit = async (e: Event) => {
     e.preventDefault();
-    const built = connectArgs({ url, name, clientId, scopes });
+    const built = connectRequest({ url, name, clientId, scopes });
     if ('problem' in built) {
       setProblem(built.problem);
       return;
@@ -30,7 +30,7 @@ export function ConnectPage(props: { flow: TrackedFlow | null; onStarted: (flow:
     setStartError(null);
     setStarting(true);
     try {
-      props.onStarted(await api.startConnect(built.args));
+      props.onStarted(await api.startConnect(built.request));
     } catch (err) {
       setStartError(errorMessage(err));
     } finally {

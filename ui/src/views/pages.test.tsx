@@ -5,7 +5,7 @@ import { App } from '../app';
 import { byTestId, choose, click, maybeTestId, mount, settle, text, type, unmount } from '../test/dom';
 import { fakeShell } from '../test/fake';
 import type { Fake } from '../test/fake';
-import type { ClientStatus, FlowView, ProfileStatus, ServerStatus, TokenStatus } from '../types';
+import type { ClientChange, ClientStatus, FlowView, InstallRequest, ProfileStatus, ServerStatus, TokenStatus } from '../types';
 
 const AUTH = 'https://auth.example.com/authorize?client_id=pb&state=s';
 
@@ -47,6 +47,16 @@ const client = (over: Partial<ClientStatus>): ClientStatus => ({
   tool_limit: 40,
   profile: null,
   error: null,
+  ...over,
+});
+
+/** What install, uninstall and restore answer (`api::ClientChange`). */
+const change = (over: Partial<ClientChange> = {}): ClientChange => ({
+  client: 'cursor',
+  path: '/home/u/.cursor/mcp.json',
+  changed: true,
+  repaired: false,
+  next: "refresh the MCP servers in Cursor's settings",
   ...over,
 });
 
@@ -124,7 +134,7 @@ describe('Connect page', () => {
     root = await mount(<App initialPage="connect" />);
     await type('connect-url', 'https://notes.example.com/mcp');
     await click('connect-submit');
-    expect(shell.callsOf('start_connect')).toEqual([{ url: 'https://notes.example.com/mcp' }]);
+    expect(shell.callsOf('start_connect')).toEqual([{ request: { url: 'https://notes.example.com/mcp' } }]);
     expect(text('connect-status')).toBe('Starting `notes`...');
 
     shell.emit({ kind: 'sign_in', flow: 'f1', server: 'notes', stage: 'waiting_for_browser', message: 'opened', url: AUTH });
@@ -277,15 +287,15 @@ describe('Clients page', () => {
       list_clients: () => [client(installed ? { installed: true, entry: 'intact', mode: 'bridge' } : {})],
       install_client: () => {
         installed = true;
-        return { path: '/home/u/.cursor/mcp.json', changed: true };
+        return change();
       },
     });
     root = await mount(<App initialPage="clients" />);
     expect(byTestId('client-row-cursor').dataset.state).toBe('detected');
     await click('client-install-cursor');
-    expect(shell.callsOf('install_client')).toEqual([{ id: 'cursor' }]);
+    expect(shell.callsOf('install_client')).toEqual([{ id: 'cursor', request: {} }]);
     expect(byTestId('client-row-cursor').dataset.state).toBe('installed');
-    expect(text('client-note-cursor')).toBe('Restart Cursor so it picks up the change.');
+    expect(text('client-note-cursor')).toBe("Next: refresh the MCP servers in Cursor's settings.");
     expect(maybeTestId('client-install-cursor')).toBeNull();
     expect(maybeTestId('client-uninstall-cursor')).not.toBeNull();
   });
@@ -328,8 +338,8 @@ describe('Clients page', () => {
         }),
       ],
       install_client: (args) => {
-        profile = (args.profile as string | undefined) ?? null;
-        return { path: '/home/u/.cursor/mcp.json', changed: true };
+        profile = (args.request as InstallRequest).profile ?? null;
+        return change();
       },
     });
     root = await mount(<App initialPage="clients" />);
@@ -342,7 +352,7 @@ describe('Clients page', () => {
     await choose('client-profile-cursor', 'work');
     expect(text('client-install-cursor')).toBe('Apply');
     await click('client-install-cursor');
-    expect(shell.callsOf('install_client')).toEqual([{ id: 'cursor', profile: 'work', direct: true }]);
+    expect(shell.callsOf('install_client')).toEqual([{ id: 'cursor', request: { profile: 'work', direct: true } }]);
     expect(byTestId<HTMLSelectElement>('client-profile-cursor').value).toBe('work');
     expect(maybeTestId('client-install-cursor')).toBeNull();
     expect(maybeTestId('client-warning-cursor')).toBeNull();
@@ -367,8 +377,8 @@ describe('Clients page', () => {
         list_profiles: () => [profile('clock', 2), profile('work', 28)],
         list_clients: () => [client({ installed: true, entry: 'intact', mode: 'bridge', profile: serves })],
         install_client: (args) => {
-          serves = (args.profile as string | null) ?? null;
-          return { path: '/home/u/.cursor/mcp.json', changed: true };
+          serves = (args.request as InstallRequest).profile ?? null;
+          return change();
         },
       });
     });
@@ -377,7 +387,7 @@ describe('Clients page', () => {
       root = await mount(<App initialPage="clients" />);
       await choose('client-profile-cursor', 'work');
       await click('client-install-cursor');
-      expect(shell.callsOf('install_client')).toEqual([{ id: 'cursor', profile: 'work' }]);
+      expect(shell.callsOf('install_client')).toEqual([{ id: 'cursor', request: { profile: 'work' } }]);
       expect(byTestId<HTMLSelectElement>('client-profile-cursor').value).toBe('work');
 
       serves = 'clock'; // `patchbay install cursor --profile clock`

@@ -5,7 +5,9 @@ import { App } from '../app';
 import { byTestId, click, maybeTestId, mount, settle, text, type, unmount } from '../test/dom';
 import { fakeShell } from '../test/fake';
 import type { Fake } from '../test/fake';
-import type { ServerStatus } from '../types';
+import type { NewServer, ServerStatus } from '../types';
+
+const commandLine = (spec: NewServer) => [spec.command, ...(spec.args ?? [])].join(' ');
 
 const server = (name: string, over: Partial<ServerStatus> = {}): ServerStatus => ({
   name,
@@ -32,10 +34,11 @@ beforeEach(async () => {
     hub_status: () => ({ version: '0.1.0', pid: 1, config_file: '/c', servers }),
     list_servers: () => structuredClone(servers),
     get_autostart: () => false,
-    preview_server: (a) => ({ command_line: [a.command, ...(a.args as string[])].join(' ') }),
+    preview_server: (a) => ({ command_line: commandLine(a.server as NewServer) }),
     add_server: (a) => {
-      servers.push(server(a.name as string, { state: 'starting', tools: 0 }));
-      return null;
+      const spec = a.server as NewServer;
+      servers.push(server(spec.name, { state: 'starting', tools: 0 }));
+      return { name: spec.name, command_line: commandLine(spec), cwd: spec.cwd ?? null, saved: true };
     },
     remove_server: (a) => {
       servers = servers.filter((s) => s.name !== a.name);
@@ -139,7 +142,7 @@ describe('adding a stdio server', () => {
 
     await click('add-server-save');
     expect(shell.callsOf('add_server')).toEqual([
-      { name: 'time', command: 'uvx', args: ['mcp-server-time'], env: {}, cwd: null },
+      { server: { name: 'time', command: 'uvx', args: ['mcp-server-time'], env: {}, cwd: null } },
     ]);
     expect(text('server-state-time')).toBe('starting');
     expect(byTestId<HTMLInputElement>('add-server-name').value).toBe('');
