@@ -1,40 +1,27 @@
 //! Golden tests of the client config writers: for every client, what `install` writes into a
 //! missing file, an empty file, a file with other servers and unknown keys (with comments and
 //! trailing commas for JSONC and TOML clients), a file whose `patchbay` entry was changed by
-//! hand, and a second install (nothing changes). Expected files live in `tests/golden/<client>/`;
-//! `UPDATE_GOLDEN=1 cargo test --test client_writers` rewrites them (review the diff).
+//! hand, and a second install (nothing changes). Expected files are insta snapshots in
+//! `tests/snapshots/` (`client_writers__<client>__<case>.snap`); `INSTA_UPDATE=always cargo test
+//! --test client_writers` rewrites them (review the diff). Inputs are in `tests/inputs/`.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Sandbox, golden_dir, input};
+use common::{Sandbox, input};
 use patchbay_core::clients::catalog::{CLIENTS, ClientSpec, Format, Remote};
 use patchbay_core::clients::{self, EntryState, InstallOptions, Outcome};
 use patchbay_core::config::ConfigError;
 
-fn check_golden(spec: &ClientSpec, case: &str, actual: &str) {
-    let ext = match spec.format {
-        // Gemini CLI's comments are tested in `client_comments.rs`; strict JSON fixtures here.
-        Format::Json | Format::JsonComments => "json",
-        Format::Jsonc => "jsonc",
-        Format::Toml => "toml",
-    };
-    let path = golden_dir().join(spec.id).join(format!("{case}.{ext}"));
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("missing golden file {}: {e}", path.display()));
-    assert_eq!(
-        actual,
-        expected,
-        "{} `{case}` differs from {}",
-        spec.id,
-        path.display()
+fn check_snapshot(spec: &ClientSpec, case: &str, actual: &str) {
+    // insta compares text up to its last line break; a writer must leave one.
+    assert!(
+        actual.ends_with('\n'),
+        "{} `{case}`: the file does not end in a line break",
+        spec.id
     );
+    insta::assert_snapshot!(format!("{}__{case}", spec.id), actual);
 }
 
 fn install(sandbox: &Sandbox, spec: &'static ClientSpec, direct: bool) -> Outcome {
@@ -82,7 +69,7 @@ fn missing_file_and_directory_are_created_with_only_our_entry() {
                 created: true
             }
         );
-        check_golden(spec, "missing", &read(&path));
+        check_snapshot(spec, "missing", &read(&path));
         assert_eq!(
             clients::status(&sandbox.context(), spec).entry,
             EntryState::Intact
@@ -96,7 +83,7 @@ fn empty_file_gets_our_entry() {
         let sandbox = Sandbox::new();
         let path = sandbox.write_client_file(spec, "");
         install(&sandbox, spec, false);
-        check_golden(spec, "empty", &read(&path));
+        check_snapshot(spec, "empty", &read(&path));
     }
 }
 
@@ -108,7 +95,7 @@ fn other_servers_unknown_keys_and_comments_are_kept() {
         let path = sandbox.write_client_file(spec, &original);
         install(&sandbox, spec, false);
         let written = read(&path);
-        check_golden(spec, "others", &written);
+        check_snapshot(spec, "others", &written);
         // Every line of the original is still there, in order (comments included).
         let mut lines = written.lines();
         for line in original.lines().filter(|l| !l.trim().is_empty()) {
@@ -151,7 +138,7 @@ fn entry_changed_by_hand_is_reported_and_repaired_keeping_client_keys() {
         let ctx = sandbox.context();
         assert_eq!(clients::status(&ctx, spec).entry, EntryState::Changed);
         install(&sandbox, spec, false);
-        check_golden(spec, "changed", &read(&path));
+        check_snapshot(spec, "changed", &read(&path));
         assert_eq!(clients::status(&ctx, spec).entry, EntryState::Intact);
     }
 }
@@ -200,7 +187,7 @@ fn direct_entries_never_hold_the_secret() {
             Remote::Supported(_) => {
                 result.unwrap();
                 let written = read(&path);
-                check_golden(spec, "direct", &written);
+                check_snapshot(spec, "direct", &written);
                 assert!(written.contains("http://127.0.0.1:45999/mcp"), "{written}");
                 assert!(written.contains("PATCHBAY_BEARER") || written.contains("${input:"));
                 let row = clients::status(&sandbox.context(), spec);
@@ -363,7 +350,7 @@ fn switching_vscode_from_direct_to_bridge_drops_the_bearer_prompt() {
     install(&sandbox, spec, true);
     assert!(read(&path).contains("patchbay-bearer"));
     install(&sandbox, spec, false);
-    check_golden(spec, "others", &read(&path));
+    check_snapshot(spec, "others", &read(&path));
     uninstall_gives_back(&sandbox, spec, &path, &original);
 }
 

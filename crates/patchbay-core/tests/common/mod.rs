@@ -15,7 +15,7 @@ use patchbay_core::clients::{Context, Homes, Session};
 use patchbay_core::paths::Paths;
 use patchbay_core::platform::Os;
 
-/// The binary path every golden file shows.
+/// The binary path every snapshot shows.
 pub const EXE: &str = "/opt/patchbay/bin/patchbay";
 
 /// A temporary installation: Patchbay's files and a user home, both under one temp dir.
@@ -62,8 +62,8 @@ pub fn context_at(root: &Path) -> Context {
     }
 }
 
-pub fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+pub fn inputs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/inputs")
 }
 
 /// An input fixture for this client's format, with its servers key filled in.
@@ -74,7 +74,7 @@ pub fn input(spec: &ClientSpec, case: &str) -> String {
         Format::Jsonc => "jsonc",
         Format::Toml => "toml",
     };
-    let path = golden_dir().join("inputs").join(format!("{case}.{ext}"));
+    let path = inputs_dir().join(format!("{case}.{ext}"));
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .replace("KEY", spec.servers_key)
