@@ -527,16 +527,17 @@ async fn events(
     let stopping = hub.stopping();
     let stream = futures::stream::unfold(receiver, |mut receiver| async move {
         let event = match receiver.recv().await {
-            Ok(event) => Event::default()
-                .event(event.kind())
-                .json_data(&event)
-                .unwrap_or_default(),
+            Ok(event) => event,
             // A slow reader missed some events; it re-reads status on `lagged`.
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                Event::default().event("lagged").data("{}")
+                crate::events::HubEvent::Lagged
             }
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
         };
+        let event = Event::default()
+            .event(event.kind())
+            .json_data(&event)
+            .unwrap_or_default();
         Some((Ok(event), receiver))
     })
     .take_until(stopping.cancelled_owned());
