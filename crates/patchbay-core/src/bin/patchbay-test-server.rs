@@ -7,6 +7,12 @@
 //! - `--log FILE` (or `PATCHBAY_TEST_LOG`): append one line per event the tests check from the
 //!   outside (`started slow`, `cancelled slow`, `finished slow`, `crash`).
 //! - `--start-delay MS`: sleep before answering anything, as a slow server starts.
+//! - `--raw`: speak plain JSON-RPC lines instead, without the SDK (see [`raw`]): answers no
+//!   revision of the protocol defines, which an SDK would refuse to send (`--name` and `--log`
+//!   are taken and unused there).
+//! - `--print-answer KIND`: print one answer this server sends and exit, so that a test compares
+//!   what a client gets with what the server wrote, from one source: `image` (the `image` tool),
+//!   or a raw-mode answer: `tool`, `extras`, `prompt`, `resource`, `tools` (its `tools/list`).
 //!
 //! Tools: `echo {text}` answers `text`; `add {a, b}` the sum; `whoami` the name; `slow {ms,
 //! steps}` sleeps `ms` in `steps` steps with a progress notification after each when the call
@@ -15,7 +21,9 @@
 //! `notifications/tools/list_changed`; `sample {prompt}` asks the client `sampling/createMessage`
 //! and answers the reply's text; `elicit {message}` asks `elicitation/create` and answers
 //! `ACTION CONTENT`; `roots` asks `roots/list` and answers the URIs, one a line; `structured`
-//! answers structured content (members deliberately unsorted) and its text mirror.
+//! answers structured content (members deliberately unsorted) and its text mirror; `log {level,
+//! logger, data}` sends `notifications/message` with those (`logger` when given); `image`
+//! answers image content with annotations, and a text.
 //! Prompt: `greet {name}`. Resources: `test://NAME/readme` and the template
 //! `test://NAME/items/{id}`.
 
@@ -91,6 +99,12 @@ impl TestServer {
             ),
             tool("roots", "Asks the client for its roots", json!({})),
             tool("structured", "Answers structured content", json!({})),
+            tool(
+                "log",
+                "Sends a log message",
+                json!({ "level": s, "logger": s, "data": {} }),
+            ),
+            tool("image", "Answers an image with annotations", json!({})),
         ];
         for name in self.added.lock().expect("added lock").iter() {
             tools.push(tool(name, "Added at run time", json!({})));
@@ -178,6 +192,23 @@ impl TestServer {
     }
 }
 
+/// The `image` tool's answer: a PNG of one pixel with annotations, and a text.
+fn image_answer() -> Value {
+    json!({
+        "content": [
+            {
+                "type": "image",
+                "data": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==",
+                "mimeType": "image/png",
+                "annotations": { "audience": ["user", "assistant"], "priority": 0.5 },
+            },
+            { "type": "text", "text": "one pixel", "annotations": { "priority": 1.0 } },
+        ],
+        "isError": false,
+    })
+}
+
+#[expect(deprecated, reason = "logging is what 2025-11-25 servers send")]
 impl ServerHandler for TestServer {
     fn get_info(&self) -> InitializeResult {
         let capabilities = ServerCapabilities::builder()
@@ -234,6 +265,21 @@ impl ServerHandler for TestServer {
                     json!({ "zeta": 1, "alpha": { "y": true, "b": null }, "from": self.name });
                 Ok(CallToolResult::structured(value).into())
             }
+            "log" => {
+                let mut message = json!({
+                    "level": args.get("level").cloned().unwrap_or_else(|| json!("info")),
+                    "data": args.get("data").cloned().unwrap_or_default(),
+                });
+                if let Some(logger) = args.get("logger") {
+                    message["logger"] = logger.clone();
+                }
+                let _ = context
+                    .peer
+                    .notify_logging_message(from_json(message))
+                    .await;
+                text("logged")
+            }
+            "image" => Ok(from_json::<CallToolResult>(image_answer()).into()),
             name if self
                 .added
                 .lock()
@@ -326,44 +372,213 @@ impl ServerHandler for TestServer {
     }
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
+fn main() {
     let mut name = "test".to_owned();
     let mut log = std::env::var_os("PATCHBAY_TEST_LOG").map(Into::into);
     let mut delay = 0;
+    let mut raw = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
+        if flag == "--raw" {
+            raw = true;
+            continue;
+        }
         let value = args.next().unwrap_or_else(|| usage(&flag));
         match flag.as_str() {
             "--name" => name = value,
             "--log" => log = Some(value.into()),
             "--start-delay" => delay = value.parse().unwrap_or_else(|_| usage(&flag)),
+            "--print-answer" => {
+                let answer = match value.as_str() {
+                    "image" => image_answer(),
+                    kind => raw::answer(kind).unwrap_or_else(|| usage(&flag)),
+                };
+                println!("{answer}");
+                return;
+            }
             _ => usage(&flag),
         }
     }
-    tokio::time::sleep(Duration::from_millis(delay)).await;
+    std::thread::sleep(Duration::from_millis(delay));
+    if raw {
+        raw::serve();
+        return;
+    }
     let server = TestServer {
         name,
         log,
         added: Arc::default(),
     };
-    match server
-        .serve((tokio::io::stdin(), tokio::io::stdout()))
-        .await
-    {
-        Ok(service) => {
-            let _ = service.waiting().await;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async move {
+        match server
+            .serve((tokio::io::stdin(), tokio::io::stdout()))
+            .await
+        {
+            Ok(service) => {
+                let _ = service.waiting().await;
+            }
+            Err(err) => {
+                eprintln!("patchbay-test-server: {err}");
+                std::process::exit(1);
+            }
         }
-        Err(err) => {
-            eprintln!("patchbay-test-server: {err}");
-            std::process::exit(1);
-        }
-    }
+    });
 }
 
 fn usage(flag: &str) -> ! {
     eprintln!(
-        "patchbay-test-server: bad flag `{flag}`; usage: [--name NAME] [--log FILE] [--start-delay MS]"
+        "patchbay-test-server: bad flag `{flag}`; usage: [--name NAME] [--log FILE] \
+         [--start-delay MS] [--raw] [--print-answer image|tool|extras|prompt|resource|tools]"
     );
     std::process::exit(2)
+}
+
+/// Raw mode: plain JSON-RPC lines on stdin and stdout, no SDK, answering what no revision of
+/// the protocol defines (as `tests/e2e/servers/odd_server.py` does).
+///
+/// Tools: `hologram` answers at once with a content type no revision defines, a result member
+/// of its own, and `structuredContent` and `_meta` in member orders that are not sorted;
+/// `slow_hologram` answers the same after 600 ms, first reporting progress when the call has a
+/// progress token; `extras` answers what the model reads (text content) with what it does not
+/// (a member of the text content, `execution`, a result member of its own). Prompt `hologram`:
+/// a message of that content type. Resource `odd://hologram`: contents neither text nor blob.
+/// Its tool definitions have schemas and `_meta` in unsorted member order.
+mod raw {
+    use std::io::{BufRead, Write};
+    use std::time::Duration;
+
+    use serde_json::{Value, json};
+
+    /// How long `slow_hologram` takes: past the hub's wait for a quick JSON answer.
+    const SLOW: Duration = Duration::from_millis(600);
+
+    /// The answer of `kind` (see `--print-answer`), each in the member order it is sent in.
+    pub fn answer(kind: &str) -> Option<Value> {
+        Some(match kind {
+            "tool" => json!({
+                "content": [{ "type": "hologram", "frames": [3, 1, 2], "annotations": { "audience": ["user"] } }],
+                "structuredContent": { "zeta": 1, "alpha": { "y": true, "b": null } },
+                "isError": false,
+                "_meta": { "z.example/trace": "t-1", "a.example/cost": 0.25 },
+                "hologramVersion": "7",
+            }),
+            "extras" => json!({
+                "content": [{ "type": "text", "text": "plain words", "lang": "en" }],
+                "isError": false,
+                "execution": { "taskSupport": "optional" },
+                "hologramVersion": "7",
+            }),
+            "prompt" => json!({
+                "description": "a prompt of a kind no client knows yet",
+                "messages": [{ "role": "user", "content": { "type": "hologram", "frames": [1] } }],
+            }),
+            "resource" => json!({
+                "contents": [{ "uri": "odd://hologram", "hologram": { "frames": [2, 1] }, "mimeType": "model/hologram" }],
+            }),
+            "tools" => json!({ "tools": [
+                {
+                    "name": "hologram",
+                    "title": "Hologram",
+                    "description": "answers at once",
+                    "inputSchema": {
+                        "type": "object",
+                        "properties": {
+                            "zoom": { "type": "number", "minimum": 1 },
+                            "angle": { "type": "string", "enum": ["top", "side"] },
+                            "frames": { "type": "array", "items": { "type": "integer" } },
+                        },
+                        "required": ["zoom"],
+                    },
+                    "outputSchema": {
+                        "type": "object",
+                        "properties": { "zeta": { "type": "integer" }, "alpha": { "type": "object" } },
+                    },
+                    "annotations": { "readOnlyHint": true, "title": "A hologram" },
+                    "_meta": { "z.example/rank": 2, "a.example/tier": "gold" },
+                },
+                {
+                    "name": "slow_hologram",
+                    "description": "answers after 600 ms",
+                    "inputSchema": { "type": "object", "properties": {} },
+                },
+                {
+                    "name": "extras",
+                    "description": "text, and fields of its own",
+                    "inputSchema": { "type": "object", "properties": {} },
+                },
+            ]}),
+            _ => return None,
+        })
+    }
+
+    fn send(message: &Value) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{message}");
+        let _ = out.flush();
+    }
+
+    fn result(id: &Value, result: Value) {
+        send(&json!({ "jsonrpc": "2.0", "id": id, "result": result }));
+    }
+
+    /// Answer requests, one a line, until stdin ends.
+    pub fn serve() {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { return };
+            let Ok(message) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            let (Some(method), Some(id)) = (message["method"].as_str(), message.get("id")) else {
+                continue;
+            };
+            let params = &message["params"];
+            let answer = match method {
+                "initialize" => json!({
+                    "protocolVersion": params["protocolVersion"],
+                    "capabilities": { "tools": {}, "prompts": {}, "resources": {} },
+                    "serverInfo": { "name": "patchbay-test-server-raw", "version": "1" },
+                }),
+                "ping" => json!({}),
+                "tools/list" => answer("tools").expect("tools"),
+                "prompts/list" => {
+                    json!({ "prompts": [{ "name": "hologram", "description": "odd" }] })
+                }
+                "resources/list" => {
+                    json!({ "resources": [{ "uri": "odd://hologram", "name": "hologram" }] })
+                }
+                "resources/templates/list" => json!({ "resourceTemplates": [] }),
+                "tools/call" => match params["name"].as_str() {
+                    Some("hologram") => answer("tool").expect("tool"),
+                    Some("extras") => answer("extras").expect("extras"),
+                    Some("slow_hologram") => {
+                        if let Some(token) = params["_meta"].get("progressToken") {
+                            send(&json!({
+                                "jsonrpc": "2.0",
+                                "method": "notifications/progress",
+                                "params": { "progressToken": token, "progress": 1, "total": 2 },
+                            }));
+                        }
+                        std::thread::sleep(SLOW);
+                        answer("tool").expect("tool")
+                    }
+                    _ => {
+                        json!({ "content": [{ "type": "text", "text": "no such tool" }], "isError": true })
+                    }
+                },
+                "prompts/get" => answer("prompt").expect("prompt"),
+                "resources/read" => answer("resource").expect("resource"),
+                _ => {
+                    let error =
+                        json!({ "code": -32601, "message": format!("no method `{method}`") });
+                    send(&json!({ "jsonrpc": "2.0", "id": id, "error": error }));
+                    continue;
+                }
+            };
+            result(id, answer);
+        }
+    }
 }

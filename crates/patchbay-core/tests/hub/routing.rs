@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::harness::{Home, args, bounded, eventually, hub_with, text_of};
 
 /// Every tool of the test server (`patchbay-test-server.rs`).
-const TOOLS: [&str; 10] = [
+const TOOLS: [&str; 12] = [
     "echo",
     "add",
     "whoami",
@@ -23,6 +23,8 @@ const TOOLS: [&str; 10] = [
     "elicit",
     "roots",
     "structured",
+    "log",
+    "image",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
