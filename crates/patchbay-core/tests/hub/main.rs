@@ -6,7 +6,11 @@
 //! the npm peers are installed and say `skipped: ...` otherwise.
 //!
 //! - `harness`: the hub, its installation and its clients; the only user of `patchbay_core`.
+//! - `raw`: MCP as plain HTTP requests, each revision spoken by hand, answers read as text.
 //! - `routing`: namespacing, routing, errors, structured content, progress, cancellation.
+//! - `passthrough`: answers kept whole (outside the protocol model too: the test server's
+//!   `--raw` mode), as one JSON body and as a stream; prompts, resources, tool definitions,
+//!   image content.
 //! - `security`: Host, Origin and bearer checks, the body cap, malformed JSON, the listener.
 //! - `lifecycle`: list changes, config edits, crashes and restarts, lazy servers, shutdown.
 //! - `client_requests`: sampling, elicitation and roots, from a server to the calling client.
@@ -16,5 +20,7 @@ mod client_requests;
 mod everything;
 mod harness;
 mod lifecycle;
+mod passthrough;
+mod raw;
 mod routing;
 mod security;

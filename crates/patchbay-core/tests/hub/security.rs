@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::harness::{Home, Hub, bounded};
+use crate::raw::{messages, post_mcp};
 
 const FOUR_MIB: usize = 4 * 1024 * 1024;
 
@@ -18,49 +19,6 @@ fn initialize() -> Value {
             "clientInfo": { "name": "raw", "version": "1" },
         },
     })
-}
-
-/// POST `body` to `/mcp` with the MCP headers, the bearer unless `headers` name an
-/// `authorization` (an empty value: none at all), and `headers`.
-async fn post_mcp(
-    hub: &Hub,
-    body: impl Into<reqwest::Body>,
-    headers: &[(&str, &str)],
-) -> reqwest::Response {
-    let mut request = hub
-        .http
-        .post(hub.at("/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(body);
-    if !headers
-        .iter()
-        .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-    {
-        request = request.bearer_auth(&hub.secret);
-    }
-    for (name, value) in headers.iter().filter(|(_, v)| !v.is_empty()) {
-        request = request.header(*name, *value);
-    }
-    request.send().await.expect("the hub answers")
-}
-
-/// The JSON-RPC messages of a response, plain JSON or an SSE stream.
-async fn messages(response: reqwest::Response) -> Vec<Value> {
-    let sse = response
-        .headers()
-        .get("content-type")
-        .is_some_and(|t| t.as_bytes().starts_with(b"text/event-stream"));
-    let text = response.text().await.expect("a body");
-    if sse {
-        text.lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .filter(|d| !d.trim().is_empty())
-            .map(|d| serde_json::from_str(d).expect("an SSE event is JSON"))
-            .collect()
-    } else {
-        vec![serde_json::from_str(&text).expect("the body is JSON")]
-    }
 }
 
 /// `initialize` through this response succeeded: the hub served the request.
