@@ -11,6 +11,8 @@
 //! - `passthrough`: answers kept whole (outside the protocol model too: the test server's
 //!   `--raw` mode), as one JSON body and as a stream; prompts, resources, tool definitions,
 //!   image content.
+//! - `revisions`: the 2025-06-18 and 2025-11-25 handshakes, stateless 2026-07-28 clients, and
+//!   their `Mcp-Method` header checked against the body.
 //! - `security`: Host, Origin and bearer checks, the body cap, malformed JSON, the listener.
 //! - `lifecycle`: list changes, config edits, crashes and restarts, lazy servers, shutdown.
 //! - `client_requests`: sampling, elicitation and roots, from a server to the calling client.
@@ -22,5 +24,6 @@ mod harness;
 mod lifecycle;
 mod passthrough;
 mod raw;
+mod revisions;
 mod routing;
 mod security;
