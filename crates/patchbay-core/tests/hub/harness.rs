@@ -380,6 +380,8 @@ pub struct Seen {
     pub elicited: Mutex<Vec<String>>,
     /// `roots/list` requests it answered.
     pub roots_asked: AtomicUsize,
+    /// Log messages (`notifications/message`), as their params, in arrival order.
+    pub logs: Mutex<Vec<Value>>,
 }
 
 impl Seen {
@@ -392,6 +394,11 @@ impl Seen {
     pub fn progress(&self) -> Vec<ProgressNotificationParam> {
         self.progress.lock().expect("progress lock").clone()
     }
+
+    /// The log messages so far.
+    pub fn logs(&self) -> Vec<Value> {
+        self.logs.lock().expect("logs lock").clone()
+    }
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(value: Value) -> T {
@@ -400,7 +407,7 @@ fn from_json<T: serde::de::DeserializeOwned>(value: Value) -> T {
 
 #[expect(
     deprecated,
-    reason = "sampling and roots are what 2025-11-25 servers send"
+    reason = "sampling, roots and logging are what 2025-11-25 servers send"
 )]
 impl ClientHandler for Recorder {
     fn get_info(&self) -> ClientConfig {
@@ -473,6 +480,15 @@ impl ClientHandler for Recorder {
             .lock()
             .expect("progress lock")
             .push(params);
+    }
+
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        let params = serde_json::to_value(params).unwrap_or_default();
+        self.seen.logs.lock().expect("logs lock").push(params);
     }
 
     async fn on_tool_list_changed(&self, _: NotificationContext<RoleClient>) {

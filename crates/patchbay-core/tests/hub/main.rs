@@ -7,7 +7,7 @@
 //!
 //! - `harness`: the hub, its installation and its clients; the only user of `patchbay_core`.
 //! - `raw`: MCP as plain HTTP requests, each revision spoken by hand, answers read as text.
-//! - `routing`: namespacing, routing, errors, structured content, progress, cancellation.
+//! - `routing`: namespacing, routing, errors, structured content, progress, cancellation, logs.
 //! - `passthrough`: answers kept whole (outside the protocol model too: the test server's
 //!   `--raw` mode), as one JSON body and as a stream; prompts, resources, tool definitions,
 //!   image content.

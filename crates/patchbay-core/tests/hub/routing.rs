@@ -1,7 +1,7 @@
 //! What a client sees of two servers behind the hub: their tools, prompts and resources under
 //! the hub's names, each call answered by the server that offers it, errors that say what is
-//! wrong, answers passed on whole, progress under the caller's own token, and a cancellation
-//! carried upstream.
+//! wrong, answers passed on whole, progress under the caller's own token, a cancellation
+//! carried upstream, and servers' log messages marked with the server.
 
 use std::collections::BTreeSet;
 
@@ -313,5 +313,36 @@ async fn a_call_right_after_hub_start_waits_for_the_starting_server() {
         "early"
     );
     client.close().await;
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_messages_reach_every_connected_client_marked_with_their_server() {
+    let hub = hub_with(&["a", "b"]).await;
+    let (caller, other) = (hub.client().await, hub.client().await);
+    let logs = [
+        json!({ "level": "warning", "logger": "db", "data": { "n": 1 } }),
+        json!({ "level": "info", "data": "plain" }),
+    ];
+    caller.call_text("a__log", logs[0].clone()).await;
+    caller.call_text("b__log", logs[1].clone()).await;
+    // A logger of the server's own is kept under the server's name.
+    let want = vec![
+        json!({ "level": "warning", "logger": "a/db", "data": { "n": 1 } }),
+        json!({ "level": "info", "logger": "b", "data": "plain" }),
+    ];
+    for (who, client) in [("the caller", &caller), ("another client", &other)] {
+        let seen = eventually(&format!("{who} gets both log messages"), async || {
+            let seen = client.seen.logs();
+            (seen.len() >= want.len()).then_some(seen)
+        })
+        .await;
+        assert_eq!(
+            seen, want,
+            "{who}: each message once, marked with its server"
+        );
+    }
+    caller.close().await;
+    other.close().await;
     hub.stop().await;
 }
