@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{Sandbox, input};
-use patchbay_core::clients::catalog::{CLIENTS, ClientSpec, Format, Remote};
+use patchbay_core::clients::catalog::{CLIENTS, ClientSpec, Remote};
 use patchbay_core::clients::{self, EntryState, InstallOptions, Outcome};
 use patchbay_core::config::ConfigError;
 
