@@ -21,7 +21,11 @@ fn check_snapshot(spec: &ClientSpec, case: &str, actual: &str) {
         "{} `{case}`: the file does not end in a line break",
         spec.id
     );
-    insta::assert_snapshot!(format!("{}__{case}", spec.id), actual);
+    // An absolute folder: insta otherwise finds the workspace with `cargo metadata`, which the
+    // Windows lane's executables under wine cannot run.
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots"));
+    settings.bind(|| insta::assert_snapshot!(format!("{}__{case}", spec.id), actual));
 }
 
 fn install(sandbox: &Sandbox, spec: &'static ClientSpec, direct: bool) -> Outcome {
