@@ -50,6 +50,19 @@ def everything_cmd() -> list[str]:
     return ["node", str(_peer(entry)), "stdio"]
 
 
+APP_SERVERS = {"vanilla": "server-basic-vanillajs", "preact": "server-basic-preact"}
+
+
+def app_server_dir(flavour: str) -> Path:
+    """Where an MCP Apps example server from npm (`vanilla` or `preact`) is installed."""
+    return _peer(PEERS / "node_modules/@modelcontextprotocol" / APP_SERVERS[flavour])
+
+
+def app_server_cmd(flavour: str) -> list[str]:
+    """An MCP Apps example server from npm over stdio; both serve `ui://get-time/mcp-app.html`."""
+    return ["node", str(_peer(app_server_dir(flavour) / "dist/index.js")), "--stdio"]
+
+
 def time_cmd() -> list[str]:
     """The Python reference server `mcp-server-time` over stdio."""
     return [str(_peer(PEERS / "venv/bin/mcp-server-time"))]

@@ -5,7 +5,8 @@
 //! - [`upstream`]: one supervised upstream per configured server (a stdio child or a remote
 //!   session): spawn or connect, list, watch, restart, lazy start and idle stop.
 //! - [`catalog`]: the merged, namespaced tools, prompts and resources; [`list_cache`] keeps
-//!   each server's lists on disk so a lazy server's tools are served before it starts.
+//!   each server's lists on disk so a lazy server's tools are served before it starts;
+//!   [`apps`]: MCP Apps' `ui://` URIs, one corner per server.
 //! - `sessions`: [`HubService`], the MCP server each client session talks to; it serves the
 //!   catalogue and forwards a request to the upstream that owns the name.
 //! - `relay`: [`UpstreamHandler`], the client side of each upstream session, which relays what
@@ -41,6 +42,7 @@ use crate::hub::catalog::{Catalog, ServerCatalog};
 use crate::hub::upstream::{Lazy, Link, Upstream};
 use crate::paths::Paths;
 
+pub mod apps;
 mod calls;
 pub mod catalog;
 pub mod endpoint;

@@ -7,6 +7,11 @@
 //! - `--log FILE` (or `PATCHBAY_TEST_LOG`): append one line per event the tests check from the
 //!   outside (`started slow`, `cancelled slow`, `finished slow`, `crash`).
 //! - `--start-delay MS`: sleep before answering anything, as a slow server starts.
+//! - `--app`: also offer an MCP App at `ui://app/view.html`, the same URI in every copy, as
+//!   real app servers do: the tool `show_app` names it in its `_meta.ui` (and answers with a
+//!   link to it, the same `_meta`, and the client's MCP Apps `mimeTypes`), the app-only tool
+//!   `app_refresh` names it in both spellings; the app (listed) names this copy, with a CSP of
+//!   its own, and `ui://app/unlisted.html` is readable but not listed.
 //! - `--raw`: speak plain JSON-RPC lines instead, without the SDK (see [`raw`]): answers no
 //!   revision of the protocol defines, which an SDK would refuse to send (`--name` and `--log`
 //!   are taken and unused there).
@@ -37,8 +42,17 @@ use rmcp::{ErrorData, ServerHandler};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+/// The app every `--app` copy offers, and one it does not list.
+const APP: &str = "ui://app/view.html";
+const UNLISTED_APP: &str = "ui://app/unlisted.html";
+/// MCP Apps' extension and content type.
+const APPS: &str = "io.modelcontextprotocol/ui";
+const APP_MIME_TYPE: &str = "text/html;profile=mcp-app";
+
 struct TestServer {
     name: String,
+    /// Whether this copy offers an app (`--app`).
+    app: bool,
     log: Option<std::path::PathBuf>,
     /// Tools added at run time by `add_tool`.
     added: Arc<Mutex<Vec<String>>>,
@@ -106,6 +120,20 @@ impl TestServer {
             ),
             tool("image", "Answers an image with annotations", json!({})),
         ];
+        if self.app {
+            tools.push(from_json(json!({
+                "name": "show_app",
+                "description": "Shows this server's app",
+                "inputSchema": { "type": "object" },
+                "_meta": { "ui": { "resourceUri": APP } },
+            })));
+            tools.push(from_json(json!({
+                "name": "app_refresh",
+                "description": "Called by the app only",
+                "inputSchema": { "type": "object" },
+                "_meta": { "ui": { "resourceUri": APP, "visibility": ["app"] }, "ui/resourceUri": APP },
+            })));
+        }
         for name in self.added.lock().expect("added lock").iter() {
             tools.push(tool(name, "Added at run time", json!({})));
         }
@@ -280,6 +308,24 @@ impl ServerHandler for TestServer {
                 text("logged")
             }
             "image" => Ok(from_json::<CallToolResult>(image_answer()).into()),
+            "show_app" if self.app => {
+                let accepts = context
+                    .peer
+                    .peer_info()
+                    .and_then(|info| info.capabilities.extensions.clone())
+                    .and_then(|extensions| extensions.get(APPS).cloned())
+                    .and_then(|settings| settings.get("mimeTypes").cloned())
+                    .unwrap_or_default();
+                Ok(from_json::<CallToolResult>(json!({
+                    "content": [
+                        { "type": "text", "text": format!("app of {}; client shows {accepts}", self.name) },
+                        { "type": "resource_link", "uri": APP, "name": "view" },
+                    ],
+                    "_meta": { "ui": { "resourceUri": APP } },
+                }))
+                .into())
+            }
+            "app_refresh" if self.app => text(format!("refreshed {}", self.name)),
             name if self
                 .added
                 .lock()
@@ -336,7 +382,13 @@ impl ServerHandler for TestServer {
     ) -> Result<ListResourcesResult, ErrorData> {
         let readme =
             from_json(json!({ "uri": format!("test://{}/readme", self.name), "name": "readme" }));
-        Ok(ListResourcesResult::with_all_items(vec![readme]))
+        let mut resources = vec![readme];
+        if self.app {
+            resources.push(from_json(
+                json!({ "uri": APP, "name": "view", "mimeType": APP_MIME_TYPE }),
+            ));
+        }
+        Ok(ListResourcesResult::with_all_items(resources))
     }
 
     async fn list_resource_templates(
@@ -355,6 +407,20 @@ impl ServerHandler for TestServer {
         request: ReadResourceRequestParams,
         _: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        if self.app && (request.uri == APP || request.uri == UNLISTED_APP) {
+            let html = format!(
+                "<!doctype html><title>{} {}</title>",
+                self.name, request.uri
+            );
+            let csp = format!("https://{}.example", self.name);
+            return Ok(from_json::<ReadResourceResult>(json!({ "contents": [{
+                "uri": request.uri,
+                "mimeType": APP_MIME_TYPE,
+                "text": html,
+                "_meta": { "ui": { "csp": { "connectDomains": [csp] }, "prefersBorder": true } },
+            }] }))
+            .into());
+        }
         let base = format!("test://{}/", self.name);
         let answer = match request.uri.strip_prefix(&base) {
             Some("readme") => format!("readme of {}", self.name),
@@ -377,10 +443,15 @@ fn main() {
     let mut log = std::env::var_os("PATCHBAY_TEST_LOG").map(Into::into);
     let mut delay = 0;
     let mut raw = false;
+    let mut app = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         if flag == "--raw" {
             raw = true;
+            continue;
+        }
+        if flag == "--app" {
+            app = true;
             continue;
         }
         let value = args.next().unwrap_or_else(|| usage(&flag));
@@ -406,6 +477,7 @@ fn main() {
     }
     let server = TestServer {
         name,
+        app,
         log,
         added: Arc::default(),
     };
@@ -432,7 +504,7 @@ fn main() {
 fn usage(flag: &str) -> ! {
     eprintln!(
         "patchbay-test-server: bad flag `{flag}`; usage: [--name NAME] [--log FILE] \
-         [--start-delay MS] [--raw] [--print-answer image|tool|extras|prompt|resource|tools]"
+         [--start-delay MS] [--app] [--raw] [--print-answer image|tool|extras|prompt|resource|tools]"
     );
     std::process::exit(2)
 }

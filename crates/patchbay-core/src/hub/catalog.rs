@@ -9,7 +9,8 @@
 //!
 //! Resources keep their URIs (clients and servers embed them in content), and route back to
 //! their server through a table; a URI no server listed goes to the server whose template
-//! prefix matches it.
+//! prefix matches it. Apps' `ui://` URIs are the exception: each server's are put under its
+//! name ([`super::apps`]), in the lists and in the tools' `_meta` that point at them.
 //!
 //! A [`Catalog`] is an immutable snapshot, rebuilt only when a server's lists change, so
 //! `tools/list` is a clone of a ready `Vec`, not a merge per request.
@@ -19,6 +20,7 @@ use std::sync::Arc;
 
 use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
 
+use super::apps;
 use crate::names::{exposed_name, with_suffix};
 
 /// The lists one server offers, as it sent them.
@@ -50,14 +52,19 @@ pub struct Catalog {
     pub tools: Vec<Tool>,
     /// Exposed prompts, renamed.
     pub prompts: Vec<Prompt>,
-    /// Resources, URIs unchanged.
+    /// Resources, URIs unchanged but for apps'.
     pub resources: Vec<Resource>,
-    /// Resource templates, unchanged.
+    /// Resource templates, unchanged but for apps'.
     pub templates: Vec<ResourceTemplate>,
     tool_routes: HashMap<String, Route>,
     prompt_routes: HashMap<String, Route>,
-    resource_routes: HashMap<String, String>,
+    /// Exposed URI → the server and its own URI.
+    resource_routes: HashMap<String, Route>,
     template_prefixes: Vec<(String, String)>,
+    /// Every server in this catalogue (an app URI names one).
+    servers: Vec<String>,
+    /// Whether a tool or resource here is an app's (MCP Apps).
+    offers_apps: bool,
 }
 
 impl Catalog {
@@ -80,6 +87,7 @@ impl Catalog {
             catalog.tool_routes.insert(exposed.clone(), route);
             let mut tool = tool.clone();
             tool.name = exposed.into();
+            apps::expose_tool(server, &mut tool);
             catalog.tools.push(tool);
         }
         let prompt_names = expose(servers.iter().flat_map(|(server, c)| {
@@ -101,26 +109,29 @@ impl Catalog {
             catalog.prompts.push(prompt);
         }
         for (server, c) in servers {
+            catalog.servers.push(server.clone());
             for resource in &c.resources {
+                let mut exposed = resource.clone();
+                apps::expose_resource(server, &mut exposed);
                 // First server to list a URI owns it; later duplicates are not shown twice.
-                if !catalog.resource_routes.contains_key(&resource.uri) {
-                    catalog
-                        .resource_routes
-                        .insert(resource.uri.clone(), server.clone());
-                    catalog.resources.push(resource.clone());
+                if !catalog.resource_routes.contains_key(&exposed.uri) {
+                    let route = Route {
+                        server: server.clone(),
+                        name: resource.uri.clone(),
+                    };
+                    catalog.resource_routes.insert(exposed.uri.clone(), route);
+                    catalog.resources.push(exposed);
                 }
             }
             for template in &c.templates {
-                let prefix = template
-                    .uri_template
-                    .split('{')
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned();
+                let mut template = template.clone();
+                apps::expose_template(server, &mut template);
+                let prefix = template_prefix(&template).to_owned();
                 catalog.template_prefixes.push((prefix, server.clone()));
-                catalog.templates.push(template.clone());
+                catalog.templates.push(template);
             }
         }
+        catalog.offers_apps = catalog.find_apps();
         // Longest prefix first, so the most specific template wins.
         catalog
             .template_prefixes
@@ -155,14 +166,20 @@ impl Catalog {
             }
         }
         for resource in &self.resources {
-            if let Some(server) = self.resource_routes.get(&resource.uri)
-                && profile.has_server(server)
+            if let Some(route) = self.resource_routes.get(&resource.uri)
+                && profile.has_server(&route.server)
             {
                 view.resource_routes
-                    .insert(resource.uri.clone(), server.clone());
+                    .insert(resource.uri.clone(), route.clone());
                 view.resources.push(resource.clone());
             }
         }
+        view.servers = self
+            .servers
+            .iter()
+            .filter(|server| profile.has_server(server))
+            .cloned()
+            .collect();
         view.template_prefixes = self
             .template_prefixes
             .iter()
@@ -177,10 +194,23 @@ impl Catalog {
         view.templates = self
             .templates
             .iter()
-            .filter(|t| kept.contains(t.uri_template.split('{').next().unwrap_or_default()))
+            .filter(|t| kept.contains(template_prefix(t)))
             .cloned()
             .collect();
+        view.offers_apps = view.find_apps();
         view
+    }
+
+    fn find_apps(&self) -> bool {
+        let tool_names_app = |t: &Tool| t.meta.as_ref().is_some_and(|m| apps::names_app(&m.0));
+        self.tools.iter().any(tool_names_app)
+            || self.resources.iter().any(|r| apps::is_app_uri(&r.uri))
+    }
+
+    /// Whether a tool or resource of this catalogue is an app's: the hub then declares MCP
+    /// Apps to its clients.
+    pub fn offers_apps(&self) -> bool {
+        self.offers_apps
     }
 
     /// The server and original name behind an exposed prompt name.
@@ -188,15 +218,29 @@ impl Catalog {
         self.prompt_routes.get(exposed)
     }
 
-    /// The server that serves a resource URI.
-    pub fn resource_server(&self, uri: &str) -> Option<&str> {
-        if let Some(server) = self.resource_routes.get(uri) {
-            return Some(server);
+    /// The server that serves a resource URI, and the URI it knows it by.
+    pub fn resource(&self, uri: &str) -> Option<Route> {
+        if let Some(route) = self.resource_routes.get(uri) {
+            return Some(route.clone());
+        }
+        // An app's URI names its server; servers may leave apps out of `resources/list`.
+        if let Some((server, own)) = apps::resolve(uri) {
+            return self
+                .servers
+                .iter()
+                .find(|s| *s == server)
+                .map(|server| Route {
+                    server: server.clone(),
+                    name: own,
+                });
         }
         self.template_prefixes
             .iter()
             .find(|(prefix, _)| !prefix.is_empty() && uri.starts_with(prefix.as_str()))
-            .map(|(_, server)| server.as_str())
+            .map(|(_, server)| Route {
+                server: server.clone(),
+                name: uri.to_owned(),
+            })
     }
 
     /// Tool count per server (for status).
@@ -207,6 +251,11 @@ impl Catalog {
         }
         counts
     }
+}
+
+/// The part of a URI template before its first variable.
+fn template_prefix(template: &ResourceTemplate) -> &str {
+    template.uri_template.split('{').next().unwrap_or_default()
 }
 
 /// Exposed names for `(server, name)` pairs, aligned with the input. Deterministic: depends
@@ -315,13 +364,105 @@ mod tests {
         let servers =
             BTreeMap::from([("a".to_owned(), Arc::new(a)), ("b".to_owned(), Arc::new(b))]);
         let c = Catalog::build(&servers);
-        assert_eq!(c.resource_server("demo://static/1"), Some("a"));
+        let server = |uri: &str| c.resource(uri).map(|r| r.server);
+        assert_eq!(server("demo://static/1").as_deref(), Some("a"));
         assert_eq!(
-            c.resource_server("demo://dynamic/7"),
+            server("demo://dynamic/7").as_deref(),
             Some("a"),
             "longest prefix wins"
         );
-        assert_eq!(c.resource_server("demo://other"), Some("b"));
-        assert_eq!(c.resource_server("file:///x"), None);
+        assert_eq!(server("demo://other").as_deref(), Some("b"));
+        assert_eq!(server("file:///x"), None);
+        assert_eq!(
+            c.resource("demo://dynamic/7").unwrap().name,
+            "demo://dynamic/7"
+        );
+        assert!(!c.offers_apps());
+    }
+
+    /// Two servers offering an app at one `ui://` URI (as the ext-apps examples do).
+    fn two_apps() -> BTreeMap<String, Arc<ServerCatalog>> {
+        let app = |server: &str| {
+            let mut c = ServerCatalog::default();
+            let tool = serde_json::json!({
+                "name": "get-time",
+                "inputSchema": { "type": "object" },
+                "_meta": { "ui": { "resourceUri": "ui://get-time/mcp-app.html" } },
+            });
+            c.tools.push(serde_json::from_value(tool).unwrap());
+            c.resources
+                .push(Resource::new("ui://get-time/mcp-app.html", "app"));
+            c.resources.push(Resource::new("demo://shared", server));
+            c.templates
+                .push(ResourceTemplate::new("ui://widgets/{id}", "widget"));
+            (server.to_owned(), Arc::new(c))
+        };
+        BTreeMap::from([app("preact"), app("vanilla")])
+    }
+
+    #[test]
+    fn apps_of_two_servers_at_one_uri_stay_apart() {
+        let c = Catalog::build(&two_apps());
+        assert!(c.offers_apps());
+        let uris: Vec<&str> = c.resources.iter().map(|r| r.uri.as_str()).collect();
+        assert_eq!(
+            uris,
+            [
+                "ui://preact/get-time/mcp-app.html",
+                "demo://shared",
+                "ui://vanilla/get-time/mcp-app.html",
+            ],
+            "each app once per server; other URIs unchanged, the first server's kept"
+        );
+        for tool in &c.tools {
+            let server = &c.tool(&tool.name).unwrap().server;
+            let meta = serde_json::to_value(&tool.meta).unwrap();
+            let uri = meta["ui"]["resourceUri"].as_str().unwrap();
+            assert_eq!(uri, format!("ui://{server}/get-time/mcp-app.html"));
+            let route = c.resource(uri).unwrap();
+            assert_eq!(
+                (route.server.as_str(), route.name.as_str()),
+                (server.as_str(), "ui://get-time/mcp-app.html"),
+                "the tool's app is read from its own server under the server's URI"
+            );
+        }
+        let templates: Vec<&str> = c
+            .templates
+            .iter()
+            .map(|t| t.uri_template.as_str())
+            .collect();
+        assert_eq!(
+            templates,
+            ["ui://preact/widgets/{id}", "ui://vanilla/widgets/{id}"]
+        );
+        let unlisted = c.resource("ui://vanilla/widgets/7").unwrap();
+        assert_eq!(
+            (unlisted.server.as_str(), unlisted.name.as_str()),
+            ("vanilla", "ui://widgets/7")
+        );
+        assert!(
+            c.resource("ui://get-time/mcp-app.html").is_none(),
+            "no server `get-time`"
+        );
+        assert!(c.resource("ui://nobody/x").is_none());
+    }
+
+    #[test]
+    fn a_profile_view_keeps_only_its_servers_apps() {
+        let c = Catalog::build(&two_apps());
+        let profile = crate::config::profile::Profile {
+            servers: vec!["vanilla".to_owned()],
+            tools: Vec::new(),
+        };
+        let view = c.restricted(&profile);
+        assert!(view.offers_apps());
+        assert!(
+            view.resource("ui://vanilla/get-time/mcp-app.html")
+                .is_some()
+        );
+        assert!(view.resource("ui://preact/get-time/mcp-app.html").is_none());
+        assert!(view.resource("ui://preact/widgets/1").is_none());
+        let uris: Vec<&str> = view.resources.iter().map(|r| r.uri.as_str()).collect();
+        assert_eq!(uris, ["ui://vanilla/get-time/mcp-app.html"]);
     }
 }

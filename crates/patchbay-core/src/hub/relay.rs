@@ -68,6 +68,15 @@ impl ClientHandler for UpstreamHandler {
             .enable_elicitation()
             .build();
         capabilities.experimental = None;
+        // One session upstream serves every client, so the hub speaks for all of them: it
+        // passes apps on, and a client that shows none uses the tool's text as without a hub.
+        capabilities.extensions = Some(
+            [(
+                super::apps::EXTENSION.to_owned(),
+                super::apps::client_settings(),
+            )]
+            .into(),
+        );
         ClientConfig::new(
             capabilities,
             Implementation::new("patchbay", crate::VERSION),

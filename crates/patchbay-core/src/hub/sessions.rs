@@ -9,6 +9,7 @@ use rmcp::service::{
 };
 use rmcp::{ErrorData, ServerHandler, ServiceError};
 
+use super::apps;
 use super::catalog::Catalog;
 use crate::events::CallRecord;
 
@@ -219,6 +220,16 @@ fn carry(unread: CustomResult) -> MetaObject {
     crate::whole::carry(unread.0)
 }
 
+fn no_server_offers(uri: &str) -> ErrorData {
+    let hint = if apps::is_app_uri(uri) {
+        " (behind the hub an app's URI names its server first: ui://SERVER/...; \
+         tools/list and resources/list show them)"
+    } else {
+        ""
+    };
+    ErrorData::resource_not_found(format!("no server offers `{uri}`{hint}"), None)
+}
+
 fn unexpected(server: &str) -> ErrorData {
     ErrorData::internal_error(
         format!("server `{server}` sent an answer of the wrong kind"),
@@ -279,6 +290,11 @@ impl ServerHandler for HubService {
             .enable_logging()
             .enable_completions()
             .build();
+        let mut capabilities = capabilities;
+        if self.snapshot().offers_apps() {
+            let extensions = capabilities.extensions.get_or_insert_default();
+            extensions.insert(apps::EXTENSION.to_owned(), JsonObject::new());
+        }
         InitializeResult::new(capabilities)
             .with_server_info(Implementation::new("patchbay", crate::VERSION).with_title("Patchbay hub"))
             .with_instructions(
@@ -354,11 +370,13 @@ impl ServerHandler for HubService {
         let result = match self.forward(&route.server, request, &context).await {
             Ok(ServerResult::CallToolResult(mut r)) => {
                 mark_complete(&mut r.result_type);
+                apps::expose_call_result(&route.server, &mut r);
                 Ok(CallToolResponse::Complete(r))
             }
             Ok(ServerResult::InputRequiredResult(r)) => Ok(CallToolResponse::InputRequired(r)),
             Ok(ServerResult::CreateTaskResult(r)) => Ok(CallToolResponse::Task(r)),
-            Ok(ServerResult::CustomResult(unread)) => {
+            Ok(ServerResult::CustomResult(mut unread)) => {
+                apps::expose_value(&route.server, &mut unread.0);
                 let mut r = CallToolResult::success(Vec::new());
                 r.is_error = unread.0.get("isError").and_then(serde_json::Value::as_bool);
                 r.meta = Some(carry(unread));
@@ -455,23 +473,24 @@ impl ServerHandler for HubService {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let server = self
-            .catalog_with(|c| c.resource_server(&request.uri).is_some())
+        let route = self
+            .catalog_with(|c| c.resource(&request.uri).is_some())
             .await
-            .resource_server(&request.uri)
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                ErrorData::resource_not_found(format!("no server offers `{}`", request.uri), None)
-            })?;
-        let upstream = request;
+            .resource(&request.uri)
+            .ok_or_else(|| no_server_offers(&request.uri))?;
+        let server = route.server;
+        let mut upstream = request;
+        upstream.uri = route.name;
         let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(upstream));
         match self.forward(&server, request, &context).await? {
             ServerResult::ReadResourceResult(mut r) => {
                 mark_complete(&mut r.result_type);
+                apps::expose_read_result(&server, &mut r);
                 Ok(ReadResourceResponse::Complete(r))
             }
             ServerResult::InputRequiredResult(r) => Ok(ReadResourceResponse::InputRequired(r)),
-            ServerResult::CustomResult(unread) => {
+            ServerResult::CustomResult(mut unread) => {
+                apps::expose_value(&server, &mut unread.0);
                 let mut r = ReadResourceResult::new(Vec::new());
                 r.meta = Some(carry(unread));
                 Ok(ReadResourceResponse::Complete(r))
@@ -495,12 +514,13 @@ impl ServerHandler for HubService {
                 prompt.name = route.name;
                 route.server
             }
-            Reference::Resource(resource) => catalog
-                .resource_server(&resource.uri)
-                .map(str::to_owned)
-                .ok_or_else(|| {
+            Reference::Resource(resource) => {
+                let route = catalog.resource(&resource.uri).ok_or_else(|| {
                     ErrorData::invalid_params(format!("no server offers `{}`", resource.uri), None)
-                })?,
+                })?;
+                resource.uri = route.name;
+                route.server
+            }
             _ => {
                 return Err(ErrorData::invalid_params(
                     "unsupported completion reference",
