@@ -8,7 +8,8 @@
 //!   each server's lists on disk so a lazy server's tools are served before it starts;
 //!   [`apps`]: MCP Apps' `ui://` URIs, one corner per server.
 //! - `sessions`: [`HubService`], the MCP server each client session talks to; it serves the
-//!   catalogue and forwards a request to the upstream that owns the name.
+//!   catalogue, forwards a request to the upstream that owns the name, and tells sessions and
+//!   stateless clients' `subscriptions/listen` streams when the catalogue changed.
 //! - `relay`: [`UpstreamHandler`], the client side of each upstream session, which relays what
 //!   a server sends back (progress, logs, list changes, sampling/elicitation/roots requests).
 //! - `calls`: calls in flight (who called, where progress goes) and the call log.
@@ -76,6 +77,8 @@ struct Inner {
     catalogs: Mutex<BTreeMap<String, Arc<ServerCatalog>>>,
     catalog: RwLock<Arc<Catalog>>,
     sessions: Mutex<Vec<Peer<RoleServer>>>,
+    /// Stateless (2026-07-28) clients' `subscriptions/listen` streams, each with its number.
+    listeners: Mutex<Vec<(u64, rmcp::service::SubscriptionSink)>>,
     calls: calls::Calls,
     state_changes: tokio::sync::Notify,
     keepers: Mutex<BTreeMap<String, Arc<crate::oauth::Keeper>>>,
@@ -106,6 +109,7 @@ impl Hub {
                 catalogs: Mutex::new(BTreeMap::new()),
                 catalog: RwLock::new(Arc::new(Catalog::default())),
                 sessions: Mutex::new(Vec::new()),
+                listeners: Mutex::new(Vec::new()),
                 calls: calls::Calls::default(),
                 state_changes: tokio::sync::Notify::new(),
                 keepers: Mutex::new(BTreeMap::new()),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use rmcp::model::*;
 use rmcp::service::{
     NotificationContext, Peer, PeerRequestOptions, RequestContext, RoleClient, RoleServer,
+    SubscriptionContext,
 };
 use rmcp::{ErrorData, ServerHandler, ServiceError};
 
@@ -30,6 +31,24 @@ impl Hub {
     }
 
     pub(super) fn notify_sessions(&self, tools: bool, prompts: bool, resources: bool) {
+        let listeners = self.inner.listeners.lock().expect("listeners lock").clone();
+        for (_, sink) in listeners {
+            let accepted = sink.accepted();
+            let tools = tools && accepted.tools_list_changed == Some(true);
+            let prompts = prompts && accepted.prompts_list_changed == Some(true);
+            let resources = resources && accepted.resources_list_changed == Some(true);
+            tokio::spawn(async move {
+                if tools {
+                    let _ = sink.notify_tool_list_changed().await;
+                }
+                if prompts {
+                    let _ = sink.notify_prompt_list_changed().await;
+                }
+                if resources {
+                    let _ = sink.notify_resource_list_changed().await;
+                }
+            });
+        }
         for peer in self.live_sessions() {
             tokio::spawn(async move {
                 if tools {
@@ -317,6 +336,43 @@ impl ServerHandler for HubService {
             // The union of roots the servers see just grew.
             self.hub.roots_changed();
         }
+    }
+
+    /// A stateless client's `subscriptions/listen`: the catalogue's list changes (whatever
+    /// caused them: a config edit, a lazy start, a server's own notification), not resource
+    /// updates yet.
+    fn accepted_subscription_filter(
+        &self,
+        _requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        let lists = SubscriptionFilter::builder()
+            .tools_list_changed()
+            .prompts_list_changed()
+            .resources_list_changed()
+            .build();
+        Some(lists)
+    }
+
+    /// Keep the stream until the client ends it or the hub stops.
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let number = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let listeners = &self.hub.inner.listeners;
+        let sink = context.sink().clone();
+        listeners
+            .lock()
+            .expect("listeners lock")
+            .push((number, sink));
+        let stopping = self.hub.stopping();
+        tokio::select! {
+            _ = context.cancelled() => {}
+            _ = stopping.cancelled() => {}
+        }
+        listeners
+            .lock()
+            .expect("listeners lock")
+            .retain(|(n, _)| *n != number);
+        Ok(())
     }
 
     async fn on_roots_list_changed(&self, _context: NotificationContext<RoleServer>) {
