@@ -47,6 +47,13 @@ impl fmt::Display for Secret {
     }
 }
 
+/// `bytes` random bytes from the OS, in hex: an unguessable token.
+pub fn random_hex(bytes: usize) -> std::io::Result<String> {
+    let mut buffer = vec![0u8; bytes];
+    getrandom::fill(&mut buffer).map_err(|err| std::io::Error::other(err.to_string()))?;
+    Ok(buffer.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// Read the bearer secret, making it on first use; a secret made before is made private again
 /// (on Windows, one from before the ACL kept only what its directory let it inherit).
 pub fn load_or_create(path: &Path) -> std::io::Result<Secret> {
@@ -61,9 +68,7 @@ pub fn load_or_create(path: &Path) -> std::io::Result<Secret> {
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     create_private_dir(dir)?;
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|err| std::io::Error::other(err.to_string()))?;
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let token = random_hex(32)?;
     // Private before the token is written (and, in the private directory, from creation on).
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     make_private(tmp.path())?;

@@ -35,9 +35,7 @@ pub(super) struct Flows {
 }
 
 fn flow_id() -> String {
-    let mut bytes = [0u8; 8];
-    let _ = getrandom::fill(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::secret::random_hex(8).unwrap_or_default()
 }
 
 struct Reauth(Weak<Inner>);

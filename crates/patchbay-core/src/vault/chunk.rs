@@ -154,16 +154,14 @@ pub fn split(bytes: &[u8]) -> Vec<&[u8]> {
 
 /// A random generation tag (8 bytes, hex).
 pub fn new_generation() -> String {
-    let mut bytes = [0u8; 8];
-    if getrandom::fill(&mut bytes).is_err() {
+    crate::secret::random_hex(8).unwrap_or_else(|_| {
         // A clock-based tag still tells two writes apart; it only has to be unique per account.
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or_default();
-        bytes = (nanos as u64).to_le_bytes();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+        format!("{:016x}", nanos as u64)
+    })
 }
 
 #[cfg(test)]
