@@ -23,7 +23,7 @@ from typing import Any, Literal, TextIO
 import anyio
 import httpx2
 import pytest
-from mcp import ClientSession
+from mcp import Client, ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -394,6 +394,36 @@ async def mcp_session(
         ):
             await _handshake(session, mode)
             yield session
+
+
+@asynccontextmanager
+async def mcp_client(
+    url: str | None,
+    secret: str | None,
+    *,
+    stdio: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    **client_kwargs: Any,
+) -> AsyncIterator[Client]:
+    """The SDK's high-level `Client` as real 2026-era clients use it: it probes `server/discover`
+    (mode "auto") and, on 2026-07-28, drives `input_required` rounds through its callbacks.
+    Over Streamable HTTP to `url` with the bearer, or over stdio to the command `stdio`
+    (e.g. `patchbay bridge`) with `env`."""
+    client_kwargs.setdefault("read_timeout_seconds", MCP_READ_TIMEOUT)
+    with _unwrapped_errors():
+        if stdio is not None:
+            params = StdioServerParameters(command=stdio[0], args=list(stdio[1:]), env=dict(env or {}))
+            async with Client(params, **client_kwargs) as client:
+                yield client
+            return
+        assert url is not None
+        headers = {"Authorization": f"Bearer {secret}"} if secret is not None else {}
+        timeout = httpx2.Timeout(MCP_CONNECT_TIMEOUT, read=MCP_READ_TIMEOUT * 2)
+        async with (
+            httpx2.AsyncClient(headers=headers, timeout=timeout) as http,
+            Client(streamable_http_client(url, http_client=http), **client_kwargs) as client,
+        ):
+            yield client
 
 
 @asynccontextmanager

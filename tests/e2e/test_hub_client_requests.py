@@ -1,8 +1,9 @@
 """Requests a server sends to the client in the middle of a call (sampling, elicitation) and
 roots, through the hub: each must reach the client session that made the call, and only it.
 
-These need a session to carry the server's request back, so they run on the 2025-11-25
-handshake (`initialize`); the stateless revision replaces them with input_required results.
+A session client (the 2025-11-25 handshake) is asked directly. A stateless 2026-07-28 client
+gets the server's question in an `input_required` result and answers it in its retry; the SDK's
+`Client` does that through the same callbacks, over HTTP and through `patchbay bridge`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,15 @@ from typing import Any
 import anyio
 import pytest
 from mcp import types
-from patchbay_harness import Hub, Sandbox, everything_cmd, mcp_session, wait_server_running
+from patchbay_harness import (
+    Hub,
+    Sandbox,
+    everything_cmd,
+    mcp_client,
+    mcp_session,
+    patchbay_bin,
+    wait_server_running,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -129,3 +138,29 @@ async def test_progress_of_concurrent_calls_on_two_servers_reaches_each_caller_o
         tg.start_soon(call, "one")
         tg.start_soon(call, "two")
     assert seen == {"one": [1, 2, 3, 4], "two": [1, 2, 3, 4]}, f"each caller got its own four steps: {seen}"
+
+
+@pytest.mark.parametrize("way", ["http", "bridge"])
+async def test_a_stateless_client_answers_elicitation_and_sampling_through_input_required(
+    everything: Hub, sandbox: Sandbox, way: str
+) -> None:
+    asked: list[str] = []
+    elicited: list[str] = []
+
+    async def elicit(_context: Any, params: Any) -> types.ElicitResult:
+        elicited.append(params.message)
+        return types.ElicitResult(action="decline")
+
+    target = (
+        {"url": None, "secret": None, "stdio": [patchbay_bin(), "bridge"], "env": sandbox.env}
+        if way == "bridge"
+        else {"url": everything.url, "secret": everything.secret}
+    )
+    async with mcp_client(**target, sampling_callback=sampler(asked, "sampled!"), elicitation_callback=elicit) as client:
+        assert client.session.protocol_version == "2026-07-28", f"the client speaks {client.session.protocol_version}"
+        sampled = await client.call_tool("everything__trigger-sampling-request", {"prompt": "ping", "maxTokens": 5})
+        declined = await client.call_tool("everything__trigger-elicitation-request", {})
+    assert asked and "ping" in asked[0], f"the sampling callback saw the server's prompt: {asked}"
+    assert "sampled!" in text_of(sampled), f"the server got the client's sampling answer: {text_of(sampled)}"
+    assert elicited, "the client's elicitation callback was asked"
+    assert "declined" in text_of(declined), f"the server got the client's decline: {text_of(declined)}"

@@ -112,7 +112,7 @@ export function mockTransport(): Transport {
   };
 
   const handlers: Record<string, (a: Record<string, unknown>) => unknown> = {
-    hub_status: () => ({ version: '0.1.0-dev', pid: 1234, config_file: '~/.config/patchbay/config.toml', servers }),
+    hub_status: () => ({ version: '0.1.0-dev', pid: 1234, config_file: '~/.config/patchbay/config.toml', servers, calls_waiting_for_input: 0 }),
     list_servers: () => structuredClone(servers),
     preview_server: (a) => {
       const spec = a.server as NewServer;

@@ -50,6 +50,10 @@ pub struct HubStatus {
     pub config_file: String,
     /// Every server.
     pub servers: Vec<ServerStatus>,
+    /// Stateless clients' calls waiting for the client to answer a server's question
+    /// (`input_required`), each dropped after the hub's `input_timeout`.
+    #[serde(default)]
+    pub calls_waiting_for_input: usize,
 }
 
 /// One entry of `GET /tools`.

@@ -361,6 +361,10 @@ impl Session {
         let own_version = message["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"]
             .as_str()
             .map(str::to_owned);
+        let routing = match own_version {
+            Some(_) => routing_headers(&message),
+            None => Vec::new(),
+        };
         let first_contact_until = Instant::now() + self.first_contact;
         let mut attempt = 0;
         let mut backoff = Duration::from_millis(25);
@@ -371,7 +375,7 @@ impl Session {
             if own_version.is_some() {
                 link.protocol_version = own_version.clone();
             }
-            let posted = post(&self.http, &link, &line, Some(&self.out)).await;
+            let posted = post(&self.http, &link, &line, &routing, Some(&self.out)).await;
             if matches!(posted, Ok(Posted::HubGone)) && !self.reached.load(Ordering::Acquire) {
                 // Not one answer yet: the hub is coming up, or one stopping still held the lock
                 // when we looked. Look again and resend (the hub saw nothing) within the bound.
@@ -489,14 +493,14 @@ impl Session {
             if let Ok(Posted::Done {
                 session_id,
                 protocol_version,
-            }) = post(&self.http, &fresh, init, None).await
+            }) = post(&self.http, &fresh, init, &[], None).await
             {
                 fresh.session_id = session_id;
                 fresh.protocol_version = protocol_version.or(fresh.protocol_version);
             }
             if fresh.initialized {
                 let note = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
-                let _ = post(&self.http, &fresh, note, None).await;
+                let _ = post(&self.http, &fresh, note, &[], None).await;
                 open_stream(self.http.clone(), fresh.clone(), self.out.clone());
             }
         }
@@ -528,18 +532,59 @@ fn authorized(mut request: reqwest::RequestBuilder, link: &HubLink) -> reqwest::
     request
 }
 
-/// POST one message; every message the hub answers with goes to `sink` (none: discarded).
+/// The headers a stateless (2026-07-28) message carries beside its body (SEP-2243): its method
+/// and, for a call, a prompt or a read, the name or URI it is about. A value that cannot travel
+/// as a bare header value (not printable ASCII, spaces at an end, or looking like the escape
+/// itself) goes as `=?base64?...?=`.
+fn routing_headers(message: &Value) -> Vec<(&'static str, String)> {
+    let Some(method) = message.get("method").and_then(Value::as_str) else {
+        return Vec::new();
+    };
+    let mut headers = vec![("mcp-method", header_value(method))];
+    let name = match method {
+        "tools/call" | "prompts/get" => message["params"]["name"].as_str(),
+        "resources/read" => message["params"]["uri"].as_str(),
+        _ => None,
+    };
+    if let Some(name) = name {
+        headers.push(("mcp-name", header_value(name)));
+    }
+    headers
+}
+
+fn header_value(value: &str) -> String {
+    use base64::Engine;
+    const OPEN: &str = "=?base64?";
+    const CLOSE: &str = "?=";
+    let plain = value.chars().all(|c| (' '..='~').contains(&c))
+        && value.trim_matches([' ', '\t']) == value
+        && !(value.starts_with(OPEN) && value.ends_with(CLOSE));
+    match plain {
+        true => value.to_owned(),
+        false => {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(value);
+            format!("{OPEN}{encoded}{CLOSE}")
+        }
+    }
+}
+
+/// POST one message (with `headers` beside the session's); every message the hub answers with
+/// goes to `sink` (none: discarded).
 async fn post(
     http: &reqwest::Client,
     link: &HubLink,
     line: &str,
+    headers: &[(&'static str, String)],
     sink: Option<&mpsc::UnboundedSender<String>>,
 ) -> Result<Posted, reqwest::Error> {
-    let request = http
+    let mut request = http
         .post(&link.url)
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream")
         .body(line.to_owned());
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
     let request = authorized(request, link);
     let response = match request.send().await {
         Ok(r) => r,
@@ -645,6 +690,35 @@ fn parse_error(detail: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stateless_messages_carry_their_method_and_name_as_headers() {
+        let call = serde_json::json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": { "name": "a__echo", "arguments": {} } });
+        assert_eq!(
+            routing_headers(&call),
+            [
+                ("mcp-method", "tools/call".to_owned()),
+                ("mcp-name", "a__echo".to_owned())
+            ]
+        );
+        let read = serde_json::json!({ "id": 2, "method": "resources/read",
+            "params": { "uri": "file:///café" } });
+        assert_eq!(
+            routing_headers(&read)[1],
+            ("mcp-name", "=?base64?ZmlsZTovLy9jYWbDqQ==?=".to_owned()),
+            "a value that is not printable ASCII goes in base64"
+        );
+        let discover = serde_json::json!({ "id": 3, "method": "server/discover", "params": {} });
+        assert_eq!(
+            routing_headers(&discover),
+            [("mcp-method", "server/discover".to_owned())]
+        );
+        assert!(routing_headers(&serde_json::json!({ "id": 4, "result": {} })).is_empty());
+        for odd in [" padded", "=?base64?x?=", "line\nbreak"] {
+            assert!(header_value(odd).starts_with("=?base64?"), "{odd:?}");
+        }
+    }
 
     #[test]
     fn multi_line_json_is_sent_as_one_line() {

@@ -6,6 +6,8 @@
 //! allowed_origins = []         # browser origins allowed to call the hub (none by default)
 //! default_start = "lazy"       # what `patchbay add` writes for a new server's `start`
 //! idle_timeout = "10m"         # how long a lazy server may sit without calls before it stops
+//! input_timeout = "5m"         # how long a stateless client's call waits for its answer to a
+//!                              # server's question (input_required) before it is cancelled
 //!
 //! [servers.time]
 //! command = "uvx"              # program to run (looked up on PATH)
@@ -79,7 +81,14 @@ pub struct HubSettings {
     /// How long a lazy server may go without calls before it is stopped (humantime: `10m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_timeout: Option<String>,
+    /// How long a stateless client's call whose server asked a question waits for the client
+    /// to come back with the answer before it is cancelled (humantime: `5m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_timeout: Option<String>,
 }
+
+/// The default wait for a stateless client's answer to a server's question.
+pub const DEFAULT_INPUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The default idle time-out of lazy servers.
 pub const DEFAULT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
@@ -94,7 +103,7 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         .map_err(|err| format!("`{text}` is not a duration such as `90s` or `10m`: {err}"))
         .and_then(|d| {
             if d.is_zero() {
-                Err("a time-out of zero would stop the server at once".to_owned())
+                Err("a time-out of zero would end it at once".to_owned())
             } else {
                 Ok(d)
             }
@@ -108,6 +117,27 @@ impl HubSettings {
             .as_deref()
             .and_then(|t| parse_duration(t).ok())
             .unwrap_or(DEFAULT_IDLE_TIMEOUT)
+    }
+
+    /// How long a call waits for a stateless client's answer (see [`Self::input_timeout`]).
+    pub fn input_timeout(&self) -> std::time::Duration {
+        self.input_timeout
+            .as_deref()
+            .and_then(|t| parse_duration(t).ok())
+            .unwrap_or(DEFAULT_INPUT_TIMEOUT)
+    }
+
+    /// The rules serde cannot say: durations are durations.
+    fn check(&self) -> Result<(), String> {
+        for (key, value) in [
+            ("idle_timeout", &self.idle_timeout),
+            ("input_timeout", &self.input_timeout),
+        ] {
+            if let Some(text) = value {
+                parse_duration(text).map_err(|e| format!("{key}: {e}"))?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -127,6 +157,7 @@ impl Default for HubSettings {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             default_start: StartMode::Lazy,
             idle_timeout: None,
+            input_timeout: None,
         }
     }
 }
@@ -437,6 +468,10 @@ impl Config {
                 message,
             }
         };
+        if let Err(message) = config.hub.check() {
+            let offset = text.find("[hub]").unwrap_or(0);
+            return Err(at(offset, format!("[hub] {message}")));
+        }
         for (name, server) in &config.servers {
             if let Err(message) = server.check() {
                 let offset = text.find(&format!("servers.{name}]")).unwrap_or(0);

@@ -12,7 +12,8 @@
 //!   stateless clients' `subscriptions/listen` streams when the catalogue changed.
 //! - `relay`: [`UpstreamHandler`], the client side of each upstream session, which relays what
 //!   a server sends back (progress, logs, list changes, sampling/elicitation/roots requests).
-//! - `calls`: calls in flight (who called, where progress goes) and the call log.
+//! - `calls`: calls in flight (who called, where progress goes) and the call log; `rounds`: a
+//!   server's questions during a stateless client's call, answered through `input_required`.
 //! - `signin`: sign-in flows the control API starts, and each remote server's token keeper.
 //! - [`endpoint`]: the loopback listener, its guard (Host, Origin, bearer, body size) and `/mcp`;
 //!   [`routes`]: the control API beside it (`/api/v1`, its types in [`crate::api`]).
@@ -49,6 +50,7 @@ pub mod catalog;
 pub mod endpoint;
 pub mod list_cache;
 mod relay;
+mod rounds;
 pub mod routes;
 mod sessions;
 mod signin;
@@ -80,6 +82,8 @@ struct Inner {
     /// Stateless (2026-07-28) clients' `subscriptions/listen` streams, each with its number.
     listeners: Mutex<Vec<(u64, rmcp::service::SubscriptionSink)>>,
     calls: calls::Calls,
+    /// Stateless clients' calls waiting for an answer to their server's question.
+    parked: rounds::Parked,
     state_changes: tokio::sync::Notify,
     keepers: Mutex<BTreeMap<String, Arc<crate::oauth::Keeper>>>,
     flows: signin::Flows,
@@ -111,6 +115,7 @@ impl Hub {
                 sessions: Mutex::new(Vec::new()),
                 listeners: Mutex::new(Vec::new()),
                 calls: calls::Calls::default(),
+                parked: rounds::Parked::default(),
                 state_changes: tokio::sync::Notify::new(),
                 keepers: Mutex::new(BTreeMap::new()),
                 flows: signin::Flows::default(),

@@ -20,4 +20,9 @@ config_file: string,
 /**
  * Every server.
  */
-servers: Array<ServerStatus>, };
+servers: Array<ServerStatus>, 
+/**
+ * Stateless clients' calls waiting for the client to answer a server's question
+ * (`input_required`), each dropped after the hub's `input_timeout`.
+ */
+calls_waiting_for_input: number, };

@@ -63,7 +63,7 @@ const change = (over: Partial<ClientChange> = {}): ClientChange => ({
 beforeEach(() => {
   flow = { flow: 'f1', server: 'notes', progress: [], finished: false, cancelled: false };
   shell = fakeShell({
-    hub_status: () => ({ version: '0.1.0', pid: 1, config_file: '/c', servers }),
+    hub_status: () => ({ version: '0.1.0', pid: 1, config_file: '/c', servers, calls_waiting_for_input: 0 }),
     list_servers: () => servers,
     list_profiles: () => [],
     get_autostart: () => false,

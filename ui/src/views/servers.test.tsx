@@ -31,7 +31,7 @@ let servers: ServerStatus[];
 beforeEach(async () => {
   servers = [server('everything', { tools: 11 }), server('old', { state: 'stopped', last_error: 'disabled', tools: 0, enabled: false })];
   shell = fakeShell({
-    hub_status: () => ({ version: '0.1.0', pid: 1, config_file: '/c', servers }),
+    hub_status: () => ({ version: '0.1.0', pid: 1, config_file: '/c', servers, calls_waiting_for_input: 0 }),
     list_servers: () => structuredClone(servers),
     get_autostart: () => false,
     preview_server: (a) => ({ command_line: commandLine(a.server as NewServer) }),

@@ -25,7 +25,8 @@
 //! process mid-call; `add_tool {name}` adds a tool (which answers `NAME called`) and sends
 //! `notifications/tools/list_changed`; `sample {prompt}` asks the client `sampling/createMessage`
 //! and answers the reply's text; `elicit {message}` asks `elicitation/create` and answers
-//! `ACTION CONTENT`; `roots` asks `roots/list` and answers the URIs, one a line; `structured`
+//! `ACTION CONTENT`; `roots` asks `roots/list` and answers the URIs, one a line (each of the three logs `TOOL
+//! failed` when the client's answer is an error); `structured`
 //! answers structured content (members deliberately unsorted) and its text mirror; `log {level,
 //! logger, data}` sends `notifications/message` with those (`logger` when given); `image`
 //! answers image content with annotations, and a text.
@@ -188,6 +189,7 @@ impl TestServer {
                 .to_owned()
         };
         let failed = |err: rmcp::ServiceError| {
+            self.note(&format!("{tool} failed"));
             ErrorData::internal_error(format!("the client failed: {err}"), None)
         };
         match tool {

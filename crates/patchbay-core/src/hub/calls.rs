@@ -16,8 +16,17 @@ use super::Hub;
 /// Tool calls kept in the in-memory call log.
 pub const CALL_LOG_SIZE: usize = 500;
 
-/// Calls in flight per server: call id and the client session that made it, oldest first.
-type Callers = HashMap<String, Vec<(u64, Peer<RoleServer>)>>;
+/// Calls in flight per server: call id and who made it, oldest first.
+type Callers = HashMap<String, Vec<(u64, Caller)>>;
+
+/// Who made a call: where a server's question during it (sampling, elicitation, roots) goes.
+#[derive(Clone)]
+pub(super) enum Caller {
+    /// A client session, asked directly.
+    Session(Peer<RoleServer>),
+    /// A stateless client's call, asked through an `input_required` result ([`super::rounds`]).
+    Rounds(tokio::sync::mpsc::Sender<super::rounds::Ask>),
+}
 
 /// Progress routes: (server, rmcp's token on the upstream request) to the calling session and
 /// the client's own token.
@@ -71,8 +80,8 @@ impl Hub {
         self.inner.calls.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// The client session whose call to `server` is the most recent one in flight.
-    pub(super) fn caller_for(&self, server: &str) -> Option<Peer<RoleServer>> {
+    /// Who made the most recent call to `server` still in flight.
+    pub(super) fn caller_for(&self, server: &str) -> Option<Caller> {
         let callers = self.inner.calls.callers.lock().expect("callers lock");
         callers.get(server)?.last().map(|(_, p)| p.clone())
     }
@@ -88,7 +97,7 @@ pub(super) struct CallGuard {
 }
 
 impl CallGuard {
-    pub(super) fn new(hub: &Hub, server: &str, caller: &Peer<RoleServer>) -> Self {
+    pub(super) fn new(hub: &Hub, server: &str, caller: Caller) -> Self {
         let id = hub.next_id();
         hub.inner
             .calls
@@ -97,7 +106,7 @@ impl CallGuard {
             .expect("callers lock")
             .entry(server.to_owned())
             .or_default()
-            .push((id, caller.clone()));
+            .push((id, caller));
         Self {
             hub: hub.clone(),
             server: server.to_owned(),

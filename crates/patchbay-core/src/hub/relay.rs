@@ -3,10 +3,11 @@
 //! calling client, its logs to every client, and its list changes to the catalogue.
 
 use rmcp::model::*;
-use rmcp::service::{NotificationContext, Peer, RequestContext, RoleClient, RoleServer};
+use rmcp::service::{NotificationContext, Peer, RequestContext, RoleClient};
 use rmcp::{ClientHandler, ErrorData, ServiceError};
 
-use super::Hub;
+use super::calls::Caller;
+use super::{Hub, rounds};
 
 /// How long a client may take to list its roots for a server.
 const ROOTS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -36,7 +37,7 @@ pub struct UpstreamHandler {
 }
 
 impl UpstreamHandler {
-    fn caller(&self, what: &str) -> Result<Peer<RoleServer>, ErrorData> {
+    fn caller(&self, what: &str) -> Result<Caller, ErrorData> {
         self.hub.caller_for(&self.server).ok_or_else(|| {
             ErrorData::internal_error(
                 format!(
@@ -88,10 +89,16 @@ impl ClientHandler for UpstreamHandler {
         params: CreateMessageRequestParams,
         _context: RequestContext<RoleClient>,
     ) -> Result<CreateMessageResult, ErrorData> {
-        let peer = self.caller("sampling")?;
-        peer.create_message(params)
-            .await
-            .map_err(Self::client_error)
+        match self.caller("sampling")? {
+            Caller::Session(peer) => peer
+                .create_message(params)
+                .await
+                .map_err(Self::client_error),
+            Caller::Rounds(asks) => {
+                let request = CreateMessageRequest::new(params);
+                rounds::ask(&asks, InputRequest::CreateMessage(request)).await
+            }
+        }
     }
 
     async fn create_elicitation(
@@ -99,10 +106,16 @@ impl ClientHandler for UpstreamHandler {
         request: ElicitRequestParams,
         _context: RequestContext<RoleClient>,
     ) -> Result<ElicitResult, ErrorData> {
-        let peer = self.caller("elicitation")?;
-        peer.create_elicitation(request)
-            .await
-            .map_err(Self::client_error)
+        match self.caller("elicitation")? {
+            Caller::Session(peer) => peer
+                .create_elicitation(request)
+                .await
+                .map_err(Self::client_error),
+            Caller::Rounds(asks) => {
+                let request = ElicitRequest::new(request);
+                rounds::ask(&asks, InputRequest::Elicitation(request)).await
+            }
+        }
     }
 
     async fn list_roots(
@@ -113,7 +126,14 @@ impl ClientHandler for UpstreamHandler {
         // after their handshake, and cache it), a shared server works for every client, so it
         // gets the union of the roots of every connected client that has any.
         let clients = match self.hub.caller_for(&self.server) {
-            Some(caller) => vec![caller],
+            Some(Caller::Session(caller)) => vec![caller],
+            Some(Caller::Rounds(asks)) => {
+                let request = ListRootsRequest {
+                    method: Default::default(),
+                    extensions: Default::default(),
+                };
+                return rounds::ask(&asks, InputRequest::ListRoots(request)).await;
+            }
             None => self.hub.live_sessions(),
         };
         let mut roots: Vec<Root> = Vec::new();

@@ -85,6 +85,7 @@ async fn status(State(hub): State<Hub>) -> Json<HubStatus> {
         pid: std::process::id(),
         config_file: hub.paths().config_file.display().to_string(),
         servers: hub.statuses(),
+        calls_waiting_for_input: hub.calls_waiting_for_input(),
     })
 }
 

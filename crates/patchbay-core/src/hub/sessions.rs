@@ -14,8 +14,10 @@ use super::apps;
 use super::catalog::Catalog;
 use crate::events::CallRecord;
 
-use super::calls::CallGuard;
+use super::calls::{CallGuard, Caller};
+use super::rounds::{self, Call, Step};
 use super::{FIRST_START_WAIT, Hub};
+use tokio_util::sync::CancellationToken;
 
 /// Items per page of a merged list.
 pub const PAGE_SIZE: usize = 500;
@@ -187,8 +189,22 @@ impl HubService {
     async fn forward(
         &self,
         server: &str,
+        request: ClientRequest,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ServerResult, ErrorData> {
+        let caller = Caller::Session(context.peer.clone());
+        self.forward_as(server, request, context, caller, context.ct.clone())
+            .await
+    }
+
+    /// [`Self::forward`] for `caller`, ended by `cancel`.
+    async fn forward_as(
+        &self,
+        server: &str,
         mut request: ClientRequest,
         context: &RequestContext<RoleServer>,
+        caller: Caller,
+        cancel: CancellationToken,
     ) -> Result<ServerResult, ErrorData> {
         let started = std::time::Instant::now();
         let meta = request.get_meta_mut();
@@ -200,7 +216,7 @@ impl HubService {
         let (peer, _in_use) = self
             .ready_peer(server, client_token.as_ref(), &context.peer)
             .await?;
-        let mut guard = CallGuard::new(&self.hub, server, &context.peer);
+        let mut guard = CallGuard::new(&self.hub, server, caller);
         let handle = peer
             .send_request_with_option(request, PeerRequestOptions::no_options())
             .await
@@ -224,13 +240,91 @@ impl HubService {
                 }
                 upstream_error(server, err)
             }),
-            _ = context.ct.cancelled() => {
+            _ = cancel.cancelled() => {
                 let reason = Some("cancelled by the client".to_owned());
                 let _ = peer.notify_cancelled(CancelledNotificationParam::new(Some(id), reason)).await;
                 Err(ErrorData::internal_error("request cancelled by the client", None))
             }
         }
     }
+}
+
+impl HubService {
+    /// [`Self::forward`] for a request during which the server may ask the client something
+    /// (`tools/call`, `prompts/get`, `resources/read`): a session is asked directly, a stateless
+    /// client in rounds ([`super::rounds`]); `what` names what was called, for its retries.
+    async fn forward_asking(
+        &self,
+        server: &str,
+        what: &str,
+        mut request: ClientRequest,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ServerResult, ErrorData> {
+        if !stateless(context) {
+            return self.forward(server, request, context).await;
+        }
+        let (responses, state) = take_round(&mut request);
+        let mut call = match state {
+            Some(state) => {
+                let mut call = self.hub.resume(&state, what)?;
+                call.answer(responses.unwrap_or_default());
+                call
+            }
+            None => {
+                let (service, server, context) = (self.clone(), server.to_owned(), context.clone());
+                Call::start(what.to_owned(), move |asks, cancel| async move {
+                    let caller = Caller::Rounds(asks);
+                    service
+                        .forward_as(&server, request, &context, caller, cancel)
+                        .await
+                })
+            }
+        };
+        let step = tokio::select! {
+            step = call.next() => step,
+            // Dropping the call cancels it upstream.
+            _ = context.ct.cancelled() => {
+                return Err(ErrorData::internal_error("request cancelled by the client", None));
+            }
+        };
+        match step {
+            Step::Done(result) => *result,
+            Step::Asked(questions) => {
+                let state = self.hub.park(call)?;
+                let asked = InputRequiredResult::new(Some(questions), Some(state));
+                Ok(ServerResult::InputRequiredResult(asked))
+            }
+        }
+    }
+}
+
+/// Whether the request comes from a stateless (2026-07-28) client: no session to ask.
+fn stateless(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .meta
+        .protocol_version()
+        .is_some_and(|version| !version.has_initialize())
+}
+
+/// The round fields of a retry, taken out of `request`: the client's answers, and the
+/// `requestState` when it is the hub's own (a server's own state goes on to it untouched).
+fn take_round(request: &mut ClientRequest) -> (Option<InputResponses>, Option<String>) {
+    let (responses, state) = match request {
+        ClientRequest::CallToolRequest(r) => {
+            (&mut r.params.input_responses, &mut r.params.request_state)
+        }
+        ClientRequest::GetPromptRequest(r) => {
+            (&mut r.params.input_responses, &mut r.params.request_state)
+        }
+        ClientRequest::ReadResourceRequest(r) => {
+            (&mut r.params.input_responses, &mut r.params.request_state)
+        }
+        _ => return (None, None),
+    };
+    if !state.as_deref().is_some_and(rounds::is_ours) {
+        return (None, None);
+    }
+    (responses.take(), state.take())
 }
 
 /// The `_meta` of a placeholder for an answer rmcp's model could not read: the endpoint puts
@@ -420,10 +514,15 @@ impl ServerHandler for HubService {
                     .map(|info| info.client_info.name.clone())
             });
         let tool = route.name.clone();
+        let tool_name = request.name.clone();
         let mut upstream = request;
         upstream.name = route.name.into();
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(upstream));
-        let result = match self.forward(&route.server, request, &context).await {
+        let exposed = format!("tools/call {tool_name}");
+        let result = match self
+            .forward_asking(&route.server, &exposed, request, &context)
+            .await
+        {
             Ok(ServerResult::CallToolResult(mut r)) => {
                 mark_complete(&mut r.result_type);
                 apps::expose_call_result(&route.server, &mut r);
@@ -484,10 +583,15 @@ impl ServerHandler for HubService {
                     c.prompt(&request.name).is_some()
                 })
             })?;
+        let prompt_name = request.name.clone();
         let mut upstream = request;
         upstream.name = route.name;
         let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(upstream));
-        match self.forward(&route.server, request, &context).await? {
+        let what = format!("prompts/get {prompt_name}");
+        match self
+            .forward_asking(&route.server, &what, request, &context)
+            .await?
+        {
             ServerResult::GetPromptResult(mut r) => {
                 mark_complete(&mut r.result_type);
                 Ok(GetPromptResponse::Complete(r))
@@ -535,10 +639,15 @@ impl ServerHandler for HubService {
             .resource(&request.uri)
             .ok_or_else(|| no_server_offers(&request.uri))?;
         let server = route.server;
+        let exposed_uri = request.uri.clone();
         let mut upstream = request;
         upstream.uri = route.name;
         let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(upstream));
-        match self.forward(&server, request, &context).await? {
+        let what = format!("resources/read {exposed_uri}");
+        match self
+            .forward_asking(&server, &what, request, &context)
+            .await?
+        {
             ServerResult::ReadResourceResult(mut r) => {
                 mark_complete(&mut r.result_type);
                 apps::expose_read_result(&server, &mut r);
