@@ -7,6 +7,8 @@
 //! - `--log FILE` (or `PATCHBAY_TEST_LOG`): append one line per event the tests check from the
 //!   outside (`started slow`, `cancelled slow`, `finished slow`, `crash`).
 //! - `--start-delay MS`: sleep before answering anything, as a slow server starts.
+//! - `--modern-only`: speak only 2026-07-28: refuse `initialize` (answer `server/discover`), and
+//!   ask `elicit`'s question through an `input_required` result, as a modern server must.
 //! - `--app`: also offer an MCP App at `ui://app/view.html`, the same URI in every copy, as
 //!   real app servers do: the tool `show_app` names it in its `_meta.ui` (and answers with a
 //!   link to it, the same `_meta`, and the client's MCP Apps `mimeTypes`), the app-only tool
@@ -23,7 +25,7 @@
 //! steps}` sleeps `ms` in `steps` steps with a progress notification after each when the call
 //! has a progress token, and logs `cancelled slow` when the call is cancelled; `crash` exits the
 //! process mid-call; `add_tool {name}` adds a tool (which answers `NAME called`) and sends
-//! `notifications/tools/list_changed`; `sample {prompt}` asks the client `sampling/createMessage`
+//! `notifications/tools/list_changed` (to a session, and on each `subscriptions/listen` stream); `sample {prompt}` asks the client `sampling/createMessage`
 //! and answers the reply's text; `elicit {message}` asks `elicitation/create` and answers
 //! `ACTION CONTENT`; `roots` asks `roots/list` and answers the URIs, one a line (each of the three logs `TOOL
 //! failed` when the client's answer is an error); `structured`
@@ -54,6 +56,10 @@ struct TestServer {
     name: String,
     /// Whether this copy offers an app (`--app`).
     app: bool,
+    /// Whether it speaks only 2026-07-28 (`--modern-only`).
+    modern_only: bool,
+    /// Its clients' `subscriptions/listen` streams (2026-07-28).
+    listeners: Arc<Mutex<Vec<rmcp::service::SubscriptionSink>>>,
     log: Option<std::path::PathBuf>,
     /// Tools added at run time by `add_tool`.
     added: Arc<Mutex<Vec<String>>>,
@@ -222,6 +228,42 @@ impl TestServer {
     }
 }
 
+/// `elicit` as a 2026-07-28 server asks: the question in an `input_required` result first, the
+/// answer (`ACTION CONTENT`) when the retry brings it with this server's own `requestState`.
+fn modern_elicit(request: &CallToolRequestParams) -> CallToolResponse {
+    const STATE: &str = "test-server-asked";
+    let answer = request
+        .input_responses
+        .as_ref()
+        .and_then(|responses| responses.get("color"))
+        .filter(|_| request.request_state.as_deref() == Some(STATE));
+    if let Some(answer) = answer {
+        let action = answer["action"].as_str().unwrap_or_default();
+        let content = answer
+            .get("content")
+            .map(Value::to_string)
+            .unwrap_or_default();
+        return CallToolResult::success(vec![ContentBlock::text(format!("{action} {content}"))])
+            .into();
+    }
+    let message = request
+        .arguments
+        .as_ref()
+        .and_then(|a| a.get("message"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let question = from_json(json!({
+        "method": "elicitation/create",
+        "params": {
+            "mode": "form",
+            "message": message,
+            "requestedSchema": { "type": "object", "properties": { "color": { "type": "string" } } },
+        },
+    }));
+    let questions = InputRequests::from([("color".to_owned(), question)]);
+    InputRequiredResult::new(Some(questions), Some(STATE.to_owned())).into()
+}
+
 /// The `image` tool's answer: a PNG of one pixel with annotations, and a text.
 fn image_answer() -> Value {
     json!({
@@ -261,11 +303,51 @@ impl ServerHandler for TestServer {
         Ok(ListToolsResult::with_all_items(self.tools()))
     }
 
+    fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
+        match self.modern_only {
+            true => std::borrow::Cow::Owned(vec![ProtocolVersion::V_2026_07_28]),
+            false => std::borrow::Cow::Borrowed(ProtocolVersion::KNOWN_VERSIONS),
+        }
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        _requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(SubscriptionFilter::builder().tools_list_changed().build())
+    }
+
+    async fn listen(&self, context: rmcp::service::SubscriptionContext) -> Result<(), ErrorData> {
+        let sink = context.sink().clone();
+        self.listeners.lock().expect("listeners lock").push(sink);
+        context.cancelled().await;
+        Ok(())
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        if self.modern_only {
+            self.note("refused initialize");
+            return Err(ErrorData::invalid_request(
+                "this server speaks only 2026-07-28: use server/discover",
+                None,
+            ));
+        }
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
+    }
+
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        if self.modern_only && request.name == "elicit" {
+            return Ok(modern_elicit(&request));
+        }
         let args = request.arguments.clone().unwrap_or_default();
         let number = |key: &str| args.get(key).and_then(Value::as_f64).unwrap_or_default();
         match request.name.as_ref() {
@@ -284,7 +366,14 @@ impl ServerHandler for TestServer {
                     .unwrap_or("added")
                     .to_owned();
                 self.added.lock().expect("added lock").push(name.clone());
-                let _ = context.peer.notify_tool_list_changed().await;
+                // A 2026-07-28 server tells of changes only on its listen streams.
+                if !self.modern_only {
+                    let _ = context.peer.notify_tool_list_changed().await;
+                }
+                let listeners = self.listeners.lock().expect("listeners lock").clone();
+                for sink in listeners {
+                    let _ = sink.notify_tool_list_changed().await;
+                }
                 text(format!("added {name}"))
             }
             tool @ ("sample" | "elicit" | "roots") => {
@@ -446,6 +535,7 @@ fn main() {
     let mut delay = 0;
     let mut raw = false;
     let mut app = false;
+    let mut modern_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         if flag == "--raw" {
@@ -454,6 +544,10 @@ fn main() {
         }
         if flag == "--app" {
             app = true;
+            continue;
+        }
+        if flag == "--modern-only" {
+            modern_only = true;
             continue;
         }
         let value = args.next().unwrap_or_else(|| usage(&flag));
@@ -480,6 +574,8 @@ fn main() {
     let server = TestServer {
         name,
         app,
+        modern_only,
+        listeners: Arc::default(),
         log,
         added: Arc::default(),
     };
@@ -506,7 +602,7 @@ fn main() {
 fn usage(flag: &str) -> ! {
     eprintln!(
         "patchbay-test-server: bad flag `{flag}`; usage: [--name NAME] [--log FILE] \
-         [--start-delay MS] [--app] [--raw] [--print-answer image|tool|extras|prompt|resource|tools]"
+         [--start-delay MS] [--app] [--modern-only] [--raw] [--print-answer image|tool|extras|prompt|resource|tools]"
     );
     std::process::exit(2)
 }

@@ -10,12 +10,17 @@
 //! again, for the result or the next question. A parked call nobody comes back for is dropped
 //! after the hub's `input_timeout`: its server's question gets an error, and the call upstream
 //! is cancelled. A client that ends its request while waiting cancels the call the same way.
+//!
+//! The other way round, a 2026-07-28 server asks in an `input_required` result of its own: a
+//! stateless client gets it as it is and retries with the server's own `requestState`; a session
+//! client is asked each question directly ([`answer_here`]) and the hub retries for it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use rmcp::ErrorData;
 use rmcp::model::{InputRequest, InputRequests, InputResponses, ServerResult};
+use rmcp::service::{Peer, RoleServer};
+use rmcp::{ErrorData, ServiceError};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
@@ -60,6 +65,49 @@ pub(super) async fn ask<T: DeserializeOwned>(
     serde_json::from_value(value).map_err(|err| {
         ErrorData::invalid_params(format!("the client's answer does not fit: {err}"), None)
     })
+}
+
+/// Ask a session client the questions a 2026-07-28 server put in an `input_required` result,
+/// directly, as a server of its own revision would have: its answers, by the questions' keys.
+#[expect(
+    deprecated,
+    reason = "sampling and roots are what session clients speak"
+)]
+pub(super) async fn answer_here(
+    peer: &Peer<RoleServer>,
+    questions: InputRequests,
+) -> Result<InputResponses, ErrorData> {
+    let failed = |err: ServiceError| match err {
+        ServiceError::McpError(data) => data,
+        other => ErrorData::internal_error(format!("the client did not answer: {other}"), None),
+    };
+    let mut answers = InputResponses::new();
+    for (key, question) in questions {
+        let answer = match question {
+            InputRequest::Elicitation(request) => {
+                let answer = peer
+                    .create_elicitation(request.params)
+                    .await
+                    .map_err(failed)?;
+                serde_json::to_value(answer)
+            }
+            InputRequest::CreateMessage(request) => {
+                let answer = peer.create_message(request.params).await.map_err(failed)?;
+                serde_json::to_value(answer)
+            }
+            InputRequest::ListRoots(_) => {
+                let answer = peer.list_roots().await.map_err(failed)?;
+                serde_json::to_value(answer)
+            }
+            _ => {
+                let message = format!("the server asked `{key}` in a way this hub does not know");
+                return Err(ErrorData::internal_error(message, None));
+            }
+        };
+        let answer = answer.map_err(|err| ErrorData::internal_error(err.to_string(), None))?;
+        answers.insert(key, answer);
+    }
+    Ok(answers)
 }
 
 /// A call in rounds: its work upstream, the questions its server asks, the answers awaited.

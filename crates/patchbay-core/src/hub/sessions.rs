@@ -261,7 +261,7 @@ impl HubService {
         context: &RequestContext<RoleServer>,
     ) -> Result<ServerResult, ErrorData> {
         if !stateless(context) {
-            return self.forward(server, request, context).await;
+            return self.forward_answering(server, request, context).await;
         }
         let (responses, state) = take_round(&mut request);
         let mut call = match state {
@@ -298,6 +298,34 @@ impl HubService {
     }
 }
 
+impl HubService {
+    /// [`Self::forward`] for a session client, answering a 2026-07-28 server's own
+    /// `input_required` rounds by asking the client directly and retrying (bounded).
+    async fn forward_answering(
+        &self,
+        server: &str,
+        mut request: ClientRequest,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ServerResult, ErrorData> {
+        for _ in 0..MAX_ROUNDS {
+            let asked = match self.forward(server, request.clone(), context).await? {
+                ServerResult::InputRequiredResult(asked) => asked,
+                done => return Ok(done),
+            };
+            let questions = asked.input_requests.unwrap_or_default();
+            let answers = rounds::answer_here(&context.peer, questions).await?;
+            put_round(&mut request, answers, asked.request_state);
+        }
+        Err(ErrorData::internal_error(
+            format!("server `{server}` still asked for input after {MAX_ROUNDS} rounds"),
+            None,
+        ))
+    }
+}
+
+/// Rounds of questions a session client answers for one request before the hub gives up.
+const MAX_ROUNDS: usize = 10;
+
 /// Whether the request comes from a stateless (2026-07-28) client: no session to ask.
 fn stateless(context: &RequestContext<RoleServer>) -> bool {
     context
@@ -325,6 +353,24 @@ fn take_round(request: &mut ClientRequest) -> (Option<InputResponses>, Option<St
         return (None, None);
     }
     (responses.take(), state.take())
+}
+
+/// The round fields of a retry the hub makes for its client: its answers and the server's state.
+fn put_round(request: &mut ClientRequest, answers: InputResponses, state: Option<String>) {
+    let (responses, request_state) = match request {
+        ClientRequest::CallToolRequest(r) => {
+            (&mut r.params.input_responses, &mut r.params.request_state)
+        }
+        ClientRequest::GetPromptRequest(r) => {
+            (&mut r.params.input_responses, &mut r.params.request_state)
+        }
+        ClientRequest::ReadResourceRequest(r) => {
+            (&mut r.params.input_responses, &mut r.params.request_state)
+        }
+        _ => return,
+    };
+    *responses = Some(answers);
+    *request_state = state;
 }
 
 /// The `_meta` of a placeholder for an answer rmcp's model could not read: the endpoint puts

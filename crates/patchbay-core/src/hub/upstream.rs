@@ -17,7 +17,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use rmcp::model::ServerJsonRpcMessage;
-use rmcp::service::{Peer, RoleClient, RunningService, ServiceExt};
+use rmcp::model::{ProtocolVersion, ServerNotification, SubscriptionFilter};
+use rmcp::service::{
+    ClientInitializeError, ClientLifecycleMode, ClientServiceExt, Peer, RoleClient, RunningService,
+    ServiceExt,
+};
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use tokio_util::sync::CancellationToken;
@@ -151,6 +155,10 @@ pub struct Upstream {
     stale_lists: AtomicBool,
     /// Wakes a remote server's keepalive to check it now (a call to it just failed).
     check_now: tokio::sync::Notify,
+    /// The server refused `initialize`: it is spoken to through `server/discover` (2026-07-28).
+    modern: AtomicBool,
+    /// Set when the era just changed: the next start comes at once, not after a backoff.
+    start_again: AtomicBool,
     stop: CancellationToken,
 }
 
@@ -182,6 +190,8 @@ impl Upstream {
             peer: RwLock::new(None),
             stale_lists: AtomicBool::new(false),
             check_now: tokio::sync::Notify::new(),
+            modern: AtomicBool::new(false),
+            start_again: AtomicBool::new(false),
             stop,
         })
     }
@@ -410,6 +420,10 @@ impl Upstream {
                 Ok(()) => "the server exited".to_owned(),
                 Err(err) => err,
             };
+            if self.start_again.swap(false, Ordering::AcqRel) {
+                note(&error);
+                continue;
+            }
             if started.elapsed() >= STABLE_AFTER {
                 attempt = 0;
             }
@@ -460,12 +474,36 @@ impl Upstream {
             link: link.clone(),
             server: self.name.clone(),
         };
+        // The era of the server: `initialize` (2025-11-25 and earlier), which every server of
+        // those revisions answers and over which the hub relays everything, unless the server
+        // refused it; then `server/discover` (2026-07-28).
+        let modern = self.modern.load(Ordering::Acquire);
+        let handler = link.handler(&self.name);
+        let handshake = async {
+            match modern {
+                true => {
+                    let discover = ClientLifecycleMode::Discover {
+                        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                    };
+                    handler.serve_with_lifecycle(transport, discover).await
+                }
+                false => handler.serve(transport).await,
+            }
+        };
         let handshake = tokio::select! {
-            r = tokio::time::timeout(START_TIMEOUT, link.handler(&self.name).serve(transport)) => r,
+            r = tokio::time::timeout(START_TIMEOUT, handshake) => r,
             _ = self.stop.cancelled() => return Ok(()),
         };
         let service: RunningService<RoleClient, L::Handler> = match handshake {
             Ok(Ok(service)) => service,
+            Ok(Err(ClientInitializeError::JsonRpcError(refused))) if !modern => {
+                self.modern.store(true, Ordering::Release);
+                self.start_again.store(true, Ordering::Release);
+                return Err(format!(
+                    "it refused `initialize` ({}); speaking 2026-07-28 (`server/discover`) to it",
+                    refused.message
+                ));
+            }
             Ok(Err(err)) => {
                 return Err(format!(
                     "MCP handshake failed: {}",
@@ -518,6 +556,7 @@ impl Upstream {
                     None
                 }
                 gone = self.keepalive(&peer) => Some(gone),
+                _ = self.follow_changes(link, &peer), if modern => None,
                 _ = self.idle_watch() => {
                     self.went_idle.store(true, Ordering::Release);
                     None
@@ -536,6 +575,35 @@ impl Upstream {
             Some(gone) => Err(gone),
             None => session_end(quit),
         }
+    }
+
+    /// A 2026-07-28 server tells of list changes only on a `subscriptions/listen` stream: hold
+    /// one open while it serves, and list again at each change. Never returns.
+    async fn follow_changes<L: Link>(&self, link: &Arc<L>, peer: &Peer<RoleClient>) {
+        let lists = SubscriptionFilter::builder()
+            .tools_list_changed()
+            .prompts_list_changed()
+            .resources_list_changed()
+            .build();
+        match peer.listen(lists).await {
+            Ok(mut changes) => {
+                while let Ok(Some(change)) = changes.next().await {
+                    let listed = matches!(
+                        change,
+                        ServerNotification::ToolListChangedNotification(_)
+                            | ServerNotification::PromptListChangedNotification(_)
+                            | ServerNotification::ResourceListChangedNotification(_)
+                    );
+                    if listed && let Ok(catalog) = self.fetch(peer).await {
+                        link.catalog_ready(&self.name, catalog);
+                    }
+                }
+            }
+            Err(err) => {
+                tracing::info!(server = %self.name, "it offers no stream of list changes: {err}")
+            }
+        }
+        std::future::pending::<()>().await
     }
 
     /// Refresh the lists after the server said they changed. `None` when the server is not

@@ -1,11 +1,12 @@
 //! The protocol revisions clients speak, each served: 2025-06-18 and 2025-11-25 through the
 //! `initialize` handshake (with a session), 2026-07-28 statelessly (`server/discover`, then
 //! requests that carry the revision, the method and the name in headers and `_meta`), whose
-//! headers must agree with the body, and `subscriptions/listen`. Raw HTTP, so that each revision is spoken exactly.
+//! headers must agree with the body, and `subscriptions/listen`; behind the hub, a server that
+//! speaks only 2026-07-28 beside a 2025 one, each reached by both kinds of client. Raw HTTP, so that each revision is spoken exactly.
 
 use serde_json::{Value, json};
 
-use crate::harness::{bounded, hub_with};
+use crate::harness::{Home, Recorder, bounded, hub_with};
 use crate::raw::{STATELESS, Session, post_mcp};
 
 /// The text of a tool result's content, joined.
@@ -150,5 +151,90 @@ async fn subscriptions_listen_hears_tools_list_changed_after_a_config_edit_adds_
         "the list it was told of holds the new server's tools: {tools}"
     );
     drop(stream);
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2026_only_server_and_a_2025_one_serve_both_kinds_of_client() {
+    let home = Home::new("");
+    let modern = home.server_with("modern", &["--modern-only"], "");
+    home.write_config(&(modern + &home.server("classic")));
+    let hub = home.start().await;
+    hub.wait_running(&["modern", "classic"]).await;
+    assert!(
+        home.events("modern")
+            .iter()
+            .any(|l| l == "refused initialize"),
+        "the hub tried `initialize` first: {:?}",
+        home.events("modern")
+    );
+    let session = hub
+        .client_with(Recorder {
+            elicit_answer: Some(json!({ "color": "teal" })),
+            ..Recorder::default()
+        })
+        .await;
+    let mut stateless = Session::stateless(&hub);
+    for server in ["modern", "classic"] {
+        let tool = format!("{server}__whoami");
+        assert_eq!(session.call_text(&tool, json!({})).await, server, "session");
+        let called = stateless
+            .result("tools/call", json!({ "name": tool, "arguments": {} }))
+            .await;
+        assert_eq!(text_of(&called), server, "stateless: {called}");
+        let uri = format!("test://{server}/readme");
+        let read = stateless
+            .result("resources/read", json!({ "uri": uri }))
+            .await;
+        assert_eq!(read["contents"][0]["text"], format!("readme of {server}"));
+    }
+    // The 2026-only server asks in an input_required result of its own.
+    let asked = session
+        .call_text("modern__elicit", json!({ "message": "colour?" }))
+        .await;
+    assert_eq!(
+        asked, r#"accept {"color":"teal"}"#,
+        "a session client is asked directly and the hub retries for it"
+    );
+    assert_eq!(*session.seen.elicited.lock().unwrap(), ["colour?"]);
+    let elicit = json!({ "name": "modern__elicit", "arguments": { "message": "colour?" } });
+    let first = stateless.result("tools/call", elicit.clone()).await;
+    assert_eq!(first["resultType"], "input_required", "{first}");
+    assert_eq!(
+        first["requestState"], "test-server-asked",
+        "a stateless client gets the server's own round as it is: {first}"
+    );
+    let mut retry = elicit;
+    retry["inputResponses"] = json!({ "color": { "action": "decline" } });
+    retry["requestState"] = first["requestState"].clone();
+    let done = stateless.result("tools/call", retry).await;
+    assert_eq!(text_of(&done), "decline ", "{done}");
+    session.close().await;
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2026_only_servers_list_change_reaches_session_clients() {
+    let home = Home::new("");
+    home.write_config(&home.server_with("modern", &["--modern-only"], ""));
+    let hub = home.start().await;
+    hub.wait_running(&["modern"]).await;
+    let client = hub.client().await;
+    let before = client.seen.tools_changed();
+    let added = client
+        .call_text("modern__add_tool", json!({ "name": "fresh" }))
+        .await;
+    assert_eq!(added, "added fresh");
+    crate::harness::eventually(
+        "the session hears tools/list_changed from a 2026-only server",
+        async || (client.seen.tools_changed() > before).then_some(()),
+    )
+    .await;
+    assert!(client.tool_names().await.contains("modern__fresh"));
+    assert_eq!(
+        client.call_text("modern__fresh", json!({})).await,
+        "fresh called"
+    );
+    client.close().await;
     hub.stop().await;
 }
