@@ -326,9 +326,10 @@ impl Hub {
                     .is_none()
                     .then(|| crate::hub::list_cache::load(&self.inner.paths, name, server))
                     .flatten();
-                let cached_tools = cached.as_ref().map(|c| c.tools.len());
+                let cached_tools = cached.as_ref().map(|c| c.catalog.tools.len());
+                let modern = cached.as_ref().is_some_and(|c| c.modern);
                 match cached {
-                    Some(catalog) => from_cache.push((name.clone(), catalog)),
+                    Some(cached) => from_cache.push((name.clone(), cached.catalog)),
                     None => first_listing.push(name.clone()),
                 }
                 let lazy = server.lazy().then(|| Lazy {
@@ -344,6 +345,9 @@ impl Hub {
                     lazy,
                     self.inner.shutdown.child_token(),
                 );
+                if modern {
+                    up.speak_2026();
+                }
                 upstreams.insert(name.clone(), up.clone());
                 tokio::spawn(up.run(Arc::new(self.clone())));
             }
@@ -415,7 +419,8 @@ impl Hub {
             return;
         }
         if let Some(up) = stdio {
-            crate::hub::list_cache::store(&self.inner.paths, server, up.config(), &catalog);
+            let paths = &self.inner.paths;
+            crate::hub::list_cache::store(paths, server, up.config(), &catalog, up.speaks_2026());
         }
         catalogs.insert(server.to_owned(), Arc::new(catalog));
         drop(catalogs);

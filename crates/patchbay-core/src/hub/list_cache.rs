@@ -5,7 +5,9 @@
 //! An entry records a fingerprint of what starts the server (command, arguments, environment
 //! names and values, secret names, directory): a server whose entry changed is started once to
 //! list again instead of being served stale lists. An unreadable or foreign entry is ignored.
-//! The lists hold nothing secret (names, descriptions and schemas the server published).
+//! The lists hold nothing secret (names, descriptions and schemas the server published). The
+//! entry also keeps the server's era: whether it speaks only 2026-07-28, so that the next start
+//! goes straight to `server/discover`.
 
 use std::path::Path;
 
@@ -20,6 +22,18 @@ struct Entry {
     v: u32,
     fingerprint: String,
     catalog: ServerCatalog,
+    /// It refused `initialize` (entries written before this was kept: no).
+    #[serde(default)]
+    modern: bool,
+}
+
+/// What the cache knows of a server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cached {
+    /// Its lists.
+    pub catalog: ServerCatalog,
+    /// Whether it speaks only 2026-07-28.
+    pub modern: bool,
 }
 
 /// What identifies how `server` is started (FNV-1a 64 over its launch fields as JSON).
@@ -31,28 +45,35 @@ pub fn fingerprint(server: &ServerConfig) -> String {
         "secret_env": server.secret_env,
         "cwd": server.cwd,
     });
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in launch.to_string().bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
+    let hash = crate::names::fnv1a64(launch.to_string().as_bytes());
     format!("{hash:016x}")
 }
 
-/// The cached lists of `name`, when there are some for this launch of it.
-pub fn load(paths: &Paths, name: &str, server: &ServerConfig) -> Option<ServerCatalog> {
+/// The cached lists and era of `name`, when there are some for this launch of it.
+pub fn load(paths: &Paths, name: &str, server: &ServerConfig) -> Option<Cached> {
     let text = fs_err::read_to_string(paths.list_cache(name)).ok()?;
     let entry: Entry = serde_json::from_str(&text).ok()?;
-    (entry.v == 1 && entry.fingerprint == fingerprint(server)).then_some(entry.catalog)
+    (entry.v == 1 && entry.fingerprint == fingerprint(server)).then_some(Cached {
+        catalog: entry.catalog,
+        modern: entry.modern,
+    })
 }
 
-/// Keep `catalog` as the lists of `name` (best effort: a failure only costs a start later).
-pub fn store(paths: &Paths, name: &str, server: &ServerConfig, catalog: &ServerCatalog) {
+/// Keep `catalog` as the lists of `name`, and its era (best effort: a failure only costs a
+/// start later).
+pub fn store(
+    paths: &Paths,
+    name: &str,
+    server: &ServerConfig,
+    catalog: &ServerCatalog,
+    modern: bool,
+) {
     let path = paths.list_cache(name);
     let entry = Entry {
         v: 1,
         fingerprint: fingerprint(server),
         catalog: catalog.clone(),
+        modern,
     };
     let written = serde_json::to_vec(&entry)
         .map_err(std::io::Error::other)
@@ -85,8 +106,14 @@ mod tests {
             std::sync::Arc::new(serde_json::Map::new()),
         ));
         assert!(load(&paths, "s", &server).is_none());
-        store(&paths, "s", &server, &catalog);
-        assert_eq!(load(&paths, "s", &server), Some(catalog));
+        store(&paths, "s", &server, &catalog, false);
+        let cached = load(&paths, "s", &server).expect("cached");
+        assert_eq!((cached.catalog, cached.modern), (catalog.clone(), false));
+        store(&paths, "s", &server, &catalog, true);
+        assert!(
+            load(&paths, "s", &server).unwrap().modern,
+            "the era is kept"
+        );
         let mut moved = server.clone();
         moved.args.push("--flag".into());
         assert!(

@@ -159,6 +159,8 @@ pub struct Upstream {
     modern: AtomicBool,
     /// Set when the era just changed: the next start comes at once, not after a backoff.
     start_again: AtomicBool,
+    /// The era changed once: later changes wait for the usual backoff.
+    era_switched: AtomicBool,
     stop: CancellationToken,
 }
 
@@ -192,8 +194,19 @@ impl Upstream {
             check_now: tokio::sync::Notify::new(),
             modern: AtomicBool::new(false),
             start_again: AtomicBool::new(false),
+            era_switched: AtomicBool::new(false),
             stop,
         })
+    }
+
+    /// Speak 2026-07-28 to it from the start (it refused `initialize` before).
+    pub fn speak_2026(&self) {
+        self.modern.store(true, Ordering::Release);
+    }
+
+    /// Whether it is spoken to through `server/discover` (2026-07-28).
+    pub fn speaks_2026(&self) -> bool {
+        self.modern.load(Ordering::Acquire)
     }
 
     /// Its config name.
@@ -496,11 +509,18 @@ impl Upstream {
         };
         let service: RunningService<RoleClient, L::Handler> = match handshake {
             Ok(Ok(service)) => service,
-            Ok(Err(ClientInitializeError::JsonRpcError(refused))) if !modern => {
-                self.modern.store(true, Ordering::Release);
-                self.start_again.store(true, Ordering::Release);
+            // Refused: try the other era, at once the first time (a server from the cache as
+            // 2026-only may since have become a 2025 one).
+            Ok(Err(ClientInitializeError::JsonRpcError(refused))) => {
+                self.modern.store(!modern, Ordering::Release);
+                let first = !self.era_switched.swap(true, Ordering::AcqRel);
+                self.start_again.store(first, Ordering::Release);
+                let (asked, next) = match modern {
+                    false => ("`initialize`", "2026-07-28 (`server/discover`)"),
+                    true => ("`server/discover`", "the 2025 revisions (`initialize`)"),
+                };
                 return Err(format!(
-                    "it refused `initialize` ({}); speaking 2026-07-28 (`server/discover`) to it",
+                    "it refused {asked} ({}); speaking {next} to it",
                     refused.message
                 ));
             }

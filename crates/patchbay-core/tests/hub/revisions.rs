@@ -238,3 +238,29 @@ async fn a_2026_only_servers_list_change_reaches_session_clients() {
     client.close().await;
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2026_only_server_is_asked_initialize_once_not_at_every_hub_start() {
+    let home = Home::new("");
+    home.write_config(&home.server_with("modern", &["--modern-only"], ""));
+    let refusals = || {
+        let events = home.events("modern");
+        events.iter().filter(|l| *l == "refused initialize").count()
+    };
+    for start in 1..=2 {
+        let hub = home.start().await;
+        hub.wait_running(&["modern"]).await;
+        let client = hub.client().await;
+        assert_eq!(
+            client.call_text("modern__whoami", json!({})).await,
+            "modern"
+        );
+        client.close().await;
+        hub.stop().await;
+        assert_eq!(
+            refusals(),
+            1,
+            "after start {start}: the era is kept with the lists"
+        );
+    }
+}
