@@ -261,7 +261,13 @@ impl HubService {
         context: &RequestContext<RoleServer>,
     ) -> Result<ServerResult, ErrorData> {
         if !stateless(context) {
-            return self.forward_answering(server, request, context).await;
+            // Only a 2026-07-28 server answers with rounds of its own (and only then is the
+            // request kept for a retry).
+            let speaks_2026 = self.hub.upstream(server).is_some_and(|u| u.speaks_2026());
+            return match speaks_2026 {
+                true => self.forward_answering(server, request, context).await,
+                false => self.forward(server, request, context).await,
+            };
         }
         let (responses, state) = take_round(&mut request);
         let mut call = match state {
