@@ -4,7 +4,7 @@
 
 use rmcp::model::*;
 use rmcp::service::{NotificationContext, Peer, RequestContext, RoleClient};
-use rmcp::{ClientHandler, ErrorData, ServiceError};
+use rmcp::{ClientHandler, ErrorData};
 
 use super::calls::Caller;
 use super::{Hub, rounds};
@@ -48,13 +48,6 @@ impl UpstreamHandler {
             )
         })
     }
-
-    fn client_error(err: ServiceError) -> ErrorData {
-        match err {
-            ServiceError::McpError(data) => data,
-            other => ErrorData::internal_error(format!("the client did not answer: {other}"), None),
-        }
-    }
 }
 
 #[expect(
@@ -93,7 +86,7 @@ impl ClientHandler for UpstreamHandler {
             Caller::Session(peer) => peer
                 .create_message(params)
                 .await
-                .map_err(Self::client_error),
+                .map_err(rounds::client_error),
             Caller::Rounds(asks) => {
                 let request = CreateMessageRequest::new(params);
                 rounds::ask(&asks, InputRequest::CreateMessage(request)).await
@@ -110,7 +103,7 @@ impl ClientHandler for UpstreamHandler {
             Caller::Session(peer) => peer
                 .create_elicitation(request)
                 .await
-                .map_err(Self::client_error),
+                .map_err(rounds::client_error),
             Caller::Rounds(asks) => {
                 let request = ElicitRequest::new(request);
                 rounds::ask(&asks, InputRequest::Elicitation(request)).await

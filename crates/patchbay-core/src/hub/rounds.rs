@@ -67,6 +67,15 @@ pub(super) async fn ask<T: DeserializeOwned>(
     })
 }
 
+/// A client's failure to answer a server's question, as the server is told it: the client's
+/// own JSON-RPC error as it is, the rest said plainly.
+pub(super) fn client_error(err: ServiceError) -> ErrorData {
+    match err {
+        ServiceError::McpError(data) => data,
+        other => ErrorData::internal_error(format!("the client did not answer: {other}"), None),
+    }
+}
+
 /// Ask a session client the questions a 2026-07-28 server put in an `input_required` result,
 /// directly, as a server of its own revision would have: its answers, by the questions' keys.
 #[expect(
@@ -77,10 +86,6 @@ pub(super) async fn answer_here(
     peer: &Peer<RoleServer>,
     questions: InputRequests,
 ) -> Result<InputResponses, ErrorData> {
-    let failed = |err: ServiceError| match err {
-        ServiceError::McpError(data) => data,
-        other => ErrorData::internal_error(format!("the client did not answer: {other}"), None),
-    };
     let mut answers = InputResponses::new();
     for (key, question) in questions {
         let answer = match question {
@@ -88,15 +93,18 @@ pub(super) async fn answer_here(
                 let answer = peer
                     .create_elicitation(request.params)
                     .await
-                    .map_err(failed)?;
+                    .map_err(client_error)?;
                 serde_json::to_value(answer)
             }
             InputRequest::CreateMessage(request) => {
-                let answer = peer.create_message(request.params).await.map_err(failed)?;
+                let answer = peer
+                    .create_message(request.params)
+                    .await
+                    .map_err(client_error)?;
                 serde_json::to_value(answer)
             }
             InputRequest::ListRoots(_) => {
-                let answer = peer.list_roots().await.map_err(failed)?;
+                let answer = peer.list_roots().await.map_err(client_error)?;
                 serde_json::to_value(answer)
             }
             _ => {

@@ -247,16 +247,15 @@ impl HubService {
             }
         }
     }
-}
 
-impl HubService {
     /// [`Self::forward`] for a request during which the server may ask the client something
     /// (`tools/call`, `prompts/get`, `resources/read`): a session is asked directly, a stateless
-    /// client in rounds ([`super::rounds`]); `what` names what was called, for its retries.
+    /// client in rounds ([`super::rounds`]); `what` (method and exposed name) names what was
+    /// called, for its retries.
     async fn forward_asking(
         &self,
         server: &str,
-        what: &str,
+        what: (&str, &str),
         mut request: ClientRequest,
         context: &RequestContext<RoleServer>,
     ) -> Result<ServerResult, ErrorData> {
@@ -269,16 +268,17 @@ impl HubService {
                 false => self.forward(server, request, context).await,
             };
         }
+        let what = format!("{} {}", what.0, what.1);
         let (responses, state) = take_round(&mut request);
         let mut call = match state {
             Some(state) => {
-                let mut call = self.hub.resume(&state, what)?;
+                let mut call = self.hub.resume(&state, &what)?;
                 call.answer(responses.unwrap_or_default());
                 call
             }
             None => {
                 let (service, server, context) = (self.clone(), server.to_owned(), context.clone());
-                Call::start(what.to_owned(), move |asks, cancel| async move {
+                Call::start(what, move |asks, cancel| async move {
                     let caller = Caller::Rounds(asks);
                     service
                         .forward_as(&server, request, &context, caller, cancel)
@@ -302,9 +302,7 @@ impl HubService {
             }
         }
     }
-}
 
-impl HubService {
     /// [`Self::forward`] for a session client, answering a 2026-07-28 server's own
     /// `input_required` rounds by asking the client directly and retrying (bounded).
     async fn forward_answering(
@@ -340,43 +338,41 @@ fn stateless(context: &RequestContext<RoleServer>) -> bool {
         .is_some_and(|version| !version.has_initialize())
 }
 
+/// Where a request that may go in rounds keeps them: its `inputResponses` and `requestState`.
+fn round_fields(
+    request: &mut ClientRequest,
+) -> Option<(&mut Option<InputResponses>, &mut Option<String>)> {
+    match request {
+        ClientRequest::CallToolRequest(r) => {
+            Some((&mut r.params.input_responses, &mut r.params.request_state))
+        }
+        ClientRequest::GetPromptRequest(r) => {
+            Some((&mut r.params.input_responses, &mut r.params.request_state))
+        }
+        ClientRequest::ReadResourceRequest(r) => {
+            Some((&mut r.params.input_responses, &mut r.params.request_state))
+        }
+        _ => None,
+    }
+}
+
 /// The round fields of a retry, taken out of `request`: the client's answers, and the
 /// `requestState` when it is the hub's own (a server's own state goes on to it untouched).
 fn take_round(request: &mut ClientRequest) -> (Option<InputResponses>, Option<String>) {
-    let (responses, state) = match request {
-        ClientRequest::CallToolRequest(r) => {
-            (&mut r.params.input_responses, &mut r.params.request_state)
+    match round_fields(request) {
+        Some((responses, state)) if state.as_deref().is_some_and(rounds::is_ours) => {
+            (responses.take(), state.take())
         }
-        ClientRequest::GetPromptRequest(r) => {
-            (&mut r.params.input_responses, &mut r.params.request_state)
-        }
-        ClientRequest::ReadResourceRequest(r) => {
-            (&mut r.params.input_responses, &mut r.params.request_state)
-        }
-        _ => return (None, None),
-    };
-    if !state.as_deref().is_some_and(rounds::is_ours) {
-        return (None, None);
+        _ => (None, None),
     }
-    (responses.take(), state.take())
 }
 
 /// The round fields of a retry the hub makes for its client: its answers and the server's state.
 fn put_round(request: &mut ClientRequest, answers: InputResponses, state: Option<String>) {
-    let (responses, request_state) = match request {
-        ClientRequest::CallToolRequest(r) => {
-            (&mut r.params.input_responses, &mut r.params.request_state)
-        }
-        ClientRequest::GetPromptRequest(r) => {
-            (&mut r.params.input_responses, &mut r.params.request_state)
-        }
-        ClientRequest::ReadResourceRequest(r) => {
-            (&mut r.params.input_responses, &mut r.params.request_state)
-        }
-        _ => return,
-    };
-    *responses = Some(answers);
-    *request_state = state;
+    if let Some((responses, request_state)) = round_fields(request) {
+        *responses = Some(answers);
+        *request_state = state;
+    }
 }
 
 /// The `_meta` of a placeholder for an answer rmcp's model could not read: the endpoint puts
@@ -445,7 +441,7 @@ fn page<T: Clone>(
 #[expect(deprecated, reason = "legacy revisions still use logging")]
 impl ServerHandler for HubService {
     fn get_info(&self) -> InitializeResult {
-        let capabilities = ServerCapabilities::builder()
+        let mut capabilities = ServerCapabilities::builder()
             .enable_tools()
             .enable_tool_list_changed()
             .enable_prompts()
@@ -455,7 +451,6 @@ impl ServerHandler for HubService {
             .enable_logging()
             .enable_completions()
             .build();
-        let mut capabilities = capabilities;
         if self.snapshot().offers_apps() {
             let extensions = capabilities.extensions.get_or_insert_default();
             extensions.insert(apps::EXTENSION.to_owned(), JsonObject::new());
@@ -570,9 +565,9 @@ impl ServerHandler for HubService {
         let mut upstream = request;
         upstream.name = route.name.into();
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(upstream));
-        let exposed = format!("tools/call {tool_name}");
+        let what = ("tools/call", tool_name.as_ref());
         let result = match self
-            .forward_asking(&route.server, &exposed, request, &context)
+            .forward_asking(&route.server, what, request, &context)
             .await
         {
             Ok(ServerResult::CallToolResult(mut r)) => {
@@ -639,9 +634,9 @@ impl ServerHandler for HubService {
         let mut upstream = request;
         upstream.name = route.name;
         let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(upstream));
-        let what = format!("prompts/get {prompt_name}");
+        let what = ("prompts/get", prompt_name.as_str());
         match self
-            .forward_asking(&route.server, &what, request, &context)
+            .forward_asking(&route.server, what, request, &context)
             .await?
         {
             ServerResult::GetPromptResult(mut r) => {
@@ -695,9 +690,9 @@ impl ServerHandler for HubService {
         let mut upstream = request;
         upstream.uri = route.name;
         let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(upstream));
-        let what = format!("resources/read {exposed_uri}");
+        let what = ("resources/read", exposed_uri.as_str());
         match self
-            .forward_asking(&server, &what, request, &context)
+            .forward_asking(&server, what, request, &context)
             .await?
         {
             ServerResult::ReadResourceResult(mut r) => {
