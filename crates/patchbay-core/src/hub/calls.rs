@@ -3,8 +3,8 @@
 //! finished tool call.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rmcp::model::ProgressToken;
 use rmcp::service::{Peer, RoleServer};
@@ -24,8 +24,12 @@ type Callers = HashMap<String, Vec<(u64, Caller)>>;
 pub(super) enum Caller {
     /// A client session, asked directly.
     Session(Peer<RoleServer>),
-    /// A stateless client's call, asked through an `input_required` result ([`super::rounds`]).
-    Rounds(tokio::sync::mpsc::Sender<super::rounds::Ask>),
+    /// A stateless client's call, asked through an `input_required` result ([`super::rounds`]),
+    /// only what its request says it takes (`clientCapabilities`).
+    Rounds(
+        tokio::sync::mpsc::Sender<super::rounds::Ask>,
+        Arc<rmcp::model::ClientCapabilities>,
+    ),
 }
 
 /// Progress routes: (server, rmcp's token on the upstream request) to the calling session and

@@ -29,6 +29,14 @@ impl Hub {
     }
 }
 
+/// The error a server gets for a question the calling client said it does not take.
+fn not_taken(what: &str) -> ErrorData {
+    ErrorData::invalid_request(
+        format!("the calling client does not take {what} requests (not in its capabilities)"),
+        None,
+    )
+}
+
 /// The client side of one upstream session: routes what the server sends back.
 #[derive(Clone)]
 pub struct UpstreamHandler {
@@ -87,7 +95,8 @@ impl ClientHandler for UpstreamHandler {
                 .create_message(params)
                 .await
                 .map_err(rounds::client_error),
-            Caller::Rounds(asks) => {
+            Caller::Rounds(_, takes) if takes.sampling.is_none() => Err(not_taken("sampling")),
+            Caller::Rounds(asks, _) => {
                 let request = CreateMessageRequest::new(params);
                 rounds::ask(&asks, InputRequest::CreateMessage(request)).await
             }
@@ -104,7 +113,10 @@ impl ClientHandler for UpstreamHandler {
                 .create_elicitation(request)
                 .await
                 .map_err(rounds::client_error),
-            Caller::Rounds(asks) => {
+            Caller::Rounds(_, takes) if takes.elicitation.is_none() => {
+                Err(not_taken("elicitation"))
+            }
+            Caller::Rounds(asks, _) => {
                 let request = ElicitRequest::new(request);
                 rounds::ask(&asks, InputRequest::Elicitation(request)).await
             }
@@ -120,7 +132,9 @@ impl ClientHandler for UpstreamHandler {
         // gets the union of the roots of every connected client that has any.
         let clients = match self.hub.caller_for(&self.server) {
             Some(Caller::Session(caller)) => vec![caller],
-            Some(Caller::Rounds(asks)) => {
+            // A stateless client that lists no roots: as outside a call.
+            Some(Caller::Rounds(_, takes)) if takes.roots.is_none() => self.hub.live_sessions(),
+            Some(Caller::Rounds(asks, _)) => {
                 let request = ListRootsRequest {
                     method: Default::default(),
                     extensions: Default::default(),

@@ -278,8 +278,9 @@ impl HubService {
             }
             None => {
                 let (service, server, context) = (self.clone(), server.to_owned(), context.clone());
+                let takes = Arc::new(context.meta.client_capabilities().unwrap_or_default());
                 Call::start(what, move |asks, cancel| async move {
-                    let caller = Caller::Rounds(asks);
+                    let caller = Caller::Rounds(asks, takes);
                     service
                         .forward_as(&server, request, &context, caller, cancel)
                         .await

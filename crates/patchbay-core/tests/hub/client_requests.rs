@@ -105,10 +105,17 @@ async fn roots_of_the_calling_client_reach_the_server() {
     hub.stop().await;
 }
 
-/// A stateless client's `tools/call` of `tool`, and the hub's answer.
+/// Where a stateless request says what its client takes.
+const TAKES: &str = "io.modelcontextprotocol/clientCapabilities";
+
+/// A stateless client's `tools/call` of `tool` (a client that takes sampling, elicitation and
+/// roots), and the hub's answer.
 async fn stateless_call(client: &mut Session<'_>, tool: &str, extra: Value) -> Value {
-    let mut params =
-        json!({ "name": tool, "arguments": { "prompt": "ping", "message": "color?" } });
+    let mut params = json!({
+        "name": tool,
+        "arguments": { "prompt": "ping", "message": "color?" },
+        "_meta": { TAKES: { "sampling": {}, "elicitation": {}, "roots": {} } },
+    });
     params
         .as_object_mut()
         .unwrap()
@@ -233,5 +240,30 @@ async fn a_retry_that_never_comes_cancels_the_call_after_input_timeout() {
     let echo = json!({ "name": "a__echo", "arguments": { "text": "still here" } });
     let served = client.result("tools/call", echo).await;
     assert_eq!(served["content"][0]["text"], "still here");
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateless_client_is_not_asked_what_it_does_not_take() {
+    let hub = hub_with(&["a"]).await;
+    let mut client = Session::stateless(&hub);
+    let params = json!({ "name": "a__elicit", "arguments": { "message": "color?" } });
+    let (id, reply) = client.request("tools/call", params).await;
+    let answer = reply.answer(id);
+    assert_ne!(
+        answer["result"]["resultType"], "input_required",
+        "a client without elicitation in its capabilities gets no question: {answer}"
+    );
+    assert!(
+        hub.home.events("a").iter().any(|l| l == "elicit failed"),
+        "the server was told the client does not take it"
+    );
+    let params = json!({ "name": "a__roots", "arguments": {} });
+    let (id, reply) = client.request("tools/call", params).await;
+    let answer = reply.answer(id);
+    assert_eq!(
+        answer["result"]["resultType"], "complete",
+        "roots/list is answered as outside a call (no session here: no roots): {answer}"
+    );
     hub.stop().await;
 }

@@ -238,7 +238,11 @@ impl<'h> Session<'h> {
         if self.id.is_none() {
             let meta = &mut params["_meta"];
             meta["io.modelcontextprotocol/protocolVersion"] = json!(self.revision);
-            meta["io.modelcontextprotocol/clientCapabilities"] = json!({});
+            // What the caller gave wins (a client that takes sampling, say).
+            let takes = &mut meta["io.modelcontextprotocol/clientCapabilities"];
+            if takes.is_null() {
+                *takes = json!({});
+            }
             meta["io.modelcontextprotocol/clientInfo"] = json!({ "name": "raw", "version": "1" });
         }
         let message = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
