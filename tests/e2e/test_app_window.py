@@ -130,7 +130,7 @@ def test_window_adds_a_stdio_server_from_the_form_and_installs_into_clients(sand
         window.wait_for("add-server-status", text="a server named `everything` already exists", data_tone="error")
         assert window.attr("add-server-status", "role") == "alert", "an error is announced"
         with pytest.raises(CommandError) as refused:
-            window.command("add_server", name="everything", command="true")
+            window.command("add_server", server={"name": "everything", "command": "true"})
         assert refused.value.error == {"code": "invalid", "message": "a server named `everything` already exists"}
         assert [s["name"] for s in window.command("list_servers")] == ["everything"], "nothing else was added"
 
