@@ -54,6 +54,7 @@ mod rounds;
 pub mod routes;
 mod sessions;
 mod signin;
+mod tasks;
 pub mod upstream;
 
 pub use calls::CALL_LOG_SIZE;
@@ -84,6 +85,8 @@ struct Inner {
     calls: calls::Calls,
     /// Stateless clients' calls waiting for an answer to their server's question.
     parked: rounds::Parked,
+    /// Tasks made through the hub (2025-11-25).
+    tasks: tasks::Tasks,
     state_changes: tokio::sync::Notify,
     keepers: Mutex<BTreeMap<String, Arc<crate::oauth::Keeper>>>,
     flows: signin::Flows,
@@ -116,6 +119,7 @@ impl Hub {
                 listeners: Mutex::new(Vec::new()),
                 calls: calls::Calls::default(),
                 parked: rounds::Parked::default(),
+                tasks: tasks::Tasks::default(),
                 state_changes: tokio::sync::Notify::new(),
                 keepers: Mutex::new(BTreeMap::new()),
                 flows: signin::Flows::default(),

@@ -4,7 +4,8 @@
 //! Two halves, both here:
 //!
 //! - [`child`]: a stdio server's answers are read through a tap that keeps a copy of each
-//!   answer to a `tools/call`, `prompts/get` or `resources/read`; when rmcp's reading of it,
+//!   answer to a `tools/call`, `prompts/get`, `resources/read` or a method rmcp does not model
+//!   (and of each `tools/list`, see there); when rmcp's reading of it,
 //!   written out again, differs from the copy, the copy is handed on as a bare JSON value
 //!   (`CustomResult`), as rmcp does itself for an answer it cannot read at all.
 //! - This module: rmcp's server side sends back only typed results, so the hub answers with a
@@ -12,9 +13,13 @@
 //!   ([`carry`]); the endpoint, which sees every message rmcp sends to a client, puts the value
 //!   back in the placeholder's place ([`restore`], [`restore_events`]).
 //!
+//! The same holds for members of an object inside an answer (a tool's `execution` in a list):
+//! they ride in the object's `_meta` under [`MEMBERS`] ([`stash_members`]) and are put back
+//! beside it.
+//!
 //! A server that writes [`KEY`] into its own result's `_meta` gets its result replaced by the
-//! value it wrote there: what it could have sent as its result in the first place, so nothing
-//! is gained by it.
+//! value it wrote there, and one that writes [`MEMBERS`] gets those members: what it could have
+//! sent in the first place, so nothing is gained by it.
 //!
 //! A leaf: it imports nothing of the hub (only the event-stream reader, [`crate::sse`]).
 
@@ -29,6 +34,29 @@ use serde_json::Value;
 /// The `_meta` member that carries a server's answer in a placeholder result.
 pub const KEY: &str = "dev.patchbay/passthrough";
 
+/// The `_meta` member that carries members of the object it is in that rmcp's model has no
+/// field for; they are put back beside `_meta`, replacing any of the same name.
+pub const MEMBERS: &str = "dev.patchbay/members";
+
+/// Keep `members` in `meta` for the endpoint to put back beside it (merged with any kept there).
+pub fn stash_members(meta: &mut Option<MetaObject>, members: JsonObject) {
+    if members.is_empty() {
+        return;
+    }
+    let meta = meta.get_or_insert_with(MetaObject::default);
+    match meta.0.get_mut(MEMBERS) {
+        Some(Value::Object(kept)) => kept.extend(members),
+        _ => {
+            meta.0.insert(MEMBERS.to_owned(), Value::Object(members));
+        }
+    }
+}
+
+/// The members kept in `meta` by [`stash_members`].
+pub fn stashed(meta: Option<&MetaObject>) -> Option<&JsonObject> {
+    meta?.0.get(MEMBERS)?.as_object()
+}
+
 /// The `_meta` of a placeholder result that stands for `value`.
 pub fn carry(value: Value) -> MetaObject {
     let mut meta = JsonObject::new();
@@ -40,15 +68,67 @@ pub fn carry(value: Value) -> MetaObject {
 /// placeholder's place; `None` when it carries none. The placeholder's `resultType`, which the
 /// hub adds for the clients that require it, is kept when the server's answer has none.
 pub fn restore(message: &[u8]) -> Option<Vec<u8>> {
-    memmem::find(message, KEY.as_bytes())?;
+    let carried = memmem::find(message, KEY.as_bytes()).is_some();
+    let members = memmem::find(message, MEMBERS.as_bytes()).is_some();
+    if !carried && !members {
+        return None;
+    }
     let mut message: Value = serde_json::from_slice(message).ok()?;
+    let mut changed = false;
+    if members {
+        changed |= hoist(&mut message);
+    }
+    if carried && let Some(answer) = carried_answer(&mut message) {
+        message["result"] = answer;
+        changed = true;
+    }
+    changed.then(|| serde_json::to_vec(&message).ok()).flatten()
+}
+
+/// The answer a placeholder result carries, taken out of it.
+fn carried_answer(message: &mut Value) -> Option<Value> {
     let placeholder = message.get_mut("result")?.as_object_mut()?;
     let mut answer = placeholder.get_mut("_meta")?.as_object_mut()?.remove(KEY)?;
     if let (Some(kind), Some(fields)) = (placeholder.remove("resultType"), answer.as_object_mut()) {
         fields.entry("resultType").or_insert(kind);
     }
-    message["result"] = answer;
-    serde_json::to_vec(&message).ok()
+    Some(answer)
+}
+
+/// Put the members kept under [`MEMBERS`] back beside each `_meta` in `value` (a `_meta` left
+/// empty goes); whether any were found.
+fn hoist(value: &mut Value) -> bool {
+    match value {
+        Value::Object(object) => {
+            let mut found = false;
+            let kept = match object.get_mut("_meta") {
+                Some(Value::Object(meta)) => {
+                    let kept = meta.remove(MEMBERS);
+                    if meta.is_empty() {
+                        object.remove("_meta");
+                    }
+                    kept
+                }
+                _ => None,
+            };
+            for child in object.values_mut() {
+                found |= hoist(child);
+            }
+            if let Some(Value::Object(kept)) = kept {
+                object.extend(kept);
+                found = true;
+            }
+            found
+        }
+        Value::Array(items) => {
+            let mut found = false;
+            for item in items {
+                found |= hoist(item);
+            }
+            found
+        }
+        _ => false,
+    }
 }
 
 /// An event stream with [`restore`] applied to the data of each event. Events pass in whole
@@ -87,7 +167,9 @@ where
 
 /// Whole events, each with its data line restored where it carries an answer.
 fn restore_whole(events: Bytes) -> Bytes {
-    if memmem::find(&events, KEY.as_bytes()).is_none() {
+    if memmem::find(&events, KEY.as_bytes()).is_none()
+        && memmem::find(&events, MEMBERS.as_bytes()).is_none()
+    {
         return events;
     }
     Bytes::from(crate::sse::map_data(&events, restore))
@@ -127,6 +209,31 @@ mod tests {
         assert_eq!(
             String::from_utf8(text).unwrap(),
             r#"{"jsonrpc":"2.0","id":7,"result":"just text"}"#
+        );
+    }
+
+    #[test]
+    fn stashed_members_go_back_beside_their_meta_wherever_they_are() {
+        let mut tool = None;
+        let mut execution = JsonObject::new();
+        execution.insert(
+            "execution".into(),
+            serde_json::json!({"taskSupport": "required"}),
+        );
+        stash_members(&mut tool, execution);
+        let mut own = Some(MetaObject(JsonObject::from_iter([("a".into(), 1.into())])));
+        stash_members(&mut own, JsonObject::from_iter([("x".into(), 2.into())]));
+        let message = serde_json::json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [
+            {"name": "t", "_meta": tool}, {"name": "u", "_meta": own}, {"name": "v"}]}});
+        let restored = restore(message.to_string().as_bytes()).expect("members to put back");
+        let restored: Value = serde_json::from_slice(&restored).unwrap();
+        assert_eq!(
+            restored["result"]["tools"],
+            serde_json::json!([
+                {"name": "t", "execution": {"taskSupport": "required"}},
+                {"name": "u", "_meta": {"a": 1}, "x": 2},
+                {"name": "v"},
+            ])
         );
     }
 

@@ -65,6 +65,8 @@ pub struct Catalog {
     servers: Vec<String>,
     /// Whether a tool or resource here is an app's (MCP Apps).
     offers_apps: bool,
+    /// Whether a tool here takes tasks (2025-11-25).
+    offers_tasks: bool,
 }
 
 impl Catalog {
@@ -132,6 +134,7 @@ impl Catalog {
             }
         }
         catalog.offers_apps = catalog.find_apps();
+        catalog.offers_tasks = catalog.find_tasks();
         // Longest prefix first, so the most specific template wins.
         catalog
             .template_prefixes
@@ -198,6 +201,7 @@ impl Catalog {
             .cloned()
             .collect();
         view.offers_apps = view.find_apps();
+        view.offers_tasks = view.find_tasks();
         view
     }
 
@@ -205,6 +209,25 @@ impl Catalog {
         let tool_names_app = |t: &Tool| t.meta.as_ref().is_some_and(|m| apps::names_app(&m.0));
         self.tools.iter().any(tool_names_app)
             || self.resources.iter().any(|r| apps::is_app_uri(&r.uri))
+    }
+
+    /// Whether `server` is in this catalogue.
+    pub fn has_server(&self, server: &str) -> bool {
+        self.servers.iter().any(|s| s == server)
+    }
+
+    /// Whether a tool here takes tasks: the hub then declares them to session clients.
+    pub fn offers_tasks(&self) -> bool {
+        self.offers_tasks
+    }
+
+    /// Whether a tool here takes tasks (2025-11-25 `execution.taskSupport`, kept whole).
+    fn find_tasks(&self) -> bool {
+        self.tools.iter().any(|tool| {
+            crate::whole::stashed(tool.meta.as_ref())
+                .and_then(|members| members.get("execution")?.get("taskSupport")?.as_str())
+                .is_some_and(|support| support != "forbidden")
+        })
     }
 
     /// Whether a tool or resource of this catalogue is an app's: the hub then declares MCP

@@ -169,6 +169,11 @@ async fn guard_layer(State(guard): State<Guard>, request: Request, next: Next) -
         Ok(kind) => kind == Kind::Request,
         Err(answer) => return (StatusCode::BAD_REQUEST, axum::Json(answer)).into_response(),
     };
+    // A session's (2025-era) task requests carry what rmcp's model would drop.
+    let bytes = match parts.headers.contains_key("mcp-session-id") && request {
+        true => super::tasks::for_rmcp(&bytes).map_or(bytes, axum::body::Bytes::from),
+        false => bytes,
+    };
     let response = next
         .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
         .await;

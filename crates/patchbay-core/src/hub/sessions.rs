@@ -16,6 +16,7 @@ use crate::events::CallRecord;
 
 use super::calls::{CallGuard, Caller};
 use super::rounds::{self, Call, Step};
+use super::tasks;
 use super::{FIRST_START_WAIT, Hub};
 use tokio_util::sync::CancellationToken;
 
@@ -328,6 +329,30 @@ impl HubService {
     }
 }
 
+impl HubService {
+    /// `tasks/list` (2025-11-25): the lists of the servers given tasks through the hub, that
+    /// this session can see, joined (a server that cannot list them is left out).
+    async fn list_tasks(&self, context: &RequestContext<RoleServer>) -> serde_json::Value {
+        let catalog = self.snapshot();
+        let mut all = Vec::new();
+        for server in self.hub.task_servers() {
+            if !catalog.has_server(&server) {
+                continue;
+            }
+            let request = ClientRequest::CustomRequest(CustomRequest::new("tasks/list", None));
+            let Ok(answer) = self.forward(&server, request, context).await else {
+                continue;
+            };
+            let mut answer = tasks::raw(answer);
+            tasks::expose(&server, &mut answer);
+            if let Some(serde_json::Value::Array(list)) = answer.get_mut("tasks") {
+                all.append(list);
+            }
+        }
+        serde_json::json!({ "tasks": all })
+    }
+}
+
 /// Rounds of questions a session client answers for one request before the hub gives up.
 const MAX_ROUNDS: usize = 10;
 
@@ -374,6 +399,18 @@ fn put_round(request: &mut ClientRequest, answers: InputResponses, state: Option
         *responses = Some(answers);
         *request_state = state;
     }
+}
+
+/// A task-augmented `tools/call` (2025-11-25) for the tool's server: rmcp's model has no
+/// `task`, so it goes as a method rmcp does not model, with the same params.
+fn task_call(params: CallToolRequestParams, task: serde_json::Value) -> ClientRequest {
+    let mut body = serde_json::Map::new();
+    body.insert("name".to_owned(), params.name.into_owned().into());
+    if let Some(arguments) = params.arguments {
+        body.insert("arguments".to_owned(), arguments.into());
+    }
+    body.insert("task".to_owned(), task);
+    ClientRequest::CustomRequest(CustomRequest::new("tools/call", Some(body.into())))
 }
 
 /// The `_meta` of a placeholder for an answer rmcp's model could not read: the endpoint puts
@@ -452,15 +489,20 @@ impl ServerHandler for HubService {
             .enable_logging()
             .enable_completions()
             .build();
-        if self.snapshot().offers_apps() {
+        let catalog = self.snapshot();
+        if catalog.offers_apps() {
             let extensions = capabilities.extensions.get_or_insert_default();
             extensions.insert(apps::EXTENSION.to_owned(), JsonObject::new());
         }
-        InitializeResult::new(capabilities)
+        let mut info = InitializeResult::new(capabilities)
             .with_server_info(Implementation::new("patchbay", crate::VERSION).with_title("Patchbay hub"))
             .with_instructions(
                 "Patchbay hub: tools and prompts of every connected server, named <server>__<name>.",
-            )
+            );
+        if catalog.offers_tasks() {
+            tasks::declare(&mut info);
+        }
+        info
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
@@ -565,7 +607,12 @@ impl ServerHandler for HubService {
         let tool_name = request.name.clone();
         let mut upstream = request;
         upstream.name = route.name.into();
-        let request = ClientRequest::CallToolRequest(CallToolRequest::new(upstream));
+        let task = context.meta.0.get(tasks::TASK_KEY).cloned();
+        let tasked = task.is_some();
+        let request = match task {
+            Some(task) => task_call(upstream, task),
+            None => ClientRequest::CallToolRequest(CallToolRequest::new(upstream)),
+        };
         let what = ("tools/call", tool_name.as_ref());
         let result = match self
             .forward_asking(&route.server, what, request, &context)
@@ -580,6 +627,12 @@ impl ServerHandler for HubService {
             Ok(ServerResult::CreateTaskResult(r)) => Ok(CallToolResponse::Task(r)),
             Ok(ServerResult::CustomResult(mut unread)) => {
                 apps::expose_value(&route.server, &mut unread.0);
+                if tasked {
+                    tasks::expose(&route.server, &mut unread.0);
+                    if let Some(task) = unread.0.get("task") {
+                        self.hub.task_made(&route.server, task);
+                    }
+                }
                 let mut r = CallToolResult::success(Vec::new());
                 r.is_error = unread.0.get("isError").and_then(serde_json::Value::as_bool);
                 r.meta = Some(carry(unread));
@@ -749,6 +802,48 @@ impl ServerHandler for HubService {
             }
             _ => Err(unexpected(&server)),
         }
+    }
+
+    /// A session client's 2025-11-25 `tasks/*` (renamed by the endpoint, see [`tasks`]); any
+    /// other method the hub does not know.
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        let Some(method) = request.method.strip_prefix(tasks::LEGACY) else {
+            return Err(ErrorData::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                format!("method not found: {}", request.method),
+                None,
+            ));
+        };
+        if method == "tasks/list" {
+            return Ok(CustomResult::new(self.list_tasks(&context).await));
+        }
+        let mut params = request.params.unwrap_or_default();
+        let exposed = params
+            .get("taskId")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| ErrorData::invalid_params(format!("{method} needs a taskId"), None))?;
+        let (server, id) = tasks::split_id(&exposed)
+            .filter(|(server, _)| self.snapshot().has_server(server))
+            .ok_or_else(|| ErrorData::invalid_params(format!("unknown task `{exposed}`"), None))?;
+        params["taskId"] = id.into();
+        let upstream = CustomRequest::new(method, Some(params));
+        let answer = self
+            .forward(server, ClientRequest::CustomRequest(upstream), &context)
+            .await;
+        let mut answer = tasks::raw(answer?);
+        tasks::expose(server, &mut answer);
+        if method == "tasks/result" {
+            apps::expose_value(server, &mut answer);
+        }
+        if method == "tasks/result" || tasks::ended(&answer) {
+            self.hub.task_ended(&exposed);
+        }
+        Ok(CustomResult::new(answer))
     }
 
     async fn set_level(

@@ -1,4 +1,4 @@
-//! A stdio server's answers, kept whole.
+//! A stdio server's answers, kept whole (and its tools' definitions).
 //!
 //! rmcp reads what a child writes into its typed model of the protocol, and a field the model
 //! does not know (a server's own member in a tool result, a text content's extra field) is gone
@@ -12,8 +12,10 @@
 //! ends of one unused pipe instead; the real ones are
 //! spoken over by rmcp's own line transport (`AsyncRwTransport`, the one the child-process
 //! transport wraps), reading through [`CopyingReader`], which keeps a copy of each answer to a
-//! `tools/call`, `prompts/get` or `resources/read` the hub sent; when rmcp's reading of that
-//! answer, written out again, is not equal to the copy, the answer is handed on as the copy.
+//! `tools/call`, `prompts/get`, `resources/read` or other method rmcp does not model the hub
+//! sent; when rmcp's reading of that answer, written out again, is not equal to the copy, the
+//! answer is handed on as the copy. A `tools/list` answer stays rmcp's reading, each tool with
+//! the members it lost kept in its `_meta` ([`crate::whole::stash_members`]).
 //! Nothing else changes: every other message is rmcp's reading, and a line costs one copy and,
 //! while such a call is in flight, one parse.
 
@@ -129,6 +131,8 @@ impl Transport<RoleClient> for WholeChild {
                 ClientRequest::CallToolRequest(_)
                     | ClientRequest::GetPromptRequest(_)
                     | ClientRequest::ReadResourceRequest(_)
+                    | ClientRequest::ListToolsRequest(_)
+                    | ClientRequest::CustomRequest(_)
             )
         {
             self.watch.expect(&request.id);
@@ -165,6 +169,9 @@ impl Transport<RoleClient> for WholeChild {
 /// `read` is rmcp's reading of an answer, `copy` the answer as the server wrote it: when the
 /// reading lost or changed anything, the answer goes on as written.
 fn keep_whole(read: &mut ServerResult, copy: Value) {
+    if let ServerResult::ListToolsResult(list) = read {
+        return keep_tools_whole(&mut list.tools, copy);
+    }
     if matches!(read, ServerResult::CustomResult(_)) {
         return;
     }
@@ -172,6 +179,27 @@ fn keep_whole(read: &mut ServerResult, copy: Value) {
     if !same {
         tracing::debug!("an answer has what rmcp's model does not; passing it on as written");
         *read = ServerResult::CustomResult(CustomResult::new(copy));
+    }
+}
+
+/// A list of tools stays rmcp's reading (the hub reads it), each tool with the members the
+/// reading lost (a 2025-11-25 tool's `execution`, a server's own) kept in its `_meta`
+/// ([`crate::whole::stash_members`]).
+fn keep_tools_whole(read: &mut [rmcp::model::Tool], mut copy: Value) {
+    let Some(Value::Array(written)) = copy.get_mut("tools").map(Value::take) else {
+        return;
+    };
+    if written.len() != read.len() {
+        return;
+    }
+    for (tool, wrote) in read.iter_mut().zip(written) {
+        let (Value::Object(mut wrote), Ok(Value::Object(known))) =
+            (wrote, serde_json::to_value(&*tool))
+        else {
+            continue;
+        };
+        wrote.retain(|name, _| !known.contains_key(name) && name != "_meta");
+        crate::whole::stash_members(&mut tool.meta, wrote);
     }
 }
 
@@ -342,5 +370,32 @@ mod tests {
             ServerResult::CustomResult(kept) => assert_eq!(kept.0, more),
             other => panic!("expected the answer as written, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_tool_list_stays_rmcps_with_each_tools_lost_members_in_its_meta() {
+        let copy = serde_json::json!({"tools": [
+            {"name": "plain", "inputSchema": {"type": "object"}},
+            {"name": "task", "inputSchema": {"type": "object"},
+             "execution": {"taskSupport": "required"}, "_meta": {"own": 1}},
+        ]});
+        let mut read: ServerResult = serde_json::from_value(copy.clone()).unwrap();
+        keep_whole(&mut read, copy);
+        let ServerResult::ListToolsResult(list) = read else {
+            panic!("a list stays rmcp's reading: {read:?}");
+        };
+        assert_eq!(crate::whole::stashed(list.tools[0].meta.as_ref()), None);
+        let meta = list.tools[1].meta.as_ref();
+        let kept = crate::whole::stashed(meta).expect("members kept");
+        assert_eq!(
+            kept.get("execution"),
+            Some(&serde_json::json!({"taskSupport": "required"}))
+        );
+        assert_eq!(kept.len(), 1);
+        assert_eq!(
+            meta.unwrap().0.get("own"),
+            Some(&1.into()),
+            "the tool's own _meta stays"
+        );
     }
 }

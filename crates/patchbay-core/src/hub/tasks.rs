@@ -1,0 +1,261 @@
+//! Tasks of the 2025-11-25 revision (SEP-1686) through the hub, for session clients.
+//!
+//! A task-augmented `tools/call` (one with `params.task`) goes to the tool's server with its
+//! `task`; the task the server makes is shown as `SERVER/ID`, so that two servers' ids cannot
+//! collide and the id alone says where `tasks/get`, `tasks/result` and `tasks/cancel` go.
+//! `tasks/list` joins the lists of the servers that were given tasks through this hub. A server
+//! holding a task the hub has not seen end (a terminal status, or its result fetched) is not
+//! stopped for idleness, until the task's own time to live (at most [`MAX_HOLD`]).
+//!
+//! rmcp's model knows the 2026-07-28 tasks extension, not these: for a session's request the
+//! endpoint moves `params.task` into `_meta` under [`TASK_KEY`] and gives `tasks/*` the method
+//! names under [`LEGACY`] ([`for_rmcp`]); the hub sends them on as the methods rmcp does not
+//! model, and their answers come back whole ([`crate::whole`]).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use memchr::memmem;
+use rmcp::model::{InitializeResult, ServerResult};
+use serde_json::{Map, Value};
+
+use super::Hub;
+use super::upstream::InUse;
+
+/// Where a session client's `params.task` rides in `_meta` from the endpoint to the hub.
+pub(super) const TASK_KEY: &str = "dev.patchbay/task";
+
+/// The prefix the endpoint gives a session client's `tasks/*` method names.
+pub(super) const LEGACY: &str = "dev.patchbay/legacy/";
+
+/// The 2025-11-25 task methods a client sends.
+const METHODS: [&str; 4] = ["tasks/get", "tasks/result", "tasks/list", "tasks/cancel"];
+
+/// The longest a task keeps its server from an idle stop.
+pub(super) const MAX_HOLD: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The `_meta` key that names the task a message belongs to.
+const RELATED: &str = "io.modelcontextprotocol/related-task";
+
+/// A session client's request as the hub's rmcp server can take it, when it has what rmcp's
+/// model would drop: `params.task` on `tools/call`, or a 2025-11-25 `tasks/*` method (which
+/// rmcp would take for the 2026-07-28 extension's). `None`: the body goes on as it is.
+pub fn for_rmcp(body: &[u8]) -> Option<Vec<u8>> {
+    memmem::find(body, b"task")?;
+    let mut message: Value = serde_json::from_slice(body).ok()?;
+    let method = message.get("method")?.as_str()?;
+    if METHODS.contains(&method) {
+        message["method"] = Value::String(format!("{LEGACY}{method}"));
+    } else if method == "tools/call" {
+        let params = message.get_mut("params")?.as_object_mut()?;
+        let task = params.remove("task")?;
+        let meta = params
+            .entry("_meta")
+            .or_insert_with(|| Value::Object(Map::new()));
+        meta.as_object_mut()?.insert(TASK_KEY.to_owned(), task);
+    } else {
+        return None;
+    }
+    serde_json::to_vec(&message).ok()
+}
+
+/// Declare 2025-11-25 tasks (`tools/call` as a task, `tasks/list`, `tasks/cancel`) in `info`:
+/// rmcp's capabilities have no member for them, so the whole `capabilities` rides in `_meta`.
+pub(super) fn declare(info: &mut InitializeResult) {
+    let Ok(Value::Object(mut capabilities)) = serde_json::to_value(&info.capabilities) else {
+        return;
+    };
+    let tasks = serde_json::json!({"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}});
+    capabilities.insert("tasks".to_owned(), tasks);
+    let members = Map::from_iter([("capabilities".to_owned(), Value::Object(capabilities))]);
+    crate::whole::stash_members(&mut info.meta, members);
+}
+
+/// A task's id as clients see it.
+pub(super) fn exposed_id(server: &str, id: &str) -> String {
+    format!("{server}/{id}")
+}
+
+/// The server and its own id behind an exposed task id.
+pub(super) fn split_id(exposed: &str) -> Option<(&str, &str)> {
+    exposed.split_once('/').filter(|(server, id)| {
+        !server.is_empty() && !id.is_empty() && crate::names::valid_server_name(server)
+    })
+}
+
+/// An upstream answer as JSON, whatever rmcp made of it (kept whole for a stdio server).
+pub(super) fn raw(result: ServerResult) -> Value {
+    match result {
+        ServerResult::CustomResult(value) => value.0,
+        other => serde_json::to_value(other).unwrap_or_default(),
+    }
+}
+
+/// Task ids in an answer of `server` as clients see them: a created task's (`task.taskId`), a
+/// task's own (`taskId`), a list's (`tasks[].taskId`), and a result's related task (`_meta`).
+pub(super) fn expose(server: &str, answer: &mut Value) {
+    let rename = |holder: Option<&mut Value>| {
+        if let Some(Value::String(id)) = holder.and_then(|h| h.get_mut("taskId")) {
+            *id = exposed_id(server, id);
+        }
+    };
+    rename(answer.get_mut("task"));
+    rename(Some(answer));
+    rename(
+        answer
+            .get_mut("_meta")
+            .and_then(|meta| meta.get_mut(RELATED)),
+    );
+    if let Some(Value::Array(tasks)) = answer.get_mut("tasks") {
+        for task in tasks {
+            rename(Some(task));
+        }
+    }
+}
+
+/// Whether a task (its `status`) has ended.
+pub(super) fn ended(task: &Value) -> bool {
+    matches!(
+        task.get("status").and_then(Value::as_str),
+        Some("completed" | "failed" | "cancelled")
+    )
+}
+
+/// Tasks made through the hub: the servers that were given any, and the marks that keep the
+/// servers of unfinished ones from an idle stop.
+#[derive(Default)]
+pub(super) struct Tasks {
+    servers: Mutex<BTreeSet<String>>,
+    held: Mutex<HashMap<String, InUse>>,
+}
+
+impl Hub {
+    /// `server` made the task `task` (its answer, ids exposed): keep the server from an idle
+    /// stop until the task ends or its time to live (`ttl`, ms) is over.
+    pub(super) fn task_made(&self, server: &str, task: &Value) {
+        let tasks = &self.inner.tasks;
+        tasks
+            .servers
+            .lock()
+            .expect("tasks lock")
+            .insert(server.to_owned());
+        let Some(id) = task.get("taskId").and_then(Value::as_str) else {
+            return;
+        };
+        if ended(task) {
+            return;
+        }
+        let Some(up) = self.upstream(server) else {
+            return;
+        };
+        tasks
+            .held
+            .lock()
+            .expect("tasks lock")
+            .insert(id.to_owned(), up.begin_use());
+        let hold = task
+            .get("ttl")
+            .and_then(Value::as_u64)
+            .map_or(MAX_HOLD, Duration::from_millis)
+            .min(MAX_HOLD);
+        let (hub, id) = (self.clone(), id.to_owned());
+        let stopping = self.stopping();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(hold) => {}
+                _ = stopping.cancelled() => {}
+            }
+            hub.task_ended(&id);
+        });
+    }
+
+    /// The task `id` (exposed) ended, or its result was fetched.
+    pub(super) fn task_ended(&self, id: &str) {
+        self.inner.tasks.held.lock().expect("tasks lock").remove(id);
+    }
+
+    /// The servers given tasks through the hub.
+    pub(super) fn task_servers(&self) -> Vec<String> {
+        let servers = self.inner.tasks.servers.lock().expect("tasks lock");
+        servers.iter().cloned().collect()
+    }
+
+    /// Unfinished tasks made through the hub.
+    pub fn tasks_running(&self) -> usize {
+        self.inner.tasks.held.lock().expect("tasks lock").len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rewritten(body: Value) -> Option<Value> {
+        let out = for_rmcp(body.to_string().as_bytes())?;
+        Some(serde_json::from_slice(&out).unwrap())
+    }
+
+    #[test]
+    fn a_task_augmented_call_carries_its_task_in_meta_and_task_methods_are_renamed() {
+        let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "s__t", "arguments": {"a": 1}, "task": {"ttl": 60000},
+                "_meta": {"progressToken": 7}}});
+        let out = rewritten(call).unwrap();
+        assert_eq!(out["params"].get("task"), None);
+        assert_eq!(out["params"]["_meta"][TASK_KEY], json!({"ttl": 60000}));
+        assert_eq!(out["params"]["_meta"]["progressToken"], 7);
+        assert_eq!(out["params"]["arguments"], json!({"a": 1}));
+
+        for method in METHODS {
+            let request = json!({"jsonrpc": "2.0", "id": 2, "method": method,
+                "params": {"taskId": "s/1"}});
+            let out = rewritten(request).unwrap();
+            assert_eq!(out["method"], format!("{LEGACY}{method}"));
+            assert_eq!(out["params"]["taskId"], "s/1");
+        }
+    }
+
+    #[test]
+    fn other_requests_pass_as_they_are() {
+        let plain = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "task", "arguments": {"task": "x"}}});
+        assert_eq!(rewritten(plain), None, "`task` only in the arguments");
+        let update = json!({"jsonrpc": "2.0", "id": 1, "method": "tasks/update",
+            "params": {"taskId": "s/1"}});
+        assert_eq!(rewritten(update), None, "not a 2025-11-25 method");
+        assert_eq!(for_rmcp(b"{\"task\": "), None, "not JSON");
+    }
+
+    #[test]
+    fn ids_name_their_server_and_split_back() {
+        let id = exposed_id("everything", "4f1c/9");
+        assert_eq!(id, "everything/4f1c/9");
+        assert_eq!(split_id(&id), Some(("everything", "4f1c/9")));
+        assert_eq!(split_id("no-slash"), None);
+        assert_eq!(split_id("/x"), None);
+        assert_eq!(split_id("bad name/x"), None);
+    }
+
+    #[test]
+    fn every_task_id_in_an_answer_is_exposed() {
+        let mut created = json!({"task": {"taskId": "a", "status": "working"}});
+        expose("s", &mut created);
+        assert_eq!(created["task"]["taskId"], "s/a");
+
+        let mut got = json!({"taskId": "a", "status": "completed"});
+        expose("s", &mut got);
+        assert_eq!(got["taskId"], "s/a");
+        assert!(ended(&got));
+
+        let mut result = json!({"content": [], "_meta": {RELATED: {"taskId": "a"}}});
+        expose("s", &mut result);
+        assert_eq!(result["_meta"][RELATED]["taskId"], "s/a");
+
+        let mut list = json!({"tasks": [{"taskId": "a"}, {"taskId": "b"}]});
+        expose("s", &mut list);
+        assert_eq!(list["tasks"][1]["taskId"], "s/b");
+        assert!(!ended(&json!({"status": "working"})));
+    }
+}

@@ -1,0 +1,142 @@
+"""Tasks of the 2025-11-25 revision through the hub, from session clients: server-everything's
+`simulate-research-query` (`taskSupport: "required"`) run as a task by the TypeScript SDK's client
+(`clients/tasks_client.mjs`: it makes the call a task because the hub kept the tool's
+`execution`), its id naming the server, polled with `tasks/get`, its result fetched with
+`tasks/result` (the server's elicitation during the task answered by the calling client), listed
+by `tasks/list`, and read again from another client (the Python SDK); and a lazy server is not
+stopped for idleness while it holds a running task."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import mcp.types as types
+import pytest
+from patchbay_harness import (
+    PEERS,
+    Hub,
+    Sandbox,
+    everything_cmd,
+    mcp_session,
+    server_status,
+    wait_server_running,
+    wait_until,
+)
+
+pytestmark = pytest.mark.anyio
+
+TOOL = "everything__simulate-research-query"
+CLIENT = Path(__file__).parent / "clients" / "tasks_client.mjs"
+RUN_LIMIT = 90  # four 1 s stages, polling, and a slow machine
+
+
+def task_client(hub: Hub, arguments: dict[str, Any], hold_ms: int | None = None) -> subprocess.Popen[str]:
+    command = ["node", str(CLIENT), str(PEERS), hub.url, hub.secret, TOOL, json.dumps(arguments)]
+    if hold_ms is not None:
+        command.append(str(hold_ms))
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(client: subprocess.Popen[str]) -> dict[str, Any]:
+    try:
+        out, err = client.communicate(timeout=RUN_LIMIT)
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+    assert client.returncode == 0, f"the client failed ({client.returncode}): {err[-2000:]}"
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def events(seen: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [e for e in seen["events"] if e["type"] == kind]
+
+
+def report(seen: dict[str, Any]) -> str:
+    [result] = events(seen, "result")
+    return "".join(block.get("text", "") for block in result["result"]["content"])
+
+
+async def test_a_session_client_runs_a_task_through_the_hub_to_its_result(
+    sandbox: Sandbox, start_hub: Callable[..., Hub]
+) -> None:
+    sandbox.add_server("everything", everything_cmd())
+    hub = start_hub()
+    wait_server_running(sandbox, "everything")
+    seen = finish(task_client(hub, {"topic": "tides"}))
+
+    assert (seen["capabilities"] or {}).get("tasks", {}).get("requests", {}).get("tools"), (
+        f"the hub declares tasks for tools/call: {seen['capabilities']}"
+    )
+    assert seen["execution"] == {"taskSupport": "required"}, f"the tool's `execution` is kept: {seen['execution']}"
+    assert not events(seen, "error"), events(seen, "error")
+    [created] = events(seen, "taskCreated")
+    task_id = created["task"]["taskId"]
+    assert task_id.startswith("everything/") and len(task_id) > len("everything/"), task_id
+    assert task_id in seen["listed"], f"tasks/list shows it: {seen['listed']}"
+    statuses = [e["task"]["status"] for e in events(seen, "taskStatus")]
+    assert statuses and statuses[-1] == "completed", f"polled to its end: {statuses}"
+    assert all(e["task"]["taskId"] == task_id for e in events(seen, "taskStatus"))
+    assert "Research Report: tides" in report(seen), report(seen)
+
+    # Another client reads the same task by its id: ids route without the session that made it.
+    async with mcp_session(hub.url, hub.secret) as session:
+        got = await session.send_request(
+            types.GetTaskRequest(params=types.GetTaskRequestParams(task_id=task_id)), types.GetTaskResult
+        )
+        assert (got.task_id, got.status) == (task_id, "completed"), got
+        unknown = types.GetTaskRequest(params=types.GetTaskRequestParams(task_id="nosuch/1"))
+        with pytest.raises(Exception, match="unknown task"):
+            await session.send_request(unknown, types.GetTaskResult)
+
+
+async def test_a_question_during_a_task_goes_to_the_client_that_fetches_its_result(
+    sandbox: Sandbox, start_hub: Callable[..., Hub]
+) -> None:
+    sandbox.add_server("everything", everything_cmd())
+    hub = start_hub()
+    wait_server_running(sandbox, "everything")
+    seen = finish(task_client(hub, {"topic": "bridges", "ambiguous": True}))
+    assert not events(seen, "error"), events(seen, "error")
+    assert seen["asked"] and "bridges" in seen["asked"][0], f"the calling client was asked: {seen['asked']}"
+    assert "historical" in report(seen), f"the server got the client's answer: {report(seen)}"
+
+
+async def test_a_lazy_server_holding_a_running_task_is_not_stopped_for_idleness(
+    sandbox: Sandbox, start_hub: Callable[..., Hub]
+) -> None:
+    [program, *args] = everything_cmd()
+    sandbox.config_file.write_text(
+        f"[servers.everything]\ncommand = {json.dumps(program)}\nargs = {json.dumps(args)}\n"
+        'start = "lazy"\nidle_timeout = "1s"\n'
+    )
+    hub = start_hub()
+    client = task_client(hub, {"topic": "glaciers"}, hold_ms=4000)
+    try:
+        assert client.stdout is not None
+        line = client.stdout.readline()
+        assert line.startswith("created everything/"), f"the task was made: {line!r}"
+        running = server_status(sandbox, "everything") or {}
+        assert running.get("state") == "running", running
+        # Past its idle time-out (1 s, checked every 0.25 s), no request in flight.
+        time.sleep(3)
+        now = server_status(sandbox, "everything") or {}
+        assert now.get("state") == "running" and now.get("pid") == running.get("pid"), (
+            f"the server holding the task kept running: {now}"
+        )
+    finally:
+        seen = finish(client)
+    # An idle stop would have ended the task with its server: the result would not come.
+    assert not events(seen, "error"), events(seen, "error")
+    assert "glaciers" in report(seen), seen
+    assert (server_status(sandbox, "everything") or {}).get("pid") in (running.get("pid"), None)
+    wait_until(
+        lambda: (server_status(sandbox, "everything") or {}).get("state") == "idle",
+        20,
+        "with its task ended, the server goes idle again",
+    )
