@@ -524,6 +524,14 @@ def patchbay_processes(sandbox: Sandbox, subcommand: str) -> list[int]:
     return found
 
 
+def http_messages(response: Any) -> list[dict[str, Any]]:
+    """The JSON-RPC messages of an MCP POST's answer: one JSON body, or an event stream's."""
+    if response.headers.get("content-type", "").startswith("text/event-stream"):
+        lines = response.text.splitlines()
+        return [json.loads(line[5:]) for line in lines if line.startswith("data:") and line[5:].strip()]
+    return [response.json()]
+
+
 def wait_until(predicate: Any, timeout: float, message: str, interval: float = POLL_INTERVAL) -> Any:
     """Poll `predicate()` (bounded) until it returns something truthy, and return that; else fail
     the test with `message` and the last value seen."""

@@ -7,18 +7,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-from typing import Any
 
 import httpx2
 import pytest
 from patchbay_harness import Hub, Sandbox, inspector_cmd
-
-
-def messages(response: httpx2.Response) -> list[dict[str, Any]]:
-    if response.headers.get("content-type", "").startswith("text/event-stream"):
-        lines = response.text.splitlines()
-        return [json.loads(line[5:]) for line in lines if line.startswith("data:") and line[5:].strip()]
-    return [response.json()]
+from patchbay_harness import http_messages as messages
 
 
 @pytest.mark.parametrize("revision", ["2025-06-18", "2025-11-25"])

@@ -3,8 +3,11 @@
 (`clients/tasks_client.mjs`: it makes the call a task because the hub kept the tool's
 `execution`), its id naming the server, polled with `tasks/get`, its result fetched with
 `tasks/result` (the server's elicitation during the task answered by the calling client), listed
-by `tasks/list`, and read again from another client (the Python SDK); and a lazy server is not
-stopped for idleness while it holds a running task."""
+by `tasks/list`, and read again from another client (the Python SDK); a lazy server is not
+stopped for idleness while it holds a running task. And the same tool from a stateless
+2026-07-28 client through the tasks extension (`io.modelcontextprotocol/tasks`, its wire
+written out here: no client library speaks it yet): a task handle, `tasks/get` polled through
+`input_required`, `tasks/update` with the answer, and the result."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import mcp.types as types
 import pytest
 from patchbay_harness import (
@@ -22,6 +26,7 @@ from patchbay_harness import (
     Hub,
     Sandbox,
     everything_cmd,
+    http_messages,
     mcp_session,
     server_status,
     wait_server_running,
@@ -140,3 +145,71 @@ async def test_a_lazy_server_holding_a_running_task_is_not_stopped_for_idleness(
         20,
         "with its task ended, the server goes idle again",
     )
+
+
+TASKS = "io.modelcontextprotocol/tasks"
+
+
+class Stateless:
+    """A 2026-07-28 client's requests, as the tasks extension's specification writes them:
+    `_meta` with the revision, the client and its capabilities (elicitation and tasks), and
+    the `Mcp-Method` / `Mcp-Name` headers."""
+
+    def __init__(self, hub: Hub, http: httpx2.Client) -> None:
+        self.hub, self.http, self.next_id = hub, http, 1
+
+    def request(self, method: str, params: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+        request_id, self.next_id = self.next_id, self.next_id + 1
+        params = {**params, "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "raw-2026", "version": "1"},
+            "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}, "extensions": {TASKS: {}}},
+        }}  # fmt: skip
+        headers = {"Mcp-Method": method, "MCP-Protocol-Version": "2026-07-28"}
+        if name is not None:
+            headers["Mcp-Name"] = name
+        message = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+        answer = self.http.post(self.hub.url, json=message, headers=headers)
+        (reply,) = [m for m in http_messages(answer) if m.get("id") == request_id]
+        assert "error" not in reply, f"{method}: {reply}"
+        return reply["result"]
+
+
+def test_a_stateless_client_runs_a_task_through_the_tasks_extension(
+    sandbox: Sandbox, start_hub: Callable[..., Hub]
+) -> None:
+    sandbox.add_server("everything", everything_cmd())
+    hub = start_hub()
+    wait_server_running(sandbox, "everything")
+    headers = {"Accept": "application/json, text/event-stream", **hub.auth_headers}
+    with httpx2.Client(headers=headers, timeout=30) as http:
+        client = Stateless(hub, http)
+        discovered = client.request("server/discover", {})
+        assert TASKS in (discovered["capabilities"].get("extensions") or {}), discovered["capabilities"]
+
+        created = client.request("tools/call", {"name": TOOL, "arguments": {"topic": "rivers", "ambiguous": True}}, TOOL)
+        assert created.get("resultType") == "task", f"a task handle: {created}"
+        task_id = created["taskId"]
+        assert task_id.startswith("everything/") and created["status"] == "working", created
+
+        statuses: list[str] = []
+        answered = False
+        deadline = time.monotonic() + RUN_LIMIT
+        while True:
+            assert time.monotonic() < deadline, f"the task ends in time: {statuses}"
+            got = client.request("tasks/get", {"taskId": task_id}, task_id)
+            assert got["taskId"] == task_id, got
+            if not statuses or statuses[-1] != got["status"]:
+                statuses.append(got["status"])
+            if got["status"] == "input_required":
+                [(key, question)] = got["inputRequests"].items()
+                assert question["method"] == "elicitation/create" and "rivers" in question["params"]["message"], question
+                answer = {"action": "accept", "content": {"interpretation": "historical"}}
+                client.request("tasks/update", {"taskId": task_id, "inputResponses": {key: answer}}, task_id)
+                answered = True
+            elif got["status"] in ("completed", "failed", "cancelled"):
+                break
+            time.sleep((got.get("pollIntervalMs") or 500) / 1000)
+    assert answered and statuses[-1] == "completed", f"asked once, then done: {statuses}"
+    text = "".join(block.get("text", "") for block in got["result"]["content"])
+    assert "Research Report: rivers (historical)" in text, text

@@ -69,6 +69,12 @@ pub struct Catalog {
     offers_tasks: bool,
 }
 
+/// A tool's `execution.taskSupport` (2025-11-25), kept whole from its server's definition.
+fn support(tool: &Tool) -> Option<&str> {
+    let members = crate::whole::stashed(tool.meta.as_ref())?;
+    members.get("execution")?.get("taskSupport")?.as_str()
+}
+
 impl Catalog {
     /// Merge per-server lists (server order is the map's order, so the result is stable).
     pub fn build(servers: &BTreeMap<String, Arc<ServerCatalog>>) -> Self {
@@ -223,11 +229,17 @@ impl Catalog {
 
     /// Whether a tool here takes tasks (2025-11-25 `execution.taskSupport`, kept whole).
     fn find_tasks(&self) -> bool {
-        self.tools.iter().any(|tool| {
-            crate::whole::stashed(tool.meta.as_ref())
-                .and_then(|members| members.get("execution")?.get("taskSupport")?.as_str())
-                .is_some_and(|support| support != "forbidden")
-        })
+        let takes = |tool: &Tool| support(tool).is_some_and(|s| s != "forbidden");
+        self.tools.iter().any(takes)
+    }
+
+    /// The exposed tool's task support (`execution.taskSupport`): `required`, `optional`,
+    /// `forbidden`, or none said.
+    pub fn task_support(&self, exposed: &str) -> Option<&str> {
+        self.tools
+            .iter()
+            .find(|tool| tool.name == exposed)
+            .and_then(support)
     }
 
     /// Whether a tool or resource of this catalogue is an app's: the hub then declares MCP

@@ -330,6 +330,35 @@ impl HubService {
 }
 
 impl HubService {
+    /// Follow `task` (made for a 2026-07-28 client, ids exposed) by fetching its result at once,
+    /// in rounds: the server's questions during it reach the client through `tasks/get`.
+    fn follow_task(&self, server: &str, task: &Task, context: &RequestContext<RoleServer>) {
+        let Some((_, id)) = tasks::split_id(&task.task_id) else {
+            return;
+        };
+        let params = serde_json::json!({ "taskId": id });
+        let request =
+            ClientRequest::CustomRequest(CustomRequest::new("tasks/result", Some(params)));
+        let (service, at, context) = (self.clone(), server.to_owned(), context.clone());
+        let takes = Arc::new(context.meta.client_capabilities().unwrap_or_default());
+        let fetch = Call::start("tasks/result".to_owned(), move |asks, cancel| async move {
+            let caller = Caller::Rounds(asks, takes);
+            service
+                .forward_as(&at, request, &context, caller, cancel)
+                .await
+        });
+        let follow = tasks::Follow::start(server, id, task.clone(), fetch);
+        self.hub.follow(&task.task_id, follow);
+    }
+
+    /// The task `id` (exposed) the hub follows, if this session can see its server.
+    fn followed_here(&self, id: &str) -> Result<Arc<tasks::Follow>, ErrorData> {
+        self.hub
+            .followed(id)
+            .filter(|follow| self.snapshot().has_server(&follow.server))
+            .ok_or_else(|| ErrorData::invalid_params(format!("unknown task `{id}`"), None))
+    }
+
     /// `tasks/list` (2025-11-25): the lists of the servers given tasks through the hub, that
     /// this session can see, joined (a server that cannot list them is left out).
     async fn list_tasks(&self, context: &RequestContext<RoleServer>) -> serde_json::Value {
@@ -494,6 +523,10 @@ impl ServerHandler for HubService {
             let extensions = capabilities.extensions.get_or_insert_default();
             extensions.insert(apps::EXTENSION.to_owned(), JsonObject::new());
         }
+        if catalog.offers_tasks() {
+            let extensions = capabilities.extensions.get_or_insert_default();
+            extensions.insert(TASKS_EXTENSION_ID.to_owned(), JsonObject::new());
+        }
         let mut info = InitializeResult::new(capabilities)
             .with_server_info(Implementation::new("patchbay", crate::VERSION).with_title("Patchbay hub"))
             .with_instructions(
@@ -579,14 +612,10 @@ impl ServerHandler for HubService {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let route = self
-            .catalog_with(|c| c.tool(&request.name).is_some())
-            .await
-            .tool(&request.name)
-            .cloned()
-            .ok_or_else(|| {
-                self.not_here("tool", &request.name, |c| c.tool(&request.name).is_some())
-            })?;
+        let catalog = self.catalog_with(|c| c.tool(&request.name).is_some()).await;
+        let route = catalog.tool(&request.name).cloned().ok_or_else(|| {
+            self.not_here("tool", &request.name, |c| c.tool(&request.name).is_some())
+        })?;
         let started = std::time::Instant::now();
         let started_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -607,7 +636,17 @@ impl ServerHandler for HubService {
         let tool_name = request.name.clone();
         let mut upstream = request;
         upstream.name = route.name.into();
-        let task = context.meta.0.get(tasks::TASK_KEY).cloned();
+        let mut task = context.meta.0.get(tasks::TASK_KEY).cloned();
+        // A 2026-07-28 client that takes tasks gets one where the server requires it.
+        let follow = task.is_none()
+            && stateless(&context)
+            && context
+                .client_capabilities()
+                .is_some_and(|c| c.supports_tasks())
+            && catalog.task_support(&tool_name) == Some("required");
+        if follow {
+            task = Some(serde_json::Value::Object(Default::default()));
+        }
         let tasked = task.is_some();
         let request = match task {
             Some(task) => task_call(upstream, task),
@@ -633,10 +672,18 @@ impl ServerHandler for HubService {
                         self.hub.task_made(&route.server, task);
                     }
                 }
-                let mut r = CallToolResult::success(Vec::new());
-                r.is_error = unread.0.get("isError").and_then(serde_json::Value::as_bool);
-                r.meta = Some(carry(unread));
-                Ok(CallToolResponse::Complete(r))
+                match unread.0.get("task").and_then(tasks::modern) {
+                    Some(task) if follow => {
+                        self.follow_task(&route.server, &task, &context);
+                        Ok(CallToolResponse::Task(CreateTaskResult::new(task)))
+                    }
+                    _ => {
+                        let mut r = CallToolResult::success(Vec::new());
+                        r.is_error = unread.0.get("isError").and_then(serde_json::Value::as_bool);
+                        r.meta = Some(carry(unread));
+                        Ok(CallToolResponse::Complete(r))
+                    }
+                }
             }
             Ok(_) => Err(unexpected(&route.server)),
             Err(err) => Err(err),
@@ -844,6 +891,53 @@ impl ServerHandler for HubService {
             self.hub.task_ended(&exposed);
         }
         Ok(CustomResult::new(answer))
+    }
+
+    /// `tasks/get` (tasks extension): the followed task as its server and its fetch say.
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        let follow = self.followed_here(&request.task_id)?;
+        let params = serde_json::json!({ "taskId": follow.id });
+        let upstream = ClientRequest::CustomRequest(CustomRequest::new("tasks/get", Some(params)));
+        // A server that cannot say (it restarted) leaves the task as last seen.
+        let now = self.forward(&follow.server, upstream, &context).await.ok();
+        let now = now.map(|answer| {
+            let mut answer = tasks::raw(answer);
+            tasks::expose(&follow.server, &mut answer);
+            answer
+        });
+        let detailed = follow.detailed(&follow.server, now);
+        if detailed.status().is_terminal() {
+            self.hub.task_ended(&request.task_id);
+        }
+        Ok(GetTaskResult::new(detailed))
+    }
+
+    /// `tasks/update` (tasks extension): the client's answers to the server's questions.
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.followed_here(&request.task_id)?
+            .answer(request.input_responses)
+    }
+
+    /// `tasks/cancel` (tasks extension): passed to the task's server.
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let follow = self.followed_here(&request.task_id)?;
+        let params = serde_json::json!({ "taskId": follow.id });
+        let upstream =
+            ClientRequest::CustomRequest(CustomRequest::new("tasks/cancel", Some(params)));
+        self.forward(&follow.server, upstream, &context).await?;
+        Ok(())
     }
 
     async fn set_level(

@@ -7,7 +7,14 @@
 //! holding a task the hub has not seen end (a terminal status, or its result fetched) is not
 //! stopped for idleness, until the task's own time to live (at most [`MAX_HOLD`]).
 //!
-//! rmcp's model knows the 2026-07-28 tasks extension, not these: for a session's request the
+//! A 2026-07-28 client that declares the tasks extension (`io.modelcontextprotocol/tasks`,
+//! SEP-2663) gets a task for a tool whose server requires one: the hub makes it a 2025-11-25
+//! task upstream and follows it ([`Follow`]): it fetches the task's `tasks/result` at once, as a
+//! call in rounds ([`super::rounds`]), so that a question the server asks during the task shows
+//! in `tasks/get` as `input_required` with its `inputRequests`, `tasks/update` answers it, and
+//! the result or error shows as the task's end.
+//!
+//! rmcp's model knows the 2026-07-28 tasks extension, not the 2025-11-25 methods: for a session's request the
 //! endpoint moves `params.task` into `_meta` under [`TASK_KEY`] and gives `tasks/*` the method
 //! names under [`LEGACY`] ([`for_rmcp`]); the hub sends them on as the methods rmcp does not
 //! model, and their answers come back whole ([`crate::whole`]).
@@ -17,10 +24,16 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use memchr::memmem;
-use rmcp::model::{InitializeResult, ServerResult};
+use rmcp::ErrorData;
+use rmcp::model::{
+    DetailedTask, InitializeResult, InputRequests, InputResponses, ServerResult, Task, TaskPayload,
+    TaskStatus,
+};
 use serde_json::{Map, Value};
+use tokio::sync::mpsc;
 
 use super::Hub;
+use super::rounds::{Call, Step};
 use super::upstream::InUse;
 
 /// Where a session client's `params.task` rides in `_meta` from the endpoint to the hub.
@@ -122,12 +135,142 @@ pub(super) fn ended(task: &Value) -> bool {
     )
 }
 
-/// Tasks made through the hub: the servers that were given any, and the marks that keep the
-/// servers of unfinished ones from an idle stop.
+/// A 2025-11-25 task (an answer's `task`, ids exposed) as the 2026-07-28 extension shows it.
+pub(super) fn modern(task: &Value) -> Option<Task> {
+    let text = |key: &str| task.get(key).and_then(Value::as_str);
+    let status = serde_json::from_value::<TaskStatus>(task.get("status")?.clone()).ok()?;
+    let mut modern = Task::new(
+        text("taskId")?,
+        status,
+        text("createdAt").unwrap_or_default(),
+        text("lastUpdatedAt")
+            .or(text("createdAt"))
+            .unwrap_or_default(),
+    );
+    modern.status_message = text("statusMessage").map(str::to_owned);
+    modern.ttl_ms = task.get("ttl").and_then(Value::as_u64);
+    modern.poll_interval_ms = task.get("pollInterval").and_then(Value::as_u64);
+    Some(modern)
+}
+
+/// A task the hub follows for a 2026-07-28 client: the fetch of its result (a call in rounds),
+/// where it stands, and where the client's answers go.
+pub(super) struct Follow {
+    /// The task's server and its own id there.
+    pub(super) server: String,
+    pub(super) id: String,
+    /// The task as last seen upstream (ids exposed).
+    seen: Mutex<Task>,
+    stands: Mutex<Stands>,
+    answers: mpsc::Sender<InputResponses>,
+}
+
+/// Where a followed task stands, as far as the fetch of its result tells.
+enum Stands {
+    Working,
+    Asked(InputRequests),
+    Ended(Result<Value, ErrorData>),
+}
+
+impl Follow {
+    /// Follow `task` of `server` (its own id `id`) by `fetch`, the call that fetches its result.
+    pub(super) fn start(
+        server: &str,
+        id: &str,
+        task: Task,
+        mut fetch: Call,
+    ) -> std::sync::Arc<Self> {
+        let (answers, mut answered) = mpsc::channel(1);
+        let follow = std::sync::Arc::new(Self {
+            server: server.to_owned(),
+            id: id.to_owned(),
+            seen: Mutex::new(task),
+            stands: Mutex::new(Stands::Working),
+            answers,
+        });
+        let weak = std::sync::Arc::downgrade(&follow);
+        tokio::spawn(async move {
+            loop {
+                let step = fetch.next().await;
+                let Some(follow) = weak.upgrade() else {
+                    return;
+                };
+                let set = |stands| *follow.stands.lock().expect("follow lock") = stands;
+                match step {
+                    Step::Done(result) => return set(Stands::Ended(result.map(raw))),
+                    Step::Asked(questions) => set(Stands::Asked(questions)),
+                }
+                drop(follow);
+                // Bounded: a task nobody answers is forgotten at its time to live, which drops
+                // the sender (and the fetch with this loop).
+                let Some(responses) = answered.recv().await else {
+                    return;
+                };
+                fetch.answer(responses);
+                if let Some(follow) = weak.upgrade() {
+                    *follow.stands.lock().expect("follow lock") = Stands::Working;
+                }
+            }
+        });
+        follow
+    }
+
+    /// The task as it stands: `upstream` is the server's `tasks/get` answer now, if it gave
+    /// one; the fetch's questions, result or error say the rest.
+    pub(super) fn detailed(&self, server: &str, upstream: Option<Value>) -> DetailedTask {
+        let mut seen = self.seen.lock().expect("follow lock");
+        if let Some(task) = upstream.as_ref().and_then(modern) {
+            *seen = task;
+        }
+        let payload = match &*self.stands.lock().expect("follow lock") {
+            Stands::Asked(questions) => TaskPayload::InputRequired {
+                input_requests: questions.clone(),
+            },
+            Stands::Ended(Ok(result)) => {
+                let mut result = result.clone();
+                expose(server, &mut result);
+                super::apps::expose_value(server, &mut result);
+                TaskPayload::Completed {
+                    result: match result {
+                        Value::Object(result) => result,
+                        _ => Map::new(),
+                    },
+                }
+            }
+            Stands::Ended(Err(error)) => TaskPayload::Failed {
+                error: match serde_json::to_value(error) {
+                    Ok(Value::Object(error)) => error,
+                    _ => Map::new(),
+                },
+            },
+            Stands::Working if seen.status == TaskStatus::Cancelled => TaskPayload::Cancelled,
+            Stands::Working => TaskPayload::Working,
+        };
+        DetailedTask::new(seen.clone(), payload)
+    }
+
+    /// Hand the client's answers to the questions the server asked.
+    pub(super) fn answer(&self, responses: InputResponses) -> Result<(), ErrorData> {
+        let asked = matches!(*self.stands.lock().expect("follow lock"), Stands::Asked(_));
+        if !asked {
+            return Err(ErrorData::invalid_params(
+                "the task is not waiting for input (tasks/get says when it is)",
+                None,
+            ));
+        }
+        self.answers.try_send(responses).map_err(|_| {
+            ErrorData::invalid_params("the task's questions were answered already", None)
+        })
+    }
+}
+
+/// Tasks made through the hub: the servers that were given any, the marks that keep the
+/// servers of unfinished ones from an idle stop, and the tasks followed for 2026-07-28 clients.
 #[derive(Default)]
 pub(super) struct Tasks {
     servers: Mutex<BTreeSet<String>>,
     held: Mutex<HashMap<String, InUse>>,
+    followed: Mutex<HashMap<String, std::sync::Arc<Follow>>>,
 }
 
 impl Hub {
@@ -168,6 +311,38 @@ impl Hub {
             }
             hub.task_ended(&id);
         });
+    }
+
+    /// Follow the task `id` (exposed) for a 2026-07-28 client, until its time to live (at most
+    /// [`MAX_HOLD`]).
+    pub(super) fn follow(&self, id: &str, follow: std::sync::Arc<Follow>) {
+        let ttl = follow.seen.lock().expect("follow lock").ttl_ms;
+        let hold = ttl.map_or(MAX_HOLD, Duration::from_millis).min(MAX_HOLD);
+        let followed = &self.inner.tasks.followed;
+        followed
+            .lock()
+            .expect("tasks lock")
+            .insert(id.to_owned(), follow);
+        let (hub, id) = (self.clone(), id.to_owned());
+        let stopping = self.stopping();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(hold) => {}
+                _ = stopping.cancelled() => {}
+            }
+            hub.inner
+                .tasks
+                .followed
+                .lock()
+                .expect("tasks lock")
+                .remove(&id);
+        });
+    }
+
+    /// The followed task `id` (exposed).
+    pub(super) fn followed(&self, id: &str) -> Option<std::sync::Arc<Follow>> {
+        let followed = self.inner.tasks.followed.lock().expect("tasks lock");
+        followed.get(id).cloned()
     }
 
     /// The task `id` (exposed) ended, or its result was fetched.
@@ -257,5 +432,26 @@ mod tests {
         expose("s", &mut list);
         assert_eq!(list["tasks"][1]["taskId"], "s/b");
         assert!(!ended(&json!({"status": "working"})));
+    }
+
+    #[test]
+    fn a_2025_task_reads_as_the_extensions_task() {
+        let legacy = json!({"taskId": "s/a", "status": "input_required", "statusMessage": "asking",
+            "createdAt": "2026-12-07T10:00:00Z", "lastUpdatedAt": "2026-12-07T10:00:01Z",
+            "ttl": 300000, "pollInterval": 1000});
+        let task = modern(&legacy).unwrap();
+        assert_eq!(task.task_id, "s/a");
+        assert_eq!(task.status, TaskStatus::InputRequired);
+        assert_eq!(task.status_message.as_deref(), Some("asking"));
+        assert_eq!(
+            (task.ttl_ms, task.poll_interval_ms),
+            (Some(300000), Some(1000))
+        );
+        assert_eq!(task.last_updated_at, "2026-12-07T10:00:01Z");
+        assert_eq!(
+            modern(&json!({"taskId": "s/a", "status": "dreaming"})),
+            None
+        );
+        assert_eq!(modern(&json!({"status": "working"})), None);
     }
 }
