@@ -287,6 +287,27 @@ async def test_patchbay_add_announces_tools_list_changed_and_new_tools_are_serve
         assert not told.is_error and told.structured_content["timezone"] == "UTC", told
 
 
+async def test_a_session_subscribed_to_a_resource_hears_its_updates(
+    sandbox: Sandbox, start_hub: Callable[..., Hub]
+) -> None:
+    sandbox.add_server("everything", everything_cmd())
+    hub = start_hub()
+    wait_server_running(sandbox, "everything")
+    inbox = Collector()
+    async with mcp_session(hub.url, hub.secret, mode="initialize", message_handler=inbox) as session:
+        resources = (await session.list_resources()).resources
+        assert session.server_capabilities.resources.subscribe, "the hub takes resources/subscribe"
+        uri = str(resources[0].uri)
+        await session.subscribe_resource(uri)
+        # server-everything sends updates of subscribed resources once this tool turns them on.
+        await session.call_tool("everything__toggle-subscriber-updates", {})
+        updated = lambda: [  # noqa: E731
+            m for m in inbox.seen if isinstance(m, types.ResourceUpdatedNotification) and str(m.params.uri) == uri
+        ]
+        await await_until(updated, 20, f"notifications/resources/updated for {uri}")
+        await session.unsubscribe_resource(uri)
+
+
 async def test_broken_config_keeps_old_tools_and_reload_reports_file_line_col(
     sandbox: Sandbox, start_hub: Callable[..., Hub]
 ) -> None:

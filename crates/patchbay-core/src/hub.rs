@@ -55,6 +55,7 @@ pub mod routes;
 mod sessions;
 mod signin;
 mod tasks;
+mod updates;
 pub mod upstream;
 
 pub use calls::CALL_LOG_SIZE;
@@ -87,6 +88,8 @@ struct Inner {
     parked: rounds::Parked,
     /// Tasks made through the hub (2025-11-25).
     tasks: tasks::Tasks,
+    /// Clients' subscriptions to resources.
+    updates: updates::Updates,
     state_changes: tokio::sync::Notify,
     keepers: Mutex<BTreeMap<String, Arc<crate::oauth::Keeper>>>,
     flows: signin::Flows,
@@ -120,6 +123,7 @@ impl Hub {
                 calls: calls::Calls::default(),
                 parked: rounds::Parked::default(),
                 tasks: tasks::Tasks::default(),
+                updates: updates::Updates::default(),
                 state_changes: tokio::sync::Notify::new(),
                 keepers: Mutex::new(BTreeMap::new()),
                 flows: signin::Flows::default(),

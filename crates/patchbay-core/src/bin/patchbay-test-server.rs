@@ -288,6 +288,7 @@ impl ServerHandler for TestServer {
             .enable_tool_list_changed()
             .enable_prompts()
             .enable_resources()
+            .enable_resources_subscribe()
             .build();
         InitializeResult::new(capabilities).with_server_info(Implementation::new(
             "patchbay-test-server",
@@ -464,6 +465,22 @@ impl ServerHandler for TestServer {
             "messages": [{ "role": "user", "content": { "type": "text", "text": format!("Hello, {who}! (from {})", self.name) } }],
         }));
         Ok(result.into())
+    }
+
+    /// A subscribed resource is said to change three times, 100 ms apart.
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        tokio::spawn(async move {
+            for _ in 0..3 {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                let update = ResourceUpdatedNotificationParam::new(request.uri.clone());
+                let _ = context.peer.notify_resource_updated(update).await;
+            }
+        });
+        Ok(())
     }
 
     async fn list_resources(

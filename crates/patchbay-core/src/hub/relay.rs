@@ -178,6 +178,14 @@ impl ClientHandler for UpstreamHandler {
         }
     }
 
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.hub.resource_updated(&self.server, &params.uri);
+    }
+
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
         self.refresh().await;
     }

@@ -17,6 +17,7 @@ use crate::events::CallRecord;
 use super::calls::{CallGuard, Caller};
 use super::rounds::{self, Call, Step};
 use super::tasks;
+use super::updates::Subscriber;
 use super::{FIRST_START_WAIT, Hub};
 use tokio_util::sync::CancellationToken;
 
@@ -72,6 +73,8 @@ impl Hub {
 #[derive(Clone)]
 pub struct HubService {
     hub: Hub,
+    /// This session's number (a session's resource subscriptions are kept under it).
+    number: u64,
     /// The profile this session is served (`/p/<profile>/mcp`); none: everything.
     profile: Option<String>,
 }
@@ -79,14 +82,20 @@ pub struct HubService {
 impl HubService {
     /// A handler for one client session.
     pub fn new(hub: Hub) -> Self {
-        Self { hub, profile: None }
+        Self::with_profile(hub, None)
     }
 
     /// A handler for one client session of `profile`.
     pub fn for_profile(hub: Hub, profile: String) -> Self {
+        Self::with_profile(hub, Some(profile))
+    }
+
+    fn with_profile(hub: Hub, profile: Option<String>) -> Self {
+        let number = hub.next_id();
         Self {
             hub,
-            profile: Some(profile),
+            number,
+            profile,
         }
     }
 
@@ -515,6 +524,7 @@ impl ServerHandler for HubService {
             .enable_prompts_list_changed()
             .enable_resources()
             .enable_resources_list_changed()
+            .enable_resources_subscribe()
             .enable_logging()
             .enable_completions()
             .build();
@@ -556,18 +566,31 @@ impl ServerHandler for HubService {
     }
 
     /// A stateless client's `subscriptions/listen`: the catalogue's list changes (whatever
-    /// caused them: a config edit, a lazy start, a server's own notification), not resource
-    /// updates yet.
+    /// caused them: a config edit, a lazy start, a server's own notification), and updates of
+    /// the resources it names whose servers take subscriptions.
     fn accepted_subscription_filter(
         &self,
-        _requested: &SubscriptionFilter,
+        requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
-        let lists = SubscriptionFilter::builder()
+        let catalog = self.snapshot();
+        let takes = |uri: &&String| {
+            catalog.resource(uri).is_some_and(|route| {
+                let peer = self.hub.upstream(&route.server).and_then(|up| up.peer());
+                let info = peer.as_ref().and_then(|peer| peer.peer_info());
+                info.and_then(|info| info.capabilities.resources.as_ref()?.subscribe) == Some(true)
+            })
+        };
+        let uris: Vec<String> = (requested.resource_subscriptions.iter().flatten())
+            .filter(takes)
+            .cloned()
+            .collect();
+        let mut accepted = SubscriptionFilter::builder()
             .tools_list_changed()
             .prompts_list_changed()
             .resources_list_changed()
             .build();
-        Some(lists)
+        accepted.resource_subscriptions = (!uris.is_empty()).then_some(uris);
+        Some(accepted)
     }
 
     /// Keep the stream until the client ends it or the hub stops.
@@ -576,19 +599,60 @@ impl ServerHandler for HubService {
         let number = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let listeners = &self.hub.inner.listeners;
         let sink = context.sink().clone();
+        let uris = sink
+            .accepted()
+            .resource_subscriptions
+            .clone()
+            .unwrap_or_default();
         listeners
             .lock()
             .expect("listeners lock")
             .push((number, sink));
+        let who = Subscriber::Listener(number);
+        let catalog = self.snapshot();
+        for uri in &uris {
+            if let Some(route) = catalog.resource(uri)
+                && let Err(err) = self.hub.subscribe(uri, route, who.clone()).await
+            {
+                tracing::warn!(%uri, "subscribing for a listen stream failed: {}", err.message);
+            }
+        }
         let stopping = self.hub.stopping();
         tokio::select! {
             _ = context.cancelled() => {}
             _ = stopping.cancelled() => {}
         }
+        for uri in &uris {
+            self.hub.unsubscribe(uri, &who);
+        }
         listeners
             .lock()
             .expect("listeners lock")
             .retain(|(n, _)| *n != number);
+        Ok(())
+    }
+
+    /// A session's `resources/subscribe`: kept for this session, subscribed upstream once.
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let route = self
+            .snapshot()
+            .resource(&request.uri)
+            .ok_or_else(|| no_server_offers(&request.uri))?;
+        let who = Subscriber::Session(self.number, context.peer);
+        self.hub.subscribe(&request.uri, route, who).await
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let who = Subscriber::Session(self.number, context.peer);
+        self.hub.unsubscribe(&request.uri, &who);
         Ok(())
     }
 

@@ -93,6 +93,29 @@ async fn mcp_method_header_not_matching_the_body_is_refused_with_400_and_32020()
     hub.stop().await;
 }
 
+#[tokio::test]
+async fn mcp_name_header_missing_or_not_matching_the_body_is_refused_with_400_and_32020() {
+    let hub = hub_with(&["a"]).await;
+    let mut client = Session::stateless(&hub);
+    for (header, why) in [
+        (vec![("mcp-name", "a__other")], "names another tool"),
+        (vec![("mcp-name", "")], "is empty"),
+    ] {
+        let (id, refused) = client.request_with("tools/call", echo("x"), &header).await;
+        assert_eq!(
+            refused.status, 400,
+            "a header that {why}: {:?}",
+            refused.texts
+        );
+        let answer = refused.answer(id);
+        assert_eq!(
+            answer["error"]["code"], -32020,
+            "a header that {why}: {answer}"
+        );
+    }
+    hub.stop().await;
+}
+
 /// Read `response`'s stream into `seen` until it holds `what` (bounded).
 async fn read_until(response: &mut reqwest::Response, seen: &mut String, what: &str) {
     bounded(&format!("`{what}` on the listen stream"), async {
@@ -149,6 +172,43 @@ async fn subscriptions_listen_hears_tools_list_changed_after_a_config_edit_adds_
     assert!(
         tools.to_string().contains("b__whoami"),
         "the list it was told of holds the new server's tools: {tools}"
+    );
+    drop(stream);
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_listen_hears_updates_of_the_resources_it_names() {
+    let hub = hub_with(&["a", "b"]).await;
+    let listen = json!({
+        "jsonrpc": "2.0",
+        "id": 8,
+        "method": "subscriptions/listen",
+        "params": {
+            "notifications": { "resourceSubscriptions": ["test://b/readme", "test://nowhere/x"] },
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": STATELESS,
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": { "name": "raw", "version": "1" },
+            },
+        },
+    });
+    let headers = [
+        ("mcp-protocol-version", STATELESS),
+        ("mcp-method", "subscriptions/listen"),
+    ];
+    let mut stream = post_mcp(&hub, listen.to_string(), &headers).await;
+    assert_eq!(stream.status(), 200);
+    let mut seen = String::new();
+    read_until(&mut stream, &mut seen, "acknowledged").await;
+    assert!(
+        seen.contains(r#""resourceSubscriptions":["test://b/readme"]"#),
+        "the hub takes the resource its server offers, not the one nobody offers: {seen}"
+    );
+    read_until(&mut stream, &mut seen, "notifications/resources/updated").await;
+    assert!(
+        seen.contains(r#""uri":"test://b/readme""#),
+        "the update names the resource: {seen}"
     );
     drop(stream);
     hub.stop().await;
