@@ -9,6 +9,8 @@
 //! - `--start-delay MS`: sleep before answering anything, as a slow server starts.
 //! - `--modern-only`: speak only 2026-07-28: refuse `initialize` (answer `server/discover`), and
 //!   ask `elicit`'s question through an `input_required` result, as a modern server must.
+//! - `--ttl MS`, `--private`: its lists carry these cache hints (`ttlMs`,
+//!   `cacheScope`: public unless `--private`).
 //! - `--app`: also offer an MCP App at `ui://app/view.html`, the same URI in every copy, as
 //!   real app servers do: the tool `show_app` names it in its `_meta.ui` (and answers with a
 //!   link to it, the same `_meta`, and the client's MCP Apps `mimeTypes`), the app-only tool
@@ -58,6 +60,9 @@ struct TestServer {
     app: bool,
     /// Whether it speaks only 2026-07-28 (`--modern-only`).
     modern_only: bool,
+    /// Cache hints on its lists (`--ttl MS`, `--private`).
+    ttl_ms: Option<u64>,
+    private: bool,
     /// Its clients' `subscriptions/listen` streams (2026-07-28).
     listeners: Arc<Mutex<Vec<rmcp::service::SubscriptionSink>>>,
     log: Option<std::path::PathBuf>,
@@ -83,6 +88,14 @@ fn text(answer: impl Into<String>) -> Result<CallToolResponse, ErrorData> {
 }
 
 impl TestServer {
+    /// The `cacheScope` its lists carry with a `ttlMs`.
+    fn cache_scope(&self) -> Option<CacheScope> {
+        self.ttl_ms.map(|_| match self.private {
+            true => CacheScope::Private,
+            false => CacheScope::Public,
+        })
+    }
+
     fn note(&self, line: &str) {
         if let Some(path) = &self.log {
             let mut file = std::fs::OpenOptions::new()
@@ -301,7 +314,9 @@ impl ServerHandler for TestServer {
         _: Option<PaginatedRequestParams>,
         _: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(self.tools()))
+        let mut result = ListToolsResult::with_all_items(self.tools());
+        (result.ttl_ms, result.cache_scope) = (self.ttl_ms, self.cache_scope());
+        Ok(result)
     }
 
     fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
@@ -441,7 +456,9 @@ impl ServerHandler for TestServer {
             "description": "Greets someone",
             "arguments": [{ "name": "name", "required": true }],
         }));
-        Ok(ListPromptsResult::with_all_items(vec![greet]))
+        let mut result = ListPromptsResult::with_all_items(vec![greet]);
+        (result.ttl_ms, result.cache_scope) = (self.ttl_ms, self.cache_scope());
+        Ok(result)
     }
 
     async fn get_prompt(
@@ -496,7 +513,9 @@ impl ServerHandler for TestServer {
                 json!({ "uri": APP, "name": "view", "mimeType": APP_MIME_TYPE }),
             ));
         }
-        Ok(ListResourcesResult::with_all_items(resources))
+        let mut result = ListResourcesResult::with_all_items(resources);
+        (result.ttl_ms, result.cache_scope) = (self.ttl_ms, self.cache_scope());
+        Ok(result)
     }
 
     async fn list_resource_templates(
@@ -507,7 +526,9 @@ impl ServerHandler for TestServer {
         let items = from_json(
             json!({ "uriTemplate": format!("test://{}/items/{{id}}", self.name), "name": "item" }),
         );
-        Ok(ListResourceTemplatesResult::with_all_items(vec![items]))
+        let mut result = ListResourceTemplatesResult::with_all_items(vec![items]);
+        (result.ttl_ms, result.cache_scope) = (self.ttl_ms, self.cache_scope());
+        Ok(result)
     }
 
     async fn read_resource(
@@ -553,6 +574,8 @@ fn main() {
     let mut raw = false;
     let mut app = false;
     let mut modern_only = false;
+    let mut ttl_ms = None;
+    let mut private = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         if flag == "--raw" {
@@ -567,11 +590,16 @@ fn main() {
             modern_only = true;
             continue;
         }
+        if flag == "--private" {
+            private = true;
+            continue;
+        }
         let value = args.next().unwrap_or_else(|| usage(&flag));
         match flag.as_str() {
             "--name" => name = value,
             "--log" => log = Some(value.into()),
             "--start-delay" => delay = value.parse().unwrap_or_else(|_| usage(&flag)),
+            "--ttl" => ttl_ms = Some(value.parse().unwrap_or_else(|_| usage(&flag))),
             "--print-answer" => {
                 let answer = match value.as_str() {
                     "image" => image_answer(),
@@ -592,6 +620,8 @@ fn main() {
         name,
         app,
         modern_only,
+        ttl_ms,
+        private,
         listeners: Arc::default(),
         log,
         added: Arc::default(),
@@ -619,7 +649,7 @@ fn main() {
 fn usage(flag: &str) -> ! {
     eprintln!(
         "patchbay-test-server: bad flag `{flag}`; usage: [--name NAME] [--log FILE] \
-         [--start-delay MS] [--app] [--modern-only] [--raw] [--print-answer image|tool|extras|prompt|resource|tools]"
+         [--start-delay MS] [--ttl MS [--private]] [--app] [--modern-only] [--raw] [--print-answer image|tool|extras|prompt|resource|tools]"
     );
     std::process::exit(2)
 }

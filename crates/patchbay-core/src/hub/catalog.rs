@@ -34,6 +34,45 @@ pub struct ServerCatalog {
     pub resources: Vec<Resource>,
     /// `resources/templates/list`.
     pub templates: Vec<ResourceTemplate>,
+    /// How long the server said these lists stay fresh (2026-07-28 cache hints). Never kept
+    /// with cached lists: what a server promised once says nothing of later.
+    #[serde(skip)]
+    pub fresh: Freshness,
+}
+
+/// The cache hints of a server's lists (`ttlMs`, `cacheScope`), all pages of all lists taken
+/// together: the shortest time to live, and whether any was for its caller only. The default
+/// promises nothing (a list without a hint, or lists from the cache).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Freshness {
+    /// The shortest `ttlMs` given; none when a list gave none.
+    pub ttl_ms: Option<u64>,
+    /// Whether a list was `cacheScope: "private"`.
+    pub private: bool,
+}
+
+impl Freshness {
+    /// Before any list is read: no limit yet.
+    pub fn unbounded() -> Self {
+        Self {
+            ttl_ms: Some(u64::MAX),
+            private: false,
+        }
+    }
+
+    /// Take in the hints of one page.
+    pub fn note(&mut self, ttl_ms: Option<u64>, scope: Option<rmcp::model::CacheScope>) {
+        self.ttl_ms = self.ttl_ms.zip(ttl_ms).map(|(a, b)| a.min(b));
+        self.private |= scope == Some(rmcp::model::CacheScope::Private);
+    }
+
+    /// Both taken together.
+    fn and(self, other: Self) -> Self {
+        let mut both = self;
+        both.note(other.ttl_ms, None);
+        both.private |= other.private;
+        both
+    }
 }
 
 /// Where an exposed name leads.
@@ -65,6 +104,8 @@ pub struct Catalog {
     servers: Vec<String>,
     /// Whether a tool or resource here is an app's (MCP Apps).
     offers_apps: bool,
+    /// The servers' cache hints taken together.
+    fresh: Freshness,
     /// Whether a tool here takes tasks (2025-11-25).
     offers_tasks: bool,
 }
@@ -116,7 +157,9 @@ impl Catalog {
             prompt.name = exposed;
             catalog.prompts.push(prompt);
         }
+        catalog.fresh = Freshness::unbounded();
         for (server, c) in servers {
+            catalog.fresh = catalog.fresh.and(c.fresh);
             catalog.servers.push(server.clone());
             for resource in &c.resources {
                 let mut exposed = resource.clone();
@@ -215,6 +258,24 @@ impl Catalog {
         let tool_names_app = |t: &Tool| t.meta.as_ref().is_some_and(|m| apps::names_app(&m.0));
         self.tools.iter().any(tool_names_app)
             || self.resources.iter().any(|r| apps::is_app_uri(&r.uri))
+    }
+
+    /// The `ttlMs` that is true of this catalogue's lists: the shortest any server gave, and 0
+    /// (no reuse) when one gave none. A change is announced (`list_changed`) either way.
+    pub fn ttl_ms(&self) -> u64 {
+        self.fresh
+            .ttl_ms
+            .filter(|&ttl| ttl != u64::MAX)
+            .unwrap_or(0)
+    }
+
+    /// The `cacheScope` that is true of this catalogue's lists: the same for every caller of
+    /// this endpoint, unless a server said its lists are for their caller only.
+    pub fn cache_scope(&self) -> rmcp::model::CacheScope {
+        match self.fresh.private {
+            true => rmcp::model::CacheScope::Private,
+            false => rmcp::model::CacheScope::Public,
+        }
     }
 
     /// Whether `server` is in this catalogue.

@@ -107,6 +107,19 @@ impl HubService {
         }
     }
 
+    /// The cache hints of a list (2026-07-28; earlier revisions have none): what is true of
+    /// the catalogue this session sees ([`Catalog::ttl_ms`], [`Catalog::cache_scope`]).
+    fn cache_hints(
+        &self,
+        context: &RequestContext<RoleServer>,
+    ) -> (Option<u64>, Option<CacheScope>) {
+        if !stateless(context) {
+            return (None, None);
+        }
+        let catalog = self.snapshot();
+        (Some(catalog.ttl_ms()), Some(catalog.cache_scope()))
+    }
+
     /// The error for a name this session cannot see: outside its profile, or unknown.
     fn not_here(&self, what: &str, name: &str, exists: impl Fn(&Catalog) -> bool) -> ErrorData {
         match &self.profile {
@@ -663,11 +676,12 @@ impl ServerHandler for HubService {
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let (tools, next) = self.page_of(request.as_ref(), |c| &c.tools).await?;
         let mut result = ListToolsResult::with_all_items(tools);
         result.next_cursor = next;
+        (result.ttl_ms, result.cache_scope) = self.cache_hints(&context);
         Ok(result)
     }
 
@@ -772,11 +786,12 @@ impl ServerHandler for HubService {
     async fn list_prompts(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
         let (prompts, next) = self.page_of(request.as_ref(), |c| &c.prompts).await?;
         let mut result = ListPromptsResult::with_all_items(prompts);
         result.next_cursor = next;
+        (result.ttl_ms, result.cache_scope) = self.cache_hints(&context);
         Ok(result)
     }
 
@@ -821,22 +836,24 @@ impl ServerHandler for HubService {
     async fn list_resources(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         let (resources, next) = self.page_of(request.as_ref(), |c| &c.resources).await?;
         let mut result = ListResourcesResult::with_all_items(resources);
         result.next_cursor = next;
+        (result.ttl_ms, result.cache_scope) = self.cache_hints(&context);
         Ok(result)
     }
 
     async fn list_resource_templates(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         let (templates, next) = self.page_of(request.as_ref(), |c| &c.templates).await?;
         let mut result = ListResourceTemplatesResult::with_all_items(templates);
         result.next_cursor = next;
+        (result.ttl_ms, result.cache_scope) = self.cache_hints(&context);
         Ok(result)
     }
 

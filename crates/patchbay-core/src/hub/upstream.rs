@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{ServerKind, ServerState, ServerStatus};
 use crate::config::ServerConfig;
-use crate::hub::catalog::ServerCatalog;
+use crate::hub::catalog::{Freshness, ServerCatalog};
 use crate::logs::RotatingLog;
 use crate::oauth::Keeper;
 use crate::vault::Vault;
@@ -673,19 +673,78 @@ async fn fetch_catalog(peer: &Peer<RoleClient>) -> Result<ServerCatalog, rmcp::S
         .peer_info()
         .map(|info| info.capabilities.clone())
         .unwrap_or_default();
-    let mut catalog = ServerCatalog::default();
+    let mut catalog = ServerCatalog {
+        fresh: Freshness::unbounded(),
+        ..ServerCatalog::default()
+    };
+    let fresh = &mut catalog.fresh;
     if caps.tools.is_some() {
-        catalog.tools = peer.list_all_tools().await?;
+        catalog.tools = all_pages(fresh, |params| async move {
+            let page = peer.list_tools(params).await?;
+            Ok((page.tools, page.next_cursor, page.ttl_ms, page.cache_scope))
+        })
+        .await?;
     }
     if caps.prompts.is_some() {
-        catalog.prompts = peer.list_all_prompts().await?;
+        catalog.prompts = all_pages(fresh, |params| async move {
+            let page = peer.list_prompts(params).await?;
+            Ok((
+                page.prompts,
+                page.next_cursor,
+                page.ttl_ms,
+                page.cache_scope,
+            ))
+        })
+        .await?;
     }
     if caps.resources.is_some() {
-        catalog.resources = peer.list_all_resources().await?;
+        catalog.resources = all_pages(fresh, |params| async move {
+            let page = peer.list_resources(params).await?;
+            Ok((
+                page.resources,
+                page.next_cursor,
+                page.ttl_ms,
+                page.cache_scope,
+            ))
+        })
+        .await?;
         // Templates are optional even for resource servers.
-        catalog.templates = peer.list_all_resource_templates().await.unwrap_or_default();
+        let templates = all_pages(fresh, |params| async move {
+            let page = peer.list_resource_templates(params).await?;
+            let templates = page.resource_templates;
+            Ok((templates, page.next_cursor, page.ttl_ms, page.cache_scope))
+        });
+        catalog.templates = templates.await.unwrap_or_default();
     }
     Ok(catalog)
+}
+
+/// One page of a list: its items, the next page's cursor, and its cache hints.
+type Page<T> = (
+    Vec<T>,
+    Option<String>,
+    Option<u64>,
+    Option<rmcp::model::CacheScope>,
+);
+
+/// Every page of a list (`page` fetches one), its cache hints noted in `fresh`.
+async fn all_pages<T, F, Fut>(fresh: &mut Freshness, page: F) -> Result<Vec<T>, rmcp::ServiceError>
+where
+    F: Fn(Option<rmcp::model::PaginatedRequestParams>) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, rmcp::ServiceError>>,
+{
+    let mut items = Vec::new();
+    let mut cursor = None;
+    loop {
+        let params = rmcp::model::PaginatedRequestParams::default().with_cursor(cursor);
+        let (more, next, ttl_ms, scope) = page(Some(params)).await?;
+        items.extend(more);
+        fresh.note(ttl_ms, scope);
+        cursor = next;
+        if cursor.is_none() {
+            return Ok(items);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -215,6 +215,51 @@ async fn subscriptions_listen_hears_updates_of_the_resources_it_names() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_cache_hints_are_the_shortest_any_server_gave_and_none_for_sessions() {
+    let home = Home::new("");
+    let long = home.server_with("a", &["--ttl", "60000"], "");
+    let short = home.server_with("b", &["--ttl", "30000"], "");
+    home.write_config(&(long.clone() + &short));
+    let hub = home.start().await;
+    hub.wait_running(&["a", "b"]).await;
+    let mut client = Session::stateless(&hub);
+    let tools = client.result("tools/list", json!({})).await;
+    assert_eq!(
+        (&tools["ttlMs"], &tools["cacheScope"]),
+        (&json!(30000), &json!("public")),
+        "the shortest time to live, the same for every caller: {tools}"
+    );
+    let (mut session, _) = Session::initialize(&hub, "2025-11-25").await;
+    let listed = session.result("tools/list", json!({})).await;
+    assert!(
+        listed.get("ttlMs").is_none() && listed.get("cacheScope").is_none(),
+        "2025 revisions have no cache hints: {listed}"
+    );
+
+    // A server that promises nothing (no hint) makes the catalogue's time to live 0, and a
+    // private list makes it private.
+    let private = home.server_with("c", &["--ttl", "90000", "--private"], "");
+    home.write_config(&(long + &short + &private + &home.server("d")));
+    let tools = bounded("the new lists", async {
+        loop {
+            let tools = client.result("tools/list", json!({})).await;
+            let text = tools.to_string();
+            if text.contains("c__whoami") && text.contains("d__whoami") {
+                return tools;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        (&tools["ttlMs"], &tools["cacheScope"]),
+        (&json!(0), &json!("private")),
+        "{tools}"
+    );
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_2026_only_server_and_a_2025_one_serve_both_kinds_of_client() {
     let home = Home::new("");
     let modern = home.server_with("modern", &["--modern-only"], "");
