@@ -14,6 +14,9 @@
 //!   a server sends back (progress, logs, list changes, sampling/elicitation/roots requests).
 //! - `calls`: calls in flight (who called, where progress goes) and the call log; `rounds`: a
 //!   server's questions during a stateless client's call, answered through `input_required`.
+//! - `tasks`: tasks through the hub (ids `SERVER/ID`; 2025-11-25 for sessions, the 2026-07-28
+//!   tasks extension for stateless clients); `updates`: resource subscriptions, one upstream
+//!   per resource, and the updates sent on to the clients subscribed.
 //! - `signin`: sign-in flows the control API starts, and each remote server's token keeper.
 //! - [`endpoint`]: the loopback listener, its guard (Host, Origin, bearer, body size) and `/mcp`;
 //!   [`routes`]: the control API beside it (`/api/v1`, its types in [`crate::api`]).
