@@ -121,6 +121,8 @@ async def test_a_lazy_server_holding_a_running_task_is_not_stopped_for_idleness(
         'start = "lazy"\nidle_timeout = "1s"\n'
     )
     hub = start_hub()
+    # The hub declares tasks once it has the server's tools (from its first listing).
+    wait_until(lambda: (server_status(sandbox, "everything") or {}).get("tools"), 20, "the tools are listed")
     client = task_client(hub, {"topic": "glaciers"}, hold_ms=4000)
     try:
         assert client.stdout is not None

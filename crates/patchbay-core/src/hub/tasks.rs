@@ -251,8 +251,8 @@ impl Follow {
 
     /// Hand the client's answers to the questions the server asked.
     pub(super) fn answer(&self, responses: InputResponses) -> Result<(), ErrorData> {
-        let asked = matches!(*self.stands.lock().expect("follow lock"), Stands::Asked(_));
-        if !asked {
+        let mut stands = self.stands.lock().expect("follow lock");
+        if !matches!(*stands, Stands::Asked(_)) {
             return Err(ErrorData::invalid_params(
                 "the task is not waiting for input (tasks/get says when it is)",
                 None,
@@ -260,7 +260,11 @@ impl Follow {
         }
         self.answers.try_send(responses).map_err(|_| {
             ErrorData::invalid_params("the task's questions were answered already", None)
-        })
+        })?;
+        // A second update before the server asks again is refused, not kept for its next
+        // question.
+        *stands = Stands::Working;
+        Ok(())
     }
 }
 
