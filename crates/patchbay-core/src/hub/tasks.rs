@@ -301,19 +301,23 @@ impl Hub {
             .lock()
             .expect("tasks lock")
             .insert(id.to_owned(), up.begin_use());
-        let hold = task
-            .get("ttl")
-            .and_then(Value::as_u64)
-            .map_or(MAX_HOLD, Duration::from_millis)
-            .min(MAX_HOLD);
-        let (hub, id) = (self.clone(), id.to_owned());
-        let stopping = self.stopping();
+        let id = id.to_owned();
+        self.at_expiry(task.get("ttl").and_then(Value::as_u64), move |hub| {
+            hub.task_ended(&id)
+        });
+    }
+
+    /// Run `then` once a task's time to live (`ttl_ms`; none: [`MAX_HOLD`], and never longer)
+    /// is over, or when the hub stops.
+    fn at_expiry(&self, ttl_ms: Option<u64>, then: impl FnOnce(&Hub) + Send + 'static) {
+        let hold = ttl_ms.map_or(MAX_HOLD, Duration::from_millis).min(MAX_HOLD);
+        let (hub, stopping) = (self.clone(), self.stopping());
         tokio::spawn(async move {
             tokio::select! {
                 _ = tokio::time::sleep(hold) => {}
                 _ = stopping.cancelled() => {}
             }
-            hub.task_ended(&id);
+            then(&hub);
         });
     }
 
@@ -321,25 +325,15 @@ impl Hub {
     /// [`MAX_HOLD`]).
     pub(super) fn follow(&self, id: &str, follow: std::sync::Arc<Follow>) {
         let ttl = follow.seen.lock().expect("follow lock").ttl_ms;
-        let hold = ttl.map_or(MAX_HOLD, Duration::from_millis).min(MAX_HOLD);
         let followed = &self.inner.tasks.followed;
         followed
             .lock()
             .expect("tasks lock")
             .insert(id.to_owned(), follow);
-        let (hub, id) = (self.clone(), id.to_owned());
-        let stopping = self.stopping();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = tokio::time::sleep(hold) => {}
-                _ = stopping.cancelled() => {}
-            }
-            hub.inner
-                .tasks
-                .followed
-                .lock()
-                .expect("tasks lock")
-                .remove(&id);
+        let id = id.to_owned();
+        self.at_expiry(ttl, move |hub| {
+            let followed = &hub.inner.tasks.followed;
+            followed.lock().expect("tasks lock").remove(&id);
         });
     }
 

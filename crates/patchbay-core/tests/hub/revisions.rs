@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{Home, Recorder, bounded, hub_with};
+use crate::harness::{Home, Hub, Recorder, bounded, hub_with};
 use crate::raw::{STATELESS, Session, post_mcp};
 
 /// The text of a tool result's content, joined.
@@ -116,6 +116,33 @@ async fn mcp_name_header_missing_or_not_matching_the_body_is_refused_with_400_an
     hub.stop().await;
 }
 
+/// Open a stateless `subscriptions/listen` stream (request `id`) asking for `notifications`;
+/// the stream, and what it said up to its acknowledgement.
+async fn listen(hub: &Hub, id: u64, notifications: Value) -> (reqwest::Response, String) {
+    let listen = json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "method": "subscriptions/listen",
+        "params": {
+            "notifications": notifications,
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": STATELESS,
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": { "name": "raw", "version": "1" },
+            },
+        },
+    });
+    let headers = [
+        ("mcp-protocol-version", STATELESS),
+        ("mcp-method", "subscriptions/listen"),
+    ];
+    let mut stream = post_mcp(hub, listen.to_string(), &headers).await;
+    assert_eq!(stream.status(), 200);
+    let mut seen = String::new();
+    read_until(&mut stream, &mut seen, "acknowledged").await;
+    (stream, seen)
+}
+
 /// Read `response`'s stream into `seen` until it holds `what` (bounded).
 async fn read_until(response: &mut reqwest::Response, seen: &mut String, what: &str) {
     bounded(&format!("`{what}` on the listen stream"), async {
@@ -131,27 +158,7 @@ async fn read_until(response: &mut reqwest::Response, seen: &mut String, what: &
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriptions_listen_hears_tools_list_changed_after_a_config_edit_adds_a_server() {
     let hub = hub_with(&["a"]).await;
-    let listen = json!({
-        "jsonrpc": "2.0",
-        "id": 7,
-        "method": "subscriptions/listen",
-        "params": {
-            "notifications": { "toolsListChanged": true },
-            "_meta": {
-                "io.modelcontextprotocol/protocolVersion": STATELESS,
-                "io.modelcontextprotocol/clientCapabilities": {},
-                "io.modelcontextprotocol/clientInfo": { "name": "raw", "version": "1" },
-            },
-        },
-    });
-    let headers = [
-        ("mcp-protocol-version", STATELESS),
-        ("mcp-method", "subscriptions/listen"),
-    ];
-    let mut stream = post_mcp(&hub, listen.to_string(), &headers).await;
-    assert_eq!(stream.status(), 200);
-    let mut seen = String::new();
-    read_until(&mut stream, &mut seen, "acknowledged").await;
+    let (mut stream, mut seen) = listen(&hub, 7, json!({ "toolsListChanged": true })).await;
     assert!(
         seen.contains(r#""toolsListChanged":true"#),
         "the hub accepts the tools list: {seen}"
@@ -180,27 +187,12 @@ async fn subscriptions_listen_hears_tools_list_changed_after_a_config_edit_adds_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriptions_listen_hears_updates_of_the_resources_it_names() {
     let hub = hub_with(&["a", "b"]).await;
-    let listen = json!({
-        "jsonrpc": "2.0",
-        "id": 8,
-        "method": "subscriptions/listen",
-        "params": {
-            "notifications": { "resourceSubscriptions": ["test://b/readme", "test://nowhere/x"] },
-            "_meta": {
-                "io.modelcontextprotocol/protocolVersion": STATELESS,
-                "io.modelcontextprotocol/clientCapabilities": {},
-                "io.modelcontextprotocol/clientInfo": { "name": "raw", "version": "1" },
-            },
-        },
-    });
-    let headers = [
-        ("mcp-protocol-version", STATELESS),
-        ("mcp-method", "subscriptions/listen"),
-    ];
-    let mut stream = post_mcp(&hub, listen.to_string(), &headers).await;
-    assert_eq!(stream.status(), 200);
-    let mut seen = String::new();
-    read_until(&mut stream, &mut seen, "acknowledged").await;
+    let (mut stream, mut seen) = listen(
+        &hub,
+        8,
+        json!({ "resourceSubscriptions": ["test://b/readme", "test://nowhere/x"] }),
+    )
+    .await;
     assert!(
         seen.contains(r#""resourceSubscriptions":["test://b/readme"]"#),
         "the hub takes the resource its server offers, not the one nobody offers: {seen}"
