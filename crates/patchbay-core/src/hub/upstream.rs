@@ -204,6 +204,19 @@ impl Upstream {
         self.modern.store(true, Ordering::Release);
     }
 
+    /// Speak the other era than `modern` at the next start: always when the server refused
+    /// (`refused`), otherwise only when the era never changed before. The first change starts
+    /// the server again at once. Whether the era changed.
+    fn switch_era(&self, modern: bool, refused: bool) -> bool {
+        let first = !self.era_switched.swap(true, Ordering::AcqRel);
+        if !refused && !first {
+            return false;
+        }
+        self.modern.store(!modern, Ordering::Release);
+        self.start_again.store(first, Ordering::Release);
+        true
+    }
+
     /// Whether it is spoken to through `server/discover` (2026-07-28).
     pub fn speaks_2026(&self) -> bool {
         self.modern.load(Ordering::Acquire)
@@ -512,13 +525,8 @@ impl Upstream {
             // Refused: try the other era, at once the first time (a server from the cache as
             // 2026-only may since have become a 2025 one).
             Ok(Err(ClientInitializeError::JsonRpcError(refused))) => {
-                self.modern.store(!modern, Ordering::Release);
-                let first = !self.era_switched.swap(true, Ordering::AcqRel);
-                self.start_again.store(first, Ordering::Release);
-                let (asked, next) = match modern {
-                    false => ("`initialize`", "2026-07-28 (`server/discover`)"),
-                    true => ("`server/discover`", "the 2025 revisions (`initialize`)"),
-                };
+                self.switch_era(modern, true);
+                let (asked, next) = era_names(modern);
                 return Err(format!(
                     "it refused {asked} ({}); speaking {next} to it",
                     refused.message
@@ -530,7 +538,16 @@ impl Upstream {
                     crate::human::error_chain(&err)
                 ));
             }
-            Err(_) => return Err(format!("no MCP handshake within {START_TIMEOUT:?}")),
+            // Silence may be a server of the other era ignoring what it does not know: the
+            // other era is tried once; after that, silence is only slowness.
+            Err(_) => {
+                let mut error = format!("no MCP handshake within {START_TIMEOUT:?}");
+                if self.switch_era(modern, false) {
+                    let (asked, next) = era_names(modern);
+                    error.push_str(&format!(" of {asked}; trying {next}"));
+                }
+                return Err(error);
+            }
         };
         let peer = service.peer().clone();
         let catalog = tokio::select! {
@@ -661,6 +678,14 @@ fn clip(text: &str, max: usize) -> String {
 }
 
 /// The delay before restart number `attempt` (0-based).
+/// What was asked of a server spoken to as `modern` (or not), and the era tried next.
+fn era_names(modern: bool) -> (&'static str, &'static str) {
+    match modern {
+        false => ("`initialize`", "2026-07-28 (`server/discover`)"),
+        true => ("`server/discover`", "the 2025 revisions (`initialize`)"),
+    }
+}
+
 pub fn backoff(attempt: u32) -> Duration {
     BACKOFF_START
         .saturating_mul(2u32.saturating_pow(attempt.min(16)))
@@ -771,6 +796,32 @@ mod tests {
         assert_eq!(
             ServerStatus::not_running("t", &stdio, None).kind,
             ServerKind::Stdio
+        );
+    }
+
+    #[test]
+    fn the_other_era_is_tried_after_a_refusal_always_and_after_silence_once() {
+        let up = Upstream::new(
+            "s".into(),
+            ServerConfig::new("s", Vec::new()),
+            std::path::PathBuf::from("s.log"),
+            Vault::keychain("patchbay-test"),
+            None,
+            None,
+            CancellationToken::new(),
+        );
+        let at_once = || up.start_again.swap(false, Ordering::AcqRel);
+        assert!(up.switch_era(false, false), "silence to `initialize`");
+        assert!(
+            up.speaks_2026() && at_once(),
+            "the first change comes at once"
+        );
+        assert!(!up.switch_era(true, false), "silence a second time");
+        assert!(up.speaks_2026() && !at_once());
+        assert!(up.switch_era(true, true), "a refusal of `server/discover`");
+        assert!(
+            !up.speaks_2026() && !at_once(),
+            "a later change waits for the backoff"
         );
     }
 
