@@ -41,6 +41,8 @@ pub mod remote;
 pub mod secret;
 pub mod serve;
 pub mod sse;
+#[cfg(test)]
+mod test_http;
 pub mod vault;
 pub mod whole;
 

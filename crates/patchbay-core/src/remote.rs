@@ -272,6 +272,7 @@ mod tests {
         assert_eq!(default_name("not a url"), "remote");
     }
 
+    use crate::test_http::{answering, serve};
     use axum::http::{StatusCode, header};
     use axum::response::IntoResponse;
     use rmcp::ServerHandler;
@@ -291,16 +292,6 @@ mod tests {
         }
     }
 
-    /// Serve `app` on 127.0.0.1; the URL of its `/mcp` and the task to abort.
-    async fn serve(app: axum::Router) -> (String, tokio::task::JoinHandle<()>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        (format!("http://127.0.0.1:{port}/mcp"), task)
-    }
-
     fn mcp_server() -> axum::Router {
         let config =
             StreamableHttpServerConfig::default().with_allowed_hosts(["127.0.0.1", "localhost"]);
@@ -310,29 +301,6 @@ mod tests {
             config,
         );
         axum::Router::new().nest_service("/mcp", service)
-    }
-
-    /// A route answering every POST with `status`, `headers` and `body`.
-    fn answering(
-        status: StatusCode,
-        headers: Vec<(header::HeaderName, &'static str)>,
-        body: &'static str,
-    ) -> axum::Router {
-        axum::Router::new().route(
-            "/mcp",
-            axum::routing::post(move || {
-                let headers = headers.clone();
-                async move {
-                    let mut response = (status, body).into_response();
-                    for (name, value) in headers {
-                        response
-                            .headers_mut()
-                            .insert(name, HeaderValue::from_static(value));
-                    }
-                    response
-                }
-            }),
-        )
     }
 
     const CHALLENGE: &str =

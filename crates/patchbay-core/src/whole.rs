@@ -3,11 +3,12 @@
 //!
 //! Two halves, both here:
 //!
-//! - [`child`]: a stdio server's answers are read through a tap that keeps a copy of each
-//!   answer to a `tools/call`, `prompts/get`, `resources/read` or a method rmcp does not model
-//!   (and of each `tools/list`, see there); when rmcp's reading of it,
-//!   written out again, differs from the copy, the copy is handed on as a bare JSON value
-//!   (`CustomResult`), as rmcp does itself for an answer it cannot read at all.
+//! - Upstream: a server's answers are read through a tap that keeps a copy of each answer to a
+//!   `tools/call`, `prompts/get`, `resources/read` or a method rmcp does not model (and of each
+//!   `tools/list`, see `watch`): [`child`]'s for a stdio server, [`http`]'s for a remote one.
+//!   When rmcp's reading of it, written out again, differs from the copy, the copy is handed on
+//!   as a bare JSON value (`CustomResult`), as rmcp does itself for an answer it cannot read at
+//!   all ([`Kept`]).
 //! - This module: rmcp's server side sends back only typed results, so the hub answers with a
 //!   placeholder of the right type whose `_meta` carries the server's value under [`KEY`]
 //!   ([`carry`]); the endpoint, which sees every message rmcp sends to a client, puts the value
@@ -24,6 +25,10 @@
 //! A leaf: it imports nothing of the hub (only the event-stream reader, [`crate::sse`]).
 
 pub mod child;
+pub mod http;
+mod watch;
+
+pub use watch::Kept;
 
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};

@@ -108,9 +108,11 @@ where
                         Ok(fresh) => token = Some(fresh),
                         Err(err) => {
                             tracing::warn!(server = %self.keeper.server(), error = %err, "step-up failed");
-                            let wanted = challenge
-                                .required_scope
-                                .clone()
+                            let named = super::flow::challenge_scopes(Some(
+                                &challenge.www_authenticate_header,
+                            ));
+                            let wanted = (challenge.required_scope.clone())
+                                .or_else(|| (!named.is_empty()).then(|| named.join(" ")))
                                 .unwrap_or_else(|| "a wider scope".into());
                             self.keeper.note_failure(format!(
                                 "server `{}` needs scope `{wanted}`, which the sign-in did not grant: {err}",

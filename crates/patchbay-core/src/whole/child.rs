@@ -19,19 +19,18 @@
 //! Nothing else changes: every other message is rmcp's reading, and a line costs one copy and,
 //! while such a call is in flight, one parse.
 
-use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use process_wrap::tokio::{CommandWrap, CommandWrapper};
-use rmcp::model::{ClientRequest, CustomResult, JsonRpcMessage, RequestId, ServerResult};
 use rmcp::service::{RoleClient, RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::async_rw::AsyncRwTransport;
 use rmcp::transport::{TokioChildProcess, Transport};
-use serde_json::Value;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::process::{ChildStdin, ChildStdout};
+
+use super::watch::{Kept, Watch};
 
 /// An owned pipe end as the platform names it: what `std::process`'s child stdio is made from.
 #[cfg(unix)]
@@ -42,10 +41,6 @@ type OwnedPipe = std::os::windows::io::OwnedHandle;
 /// The longest line the tap copies; longer ones are left to rmcp's reading (which caps lines at
 /// 16 MiB itself).
 const MAX_COPY: usize = 16 * 1024 * 1024;
-
-/// Calls in flight at once past which the table is emptied (a server that never answers some
-/// calls must not grow it without bound; the calls then in flight get rmcp's reading).
-const MAX_WATCHED: usize = 4096;
 
 /// A process-wrap wrapper that takes the child's stdin and stdout for [`WholeChild`] and leaves
 /// unused pipe ends in their place, so rmcp's child-process transport can still be built.
@@ -85,8 +80,7 @@ impl CommandWrapper for TakeStdio {
 pub struct WholeChild {
     /// Owns the process: its id, its graceful shutdown, and the kill when dropped.
     child: TokioChildProcess,
-    io: AsyncRwTransport<RoleClient, CopyingReader<ChildStdout>, ChildStdin>,
-    watch: Arc<Watch>,
+    io: Kept<AsyncRwTransport<RoleClient, CopyingReader<ChildStdout>, ChildStdin>>,
 }
 
 impl WholeChild {
@@ -107,8 +101,7 @@ impl WholeChild {
         };
         Ok(Self {
             child,
-            io: AsyncRwTransport::new_client(tap, stdin),
-            watch,
+            io: Kept::new(AsyncRwTransport::new_client(tap, stdin), watch),
         })
     }
 
@@ -125,37 +118,13 @@ impl Transport<RoleClient> for WholeChild {
         &mut self,
         item: TxJsonRpcMessage<RoleClient>,
     ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send + 'static {
-        if let JsonRpcMessage::Request(request) = &item
-            && matches!(
-                request.request,
-                ClientRequest::CallToolRequest(_)
-                    | ClientRequest::GetPromptRequest(_)
-                    | ClientRequest::ReadResourceRequest(_)
-                    | ClientRequest::ListToolsRequest(_)
-                    | ClientRequest::CustomRequest(_)
-            )
-        {
-            self.watch.expect(&request.id);
-        }
         self.io.send(item)
     }
 
-    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
-        let mut message = self.io.receive().await?;
-        match &mut message {
-            JsonRpcMessage::Response(response) => {
-                if let Some(copy) = self.watch.take(&response.id) {
-                    keep_whole(&mut response.result, copy);
-                }
-            }
-            JsonRpcMessage::Error(error) => {
-                if let Some(id) = &error.id {
-                    self.watch.take(id);
-                }
-            }
-            _ => {}
-        }
-        Some(message)
+    fn receive(
+        &mut self,
+    ) -> impl std::future::Future<Output = Option<RxJsonRpcMessage<RoleClient>>> + Send {
+        self.io.receive()
     }
 
     async fn close(&mut self) -> Result<(), Self::Error> {
@@ -165,91 +134,6 @@ impl Transport<RoleClient> for WholeChild {
         self.child.graceful_shutdown().await
     }
 }
-
-/// `read` is rmcp's reading of an answer, `copy` the answer as the server wrote it: when the
-/// reading lost or changed anything, the answer goes on as written.
-fn keep_whole(read: &mut ServerResult, copy: Value) {
-    if let ServerResult::ListToolsResult(list) = read {
-        return keep_tools_whole(&mut list.tools, copy);
-    }
-    if matches!(read, ServerResult::CustomResult(_)) {
-        return;
-    }
-    let same = serde_json::to_value(&*read).is_ok_and(|written| written == copy);
-    if !same {
-        tracing::debug!("an answer has what rmcp's model does not; passing it on as written");
-        *read = ServerResult::CustomResult(CustomResult::new(copy));
-    }
-}
-
-/// A list of tools stays rmcp's reading (the hub reads it), each tool with the members the
-/// reading lost (a 2025-11-25 tool's `execution`, a server's own) kept in its `_meta`
-/// ([`crate::whole::stash_members`]).
-fn keep_tools_whole(read: &mut [rmcp::model::Tool], mut copy: Value) {
-    let Some(Value::Array(written)) = copy.get_mut("tools").map(Value::take) else {
-        return;
-    };
-    if written.len() != read.len() {
-        return;
-    }
-    for (tool, wrote) in read.iter_mut().zip(written) {
-        let (Value::Object(mut wrote), Ok(Value::Object(known))) =
-            (wrote, serde_json::to_value(&*tool))
-        else {
-            continue;
-        };
-        wrote.retain(|name, _| !known.contains_key(name) && name != "_meta");
-        crate::whole::stash_members(&mut tool.meta, wrote);
-    }
-}
-
-/// The answers expected, by request id, and the copies of those that have come.
-#[derive(Debug, Default)]
-struct Watch {
-    answers: Mutex<HashMap<String, Option<Value>>>,
-}
-
-impl Watch {
-    fn key(id: &RequestId) -> String {
-        serde_json::to_string(id).unwrap_or_default()
-    }
-
-    fn expect(&self, id: &RequestId) {
-        let mut answers = self.answers.lock().expect("watch lock");
-        if answers.len() >= MAX_WATCHED {
-            answers.clear();
-        }
-        answers.insert(Self::key(id), None);
-    }
-
-    fn is_empty(&self) -> bool {
-        self.answers.lock().expect("watch lock").is_empty()
-    }
-
-    /// A line the server wrote: keep its `result` if it answers an expected request.
-    fn offer(&self, line: &[u8]) {
-        let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Ok(Value::Object(mut message)) = serde_json::from_slice::<Value>(line) else {
-            return;
-        };
-        let Some(key) = message.get("id").map(Value::to_string) else {
-            return;
-        };
-        if let Some(slot) = self.answers.lock().expect("watch lock").get_mut(&key) {
-            *slot = message.remove("result");
-        }
-    }
-
-    fn take(&self, id: &RequestId) -> Option<Value> {
-        self.answers
-            .lock()
-            .expect("watch lock")
-            .remove(&Self::key(id))
-            .flatten()
-    }
-}
-
 /// The child's stdout, as rmcp reads it, with a copy of each line kept for [`Watch::offer`]
 /// while an answer is expected.
 pub struct CopyingReader<R> {
@@ -309,7 +193,7 @@ impl<R: AsyncRead + Unpin> AsyncRead for CopyingReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rmcp::model::{CallToolResult, ContentBlock, NumberOrString};
+    use rmcp::model::{NumberOrString, RequestId};
 
     fn tap(watch: &Arc<Watch>) -> CopyingReader<tokio::io::Empty> {
         CopyingReader {
@@ -348,54 +232,5 @@ mod tests {
         tap.scan(b"\"result\":{}}\n");
         assert!(tap.line.is_empty());
         assert_eq!(watch.take(&NumberOrString::String("a".into())), None);
-    }
-
-    #[test]
-    fn an_answer_read_in_full_stays_rmcps_and_one_read_in_part_goes_on_as_written() {
-        let plain = CallToolResult::success(vec![ContentBlock::text("hi")]);
-        let copy = serde_json::to_value(&plain).unwrap();
-        let mut read = ServerResult::CallToolResult(plain.clone());
-        keep_whole(&mut read, copy.clone());
-        assert!(matches!(read, ServerResult::CallToolResult(_)));
-
-        let mut more = copy;
-        more["content"][0]["lang"] = "en".into();
-        more["execution"] = serde_json::json!({"taskSupport": "optional"});
-        // What this module is for: rmcp reads such an answer, and drops what it does not know.
-        let mut read: ServerResult = serde_json::from_value(more.clone()).unwrap();
-        assert!(matches!(read, ServerResult::CallToolResult(_)), "{read:?}");
-        assert_ne!(serde_json::to_value(&read).unwrap(), more);
-        keep_whole(&mut read, more.clone());
-        match read {
-            ServerResult::CustomResult(kept) => assert_eq!(kept.0, more),
-            other => panic!("expected the answer as written, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn a_tool_list_stays_rmcps_with_each_tools_lost_members_in_its_meta() {
-        let copy = serde_json::json!({"tools": [
-            {"name": "plain", "inputSchema": {"type": "object"}},
-            {"name": "task", "inputSchema": {"type": "object"},
-             "execution": {"taskSupport": "required"}, "_meta": {"own": 1}},
-        ]});
-        let mut read: ServerResult = serde_json::from_value(copy.clone()).unwrap();
-        keep_whole(&mut read, copy);
-        let ServerResult::ListToolsResult(list) = read else {
-            panic!("a list stays rmcp's reading: {read:?}");
-        };
-        assert_eq!(crate::whole::stashed(list.tools[0].meta.as_ref()), None);
-        let meta = list.tools[1].meta.as_ref();
-        let kept = crate::whole::stashed(meta).expect("members kept");
-        assert_eq!(
-            kept.get("execution"),
-            Some(&serde_json::json!({"taskSupport": "required"}))
-        );
-        assert_eq!(kept.len(), 1);
-        assert_eq!(
-            meta.unwrap().0.get("own"),
-            Some(&1.into()),
-            "the tool's own _meta stays"
-        );
     }
 }

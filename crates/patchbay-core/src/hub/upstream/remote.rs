@@ -12,6 +12,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 
 use crate::logs::RotatingLog;
 use crate::oauth::http::Authorized;
+use crate::whole::http::WholeHttp;
 
 use super::{Link, Upstream};
 
@@ -38,15 +39,17 @@ impl Upstream {
             .connect_timeout(REMOTE_CONNECT_TIMEOUT)
             .build()
             .map_err(|err| format!("cannot set up an HTTP client: {err}"))?;
+        // Answers kept whole ([`crate::whole::http`]), under the keeper's credential.
+        let http = WholeHttp::new(http);
         match &self.keeper {
             Some(keeper) => {
-                let client = Authorized::new(http, keeper.clone());
+                let client = Authorized::new(http.clone(), keeper.clone());
                 let transport = StreamableHttpClientTransport::with_client(client, config);
-                self.serve(link, transport, None, log).await
+                self.serve(link, http.kept(transport), None, log).await
             }
             None => {
-                let transport = StreamableHttpClientTransport::with_client(http, config);
-                self.serve(link, transport, None, log).await
+                let transport = StreamableHttpClientTransport::with_client(http.clone(), config);
+                self.serve(link, http.kept(transport), None, log).await
             }
         }
     }
