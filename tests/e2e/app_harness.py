@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from patchbay_harness import REPO, Sandbox, patchbay_bin, stop_process, wait_until
+from patchbay_harness import REPO, Sandbox, free_port, patchbay_bin, stop_process, wait_until
 
 TOOLS = Path(os.environ.get("PATCHBAY_APP_TOOLS", REPO / ".cache" / "app-tools")).resolve()
 SCREENSHOTS = Path(os.environ.get("PATCHBAY_APP_SCREENSHOTS", REPO / "tests" / "artifacts" / "screenshots"))
@@ -61,12 +60,6 @@ def _tool(name: str, path: Path | None = None) -> str:
     if not found:
         pytest.fail(f"`{name}` not found: run `bash scripts/app-deps.sh`", pytrace=False)
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

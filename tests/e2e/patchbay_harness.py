@@ -11,6 +11,7 @@ import inspect
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -51,6 +52,41 @@ def everything_cmd() -> list[str]:
 
 
 APP_SERVERS = {"vanilla": "server-basic-vanillajs", "preact": "server-basic-preact"}
+
+
+LOOPBACK_ONLY = Path(__file__).parent / "servers" / "loopback_only.cjs"
+
+
+@contextmanager
+def everything_http(root: Path) -> Iterator[str]:
+    """server-everything over Streamable HTTP, as a remote server: its URL while it runs. It
+    would listen on every interface; `loopback_only.cjs` keeps it on 127.0.0.1."""
+    node, entry, _ = everything_cmd()
+    port = free_port()
+    log_path = root / f"everything-http-{port}.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([node, "--require", str(LOOPBACK_ONLY), entry, "streamableHttp"],
+                                env={**os.environ, "PORT": str(port)}, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_until(lambda: port_open(port) or proc.poll() is not None, 20, "server-everything listens")
+            assert proc.poll() is None, f"server-everything exited: {log_path.read_text()[-2000:]}"
+            yield f"http://127.0.0.1:{port}/mcp"
+        finally:
+            stop_process(proc)
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:`port`."""
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def app_server_dir(flavour: str) -> Path:

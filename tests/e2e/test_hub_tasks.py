@@ -7,14 +7,15 @@ by `tasks/list`, and read again from another client (the Python SDK); a lazy ser
 stopped for idleness while it holds a running task. And the same tool from a stateless
 2026-07-28 client through the tasks extension (`io.modelcontextprotocol/tasks`, its wire
 written out here: no client library speaks it yet): a task handle, `tasks/get` polled through
-`input_required`, `tasks/update` with the answer, and the result."""
+`input_required`, `tasks/update` with the answer, and the result. Both of those with
+server-everything as a stdio server and as a remote one (Streamable HTTP on 127.0.0.1)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from patchbay_harness import (
     Hub,
     Sandbox,
     everything_cmd,
+    everything_http,
     http_messages,
     mcp_session,
     server_status,
@@ -38,6 +40,19 @@ pytestmark = pytest.mark.anyio
 TOOL = "everything__simulate-research-query"
 CLIENT = Path(__file__).parent / "clients" / "tasks_client.mjs"
 RUN_LIMIT = 90  # four 1 s stages, polling, and a slow machine
+
+
+@pytest.fixture(params=["stdio", "remote"])
+def everything(request: pytest.FixtureRequest, sandbox: Sandbox) -> Iterator[None]:
+    """server-everything in the sandbox's config as `everything`: a stdio server, or a remote one
+    (Streamable HTTP on 127.0.0.1), whose answers reach the hub through rmcp's HTTP client."""
+    if request.param == "stdio":
+        sandbox.add_server("everything", everything_cmd())
+        yield
+        return
+    with everything_http(sandbox.root) as url:
+        sandbox.config_file.write_text(f"[servers.everything]\nurl = {json.dumps(url)}\n")
+        yield
 
 
 def task_client(hub: Hub, arguments: dict[str, Any], hold_ms: int | None = None) -> subprocess.Popen[str]:
@@ -68,9 +83,8 @@ def report(seen: dict[str, Any]) -> str:
 
 
 async def test_a_session_client_runs_a_task_through_the_hub_to_its_result(
-    sandbox: Sandbox, start_hub: Callable[..., Hub]
+    sandbox: Sandbox, start_hub: Callable[..., Hub], everything: None
 ) -> None:
-    sandbox.add_server("everything", everything_cmd())
     hub = start_hub()
     wait_server_running(sandbox, "everything")
     seen = finish(task_client(hub, {"topic": "tides"}))
@@ -178,9 +192,8 @@ class Stateless:
 
 
 def test_a_stateless_client_runs_a_task_through_the_tasks_extension(
-    sandbox: Sandbox, start_hub: Callable[..., Hub]
+    sandbox: Sandbox, start_hub: Callable[..., Hub], everything: None
 ) -> None:
-    sandbox.add_server("everything", everything_cmd())
     hub = start_hub()
     wait_server_running(sandbox, "everything")
     headers = {"Accept": "application/json, text/event-stream", **hub.auth_headers}

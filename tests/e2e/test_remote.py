@@ -4,7 +4,6 @@ stdio servers, and a remote server that goes away and comes back is reconnected.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,9 @@ from patchbay_harness import (
     Sandbox,
     await_until,
     cli_json,
+    free_port,
     mcp_session,
+    port_open,
     server_status,
     stop_process,
     time_cmd,
@@ -31,18 +32,6 @@ from patchbay_harness import (
 pytestmark = pytest.mark.anyio
 DEMO = Path(__file__).parent / "servers" / "remote_demo.py"
 READY_TIMEOUT = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 class RemoteDemo:
