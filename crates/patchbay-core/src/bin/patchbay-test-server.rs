@@ -8,7 +8,9 @@
 //!   outside (`started slow`, `cancelled slow`, `finished slow`, `crash`).
 //! - `--start-delay MS`: sleep before answering anything, as a slow server starts.
 //! - `--modern-only`: speak only 2026-07-28: refuse `initialize` (answer `server/discover`), and
-//!   ask `elicit`'s question through an `input_required` result, as a modern server must.
+//!   ask `elicit`'s question through an `input_required` result, as a modern server must; and
+//!   declare the tasks extension (`io.modelcontextprotocol/tasks`): `report` makes a task for a
+//!   request that declares it too.
 //! - `--ttl MS`, `--private`: its lists carry these cache hints (`ttlMs`,
 //!   `cacheScope`: public unless `--private`).
 //! - `--app`: also offer an MCP App at `ui://app/view.html`, the same URI in every copy, as
@@ -33,10 +35,15 @@
 //! failed` when the client's answer is an error); `structured`
 //! answers structured content (members deliberately unsorted) and its text mirror; `log {level,
 //! logger, data}` sends `notifications/message` with those (`logger` when given); `image`
-//! answers image content with annotations, and a text.
+//! answers image content with annotations, and a text; `report {topic}` answers `report on
+//! TOPIC`, or (`--modern-only`, the request declaring tasks) makes a task `report-N` (logged
+//! `made task report-N`) that soon asks `which` (an elicitation, seen in `tasks/get`) and ends,
+//! after `tasks/update` answers it, with `report on TOPIC: CONTENT`; `tasks/cancel` ends it
+//! (logged `cancelled task report-N`).
 //! Prompt: `greet {name}`. Resources: `test://NAME/readme` and the template
 //! `test://NAME/items/{id}`.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -68,7 +75,20 @@ struct TestServer {
     log: Option<std::path::PathBuf>,
     /// Tools added at run time by `add_tool`.
     added: Arc<Mutex<Vec<String>>>,
+    /// The tasks `report` made (2026-07-28 tasks extension), by id, with their topics.
+    tasks: Arc<Mutex<HashMap<String, Made>>>,
 }
+
+/// A task `report` made: where it stands, and its topic.
+#[derive(Clone)]
+struct Made {
+    task: Task,
+    payload: TaskPayload,
+    topic: String,
+}
+
+/// When every task here was made and changed: the tests read order, not time.
+const TASK_TIME: &str = "2026-12-07T00:00:00Z";
 
 /// A protocol value from its JSON form: the wire shape is the stable part of the model.
 fn from_json<T: DeserializeOwned>(value: Value) -> T {
@@ -139,6 +159,11 @@ impl TestServer {
                 json!({ "level": s, "logger": s, "data": {} }),
             ),
             tool("image", "Answers an image with annotations", json!({})),
+            tool(
+                "report",
+                "Writes a report; a task where the client takes one",
+                json!({ "topic": s }),
+            ),
         ];
         if self.app {
             tools.push(from_json(json!({
@@ -189,6 +214,74 @@ impl TestServer {
         }
         self.note("finished slow");
         text(format!("slept {ms} ms"))
+    }
+
+    /// `report`: a task when this server and the request both take one (see the module doc).
+    fn report(
+        &self,
+        args: &JsonObject,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let topic = args
+            .get("topic")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let takes = context
+            .client_capabilities()
+            .is_some_and(|c| c.supports_tasks());
+        if !(self.modern_only && takes) {
+            return text(format!("report on {topic}"));
+        }
+        let mut tasks = self.tasks.lock().expect("tasks lock");
+        let id = format!("report-{}", tasks.len() + 1);
+        let task = Task::new(&id, TaskStatus::Working, TASK_TIME, TASK_TIME)
+            .with_ttl_ms(60_000)
+            .with_poll_interval_ms(50);
+        let made = Made {
+            task: task.clone(),
+            payload: TaskPayload::Working,
+            topic: topic.to_owned(),
+        };
+        tasks.insert(id.clone(), made);
+        self.note(&format!("made task {id}"));
+        // The question comes a moment later, as from work under way.
+        let (tasks, at) = (self.tasks.clone(), id);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let mut tasks = tasks.lock().expect("tasks lock");
+            let Some(made) = tasks.get_mut(&at) else {
+                return;
+            };
+            if made.task.status == TaskStatus::Working {
+                let question = from_json(json!({
+                    "method": "elicitation/create",
+                    "params": {
+                        "mode": "form",
+                        "message": format!("Which {}?", made.topic),
+                        "requestedSchema": { "type": "object", "properties": { "which": { "type": "string" } } },
+                    },
+                }));
+                made.task.status = TaskStatus::InputRequired;
+                made.payload = TaskPayload::InputRequired {
+                    input_requests: InputRequests::from([("which".to_owned(), question)]),
+                };
+            }
+        });
+        Ok(CallToolResponse::Task(CreateTaskResult::new(task)))
+    }
+
+    /// A task `report` made, changed by `change` (an error for an unknown id).
+    fn change_task(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut Made) -> Result<(), ErrorData>,
+    ) -> Result<Made, ErrorData> {
+        let mut tasks = self.tasks.lock().expect("tasks lock");
+        let made = tasks
+            .get_mut(id)
+            .ok_or_else(|| ErrorData::invalid_params(format!("unknown task `{id}`"), None))?;
+        change(made)?;
+        Ok(made.clone())
     }
 
     #[expect(
@@ -296,13 +389,17 @@ fn image_answer() -> Value {
 #[expect(deprecated, reason = "logging is what 2025-11-25 servers send")]
 impl ServerHandler for TestServer {
     fn get_info(&self) -> InitializeResult {
-        let capabilities = ServerCapabilities::builder()
+        let mut capabilities = ServerCapabilities::builder()
             .enable_tools()
             .enable_tool_list_changed()
             .enable_prompts()
             .enable_resources()
             .enable_resources_subscribe()
             .build();
+        if self.modern_only {
+            let extensions = capabilities.extensions.get_or_insert_default();
+            extensions.insert(TASKS_EXTENSION_ID.to_owned(), JsonObject::new());
+        }
         InitializeResult::new(capabilities).with_server_info(Implementation::new(
             "patchbay-test-server",
             env!("CARGO_PKG_VERSION"),
@@ -317,6 +414,63 @@ impl ServerHandler for TestServer {
         let mut result = ListToolsResult::with_all_items(self.tools());
         (result.ttl_ms, result.cache_scope) = (self.ttl_ms, self.cache_scope());
         Ok(result)
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        let made = self.change_task(&request.task_id, |_| Ok(()))?;
+        Ok(GetTaskResult::new(DetailedTask::new(
+            made.task,
+            made.payload,
+        )))
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let id = request.task_id.clone();
+        self.change_task(&request.task_id, |made| {
+            let answer = request.input_responses.get("which");
+            let (TaskPayload::InputRequired { .. }, Some(answer)) = (&made.payload, answer) else {
+                return Err(ErrorData::invalid_params(
+                    "no question waits for `which`",
+                    None,
+                ));
+            };
+            let content = answer
+                .get("content")
+                .map(Value::to_string)
+                .unwrap_or_default();
+            let done = format!("report on {}: {content}", made.topic);
+            let result = CallToolResult::success(vec![ContentBlock::text(done)]);
+            let Ok(Value::Object(result)) = serde_json::to_value(result) else {
+                return Err(ErrorData::internal_error("a result is an object", None));
+            };
+            made.task.status = TaskStatus::Completed;
+            made.payload = TaskPayload::Completed { result };
+            Ok(())
+        })?;
+        self.note(&format!("updated task {id}"));
+        Ok(())
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.change_task(&request.task_id, |made| {
+            made.task.status = TaskStatus::Cancelled;
+            made.payload = TaskPayload::Cancelled;
+            Ok(())
+        })?;
+        self.note(&format!("cancelled task {}", request.task_id));
+        Ok(())
     }
 
     fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
@@ -415,6 +569,7 @@ impl ServerHandler for TestServer {
                 text("logged")
             }
             "image" => Ok(from_json::<CallToolResult>(image_answer()).into()),
+            "report" => self.report(&args, &context),
             "show_app" if self.app => {
                 let accepts = context
                     .peer
@@ -625,6 +780,7 @@ fn main() {
         listeners: Arc::default(),
         log,
         added: Arc::default(),
+        tasks: Arc::default(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

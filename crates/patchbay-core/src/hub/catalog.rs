@@ -38,6 +38,10 @@ pub struct ServerCatalog {
     /// with cached lists: what a server promised once says nothing of later.
     #[serde(skip)]
     pub fresh: Freshness,
+    /// Whether the server declared the tasks extension (2026-07-28): it may answer a call of a
+    /// client that takes tasks with one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tasks_extension: bool,
 }
 
 /// The cache hints of a server's lists (`ttlMs`, `cacheScope`), all pages of all lists taken
@@ -108,6 +112,8 @@ pub struct Catalog {
     fresh: Freshness,
     /// Whether a tool here takes tasks (2025-11-25).
     offers_tasks: bool,
+    /// The servers that declared the tasks extension.
+    task_servers: Vec<String>,
 }
 
 /// A tool's `execution.taskSupport` (2025-11-25), kept whole from its server's definition.
@@ -161,6 +167,9 @@ impl Catalog {
         for (server, c) in servers {
             catalog.fresh = catalog.fresh.and(c.fresh);
             catalog.servers.push(server.clone());
+            if c.tasks_extension {
+                catalog.task_servers.push(server.clone());
+            }
             for resource in &c.resources {
                 let mut exposed = resource.clone();
                 apps::expose_resource(server, &mut exposed);
@@ -232,6 +241,10 @@ impl Catalog {
             .filter(|server| profile.has_server(server))
             .cloned()
             .collect();
+        view.task_servers = (self.task_servers.iter())
+            .filter(|server| profile.has_server(server))
+            .cloned()
+            .collect();
         view.template_prefixes = self
             .template_prefixes
             .iter()
@@ -286,6 +299,12 @@ impl Catalog {
     /// Whether a tool here takes tasks: the hub then declares them to session clients.
     pub fn offers_tasks(&self) -> bool {
         self.offers_tasks
+    }
+
+    /// Whether a tool here takes tasks or a server here makes them (it declared the tasks
+    /// extension): the hub then declares the extension to 2026-07-28 clients.
+    pub fn offers_task_extension(&self) -> bool {
+        self.offers_tasks || !self.task_servers.is_empty()
     }
 
     /// Whether a tool here takes tasks (2025-11-25 `execution.taskSupport`, kept whole).

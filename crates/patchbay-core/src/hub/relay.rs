@@ -58,29 +58,35 @@ impl UpstreamHandler {
     }
 }
 
+/// What the hub takes as a client of its servers.
+#[expect(deprecated, reason = "legacy revisions still use sampling and roots")]
+pub(super) fn capabilities() -> ClientCapabilities {
+    let mut capabilities = ClientCapabilities::builder()
+        .enable_roots()
+        .enable_sampling()
+        .enable_elicitation()
+        .build();
+    capabilities.experimental = None;
+    // One session upstream serves every client, so the hub speaks for all of them: it
+    // passes apps on, and a client that shows none uses the tool's text as without a hub.
+    capabilities.extensions = Some(
+        [(
+            super::apps::EXTENSION.to_owned(),
+            super::apps::client_settings(),
+        )]
+        .into(),
+    );
+    capabilities
+}
+
 #[expect(
     deprecated,
     reason = "legacy revisions still use sampling, roots and logging"
 )]
 impl ClientHandler for UpstreamHandler {
     fn get_info(&self) -> ClientConfig {
-        let mut capabilities = ClientCapabilities::builder()
-            .enable_roots()
-            .enable_sampling()
-            .enable_elicitation()
-            .build();
-        capabilities.experimental = None;
-        // One session upstream serves every client, so the hub speaks for all of them: it
-        // passes apps on, and a client that shows none uses the tool's text as without a hub.
-        capabilities.extensions = Some(
-            [(
-                super::apps::EXTENSION.to_owned(),
-                super::apps::client_settings(),
-            )]
-            .into(),
-        );
         ClientConfig::new(
-            capabilities,
+            capabilities(),
             Implementation::new("patchbay", crate::VERSION),
         )
     }

@@ -239,9 +239,13 @@ impl HubService {
         let (peer, _in_use) = self
             .ready_peer(server, client_token.as_ref(), &context.peer)
             .await?;
+        let mut options = PeerRequestOptions::no_options();
+        if self.takes_tasks_from(server, &request, context) {
+            options = options.with_meta(tasks::taking_tasks());
+        }
         let mut guard = CallGuard::new(&self.hub, server, caller);
         let handle = peer
-            .send_request_with_option(request, PeerRequestOptions::no_options())
+            .send_request_with_option(request, options)
             .await
             .map_err(|err| upstream_error(server, err))?;
         if let Some(token) = client_token {
@@ -352,6 +356,54 @@ impl HubService {
 }
 
 impl HubService {
+    /// Whether `request` goes to `server` as from a client that takes tasks: a call or a task
+    /// method of a 2026-07-28 client that declares the tasks extension, to a 2026-07-28 server.
+    fn takes_tasks_from(
+        &self,
+        server: &str,
+        request: &ClientRequest,
+        context: &RequestContext<RoleServer>,
+    ) -> bool {
+        matches!(
+            request,
+            ClientRequest::CallToolRequest(_)
+                | ClientRequest::GetTaskRequest(_)
+                | ClientRequest::UpdateTaskRequest(_)
+                | ClientRequest::CancelTaskRequest(_)
+        ) && stateless(context)
+            && context
+                .client_capabilities()
+                .is_some_and(|c| c.supports_tasks())
+            && self.hub.upstream(server).is_some_and(|up| up.speaks_2026())
+    }
+
+    /// The server and its own id behind the exposed task id `exposed`, if this session can
+    /// see that server.
+    fn task_here<'a>(&self, exposed: &'a str) -> Result<(&'a str, &'a str), ErrorData> {
+        tasks::split_id(exposed)
+            .filter(|(server, _)| self.snapshot().has_server(server))
+            .ok_or_else(|| ErrorData::invalid_params(format!("unknown task `{exposed}`"), None))
+    }
+
+    /// A task method (tasks extension) for the 2026-07-28 server whose task `exposed` names,
+    /// `request` made from the server's own id.
+    async fn to_task_server(
+        &self,
+        exposed: &str,
+        request: impl FnOnce(&str) -> ClientRequest,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<(String, ServerResult), ErrorData> {
+        let (server, id) = self.task_here(exposed)?;
+        if !self.hub.upstream(server).is_some_and(|up| up.speaks_2026()) {
+            return Err(ErrorData::invalid_params(
+                format!("unknown task `{exposed}`"),
+                None,
+            ));
+        }
+        let answer = self.forward(server, request(id), context).await?;
+        Ok((server.to_owned(), answer))
+    }
+
     /// Follow `task` (made for a 2026-07-28 client, ids exposed) by fetching its result at once,
     /// in rounds: the server's questions during it reach the client through `tasks/get`.
     fn follow_task(&self, server: &str, task: &Task, context: &RequestContext<RoleServer>) {
@@ -546,7 +598,7 @@ impl ServerHandler for HubService {
             let extensions = capabilities.extensions.get_or_insert_default();
             extensions.insert(apps::EXTENSION.to_owned(), JsonObject::new());
         }
-        if catalog.offers_tasks() {
+        if catalog.offers_task_extension() {
             let extensions = capabilities.extensions.get_or_insert_default();
             extensions.insert(TASKS_EXTENSION_ID.to_owned(), JsonObject::new());
         }
@@ -714,9 +766,15 @@ impl ServerHandler for HubService {
         let tool_name = request.name.clone();
         let mut upstream = request;
         upstream.name = route.name.into();
-        let mut task = context.meta.0.get(tasks::TASK_KEY).cloned();
+        // A 2026-07-28 server's tasks are its own (see `tasks`).
+        let modern = self
+            .hub
+            .upstream(&route.server)
+            .is_some_and(|up| up.speaks_2026());
+        let mut task = (context.meta.0.get(tasks::TASK_KEY).cloned()).filter(|_| !modern);
         // A 2026-07-28 client that takes tasks gets one where the server requires it.
         let follow = task.is_none()
+            && !modern
             && stateless(&context)
             && context
                 .client_capabilities()
@@ -741,14 +799,30 @@ impl ServerHandler for HubService {
                 Ok(CallToolResponse::Complete(r))
             }
             Ok(ServerResult::InputRequiredResult(r)) => Ok(CallToolResponse::InputRequired(r)),
-            Ok(ServerResult::CreateTaskResult(r)) => Ok(CallToolResponse::Task(r)),
+            Ok(ServerResult::CreateTaskResult(mut r)) => {
+                r.task.task_id = tasks::exposed_id(&route.server, &r.task.task_id);
+                let made = serde_json::to_value(&r.task).unwrap_or_default();
+                self.hub.task_made(&route.server, &made);
+                Ok(CallToolResponse::Task(r))
+            }
             Ok(ServerResult::CustomResult(mut unread)) => {
                 apps::expose_value(&route.server, &mut unread.0);
-                if tasked {
+                // A task handle of the extension read whole (its server wrote more than rmcp
+                // models): its id is at the top.
+                let handle = unread
+                    .0
+                    .get("resultType")
+                    .and_then(serde_json::Value::as_str)
+                    == Some("task");
+                if tasked || handle {
                     tasks::expose(&route.server, &mut unread.0);
-                    if let Some(task) = unread.0.get("task") {
-                        self.hub.task_made(&route.server, task);
-                    }
+                }
+                let made = match handle {
+                    true => Some(&unread.0),
+                    false => unread.0.get("task").filter(|_| tasked),
+                };
+                if let Some(task) = made {
+                    self.hub.task_made(&route.server, task);
                 }
                 match unread.0.get("task").and_then(tasks::modern) {
                     Some(task) if follow => {
@@ -980,7 +1054,29 @@ impl ServerHandler for HubService {
         request: GetTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, ErrorData> {
-        let follow = self.followed_here(&request.task_id)?;
+        let Ok(follow) = self.followed_here(&request.task_id) else {
+            let ask = |id: &str| {
+                ClientRequest::GetTaskRequest(GetTaskRequest::new(GetTaskParams::new(id)))
+            };
+            let exposed = &request.task_id;
+            let (server, answer) = self.to_task_server(exposed, ask, &context).await?;
+            let ServerResult::GetTaskResult(mut got) = answer else {
+                return Err(unexpected(&server));
+            };
+            got.task.task.task_id.clone_from(exposed);
+            if let TaskPayload::Completed { result } = &mut got.task.payload {
+                let mut value = serde_json::Value::Object(std::mem::take(result));
+                tasks::expose(&server, &mut value);
+                apps::expose_value(&server, &mut value);
+                if let serde_json::Value::Object(exposed) = value {
+                    *result = exposed;
+                }
+            }
+            if got.task.status().is_terminal() {
+                self.hub.task_ended(exposed);
+            }
+            return Ok(got);
+        };
         let params = serde_json::json!({ "taskId": follow.id });
         let upstream = ClientRequest::CustomRequest(CustomRequest::new("tasks/get", Some(params)));
         // A server that cannot say (it restarted) leaves the task as last seen.
@@ -1001,10 +1097,19 @@ impl ServerHandler for HubService {
     async fn update_task(
         &self,
         request: UpdateTaskParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.followed_here(&request.task_id)?
-            .answer(request.input_responses)
+        if let Ok(follow) = self.followed_here(&request.task_id) {
+            return follow.answer(request.input_responses);
+        }
+        let responses = request.input_responses;
+        let update = |id: &str| {
+            let params = UpdateTaskParams::new(id, responses);
+            ClientRequest::UpdateTaskRequest(UpdateTaskRequest::new(params))
+        };
+        self.to_task_server(&request.task_id, update, &context)
+            .await?;
+        Ok(())
     }
 
     /// `tasks/cancel` (tasks extension): passed to the task's server.
@@ -1013,7 +1118,14 @@ impl ServerHandler for HubService {
         request: CancelTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        let follow = self.followed_here(&request.task_id)?;
+        let Ok(follow) = self.followed_here(&request.task_id) else {
+            let cancel = |id: &str| {
+                ClientRequest::CancelTaskRequest(CancelTaskRequest::new(CancelTaskParams::new(id)))
+            };
+            self.to_task_server(&request.task_id, cancel, &context)
+                .await?;
+            return Ok(());
+        };
         let params = serde_json::json!({ "taskId": follow.id });
         let upstream =
             ClientRequest::CustomRequest(CustomRequest::new("tasks/cancel", Some(params)));

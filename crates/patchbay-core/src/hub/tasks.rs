@@ -14,6 +14,12 @@
 //! in `tasks/get` as `input_required` with its `inputRequests`, `tasks/update` answers it, and
 //! the result or error shows as the task's end.
 //!
+//! A 2026-07-28 server's own tasks pass as they are: the request of a client that takes tasks
+//! reaches the server declaring the extension too ([`taking_tasks`]), the task it answers with
+//! is shown as `SERVER/ID`, and `tasks/get`, `tasks/update` and `tasks/cancel` go to the server
+//! the id names. A session client's task-augmented call to such a server is made a plain call
+//! (the hub shows no `execution` for its tools, so a session client has no reason to ask).
+//!
 //! rmcp's model knows the 2026-07-28 tasks extension, not the 2025-11-25 methods: for a session's request the
 //! endpoint moves `params.task` into `_meta` under [`TASK_KEY`] and gives `tasks/*` the method
 //! names under [`LEGACY`] ([`for_rmcp`]); the hub sends them on as the methods rmcp does not
@@ -26,8 +32,8 @@ use std::time::Duration;
 use memchr::memmem;
 use rmcp::ErrorData;
 use rmcp::model::{
-    DetailedTask, InitializeResult, InputRequests, InputResponses, ServerResult, Task, TaskPayload,
-    TaskStatus,
+    DetailedTask, InitializeResult, InputRequests, InputResponses, JsonObject, RequestMetaObject,
+    ServerResult, TASKS_EXTENSION_ID, Task, TaskPayload, TaskStatus,
 };
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
@@ -83,6 +89,18 @@ pub(super) fn declare(info: &mut InitializeResult) {
     capabilities.insert("tasks".to_owned(), tasks);
     let members = Map::from_iter([("capabilities".to_owned(), Value::Object(capabilities))]);
     crate::whole::stash_members(&mut info.meta, members);
+}
+
+/// The `_meta` of a request to a 2026-07-28 server from a client that takes tasks: the hub's
+/// capabilities as a client (`clientCapabilities`), with the tasks extension, so that the
+/// server may answer with a task.
+pub(super) fn taking_tasks() -> RequestMetaObject {
+    let mut capabilities = super::relay::capabilities();
+    let extensions = capabilities.extensions.get_or_insert_default();
+    extensions.insert(TASKS_EXTENSION_ID.to_owned(), JsonObject::new());
+    let mut meta = RequestMetaObject::default();
+    meta.set_client_capabilities(capabilities);
+    meta
 }
 
 /// A task's id as clients see it.
@@ -279,7 +297,7 @@ pub(super) struct Tasks {
 
 impl Hub {
     /// `server` made the task `task` (its answer, ids exposed): keep the server from an idle
-    /// stop until the task ends or its time to live (`ttl`, ms) is over.
+    /// stop until the task ends or its time to live (`ttl`, or the extension's `ttlMs`) is over.
     pub(super) fn task_made(&self, server: &str, task: &Value) {
         let tasks = &self.inner.tasks;
         tasks
@@ -302,9 +320,8 @@ impl Hub {
             .expect("tasks lock")
             .insert(id.to_owned(), up.begin_use());
         let id = id.to_owned();
-        self.at_expiry(task.get("ttl").and_then(Value::as_u64), move |hub| {
-            hub.task_ended(&id)
-        });
+        let ttl = (task.get("ttl").or_else(|| task.get("ttlMs"))).and_then(Value::as_u64);
+        self.at_expiry(ttl, move |hub| hub.task_ended(&id));
     }
 
     /// Run `then` once a task's time to live (`ttl_ms`; none: [`MAX_HOLD`], and never longer)

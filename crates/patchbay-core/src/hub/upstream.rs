@@ -700,6 +700,7 @@ async fn fetch_catalog(peer: &Peer<RoleClient>) -> Result<ServerCatalog, rmcp::S
         .unwrap_or_default();
     let mut catalog = ServerCatalog {
         fresh: Freshness::unbounded(),
+        tasks_extension: caps.supports_tasks(),
         ..ServerCatalog::default()
     };
     let fresh = &mut catalog.fresh;

@@ -208,6 +208,7 @@ impl<'h> Session<'h> {
         let name = match method {
             "tools/call" | "prompts/get" => message["params"]["name"].as_str(),
             "resources/read" => message["params"]["uri"].as_str(),
+            "tasks/get" | "tasks/update" | "tasks/cancel" => message["params"]["taskId"].as_str(),
             _ => None,
         };
         if self.id.is_none() && message.get("id").is_some() {

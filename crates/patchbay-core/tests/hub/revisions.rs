@@ -361,3 +361,92 @@ async fn a_2026_only_server_is_asked_initialize_once_not_at_every_hub_start() {
         );
     }
 }
+
+/// The tasks extension's id.
+const TASKS: &str = "io.modelcontextprotocol/tasks";
+
+/// `params` of a request from a client that declares the tasks extension.
+fn taking_tasks(mut params: Value) -> Value {
+    params["_meta"]["io.modelcontextprotocol/clientCapabilities"] =
+        json!({ "extensions": { TASKS: {} } });
+    params
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2026_only_servers_own_tasks_reach_stateless_clients_by_ids_naming_it() {
+    let home = Home::new("");
+    home.write_config(&home.server_with("modern", &["--modern-only"], ""));
+    let hub = home.start().await;
+    hub.wait_running(&["modern"]).await;
+    let mut client = Session::stateless(&hub);
+    let found = client.result("server/discover", json!({})).await;
+    assert!(
+        found["capabilities"]["extensions"].get(TASKS).is_some(),
+        "the hub declares tasks for a server that makes them: {found}"
+    );
+    let report = |topic: &str| json!({ "name": "modern__report", "arguments": { "topic": topic } });
+    let plain = client.result("tools/call", report("tides")).await;
+    assert_eq!(
+        text_of(&plain),
+        "report on tides",
+        "a client that takes no tasks gets none: {plain}"
+    );
+
+    let made = client
+        .result("tools/call", taking_tasks(report("tides")))
+        .await;
+    assert_eq!(
+        (&made["resultType"], &made["taskId"], &made["status"]),
+        (&json!("task"), &json!("modern/report-1"), &json!("working")),
+        "the server's own task, its id naming the server: {made}"
+    );
+    assert!(home.events("modern").contains(&"made task report-1".into()));
+    let get = taking_tasks(json!({ "taskId": "modern/report-1" }));
+    let asked = crate::harness::eventually("the task asks its question", async || {
+        let got = client.result("tasks/get", get.clone()).await;
+        (got["status"] == "input_required").then_some(got)
+    })
+    .await;
+    assert_eq!(asked["taskId"], "modern/report-1", "{asked}");
+    assert_eq!(
+        asked["inputRequests"]["which"]["params"]["message"], "Which tides?",
+        "{asked}"
+    );
+    let answer = json!({ "which": { "action": "accept", "content": { "which": "spring" } } });
+    let update = json!({ "taskId": "modern/report-1", "inputResponses": answer });
+    client.result("tasks/update", taking_tasks(update)).await;
+    let done = client.result("tasks/get", get.clone()).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        text_of(&done["result"]),
+        r#"report on tides: {"which":"spring"}"#,
+        "{done}"
+    );
+
+    // Cancelled at the server the id names; an id naming no server here is refused.
+    let second = client
+        .result("tools/call", taking_tasks(report("reefs")))
+        .await;
+    assert_eq!(second["taskId"], "modern/report-2", "{second}");
+    let cancel = taking_tasks(json!({ "taskId": "modern/report-2" }));
+    client.result("tasks/cancel", cancel).await;
+    assert!(
+        home.events("modern")
+            .contains(&"cancelled task report-2".into())
+    );
+    let (id, unknown) = client
+        .request(
+            "tasks/get",
+            taking_tasks(json!({ "taskId": "nosuch/report-1" })),
+        )
+        .await;
+    let error = unknown.answer(id)["error"].clone();
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("unknown task"),
+        "{error}"
+    );
+    hub.stop().await;
+}

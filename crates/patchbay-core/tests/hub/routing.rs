@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::harness::{Home, args, bounded, eventually, hub_with, text_of};
 
 /// Every tool of the test server (`patchbay-test-server.rs`).
-const TOOLS: [&str; 12] = [
+const TOOLS: [&str; 13] = [
     "echo",
     "add",
     "whoami",
@@ -25,6 +25,7 @@ const TOOLS: [&str; 12] = [
     "structured",
     "log",
     "image",
+    "report",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
