@@ -477,6 +477,14 @@ impl Link for Hub {
         self.set_catalog(server, catalog);
     }
 
+    fn subscribed(&self, server: &str) -> Vec<String> {
+        self.subscribed_at(server)
+    }
+
+    fn resource_updated(&self, server: &str, uri: &str) {
+        Hub::resource_updated(self, server, uri);
+    }
+
     async fn intercept(&self, server: &str, message: &ServerJsonRpcMessage) -> bool {
         let JsonRpcMessage::Notification(note) = message else {
             return false;

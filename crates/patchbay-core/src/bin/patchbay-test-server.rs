@@ -41,7 +41,8 @@
 //! after `tasks/update` answers it, with `report on TOPIC: CONTENT`; `tasks/cancel` ends it
 //! (logged `cancelled task report-N`).
 //! Prompt: `greet {name}`. Resources: `test://NAME/readme` and the template
-//! `test://NAME/items/{id}`.
+//! `test://NAME/items/{id}`; a subscription (`resources/subscribe`, logged `subscribed to URI`,
+//! or a `subscriptions/listen` naming it, logged `listened to URI`) gets three updates of it.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -482,15 +483,38 @@ impl ServerHandler for TestServer {
 
     fn accepted_subscription_filter(
         &self,
-        _requested: &SubscriptionFilter,
+        requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
-        Some(SubscriptionFilter::builder().tools_list_changed().build())
+        let uris = requested.resource_subscriptions.clone().unwrap_or_default();
+        let accepted = SubscriptionFilter::builder().tools_list_changed();
+        Some(accepted.resource_subscriptions(uris).build())
     }
 
+    /// A listen stream: list changes, and (as `subscribe` does for a session) three updates of
+    /// each resource it names, logged `listened to URI` when it opens.
     async fn listen(&self, context: rmcp::service::SubscriptionContext) -> Result<(), ErrorData> {
         let sink = context.sink().clone();
-        self.listeners.lock().expect("listeners lock").push(sink);
-        context.cancelled().await;
+        self.listeners
+            .lock()
+            .expect("listeners lock")
+            .push(sink.clone());
+        let uris = (context.accepted().resource_subscriptions.clone()).unwrap_or_default();
+        for uri in &uris {
+            self.note(&format!("listened to {uri}"));
+        }
+        let updates = async {
+            for _ in 0..3 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                for uri in &uris {
+                    let _ = sink.notify_resource_updated(uri.clone()).await;
+                }
+            }
+            std::future::pending::<()>().await
+        };
+        tokio::select! {
+            _ = context.cancelled() => {}
+            _ = updates => {}
+        }
         Ok(())
     }
 
@@ -645,6 +669,7 @@ impl ServerHandler for TestServer {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        self.note(&format!("subscribed to {}", request.uri));
         tokio::spawn(async move {
             for _ in 0..3 {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;

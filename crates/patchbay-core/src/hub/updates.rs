@@ -3,6 +3,11 @@
 //! subscription per resource however many clients share it, and a server's
 //! `notifications/resources/updated` sent on to the clients subscribed, under the URI they know
 //! (an app's `ui://SERVER/...`).
+//!
+//! Upstream, a 2025 server gets `resources/subscribe` and `resources/unsubscribe`; a 2026-07-28
+//! one has its listen stream opened again with the URIs wanted of it
+//! ([`super::upstream::Upstream::listen_again`]). A server that restarts is subscribed again to
+//! what clients still want ([`Hub::subscribed_at`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -83,6 +88,22 @@ impl Hub {
         if !first {
             return Ok(());
         }
+        // A 2026-07-28 server is told on its listen stream, opened again with this URI.
+        if let Some(up) = self.upstream(&route.server).filter(|up| up.speaks_2026()) {
+            let info = up.peer().and_then(|peer| peer.peer_info());
+            let takes = info.map(|info| info.capabilities.resources.as_ref()?.subscribe);
+            let refused = match takes {
+                Some(Some(true)) => {
+                    up.listen_again();
+                    return Ok(());
+                }
+                Some(_) => "takes no resource subscriptions",
+                None => "is not running",
+            };
+            self.unsubscribe_quietly(uri, &who);
+            let message = format!("server `{}` {refused}", route.server);
+            return Err(ErrorData::internal_error(message, None));
+        }
         let peer = self
             .upstream(&route.server)
             .and_then(|up| up.peer())
@@ -109,6 +130,9 @@ impl Hub {
         let Some(route) = self.unsubscribe_quietly(uri, who) else {
             return;
         };
+        if let Some(up) = self.upstream(&route.server).filter(|up| up.speaks_2026()) {
+            return up.listen_again();
+        }
         if let Some(peer) = self.upstream(&route.server).and_then(|up| up.peer()) {
             tokio::spawn(async move {
                 let _ = peer
@@ -127,6 +151,15 @@ impl Hub {
             return None;
         }
         by_uri.remove(uri).map(|s| s.route)
+    }
+
+    /// The resources of `server` (its own URIs) that clients want updates of.
+    pub(super) fn subscribed_at(&self, server: &str) -> Vec<String> {
+        let by_uri = self.inner.updates.by_uri.lock().expect("updates lock");
+        let routes = by_uri.values().map(|subscribed| &subscribed.route);
+        (routes.filter(|route| route.server == server))
+            .map(|route| route.name.clone())
+            .collect()
     }
 
     /// `server` says its resource `uri` (its own URI) changed: tell the clients subscribed.

@@ -63,6 +63,10 @@ pub trait Link: Send + Sync + 'static {
     type Handler: rmcp::ClientHandler;
     /// A handler for a new session with `server`.
     fn handler(&self, server: &str) -> Self::Handler;
+    /// The resources of `server` (its own URIs) that clients want updates of.
+    fn subscribed(&self, server: &str) -> Vec<String>;
+    /// `server` says its resource `uri` (its own URI) changed.
+    fn resource_updated(&self, server: &str, uri: &str);
     /// The server is up and these are its lists.
     fn catalog_ready(&self, server: &str, catalog: ServerCatalog);
     /// The server changed state.
@@ -155,6 +159,8 @@ pub struct Upstream {
     stale_lists: AtomicBool,
     /// Wakes a remote server's keepalive to check it now (a call to it just failed).
     check_now: tokio::sync::Notify,
+    /// Opens a 2026-07-28 server's listen stream again: the resources wanted changed.
+    listen_again: tokio::sync::Notify,
     /// The server refused `initialize`: it is spoken to through `server/discover` (2026-07-28).
     modern: AtomicBool,
     /// Set when the era just changed: the next start comes at once, not after a backoff.
@@ -192,6 +198,7 @@ impl Upstream {
             peer: RwLock::new(None),
             stale_lists: AtomicBool::new(false),
             check_now: tokio::sync::Notify::new(),
+            listen_again: tokio::sync::Notify::new(),
             modern: AtomicBool::new(false),
             start_again: AtomicBool::new(false),
             era_switched: AtomicBool::new(false),
@@ -220,6 +227,12 @@ impl Upstream {
     /// Whether it is spoken to through `server/discover` (2026-07-28).
     pub fn speaks_2026(&self) -> bool {
         self.modern.load(Ordering::Acquire)
+    }
+
+    /// The resources clients want updates of changed: a 2026-07-28 server is listened to
+    /// again with the new set (a 2025 one is subscribed to one by one instead).
+    pub fn listen_again(&self) {
+        self.listen_again.notify_one();
     }
 
     /// Its config name.
@@ -580,6 +593,11 @@ impl Upstream {
             .lock()
             .expect("log lock")
             .note(&format!("running with {tools} tools"));
+        // Subscriptions clients made before a restart hold on (a 2026-07-28 server gets them
+        // on its listen stream).
+        if !modern {
+            renew_subscriptions(&peer, link.subscribed(&self.name));
+        }
 
         // End the session when we are told to stop; when the child died while something it
         // started (a grandchild of a wrapper) still holds its stdout open, so no EOF ever comes;
@@ -617,30 +635,44 @@ impl Upstream {
     /// A 2026-07-28 server tells of list changes only on a `subscriptions/listen` stream: hold
     /// one open while it serves, and list again at each change. Never returns.
     async fn follow_changes<L: Link>(&self, link: &Arc<L>, peer: &Peer<RoleClient>) {
-        let lists = SubscriptionFilter::builder()
-            .tools_list_changed()
-            .prompts_list_changed()
-            .resources_list_changed()
-            .build();
-        match peer.listen(lists).await {
-            Ok(mut changes) => {
-                while let Ok(Some(change)) = changes.next().await {
-                    let listed = matches!(
-                        change,
+        loop {
+            let wanted = SubscriptionFilter::builder()
+                .tools_list_changed()
+                .prompts_list_changed()
+                .resources_list_changed()
+                .resource_subscriptions(link.subscribed(&self.name))
+                .build();
+            match peer.listen(wanted).await {
+                Ok(mut changes) => loop {
+                    let change = tokio::select! {
+                        change = changes.next() => change,
+                        // The stream ends when dropped; a new one is opened below.
+                        _ = self.listen_again.notified() => break,
+                    };
+                    let Ok(Some(change)) = change else {
+                        self.listen_again.notified().await;
+                        break;
+                    };
+                    match change {
+                        ServerNotification::ResourceUpdatedNotification(updated) => {
+                            link.resource_updated(&self.name, &updated.params.uri);
+                        }
                         ServerNotification::ToolListChangedNotification(_)
-                            | ServerNotification::PromptListChangedNotification(_)
-                            | ServerNotification::ResourceListChangedNotification(_)
-                    );
-                    if listed && let Ok(catalog) = self.fetch(peer).await {
-                        link.catalog_ready(&self.name, catalog);
+                        | ServerNotification::PromptListChangedNotification(_)
+                        | ServerNotification::ResourceListChangedNotification(_) => {
+                            if let Ok(catalog) = self.fetch(peer).await {
+                                link.catalog_ready(&self.name, catalog);
+                            }
+                        }
+                        _ => {}
                     }
+                },
+                Err(err) => {
+                    tracing::info!(server = %self.name, "it offers no stream of changes: {err}");
+                    self.listen_again.notified().await;
                 }
             }
-            Err(err) => {
-                tracing::info!(server = %self.name, "it offers no stream of list changes: {err}")
-            }
         }
-        std::future::pending::<()>().await
     }
 
     /// Refresh the lists after the server said they changed. `None` when the server is not
@@ -657,6 +689,22 @@ impl Upstream {
         let catalog = fetch_catalog(peer).await.map_err(|e| e.to_string())?;
         self.live.lock().expect("status lock").tools = catalog.tools.len();
         Ok(catalog)
+    }
+}
+
+/// Subscribe `peer` (a 2025 server, just started) to `uris` again, in the background: a server
+/// that refuses one now leaves the clients without its updates, as before the restart.
+#[expect(
+    deprecated,
+    reason = "servers of the 2025 revisions subscribe this way"
+)]
+fn renew_subscriptions(peer: &Peer<RoleClient>, uris: Vec<String>) {
+    for uri in uris {
+        let peer = peer.clone();
+        tokio::spawn(async move {
+            let params = rmcp::model::SubscribeRequestParams::new(uri);
+            let _ = peer.subscribe(params).await;
+        });
     }
 }
 

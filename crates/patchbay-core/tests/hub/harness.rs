@@ -382,6 +382,8 @@ pub struct Seen {
     pub roots_asked: AtomicUsize,
     /// Log messages (`notifications/message`), as their params, in arrival order.
     pub logs: Mutex<Vec<Value>>,
+    /// The URIs of `notifications/resources/updated`, in arrival order.
+    pub updated: Mutex<Vec<String>>,
 }
 
 impl Seen {
@@ -493,6 +495,18 @@ impl ClientHandler for Recorder {
 
     async fn on_tool_list_changed(&self, _: NotificationContext<RoleClient>) {
         self.seen.tools_changed.fetch_add(1, Ordering::SeqCst);
+    }
+
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        self.seen
+            .updated
+            .lock()
+            .expect("updated lock")
+            .push(params.uri);
     }
 }
 

@@ -450,3 +450,65 @@ async fn a_2026_only_servers_own_tasks_reach_stateless_clients_by_ids_naming_it(
     );
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2026_only_servers_resource_updates_reach_a_listening_client() {
+    let home = Home::new("");
+    home.write_config(&home.server_with("modern", &["--modern-only"], ""));
+    let hub = home.start().await;
+    hub.wait_running(&["modern"]).await;
+    let wanted = json!({ "resourceSubscriptions": ["test://modern/readme"] });
+    let (mut stream, mut seen) = listen(&hub, 9, wanted).await;
+    assert!(
+        seen.contains(r#""resourceSubscriptions":["test://modern/readme"]"#),
+        "{seen}"
+    );
+    read_until(&mut stream, &mut seen, "notifications/resources/updated").await;
+    assert!(seen.contains(r#""uri":"test://modern/readme""#), "{seen}");
+    assert!(
+        (home.events("modern").iter()).any(|l| l == "listened to test://modern/readme"),
+        "the hub listens to the server for it: {:?}",
+        home.events("modern")
+    );
+    drop(stream);
+    hub.stop().await;
+}
+
+#[expect(deprecated, reason = "2025-11-25 clients subscribe this way")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_holds_across_a_restart_of_its_server_of_either_era() {
+    let home = Home::new("");
+    let modern = home.server_with("modern", &["--modern-only"], "");
+    home.write_config(&(modern + &home.server("classic")));
+    let hub = home.start().await;
+    hub.wait_running(&["modern", "classic"]).await;
+    let client = hub.client().await;
+    for (server, asked) in [("classic", "subscribed to"), ("modern", "listened to")] {
+        let uri = format!("test://{server}/readme");
+        let asked = format!("{asked} {uri}");
+        let times = || home.events(server).iter().filter(|l| **l == asked).count();
+        let updates = || {
+            let updated = client.seen.updated.lock().unwrap();
+            updated.iter().filter(|u| **u == uri).count()
+        };
+        let params = rmcp::model::SubscribeRequestParams::new(uri.clone());
+        client.subscribe(params).await.expect("subscribed");
+        crate::harness::eventually(&format!("{server}: updates"), async || {
+            (updates() >= 3 && times() == 1).then_some(())
+        })
+        .await;
+        let _ = client.call(&format!("{server}__crash"), json!({})).await;
+        crate::harness::eventually(
+            &format!("{server}: asked again after its restart"),
+            async || (times() == 2).then_some(()),
+        )
+        .await;
+        crate::harness::eventually(
+            &format!("{server}: updates after its restart"),
+            async || (updates() >= 6).then_some(()),
+        )
+        .await;
+    }
+    client.close().await;
+    hub.stop().await;
+}
