@@ -16,8 +16,16 @@ use super::Hub;
 /// Tool calls kept in the in-memory call log.
 pub const CALL_LOG_SIZE: usize = 500;
 
-/// Calls in flight per server: call id and who made it, oldest first.
-type Callers = HashMap<String, Vec<(u64, Caller)>>;
+/// Calls in flight per server, oldest first.
+type Callers = HashMap<String, Vec<InFlight>>;
+
+/// A call in flight: its id, the server's own id of the task it is about (a `tasks/result`),
+/// and who made it.
+struct InFlight {
+    id: u64,
+    task: Option<String>,
+    caller: Caller,
+}
 
 /// Who made a call: where a server's question during it (sampling, elicitation, roots) goes.
 #[derive(Clone)]
@@ -84,11 +92,19 @@ impl Hub {
         self.inner.calls.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Who made the most recent call to `server` still in flight.
-    pub(super) fn caller_for(&self, server: &str) -> Option<Caller> {
+    /// Who a question of `server` goes to: the caller of the most recent call still in flight
+    /// about `task` (the server's own id of the task the question says it belongs to), or
+    /// else of the most recent call to it.
+    pub(super) fn caller_for(&self, server: &str, task: Option<&str>) -> Option<Caller> {
         let callers = self.inner.calls.callers.lock().expect("callers lock");
-        callers.get(server)?.last().map(|(_, p)| p.clone())
+        pick(callers.get(server)?, task).map(|call| call.caller.clone())
     }
+}
+
+/// Of `calls` (oldest first), the most recent about `task`, or else the most recent.
+fn pick<'a>(calls: &'a [InFlight], task: Option<&str>) -> Option<&'a InFlight> {
+    let about = |task| calls.iter().rev().find(|c| c.task.as_deref() == Some(task));
+    task.and_then(about).or(calls.last())
 }
 
 /// Bookkeeping for one forwarded request: registers the caller (for server-to-client requests)
@@ -101,7 +117,8 @@ pub(super) struct CallGuard {
 }
 
 impl CallGuard {
-    pub(super) fn new(hub: &Hub, server: &str, caller: Caller) -> Self {
+    /// A call to `server` by `caller`, about the server's task `task` (its own id) if any.
+    pub(super) fn new(hub: &Hub, server: &str, caller: Caller, task: Option<String>) -> Self {
         let id = hub.next_id();
         hub.inner
             .calls
@@ -110,7 +127,7 @@ impl CallGuard {
             .expect("callers lock")
             .entry(server.to_owned())
             .or_default()
-            .push((id, caller));
+            .push(InFlight { id, task, caller });
         Self {
             hub: hub.clone(),
             server: server.to_owned(),
@@ -151,7 +168,34 @@ impl Drop for CallGuard {
         }
         let mut callers = self.hub.inner.calls.callers.lock().expect("callers lock");
         if let Some(list) = callers.get_mut(&self.server) {
-            list.retain(|(id, _)| *id != self.id);
+            list.retain(|call| call.id != self.id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(id: u64, task: Option<&str>) -> InFlight {
+        let (asks, _) = tokio::sync::mpsc::channel(1);
+        let caller = Caller::Rounds(asks, Arc::default());
+        let task = task.map(str::to_owned);
+        InFlight { id, task, caller }
+    }
+
+    #[test]
+    fn a_question_goes_to_the_call_about_its_task_else_to_the_latest() {
+        let calls = [call(1, Some("t1")), call(2, Some("t2")), call(3, None)];
+        let picked = |task| pick(&calls, task).map(|c| c.id);
+        assert_eq!(picked(Some("t1")), Some(1), "the fetch of t1's result");
+        assert_eq!(picked(Some("t2")), Some(2));
+        assert_eq!(
+            picked(Some("gone")),
+            Some(3),
+            "no call about it: the latest"
+        );
+        assert_eq!(picked(None), Some(3), "a question of no task: the latest");
+        assert!(pick(&[], Some("t1")).is_none());
     }
 }

@@ -45,8 +45,14 @@ pub struct UpstreamHandler {
 }
 
 impl UpstreamHandler {
-    fn caller(&self, what: &str) -> Result<Caller, ErrorData> {
-        self.hub.caller_for(&self.server).ok_or_else(|| {
+    /// Who a question of the server (`context`) goes to, `what` it is naming it in the error.
+    fn caller(
+        &self,
+        what: &str,
+        context: &RequestContext<RoleClient>,
+    ) -> Result<Caller, ErrorData> {
+        let task = super::tasks::related(&context.meta);
+        self.hub.caller_for(&self.server, task).ok_or_else(|| {
             ErrorData::internal_error(
                 format!(
                     "server `{}` asked for {what} outside of a client call",
@@ -94,9 +100,9 @@ impl ClientHandler for UpstreamHandler {
     async fn create_message(
         &self,
         params: CreateMessageRequestParams,
-        _context: RequestContext<RoleClient>,
+        context: RequestContext<RoleClient>,
     ) -> Result<CreateMessageResult, ErrorData> {
-        match self.caller("sampling")? {
+        match self.caller("sampling", &context)? {
             Caller::Session(peer) => peer
                 .create_message(params)
                 .await
@@ -112,9 +118,9 @@ impl ClientHandler for UpstreamHandler {
     async fn create_elicitation(
         &self,
         request: ElicitRequestParams,
-        _context: RequestContext<RoleClient>,
+        context: RequestContext<RoleClient>,
     ) -> Result<ElicitResult, ErrorData> {
-        match self.caller("elicitation")? {
+        match self.caller("elicitation", &context)? {
             Caller::Session(peer) => peer
                 .create_elicitation(request)
                 .await
@@ -131,12 +137,13 @@ impl ClientHandler for UpstreamHandler {
 
     async fn list_roots(
         &self,
-        _context: RequestContext<RoleClient>,
+        context: RequestContext<RoleClient>,
     ) -> Result<ListRootsResult, ErrorData> {
         // During a call the caller's roots are the answer. Outside one (servers often ask right
         // after their handshake, and cache it), a shared server works for every client, so it
         // gets the union of the roots of every connected client that has any.
-        let clients = match self.hub.caller_for(&self.server) {
+        let task = super::tasks::related(&context.meta);
+        let clients = match self.hub.caller_for(&self.server, task) {
             Some(Caller::Session(caller)) => vec![caller],
             // A stateless client that lists no roots: as outside a call.
             Some(Caller::Rounds(_, takes)) if takes.roots.is_none() => self.hub.live_sessions(),

@@ -243,7 +243,8 @@ impl HubService {
         if self.takes_tasks_from(server, &request, context) {
             options = options.with_meta(tasks::taking_tasks());
         }
-        let mut guard = CallGuard::new(&self.hub, server, caller);
+        let task = tasks::about(&request);
+        let mut guard = CallGuard::new(&self.hub, server, caller, task);
         let handle = peer
             .send_request_with_option(request, options)
             .await

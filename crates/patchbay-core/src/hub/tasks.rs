@@ -32,8 +32,8 @@ use std::time::Duration;
 use memchr::memmem;
 use rmcp::ErrorData;
 use rmcp::model::{
-    DetailedTask, InitializeResult, InputRequests, InputResponses, JsonObject, RequestMetaObject,
-    ServerResult, TASKS_EXTENSION_ID, Task, TaskPayload, TaskStatus,
+    ClientRequest, DetailedTask, InitializeResult, InputRequests, InputResponses, JsonObject,
+    RequestMetaObject, ServerResult, TASKS_EXTENSION_ID, Task, TaskPayload, TaskStatus,
 };
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
@@ -101,6 +101,24 @@ pub(super) fn taking_tasks() -> RequestMetaObject {
     let mut meta = RequestMetaObject::default();
     meta.set_client_capabilities(capabilities);
     meta
+}
+
+/// The server's own id of the task a message of it belongs to (its `_meta`'s related task).
+pub(super) fn related(meta: &Map<String, Value>) -> Option<&str> {
+    meta.get(RELATED)?.get("taskId")?.as_str()
+}
+
+/// The server's own id of the task `request` is about: a `tasks/result` (2025-11-25), whose
+/// questions the server marks with that task.
+pub(super) fn about(request: &ClientRequest) -> Option<String> {
+    let ClientRequest::CustomRequest(request) = request else {
+        return None;
+    };
+    if request.method != "tasks/result" {
+        return None;
+    }
+    let id = request.params.as_ref()?.get("taskId")?.as_str()?;
+    Some(id.to_owned())
 }
 
 /// A task's id as clients see it.
@@ -416,6 +434,25 @@ mod tests {
             "params": {"taskId": "s/1"}});
         assert_eq!(rewritten(update), None, "not a 2025-11-25 method");
         assert_eq!(for_rmcp(b"{\"task\": "), None, "not JSON");
+    }
+
+    #[test]
+    fn a_question_names_its_task_and_a_result_fetch_is_about_one() {
+        let meta = json!({RELATED: {"taskId": "t-9"}, "progressToken": 1});
+        assert_eq!(related(meta.as_object().unwrap()), Some("t-9"));
+        assert_eq!(related(json!({"x": 1}).as_object().unwrap()), None);
+
+        let fetch = rmcp::model::CustomRequest::new("tasks/result", Some(json!({"taskId": "t-9"})));
+        assert_eq!(
+            about(&ClientRequest::CustomRequest(fetch)).as_deref(),
+            Some("t-9")
+        );
+        let get = rmcp::model::CustomRequest::new("tasks/get", Some(json!({"taskId": "t-9"})));
+        assert_eq!(
+            about(&ClientRequest::CustomRequest(get)),
+            None,
+            "only a fetch waits on questions"
+        );
     }
 
     #[test]
