@@ -22,6 +22,7 @@
 //!   [`bridge`] (a client's stdio carried to the hub's endpoint).
 
 pub mod api;
+pub mod body;
 pub mod bridge;
 pub mod clients;
 pub mod config;

@@ -17,7 +17,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use rmcp::transport::auth::{
     OAuthHttpClient, OAuthHttpClientError, OAuthHttpClientFuture, OAuthHttpRedirectPolicy,
     OAuthHttpRequest,
@@ -166,15 +165,14 @@ impl OAuthHttpClient for Transport {
             for (name, value) in response.headers() {
                 answer = answer.header(name, value);
             }
-            let mut body = Vec::new();
-            let mut chunks = response.bytes_stream();
-            while let Some(chunk) = chunks.next().await {
-                let chunk = chunk.map_err(|e| Box::new(e) as OAuthHttpClientError)?;
-                if body.len() + chunk.len() > MAX_BODY {
-                    return Err(Box::new(Refused::TooLarge) as OAuthHttpClientError);
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = crate::body::read(response, MAX_BODY)
+                .await
+                .map_err(|err| match err {
+                    crate::body::BodyError::TooLarge(_) => {
+                        Box::new(Refused::TooLarge) as OAuthHttpClientError
+                    }
+                    crate::body::BodyError::Read(e) => Box::new(e) as OAuthHttpClientError,
+                })?;
             answer
                 .body(body)
                 .map_err(|e| Box::new(e) as OAuthHttpClientError)

@@ -158,28 +158,15 @@ impl WholeHttp {
 }
 
 /// The body of `response`, refused past [`MAX_BODY`].
-async fn read_bounded(response: reqwest::Response) -> Result<Bytes, Error> {
-    let too_large = || {
-        StreamableHttpError::UnexpectedServerResponse(
-            format!("the answer is larger than {MAX_BODY} bytes").into(),
-        )
-    };
-    if response
-        .content_length()
-        .is_some_and(|n| n > MAX_BODY as u64)
-    {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    let mut chunks = response.bytes_stream();
-    while let Some(chunk) = chunks.next().await {
-        let chunk = chunk?;
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.into())
+async fn read_bounded(response: reqwest::Response) -> Result<Vec<u8>, Error> {
+    crate::body::read(response, MAX_BODY)
+        .await
+        .map_err(|err| match err {
+            crate::body::BodyError::Read(e) => StreamableHttpError::Client(e),
+            too_large => {
+                StreamableHttpError::UnexpectedServerResponse(too_large.to_string().into())
+            }
+        })
 }
 
 /// `stream` of an event stream's bytes, ended with an error once one event grows past `max`
