@@ -22,6 +22,42 @@ pub fn valid_server_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// A server name made of `text` (a host label, a registry name's last segment): lower-case
+/// letters and digits, other characters as `-`, at most 32; `None` when nothing is left.
+pub fn server_name_like(text: &str) -> Option<String> {
+    let dashed: String = text
+        .chars()
+        .map(|c| match c.is_ascii_alphanumeric() {
+            true => c.to_ascii_lowercase(),
+            false => '-',
+        })
+        .collect();
+    let mut name = String::new();
+    for c in dashed.trim_matches('-').chars() {
+        if !(c == '-' && name.ends_with('-')) {
+            name.push(c);
+        }
+    }
+    let name: String = name.chars().take(32).collect();
+    let name = name.trim_end_matches('-').to_owned();
+    valid_server_name(&name).then_some(name)
+}
+
+/// `base`, or the first of `base-2`, `base-3`, ... that is not `taken` (kept within 32).
+pub fn unused_name(base: &str, taken: impl Fn(&str) -> bool) -> String {
+    if !taken(base) {
+        return base.to_owned();
+    }
+    (2..)
+        .map(|n| {
+            let suffix = format!("-{n}");
+            let keep = base.len().min(32 - suffix.len());
+            format!("{}{suffix}", base[..keep].trim_end_matches('-'))
+        })
+        .find(|name| !taken(name))
+        .expect("some suffix is free")
+}
+
 /// Whether `var` is a portable environment variable name: `[A-Za-z_][A-Za-z0-9_]*`.
 pub fn valid_env_var(var: &str) -> bool {
     let mut chars = var.chars();
@@ -70,4 +106,28 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
     hash
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_made_from_any_text_and_kept_apart() {
+        assert_eq!(server_name_like("weather").as_deref(), Some("weather"));
+        assert_eq!(
+            server_name_like("Mcp_Server.Time").as_deref(),
+            Some("mcp-server-time")
+        );
+        assert_eq!(server_name_like("--a  b--").as_deref(), Some("a-b"));
+        assert_eq!(server_name_like("..."), None);
+        let long = server_name_like(&"x".repeat(40)).unwrap();
+        assert_eq!(long.len(), 32);
+        let taken = ["time", "time-2"];
+        assert_eq!(unused_name("time", |n| taken.contains(&n)), "time-3");
+        assert_eq!(unused_name("fresh", |n| taken.contains(&n)), "fresh");
+        let full = "y".repeat(32);
+        let next = unused_name(&full, |n| n == full);
+        assert_eq!((next.len(), next.ends_with("-2")), (32, true));
+    }
 }

@@ -19,7 +19,6 @@ use rmcp::transport::streamable_http_client::{
 };
 
 use crate::config::check_remote_url;
-use crate::names::valid_server_name;
 
 /// How long the probe waits for the server, per step.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -231,25 +230,7 @@ pub fn default_name(url: &str) -> String {
         },
         None => "remote".to_owned(),
     };
-    let cleaned: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect::<String>()
-        .trim_matches('-')
-        .chars()
-        .take(32)
-        .collect();
-    if valid_server_name(&cleaned) {
-        cleaned
-    } else {
-        "remote".to_owned()
-    }
+    crate::names::server_name_like(&name).unwrap_or_else(|| "remote".to_owned())
 }
 
 #[cfg(test)]
