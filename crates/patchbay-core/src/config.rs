@@ -9,6 +9,10 @@
 //! input_timeout = "5m"         # how long a stateless client's call waits for its answer to a
 //!                              # server's question (input_required) before it is cancelled
 //!
+//! [catalog]
+//! registries = ["https://registry.modelcontextprotocol.io"]  # MCP Registry APIs searched, in
+//!                              # order (`patchbay search`); the first to list a name wins
+//!
 //! [servers.time]
 //! command = "uvx"              # program to run (looked up on PATH)
 //! args = ["mcp-server-time"]
@@ -19,6 +23,8 @@
 //! start = "lazy"               # "lazy": started by the first call that needs it, stopped
 //!                              # after `idle_timeout` without calls; "eager": with the hub
 //! idle_timeout = "10m"         # lazy servers only (default: the hub's `idle_timeout`)
+//! registry = { name = "io.github.acme/time", version = "1.0.0" }  # installed from the
+//!                              # MCP Registry (`patchbay add --from-registry`): for updates
 //!
 //! [servers.docs]
 //! url = "https://mcp.example.com/mcp"   # a remote server (Streamable HTTP) instead of a command
@@ -60,6 +66,42 @@ pub struct Config {
     /// Named subsets served at `/p/<name>/mcp` (see [`crate::config::profile`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub profiles: BTreeMap<String, crate::config::profile::Profile>,
+    /// Where servers are found (`patchbay search`).
+    #[serde(default)]
+    pub catalog: CatalogSettings,
+}
+
+/// The official MCP Registry.
+pub const OFFICIAL_REGISTRY: &str = "https://registry.modelcontextprotocol.io";
+
+/// The `[catalog]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogSettings {
+    /// MCP Registry API base URLs, searched in order; for a name in several, the first wins.
+    #[serde(default = "official_registries")]
+    pub registries: Vec<String>,
+}
+
+impl Default for CatalogSettings {
+    fn default() -> Self {
+        Self {
+            registries: official_registries(),
+        }
+    }
+}
+
+fn official_registries() -> Vec<String> {
+    vec![OFFICIAL_REGISTRY.to_owned()]
+}
+
+impl CatalogSettings {
+    fn check(&self) -> Result<(), String> {
+        for registry in &self.registries {
+            check_remote_url(registry).map_err(|err| format!("registry {err}"))?;
+        }
+        Ok(())
+    }
 }
 
 /// The `[hub]` table.
@@ -207,6 +249,19 @@ pub struct ServerConfig {
     /// For a lazy server: how long without calls before it is stopped (humantime: `10m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_timeout: Option<String>,
+    /// Where it was installed from, when from the MCP Registry (for updates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistrySource>,
+}
+
+/// The registry record a server was installed from: `registry = { name = "...", version = "..." }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySource {
+    /// The record's name (`io.github.acme/weather`).
+    pub name: String,
+    /// The version installed.
+    pub version: String,
 }
 
 fn yes() -> bool {
@@ -226,6 +281,7 @@ impl ServerConfig {
             enabled: true,
             start: StartMode::Eager,
             idle_timeout: None,
+            registry: None,
         }
     }
 
@@ -472,6 +528,10 @@ impl Config {
             let offset = text.find("[hub]").unwrap_or(0);
             return Err(at(offset, format!("[hub] {message}")));
         }
+        if let Err(message) = config.catalog.check() {
+            let offset = text.find("[catalog]").unwrap_or(0);
+            return Err(at(offset, format!("[catalog] {message}")));
+        }
         for (name, server) in &config.servers {
             if let Err(message) = server.check() {
                 let offset = text.find(&format!("servers.{name}]")).unwrap_or(0);
@@ -673,6 +733,7 @@ pub mod edit {
             if !server.enabled {
                 table.insert("enabled", value(false));
             }
+            insert_registry(&mut table, server);
             return table;
         }
         table.insert("command", value(&server.command));
@@ -705,7 +766,17 @@ pub mod edit {
         if let Some(timeout) = &server.idle_timeout {
             table.insert("idle_timeout", value(timeout));
         }
+        insert_registry(&mut table, server);
         table
+    }
+
+    fn insert_registry(table: &mut Table, server: &ServerConfig) {
+        if let Some(source) = &server.registry {
+            let mut from = InlineTable::new();
+            from.insert("name", source.name.as_str().into());
+            from.insert("version", source.version.as_str().into());
+            table.insert("registry", value(from));
+        }
     }
 
     /// Add or replace profile `name`. Returns the new config.

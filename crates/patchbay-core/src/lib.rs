@@ -7,14 +7,16 @@
 //! - **Leaves** (import nothing of the crate): [`platform`] (the OSes, as data), [`exec`]
 //!   (finding a command the way the OS does), [`names`] (server and variable names, the
 //!   namespaced names clients see), [`human`] (errors and spans as people read them),
-//!   [`files`] (atomic writes, edit locks), [`sse`] (the one event-stream reader), [`secret`]
-//!   (the hub's bearer secret, private files), [`logs`].
+//!   [`files`] (atomic writes, edit locks), [`sse`] (the one event-stream reader), [`body`]
+//!   (the one bounded reader of HTTP answers), [`secret`] (the hub's bearer secret, private
+//!   files), [`logs`].
 //! - **Foundations**: [`paths`] (where files live), [`config`] (the user's TOML and its
 //!   profiles), [`vault`] (secrets in the OS keychain).
 //! - **Mechanisms**: [`whole`] (answers kept whole on the request path), [`remote`] (probing a
 //!   remote MCP server), [`oauth`] (sign-in and the token keeper), [`events`] (what the hub
 //!   announces), [`clients`] (Patchbay's entry in each MCP client's config), [`discovery`]
-//!   (finding the running hub), [`api`] (the control API's contract).
+//!   (finding the running hub), [`api`] (the control API's contract), [`registry`] (the
+//!   catalogue: the MCP Registry searched, a record made a server entry).
 //! - **The hub process**: [`hub`], one wing: its state, client sessions, upstreams, catalogue,
 //!   list cache, calls, sign-in flows, the loopback endpoint and the control API's routes;
 //!   [`serve`] starts it.
@@ -38,6 +40,7 @@ pub mod names;
 pub mod oauth;
 pub mod paths;
 pub mod platform;
+pub mod registry;
 pub mod remote;
 pub mod secret;
 pub mod serve;
