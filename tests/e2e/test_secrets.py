@@ -8,7 +8,6 @@ Exit codes under test: 4 not found, 8 keychain unreachable.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -17,6 +16,7 @@ from hashlib import sha256
 from pathlib import Path
 
 import pytest
+from oauth_bed import keyring_bus_address
 from patchbay_harness import Hub, Sandbox, cli_json, mcp_session, server_status, wait_server_running, wait_until
 
 PROBE = Path(__file__).resolve().parent / "servers" / "env_probe.py"
@@ -26,13 +26,7 @@ UNREACHABLE_EXIT = 8
 @pytest.fixture
 def keyring(sandbox: Sandbox) -> Sandbox:
     """The sandbox, with the session bus of the test keyring passed through to its processes."""
-    address = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
-    if not address:
-        message = "no DBUS_SESSION_BUS_ADDRESS: run under scripts/test or scripts/keyring-session --ephemeral"
-        if os.environ.get("PATCHBAY_REQUIRE_KEYRING") == "1":
-            pytest.fail(f"PATCHBAY_REQUIRE_KEYRING=1 but {message}", pytrace=False)
-        pytest.skip(message)
-    sandbox.env["DBUS_SESSION_BUS_ADDRESS"] = address
+    sandbox.env["DBUS_SESSION_BUS_ADDRESS"] = keyring_bus_address()
     return sandbox
 
 

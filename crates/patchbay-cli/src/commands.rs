@@ -46,6 +46,22 @@ pub fn run(command: Command) -> Result {
         Command::Serve { port } => serve(paths, port),
         Command::Bridge { profile } => bridge(paths, profile),
         Command::Add {
+            from_registry: Some(registry_name),
+            name,
+            local_name,
+            version,
+            disabled,
+            yes,
+            ..
+        } => catalog::add(
+            &paths,
+            &registry_name,
+            version.as_deref(),
+            local_name.or(name),
+            disabled,
+            yes,
+        ),
+        Command::Add {
             name,
             env,
             secret_env,
@@ -53,7 +69,22 @@ pub fn run(command: Command) -> Result {
             disabled,
             yes,
             command,
-        } => add(&paths, name, (env, secret_env), cwd, disabled, yes, command),
+            ..
+        } => {
+            let name = name.ok_or_else(|| {
+                Failure::new(
+                    Kind::General,
+                    "a server name is needed: `patchbay add NAME -- COMMAND`",
+                )
+            })?;
+            add(&paths, name, (env, secret_env), cwd, disabled, yes, command)
+        }
+        Command::Search { term, json } => catalog::search(&paths, &term, json),
+        Command::Show {
+            name,
+            version,
+            json,
+        } => catalog::show(&paths, &name, version.as_deref(), json),
         Command::Connect {
             url,
             name,
@@ -161,6 +192,7 @@ pub fn run(command: Command) -> Result {
     }
 }
 
+mod catalog;
 mod clients;
 mod profile;
 mod signin;
@@ -323,7 +355,12 @@ fn add(
 
 /// Show the exact command a server will run, whole, and ask before it is saved (`yes` skips
 /// the question; without a terminal to ask on, that is a failure, not a silent yes).
-fn approve_server(paths: &Paths, name: &str, server: &ServerConfig, yes: bool) -> Result<bool> {
+pub(super) fn approve_server(
+    paths: &Paths,
+    name: &str,
+    server: &ServerConfig,
+    yes: bool,
+) -> Result<bool> {
     let shown = server.shown_command_line();
     eprintln!("Server `{name}` will run this command:\n\n    {shown}\n");
     if let Some(cwd) = &server.cwd {
@@ -807,6 +844,6 @@ fn doctor(paths: &Paths, json: bool) -> Result {
 }
 
 /// Where `program` is found the way the hub will find it (PATHEXT on Windows, `exec`).
-fn which(program: &str) -> Option<std::path::PathBuf> {
+pub(super) fn which(program: &str) -> Option<std::path::PathBuf> {
     patchbay_core::exec::Lookup::from_env().find(program)
 }

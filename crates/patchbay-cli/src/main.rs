@@ -30,10 +30,32 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         profile: Option<String>,
     },
-    /// Add a stdio server: `patchbay add NAME -- COMMAND [ARGS...]`.
+    /// Add a stdio server: `patchbay add NAME -- COMMAND [ARGS...]`, or one from the MCP
+    /// Registry: `patchbay add --from-registry REGISTRY-NAME [--version V] [--name NAME]`.
+    ///
+    /// From the registry, the values the record asks for (required arguments and environment
+    /// variables) are prompted for, or read from stdin one per line in the order `patchbay
+    /// show` lists them; secret ones go to the keychain.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["command", "from_registry"])))]
     Add {
         /// Server name: letters, digits, `-`, `_`; it prefixes every tool (`NAME__tool`).
-        name: String,
+        /// From the registry: default the last part of the registry name, made unique.
+        #[arg(value_name = "NAME")]
+        name: Option<String>,
+        /// The MCP Registry name of the server to add (`io.github.acme/weather`).
+        #[arg(long, value_name = "REGISTRY-NAME", conflicts_with_all = ["command", "env", "secret_env", "cwd"])]
+        from_registry: Option<String>,
+        /// With `--from-registry`: this version instead of the latest.
+        #[arg(long, requires = "from_registry")]
+        version: Option<String>,
+        /// With `--from-registry`: the local server name (same as NAME).
+        #[arg(
+            long = "name",
+            value_name = "NAME",
+            requires = "from_registry",
+            conflicts_with = "name"
+        )]
+        local_name: Option<String>,
         /// Environment variable for the server, `KEY=VALUE` (repeatable).
         #[arg(long = "env", value_name = "KEY=VALUE")]
         env: Vec<String>,
@@ -51,8 +73,28 @@ enum Command {
         #[arg(long, short = 'y')]
         yes: bool,
         /// The command and its arguments, after `--`.
-        #[arg(last = true, required = true, num_args = 1.., value_name = "COMMAND")]
+        #[arg(last = true, num_args = 1.., value_name = "COMMAND")]
         command: Vec<String>,
+    },
+    /// Search the MCP Registry (`[catalog] registries`; the shipped snapshot when offline).
+    Search {
+        /// Words in the name, title or description (nothing: every server).
+        #[arg(default_value = "")]
+        term: String,
+        /// Print the registry records as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a server of the MCP Registry: its packages, what adding it runs and asks.
+    Show {
+        /// Its registry name (`io.github.acme/weather`).
+        name: String,
+        /// This version instead of the latest.
+        #[arg(long)]
+        version: Option<String>,
+        /// Print the registry record as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Add a remote MCP server (Streamable HTTP) by its URL, signing in when it asks.
     ///

@@ -265,6 +265,25 @@ fn rm(paths: &Paths, name: &str, var: &str) -> Result {
     Ok(())
 }
 
+/// Store `values` (by variable) for server `name` in the keychain; on a failure, the ones
+/// stored already are deleted again, so nothing is left half-stored.
+pub(crate) fn store_all(
+    paths: &Paths,
+    name: &str,
+    values: &std::collections::BTreeMap<String, String>,
+) -> Result {
+    let vault = Vault::for_paths(paths);
+    let mut stored = Vec::new();
+    for (var, value) in values {
+        if let Err(err) = keychain(vault.set_env(name, var, &Secret::new(value.clone()))) {
+            forget_server(paths, name, &stored);
+            return Err(vault_failure(err));
+        }
+        stored.push(var.clone());
+    }
+    Ok(())
+}
+
 /// After `patchbay remove NAME`: delete what the vault holds for that server. A keychain that
 /// cannot be reached is only worth a warning when the server had secrets.
 pub fn forget_server(paths: &Paths, name: &str, secret_env: &[String]) {

@@ -1,0 +1,325 @@
+//! `search`, `show` and `add --from-registry`: servers from the MCP Registry.
+//!
+//! Nothing is saved or started before the user says yes to the exact command (`--yes` from a
+//! script); secret values go to the keychain, never the config file or the command line.
+
+use std::io::{IsTerminal, Read, Write};
+
+use patchbay_core::config::{Config, ConfigError};
+use patchbay_core::oauth::connect::ConnectRequest;
+use patchbay_core::paths::Paths;
+use patchbay_core::registry::plan::{self, PlanError, Question, Way};
+use patchbay_core::registry::record::ServerDetail;
+use patchbay_core::registry::{Found, Registries, RegistryError};
+
+use super::{Result, approve_server, config_failure, load_config, nudge_hub, runtime, which};
+use crate::failure::{Failure, Kind};
+
+/// Longest description a search line shows.
+const SHOWN_DESCRIPTION: usize = 60;
+
+fn registries(config: &Config) -> Registries {
+    Registries::new(config.catalog.registries.clone())
+}
+
+fn registry_failure(err: RegistryError) -> Failure {
+    match err {
+        RegistryError::NotFound(_) => {
+            Failure::new(Kind::NotFound, &err).hint("`patchbay search TERM` finds servers by name")
+        }
+        RegistryError::Unreachable(_) => Failure::new(Kind::General, &err)
+            .hint("check the network, or `[catalog] registries` in the config"),
+    }
+}
+
+fn plan_failure(err: PlanError) -> Failure {
+    Failure::new(Kind::General, format!("cannot add it: {err}"))
+}
+
+/// How a way of running a server shows: its kind, and the program it needs (with whether this
+/// machine has it).
+fn runs(way: std::result::Result<Way<'_>, PlanError>) -> (String, String) {
+    let needs = |program: &str| match which(program) {
+        Some(_) => program.to_owned(),
+        None => format!("{program} (missing)"),
+    };
+    match way {
+        Ok(Way::Package(package)) => {
+            let program = match package.registry_type.as_str() {
+                "npm" => "npx",
+                "pypi" => "uvx",
+                _ => "docker",
+            };
+            (package.registry_type.clone(), needs(program))
+        }
+        Ok(Way::Remote(_)) => ("remote".into(), "-".into()),
+        Err(_) => ("-".into(), "cannot run here".into()),
+    }
+}
+
+/// `patchbay search TERM`.
+pub(super) fn search(paths: &Paths, term: &str, json: bool) -> Result {
+    let config = load_config(paths)?;
+    let found = runtime().block_on(registries(&config).search(term));
+    for (registry, why) in &found.failed {
+        eprintln!("warning: registry {registry} could not be asked: {why}");
+    }
+    if found.from_snapshot {
+        eprintln!("showing the snapshot shipped with Patchbay: no registry could be reached");
+    }
+    if json {
+        let records: Vec<_> = found.found.iter().map(|f| &f.record).collect();
+        out!("{}", serde_json::to_string_pretty(&records).expect("json"));
+        return Ok(());
+    }
+    if found.found.is_empty() {
+        eprintln!("no server matches `{term}`");
+        return Ok(());
+    }
+    for Found { record, .. } in &found.found {
+        let server = &record.server;
+        let (kind, needs) = runs(plan::choose(server));
+        let mut description: String = server.description.chars().take(SHOWN_DESCRIPTION).collect();
+        if server.description.chars().count() > SHOWN_DESCRIPTION {
+            description.push_str("...");
+        }
+        let status = match record.status() {
+            Some("deprecated") => " [deprecated]",
+            _ => "",
+        };
+        out!(
+            "{:<48} {:<12} {kind:<7} {needs:<16} {description}{status}",
+            server.name,
+            server.version
+        );
+    }
+    Ok(())
+}
+
+/// `patchbay show NAME`.
+pub(super) fn show(paths: &Paths, name: &str, version: Option<&str>, json: bool) -> Result {
+    let config = load_config(paths)?;
+    let found = runtime()
+        .block_on(registries(&config).get(name, version))
+        .map_err(registry_failure)?;
+    if json {
+        out!(
+            "{}",
+            serde_json::to_string_pretty(&found.record).expect("json")
+        );
+        return Ok(());
+    }
+    let server = &found.record.server;
+    let title = server
+        .title
+        .as_deref()
+        .map(|t| format!(" ({t})"))
+        .unwrap_or_default();
+    out!("{} {}{title}", server.name, server.version);
+    out!("  {}", server.description);
+    out!("  from: {}", found.registry);
+    for package in &server.packages {
+        let version = package.version.as_deref().unwrap_or("?");
+        out!(
+            "  package: {} {}@{version} ({})",
+            package.registry_type,
+            package.identifier,
+            package.transport.kind
+        );
+    }
+    for remote in &server.remotes {
+        out!("  remote: {} ({})", remote.url, remote.kind);
+    }
+    let way = match plan::choose(server) {
+        Ok(way) => way,
+        Err(err) => {
+            out!("  adding it: not possible here: {err}");
+            return Ok(());
+        }
+    };
+    let questions = plan::questions(way);
+    match way {
+        Way::Remote(remote) => out!(
+            "  adding it connects to {} (signing in if it asks)",
+            remote.url
+        ),
+        Way::Package(_) => {
+            // The command with each asked value shown as its default, or its name.
+            let placeholders: Vec<String> = (questions.iter())
+                .map(|q| {
+                    (q.default.clone())
+                        .or_else(|| q.choices.first().cloned())
+                        .unwrap_or_else(|| format!("{{{}}}", q.name))
+                })
+                .collect();
+            let docker = which("docker").is_some();
+            match plan::plan(server, way, &placeholders, docker) {
+                Ok(planned) => out!("  adding it runs: {}", planned.server.shown_command_line()),
+                Err(err) => out!("  adding it: not possible here: {err}"),
+            }
+        }
+    }
+    for (n, question) in questions.iter().enumerate() {
+        out!("  asks {}. {}", n + 1, described(question));
+    }
+    Ok(())
+}
+
+/// A question as `show` and the prompts say it.
+fn described(question: &Question) -> String {
+    let mut said = question.name.clone();
+    if let Some(description) = &question.description {
+        said.push_str(&format!(": {description}"));
+    }
+    if question.secret {
+        said.push_str(" (secret: kept in the keychain)");
+    }
+    if !question.choices.is_empty() {
+        said.push_str(&format!(" (one of: {})", question.choices.join(", ")));
+    }
+    if let Some(default) = &question.default {
+        said.push_str(&format!(" [default: {default}]"));
+    }
+    said
+}
+
+/// `patchbay add --from-registry NAME`.
+pub(super) fn add(
+    paths: &Paths,
+    registry_name: &str,
+    version: Option<&str>,
+    local: Option<String>,
+    disabled: bool,
+    yes: bool,
+) -> Result {
+    let asking = std::io::stdin().is_terminal();
+    if !yes && !asking {
+        return Err(Failure::new(
+            Kind::Declined,
+            "approval needed but stdin is not a terminal; nothing was added",
+        )
+        .hint("pass `--yes` to approve from a script (values the record asks for are read from stdin)"));
+    }
+    let config = load_config(paths)?;
+    let found = runtime()
+        .block_on(registries(&config).get(registry_name, version))
+        .map_err(registry_failure)?;
+    let detail = &found.record.server;
+    let way = plan::choose(detail).map_err(plan_failure)?;
+    if let Way::Remote(remote) = way {
+        plan::plan(detail, way, &[], false).map_err(plan_failure)?;
+        eprintln!(
+            "`{}` {} runs remotely at {}",
+            detail.name, detail.version, remote.url
+        );
+        return super::signin::run_connect(
+            paths,
+            ConnectRequest {
+                url: Some(remote.url.clone()),
+                name: local,
+                disabled,
+                ..ConnectRequest::default()
+            },
+        );
+    }
+    let questions = plan::questions(way);
+    let answers = answers(detail, &questions, asking)?;
+    let docker = which("docker").is_some();
+    let planned = plan::plan(detail, way, &answers, docker).map_err(plan_failure)?;
+    let mut server = planned.server;
+    server.enabled = !disabled;
+    server.start = config.hub.default_start;
+    let name = local_name(&config, detail, local)?;
+    eprintln!(
+        "From the MCP Registry ({}): `{}` {}",
+        found.registry, detail.name, detail.version
+    );
+    if !server.env.is_empty() {
+        let names: Vec<&str> = server.env.keys().map(String::as_str).collect();
+        eprintln!("Environment: {}", names.join(", "));
+    }
+    if !server.secret_env.is_empty() {
+        eprintln!("Kept in the keychain: {}", server.secret_env.join(", "));
+    }
+    eprintln!("It will run with your user's rights: it can read and change what you can.");
+    if which(&server.command).is_none() {
+        eprintln!(
+            "warning: `{}` is not installed (not on PATH); the server cannot start until it is",
+            server.command
+        );
+    }
+    if !approve_server(paths, &name, &server, yes)? {
+        return Err(Failure::new(Kind::Declined, "not saved"));
+    }
+    crate::secret_cmd::store_all(paths, &name, &planned.secrets)?;
+    if let Err(err) = patchbay_core::config::edit::add_server(&paths.config_file, &name, &server) {
+        crate::secret_cmd::forget_server(paths, &name, &server.secret_env);
+        return Err(config_failure(err));
+    }
+    eprintln!("added `{name}` to {}", paths.config_file.display());
+    nudge_hub(paths);
+    Ok(())
+}
+
+/// The server's local name: `local` as given (valid and free), or the registry name's last
+/// part made a server name, kept apart from the servers configured.
+fn local_name(config: &Config, detail: &ServerDetail, local: Option<String>) -> Result<String> {
+    if let Some(name) = local {
+        if !patchbay_core::names::valid_server_name(&name) {
+            return Err(config_failure(ConfigError::InvalidName(name)));
+        }
+        if config.servers.contains_key(&name) {
+            return Err(config_failure(ConfigError::Exists(name)));
+        }
+        return Ok(name);
+    }
+    let last = detail.name.rsplit('/').next().unwrap_or_default();
+    let base = patchbay_core::names::server_name_like(last).unwrap_or_else(|| "server".into());
+    Ok(patchbay_core::names::unused_name(&base, |n| {
+        config.servers.contains_key(n)
+    }))
+}
+
+/// The answers to `questions`: asked on the terminal (secrets without echo), or read from
+/// stdin, one line each, in order.
+fn answers(detail: &ServerDetail, questions: &[Question], asking: bool) -> Result<Vec<String>> {
+    if questions.is_empty() {
+        return Ok(Vec::new());
+    }
+    if !asking {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text)?;
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        if lines.len() < questions.len() {
+            let names: Vec<&str> = questions.iter().map(|q| q.name.as_str()).collect();
+            return Err(Failure::new(
+                Kind::General,
+                format!(
+                    "`{}` asks for {} values ({}), one per line on stdin; {} given; nothing was added",
+                    detail.name,
+                    questions.len(),
+                    names.join(", "),
+                    lines.len()
+                ),
+            ));
+        }
+        return Ok(lines.into_iter().take(questions.len()).collect());
+    }
+    eprintln!("`{}` asks for {} values:", detail.name, questions.len());
+    let mut answers = Vec::new();
+    for question in questions {
+        let prompt = format!("{}: ", described(question));
+        let answer = match question.secret {
+            true => rpassword::prompt_password(prompt)?,
+            false => {
+                eprint!("{prompt}");
+                std::io::stderr().flush()?;
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                line.trim_end_matches(['\r', '\n']).to_owned()
+            }
+        };
+        answers.push(answer);
+    }
+    Ok(answers)
+}

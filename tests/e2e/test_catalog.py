@@ -1,0 +1,189 @@
+"""The catalogue from the command line: `patchbay search`, `show` and `add --from-registry`
+against a registry on 127.0.0.1 (`servers/registry.py`, a stand-in: the public MCP Registry
+cannot be reached from here) serving records written to the registry's published schema. Real
+servers behind them: server-everything from npm (`npx`), mcp-server-time from PyPI (`uvx`),
+server-everything over Streamable HTTP as a remote entry; each is added and called through the
+hub. Hostile records are refused with the reason, and nothing is saved."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from oauth_bed import keyring_bus_address
+from patchbay_harness import PEERS, Hub, Sandbox, everything_http, mcp_session, stop_process, wait_until
+
+pytestmark = pytest.mark.anyio
+
+REGISTRY = Path(__file__).parent / "servers" / "registry.py"
+PYTHON = PEERS / "venv" / "bin" / "python"
+EVERYTHING = "io.github.modelcontextprotocol/server-everything"
+TIME = "io.github.modelcontextprotocol/mcp-server-time"
+REMOTE = "io.github.patchbay-tests/everything-remote"
+ADD_TIMEOUT = 120.0  # a cold npx or uvx fetches the package first
+NAME = re.compile(r"^[a-zA-Z0-9.-]+/[a-zA-Z0-9._-]+$")
+
+
+def record(name: str, version: str, latest: bool = True, **server: Any) -> dict[str, Any]:
+    """A `ServerResponse` as the registry's API answers it."""
+    detail = {"$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
+              "name": name, "description": f"{name} for the tests", "version": version, **server}
+    official = {"status": "active", "isLatest": latest, "publishedAt": "2026-12-01T00:00:00Z"}
+    return {"server": detail, "_meta": {"io.modelcontextprotocol.registry/official": official}}
+
+
+def npm(identifier: str, version: str, **package: Any) -> dict[str, Any]:
+    return {"registryType": "npm", "identifier": identifier, "version": version, "transport": {"type": "stdio"}, **package}
+
+
+def check(response: dict[str, Any]) -> None:
+    """The published schema's rules for a record (ServerResponse / ServerDetail / Package), so
+    that the stand-in serves nothing the real registry would not."""
+    server = response["server"]
+    assert NAME.match(server["name"]) and 3 <= len(server["name"]) <= 200, server["name"]
+    assert server["description"] and len(server["description"]) <= 100
+    assert server["version"] and server["version"] != "latest"
+    for package in server.get("packages", []):
+        assert {"registryType", "identifier", "transport"} <= package.keys(), package
+        assert package.get("version") != "latest"
+        assert package["transport"]["type"] in ("stdio", "streamable-http", "sse")
+        if "fileSha256" in package:
+            assert re.fullmatch(r"[a-f0-9]{64}", package["fileSha256"])
+    for remote in server.get("remotes", []):
+        assert remote["type"] in ("streamable-http", "sse") and re.match(r"^https?://\S+$", remote["url"])
+
+
+def records(remote_url: str) -> list[dict[str, Any]]:
+    everything = npm("@modelcontextprotocol/server-everything", "2026.8.31",
+                     packageArguments=[{"type": "positional", "value": "stdio"}])
+    time = {"registryType": "pypi", "identifier": "mcp-server-time", "version": "2026.10.19", "transport": {"type": "stdio"},
+            "packageArguments": [{"type": "named", "name": "--local-timezone", "isRequired": True, "default": "UTC",
+                                  "description": "The zone the server calls local"}],
+            "environmentVariables": [{"name": "TIME_API_TOKEN", "isRequired": True, "isSecret": True,
+                                      "description": "A token (the server ignores it)"}]}
+    bundle = {"registryType": "mcpb", "identifier": "https://127.0.0.1:1/weather.mcpb", "version": "1.0.0",
+              "fileSha256": "0" * 64, "transport": {"type": "stdio"}}
+    return [
+        record(EVERYTHING, "2026.8.31", packages=[everything]),
+        record(TIME, "2025.1.1", latest=False, packages=[{**time, "version": "2025.1.1"}]),
+        record(TIME, "2026.10.19", packages=[time]),
+        record(REMOTE, "1.0.0", remotes=[{"type": "streamable-http", "url": remote_url}]),
+        record("io.github.patchbay-tests/weather-bundle", "1.0.0", packages=[bundle]),
+        record("io.github.evil/injector", "1.0.0",
+               packages=[npm("evil-mcp", "1.0.0", packageArguments=[{"type": "positional", "value": "x; touch pwned"}])]),
+        record("io.github.evil/unknown-type", "1.0.0",
+               packages=[{"registryType": "cargo", "identifier": "weather", "version": "1.0.0", "transport": {"type": "stdio"}}]),
+    ]
+
+
+@pytest.fixture
+def registry(sandbox: Sandbox) -> Iterator[tuple[str, Path]]:
+    """The stand-in registry with `records`, configured as the only one; its URL and its log."""
+    with everything_http(sandbox.root) as remote_url:
+        served = records(remote_url)
+        for response in served:
+            check(response)
+        path, port_file, log = sandbox.root / "records.json", sandbox.root / "registry.port", sandbox.root / "registry.log"
+        path.write_text(json.dumps(served))
+        proc = subprocess.Popen([str(PYTHON), str(REGISTRY), str(path), "--port-file", str(port_file), "--log", str(log)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_until(lambda: port_file.exists() and port_file.read_text(), 10, "the registry listens")
+            url = f"http://127.0.0.1:{port_file.read_text()}"
+            sandbox.config_file.write_text(f'[catalog]\nregistries = ["{url}"]\n')
+            # The runtimes the entries need, from the test peers; their caches kept across runs.
+            sandbox.env["PATH"] = f"{PEERS / 'venv' / 'bin'}{os.pathsep}{sandbox.env['PATH']}"
+            sandbox.env["UV_CACHE_DIR"] = str(PEERS / "uv-cache")
+            sandbox.env["npm_config_cache"] = str(PEERS / "npm-cache")
+            sandbox.env["DBUS_SESSION_BUS_ADDRESS"] = keyring_bus_address()
+            yield url, log
+        finally:
+            stop_process(proc)
+
+
+def test_search_follows_pages_and_shows_the_latest_version_of_each(sandbox: Sandbox, registry: tuple[str, Path]) -> None:
+    _, log = registry
+    found = sandbox.run_cli("search", "--json")
+    assert found.returncode == 0, found.stderr
+    names = [(r["server"]["name"], r["server"]["version"]) for r in json.loads(found.stdout)]
+    assert (TIME, "2026.10.19") in names and (TIME, "2025.1.1") not in names, names
+    assert len(names) == 6 and len({n for n, _ in names}) == 6, names
+    pages = [line for line in log.read_text().splitlines() if line.startswith("/v0.1/servers?")]
+    assert len(pages) == 3 and "cursor=4" in pages[-1], f"three pages of two, cursors followed: {pages}"
+
+    table = sandbox.run_cli("search", "time")
+    assert table.returncode == 0, table.stderr
+    [line] = table.stdout.splitlines()
+    assert line.split()[:3] == [TIME, "2026.10.19", "pypi"], line
+
+    shown = sandbox.run_cli("show", TIME)
+    assert shown.returncode == 0, shown.stderr
+    assert "uvx mcp-server-time==2026.10.19 --local-timezone UTC" in shown.stdout, shown.stdout
+    asks = [line.strip() for line in shown.stdout.splitlines() if line.strip().startswith("asks")]
+    assert asks[0].startswith("asks 1. --local-timezone") and asks[1].startswith("asks 2. TIME_API_TOKEN"), asks
+    assert "keychain" in asks[1]
+    older = sandbox.run_cli("show", TIME, "--version", "2025.1.1", "--json")
+    assert json.loads(older.stdout)["server"]["version"] == "2025.1.1"
+    missing = sandbox.run_cli("show", "io.github.nobody/nothing")
+    assert missing.returncode == 4 and "no registry lists" in missing.stderr, missing.stderr
+
+
+async def test_entries_of_each_kind_are_added_and_their_tools_called_through_the_hub(
+    sandbox: Sandbox, registry: tuple[str, Path], start_hub: Callable[..., Hub]
+) -> None:
+    added = sandbox.run_cli("add", "--from-registry", EVERYTHING, "--yes", timeout=ADD_TIMEOUT)
+    assert added.returncode == 0, added.stderr
+    assert "npx -y @modelcontextprotocol/server-everything@2026.8.31 stdio" in added.stderr, added.stderr
+    # Values from stdin, in `show`'s order: the default time zone (empty line), then the secret.
+    added = sandbox.run_cli("add", "--from-registry", TIME, "--yes", input="\nt0ken-for-the-test\n", timeout=ADD_TIMEOUT)
+    assert added.returncode == 0, added.stderr
+    added = sandbox.run_cli("add", "--from-registry", REMOTE, "--name", "far", "--yes", timeout=ADD_TIMEOUT)
+    assert added.returncode == 0, added.stderr
+
+    config = sandbox.config_file.read_text()
+    assert '[servers.server-everything]' in config and '[servers.mcp-server-time]' in config, config
+    assert 'args = ["mcp-server-time==2026.10.19", "--local-timezone", "UTC"]' in config, config
+    assert f'registry = {{ name = "{TIME}", version = "2026.10.19" }}' in config, config
+    assert 'secret_env = ["TIME_API_TOKEN"]' in config, config
+    assert "[servers.far]" in config, config
+    secrets = sandbox.run_cli("secret", "list", "--json")
+    assert any(s.get("server") == "mcp-server-time" and s.get("var") == "TIME_API_TOKEN" and s.get("stored")
+               for s in json.loads(secrets.stdout)), secrets.stdout
+    for path in sandbox.root.rglob("*"):
+        if path.is_file() and path.stat().st_size < 10_000_000:
+            assert b"t0ken-for-the-test" not in path.read_bytes(), f"the secret is in {path}"
+
+    hub = start_hub()
+    async with mcp_session(hub.url, hub.secret) as session:
+        echoed = await session.call_tool("server-everything__echo", {"message": "from the registry"})
+        assert "from the registry" in echoed.content[0].text, echoed
+        told = await session.call_tool("mcp-server-time__get_current_time", {"timezone": "UTC"})
+        assert not told.is_error and "UTC" in told.content[0].text, told
+        far = await session.call_tool("far__echo", {"message": "remote"})
+        assert "remote" in far.content[0].text, far
+
+
+def test_hostile_or_unrunnable_records_are_refused_and_nothing_is_saved(sandbox: Sandbox, registry: tuple[str, Path]) -> None:
+    before = sandbox.config_file.read_bytes()
+    refusals = {
+        "io.github.evil/injector": "shell metacharacter",
+        "io.github.evil/unknown-type": "`cargo` is not one Patchbay runs",
+        "io.github.patchbay-tests/weather-bundle": ".mcpb bundle",
+    }
+    for name, reason in refusals.items():
+        refused = sandbox.run_cli("add", "--from-registry", name, "--yes")
+        assert refused.returncode not in (0, 2), f"{name}: {refused.returncode} {refused.stderr}"
+        assert reason in refused.stderr, f"{name}: {refused.stderr}"
+    unasked = sandbox.run_cli("add", "--from-registry", EVERYTHING)
+    assert unasked.returncode == 7 and "nothing was added" in unasked.stderr, unasked.stderr
+    short = sandbox.run_cli("add", "--from-registry", TIME, "--yes", input="\n")
+    assert short.returncode == 1 and "asks for 2 values" in short.stderr, short.stderr
+    assert sandbox.config_file.read_bytes() == before, "the config is untouched"
+    listed = sandbox.run_cli("secret", "list", "--json")
+    assert not json.loads(listed.stdout), listed.stdout
