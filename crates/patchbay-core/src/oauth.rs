@@ -5,6 +5,9 @@
 //!   token opens the server. rmcp's `auth` module does discovery, registration and the exchange;
 //!   this module adds what it leaves to the caller: refusing servers without PKCE S256, the
 //!   listener, the browser, persisting a registration with its secret.
+//! - [`discovery`]: finding the authorization server: RFC 9728, RFC 8414 / OpenID, and only
+//!   when those find nothing the 2025-03-26 fallbacks (metadata or default endpoints at the
+//!   server's origin).
 //! - [`keeper`]: the hub's owner of one server's tokens: refresh ahead of expiry, one refresh
 //!   at a time, the rotated refresh token stored before the new access token is used,
 //!   "needs sign-in" on a definitive rejection, revocation (RFC 7009).
@@ -14,6 +17,7 @@
 
 pub mod browser;
 pub mod connect;
+pub mod discovery;
 pub mod flow;
 pub mod http;
 pub mod keeper;

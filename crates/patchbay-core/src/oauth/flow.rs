@@ -1,12 +1,12 @@
 //! One sign-in to a remote MCP server (authorization code grant with PKCE S256 through the
 //! system browser and a loopback redirect).
 //!
-//! rmcp's `AuthorizationManager` and `AuthorizationSession` do discovery (RFC 9728 resource
-//! metadata from the challenge or the well-known paths, RFC 8414 / OpenID metadata with the
-//! issuer check), Dynamic Client Registration, the authorization URL (PKCE, `state`,
+//! [`super::discovery`] finds the authorization server (rmcp's RFC 9728 and RFC 8414 / OpenID
+//! discovery, then the 2025-03-26 fallbacks). rmcp's `AuthorizationManager` and
+//! `AuthorizationSession` do Dynamic Client Registration, the authorization URL (PKCE, `state`,
 //! `resource`) and the code exchange (with the RFC 9207 `iss` check). Around them this module:
 //! - refuses an authorization server that does not advertise S256 (rmcp only warns when the
-//!   field is missing);
+//!   field is missing), except at the 2025-03-26 default endpoints, which advertise nothing;
 //! - registers through rmcp but keeps what comes back, secret included, in the vault (rmcp's
 //!   session hides the secret), and reuses it on the next sign-in at the same issuer;
 //! - refuses an authorization URL that is not http(s), opens the browser, runs the listener,
@@ -50,12 +50,6 @@ pub enum SignInError {
         url: String,
         /// What went wrong.
         cause: String,
-    },
-    /// The server publishes no authorization server metadata.
-    #[error("{url} asks for credentials but names no OAuth authorization server")]
-    NoAuthorizationServer {
-        /// The server's URL.
-        url: String,
     },
     /// The authorization server does not advertise PKCE with S256.
     #[error(
@@ -159,13 +153,6 @@ impl SignInError {
     }
 }
 
-fn issuer_of(manager_metadata: &rmcp::transport::auth::AuthorizationMetadata, url: &str) -> String {
-    manager_metadata
-        .issuer
-        .clone()
-        .unwrap_or_else(|| url.to_owned())
-}
-
 /// The token endpoint authentication method rmcp's client will use (its `configure_client`
 /// rule), recorded so that a refresh authenticates the same way.
 fn auth_method(
@@ -233,26 +220,23 @@ pub async fn sign_in(
         cause,
     };
     let parsed = url::Url::parse(&url).map_err(|e| SignInError::Server(e.to_string()))?;
-    let mut manager = AuthorizationManager::new_with_oauth_http_client(
-        url.as_str(),
-        super::transport::Transport::for_server(&parsed),
-    )
-    .await
-    .map_err(|e| discovery(e.to_string()))?;
-    let resolution = manager
-        .resolve_metadata_from_challenge(request.challenge.as_deref())
-        .await
-        .map_err(|e| discovery(crate::human::error_chain(&e)))?;
-    if !resolution.source.is_discovered() {
-        return Err(SignInError::NoAuthorizationServer { url });
-    }
-    let metadata = resolution.metadata;
-    let issuer = issuer_of(&metadata, &url);
+    let transport = super::transport::Transport::for_server(&parsed);
+    let mut manager =
+        AuthorizationManager::new_with_oauth_http_client(url.as_str(), transport.clone())
+            .await
+            .map_err(|e| discovery(e.to_string()))?;
+    let found =
+        super::discovery::discover(&manager, &transport, &parsed, request.challenge.as_deref())
+            .await
+            .map_err(|e| discovery(crate::human::error_chain(&e)))?;
+    let metadata = found.metadata;
+    let issuer = found.issuer;
+    // The 2025-03-26 default endpoints advertise nothing; PKCE S256 is used all the same.
     let s256 = metadata
         .code_challenge_methods_supported
         .as_ref()
         .is_some_and(|m| m.iter().any(|m| m == "S256"));
-    if !s256 {
+    if found.source.published() && !s256 {
         return Err(SignInError::NoPkce { issuer });
     }
     let cimd_supported = metadata
