@@ -27,7 +27,7 @@ use super::{ClientCredentials, Progress, SignInRequest, Stage, browser};
 use crate::remote::{Probe, ProbeAuth, ProbeError};
 use crate::secret::Secret;
 use crate::vault::{
-    ClientRegistration, RegistrationKind, TokenSet, Vault, VaultError, unix_seconds,
+    ClientRegistration, Grant, RegistrationKind, TokenSet, Vault, VaultError, unix_seconds,
 };
 
 /// Authorizations one sign-in may run: the first, and two for wider scopes.
@@ -127,6 +127,25 @@ pub enum SignInError {
         /// The scopes last asked for.
         scopes: String,
     },
+    /// The client credentials grant was asked for without a secret or key to use.
+    #[error(
+        "the client credentials grant at {issuer} needs a client id with its secret or private key"
+    )]
+    NoClientCredentials {
+        /// Its issuer.
+        issuer: String,
+    },
+    /// The authorization server does not offer the client credentials grant.
+    #[error(
+        "the authorization server {issuer} does not offer the client credentials grant (grant_types_supported)"
+    )]
+    GrantUnsupported {
+        /// Its issuer.
+        issuer: String,
+    },
+    /// The private key cannot sign client assertions.
+    #[error(transparent)]
+    Key(#[from] super::assertion::AssertionError),
     /// The keychain failed.
     #[error(transparent)]
     Vault(#[from] VaultError),
@@ -145,6 +164,11 @@ impl SignInError {
                     .into(),
             ),
             SignInError::Vault(err) => err.hint(),
+            SignInError::Key(err) => err.hint(),
+            SignInError::NoClientCredentials { .. } => Some(
+                "patchbay connect URL --grant client-credentials --client-id ID --client-secret - (reads it from stdin), or --private-key-file KEY.pem"
+                    .into(),
+            ),
             SignInError::Denied { .. } | SignInError::Rejected { .. } => {
                 Some("sign in again; check the account you chose".into())
             }
@@ -155,7 +179,7 @@ impl SignInError {
 
 /// The token endpoint authentication method rmcp's client will use (its `configure_client`
 /// rule), recorded so that a refresh authenticates the same way.
-fn auth_method(
+pub(super) fn auth_method(
     metadata: &rmcp::transport::auth::AuthorizationMetadata,
     has_secret: bool,
 ) -> &'static str {
@@ -229,8 +253,26 @@ pub async fn sign_in(
         super::discovery::discover(&manager, &transport, &parsed, request.challenge.as_deref())
             .await
             .map_err(|e| discovery(crate::human::error_chain(&e)))?;
-    let metadata = found.metadata;
-    let issuer = found.issuer;
+    let metadata = found.metadata.clone();
+    let issuer = found.issuer.clone();
+    let registered = vault.load_client_registration(&issuer).await?;
+    // A client configured for the client credentials grant signs in with it again (`login`,
+    // a step-up), unless the request names a grant or another client.
+    let grant = request
+        .grant
+        .unwrap_or(match (&request.client, &registered) {
+            (None, Some(r))
+                if r.kind == RegistrationKind::Configured
+                    && r.grant == Grant::ClientCredentials =>
+            {
+                Grant::ClientCredentials
+            }
+            _ => Grant::AuthorizationCode,
+        });
+    if grant == Grant::ClientCredentials {
+        return super::client_credentials::sign_in(&request, vault, report, &found, registered)
+            .await;
+    }
     // The 2025-03-26 default endpoints advertise nothing; PKCE S256 is used all the same.
     let s256 = metadata
         .code_challenge_methods_supported
@@ -255,10 +297,7 @@ pub async fn sign_in(
         Stage::Registering,
         format!("Getting a client id at {issuer}"),
     ));
-    let stored = match (
-        &request.client,
-        vault.load_client_registration(&issuer).await?,
-    ) {
+    let stored = match (&request.client, registered) {
         (None, Some(r)) if !secret_expired(&r) => Some(r),
         _ => None,
     };
@@ -270,6 +309,7 @@ pub async fn sign_in(
             .map(|r| ClientCredentials {
                 id: r.client_id.clone(),
                 secret: r.client_secret.clone(),
+                ..ClientCredentials::default()
             })
     });
     let stored = stored.filter(|r| r.kind == RegistrationKind::Dynamic);
@@ -336,6 +376,9 @@ pub async fn sign_in(
             redirect_uris: vec![redirect_uri.clone()],
             token_endpoint_auth_method: Some(auth_method(&metadata, secret.is_some()).to_owned()),
             registered_at: unix_seconds(SystemTime::now()),
+            grant: Grant::AuthorizationCode,
+            private_key: None,
+            signing_alg: None,
         };
         vault.store_client_registration(&registration).await?;
         (registered.client_id, secret, None)
@@ -456,6 +499,7 @@ pub async fn sign_in(
                 .get("revocation_endpoint")
                 .and_then(|v| v.as_str())
                 .map(str::to_owned),
+            grant: Grant::AuthorizationCode,
         };
 
         report(Progress::new(
@@ -504,6 +548,9 @@ pub async fn sign_in(
                         auth_method(&metadata, client_secret.is_some()).to_owned(),
                     ),
                     registered_at: unix_seconds(now),
+                    grant: Grant::AuthorizationCode,
+                    private_key: None,
+                    signing_alg: None,
                 })
                 .await?;
         }
