@@ -365,6 +365,7 @@ mod tests {
             header: None,
             message: None,
             actions: TokenActions::of(state, true),
+            grant: None,
         }
     }
 

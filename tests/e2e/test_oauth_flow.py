@@ -162,7 +162,7 @@ class Keychain:
             raw = b"".join(c for c in chunks if c is not None)
             assert len(raw) == int(length), f"`{account}`: chunks hold {len(raw)} bytes, the head says {length}"
         record = json.loads(raw)
-        for key in ("access_token", "refresh_token", "value", "client_secret", "registration_access_token"):
+        for key in ("access_token", "refresh_token", "value", "client_secret", "registration_access_token", "private_key"):
             if isinstance(record.get(key), str):
                 self.ledger.secret(record[key], f"the {key} of `{account}`")
         return record
@@ -624,6 +624,107 @@ def test_configured_client_is_used_instead_of_registering(bed: Bed, confidential
     assert len(exchanges) == 2 and exchanges[-1]["status"] == 200, exchanges
     if confidential:
         assert exchanges[-1]["auth_header"] == "Basic", exchanges[-1]
+
+
+# --- the client credentials grant -------------------------------------------------------------
+
+
+def client_key(directory: Path) -> tuple[str, Path]:
+    """A fresh P-256 private key as PKCS#8 PEM, and its public JWKS written under `directory`
+    for the bed's `--cc-jwt-client`."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from jwt.algorithms import ECAlgorithm
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    jwk = json.loads(ECAlgorithm.to_jwk(key.public_key()))
+    jwks = directory / "cc-client.jwks.json"
+    jwks.write_text(json.dumps({"keys": [{**jwk, "alg": "ES256", "use": "sig"}]}))
+    return pem, jwks
+
+
+@pytest.mark.parametrize("auth", ["client_secret_basic", "private_key_jwt"])
+async def test_client_credentials_sign_in_needs_no_browser_and_the_hub_renews_it(bed: Bed, auth: str) -> None:
+    """`connect --grant client-credentials`: a client that signs in on its own with its secret
+    (read from stdin) or an RFC 7523 assertion (`--private-key-file`), no browser. Its token
+    lives SHORT_TTL s and comes without a refresh token; the hub renews it by running the grant
+    again, so calls go on working. The secret or key is only in the keychain: the module's leak
+    scan looks for both in every file and output."""
+    extra: list[str] = []
+    stdin = None
+    if auth == "client_secret_basic":
+        secret = f"cc-secret-{uuid.uuid4().hex}"
+        bed.ledger.secret(secret, "the client credentials secret")
+        authz, mcp = bed.servers(access_token_ttl=SHORT_TTL, extra_args=["--cc-client", f"robot:{secret}"])
+        extra, stdin = ["--client-secret", "-"], secret
+    else:
+        pem, jwks = client_key(bed.sandbox.root)
+        body = [line for line in pem.splitlines() if not line.startswith("-----")]
+        for line in body[:2]:
+            bed.ledger.secret(line, "a line of the client's private key")
+        authz, mcp = bed.servers(access_token_ttl=SHORT_TTL, extra_args=["--cc-jwt-client", f"robot={jwks}"])
+        key_file = bed.sandbox.root / "robot.pem"
+        key_file.write_text(pem)
+        extra = ["--private-key-file", str(key_file)]
+    hub = bed.start_hub()
+    assert bed.events is not None
+    connected = bed.connect(mcp.url, "robot", "--grant", "client-credentials", "--client-id", "robot", *extra, input=stdin)
+    if auth == "private_key_jwt":
+        key_file.unlink()  # the user's own file; Patchbay keeps its copy in the keychain
+    assert connected.returncode == 0, f"`connect --grant client-credentials` exited {connected.returncode}:\n{connected.stderr}"
+    assert not bed.browser.records("invoked"), "the client credentials grant opens no browser"
+    assert not authz.events("authorization") and not authz.events("registration"), "no authorization, no registration"
+    # The first token is the sign-in's; the hub may already have renewed it (it lives 3 s).
+    first = authz.token_events("client_credentials")[0]
+    assert first["status"] == 200 and first["resource"] == mcp.url, first
+    if auth == "client_secret_basic":
+        assert first["auth_header"] == "Basic", f"the secret goes in HTTP Basic: {first}"
+    else:
+        assert first["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", first
+        assert not first.get("auth_header"), first
+
+    row = bed.token_row("robot")
+    assert row["grant"] == "client_credentials" and row["refresh_token"] is False, row
+    assert row["actions"]["refresh"] is True, f"renewable without a refresh token: {row}"
+    registration = bed.keychain.client(authz.issuer)
+    assert registration and registration["grant"] == "client_credentials", registration
+    assert registration["token_endpoint_auth_method"] == auth, registration
+    assert (registration.get("client_secret") is not None) == (auth == "client_secret_basic"), "the secret is kept"
+    assert (registration.get("private_key") is not None) == (auth == "private_key_jwt"), "the key is kept"
+
+    await anyio.to_thread.run_sync(lambda: wait_server_running(bed.sandbox, "robot", timeout=READY_TIMEOUT))
+    async with mcp_session(hub.url, hub.secret) as session:
+        assert text_of(await session.call_tool("robot__echo", {"text": "first"})) == "first"
+    latest = authz.token_events("client_credentials")[-1]
+    await expiry_passed(latest)
+    async with mcp_session(hub.url, hub.secret) as session:
+        assert text_of(await session.call_tool("robot__echo", {"text": "renewed"})) == "renewed"
+
+    stored = bed.keychain.tokens("robot")
+    grants = authz.token_events("client_credentials")
+    assert len(grants) >= 2 and all(g["status"] == 200 for g in grants), f"the hub ran the grant again: {grants}"
+    renewed = {g["issued_fp"] for g in grants if g["seq"] > latest["seq"]}
+    assert not authz.token_events("refresh_token"), "nothing to refresh with: no refresh_token grant"
+    flows = bed.events.sign_in("robot")
+    assert len({e["flow"] for e in flows}) == 1, f"renewed without a second sign-in: {flows}"
+    assert "waiting_for_browser" not in {e["stage"] for e in flows} and not bed.browser.records("invoked"), flows
+    last_call = [r for r in mcp.requests("ok") if r.get("tool") == "echo"][-1]
+    assert last_call["fp"] in renewed, "the call after expiry carried a token of a later grant"
+    assert stored and stored["grant"] == "client_credentials", stored
+    assert fingerprint(stored["access_token"]) in renewed, "the renewed token is stored"
+    assert not bed.events.of("token_state", server="robot", state="needs_sign_in")
+
+    # After a revoke, `login` finds the client's credentials in the keychain and runs the grant.
+    assert bed.cli("tokens", "revoke", "robot").returncode == 0
+    before = len(authz.token_events("client_credentials"))
+    login = bed.cli("login", "robot", timeout=SIGN_IN_CLI_TIMEOUT)
+    assert login.returncode == 0, f"`login robot` exited {login.returncode}:\n{login.stderr}"
+    assert len(authz.token_events("client_credentials")) > before, "login ran the grant again"
+    assert not bed.browser.records("invoked") and not authz.events("authorization"), "and opened no browser"
+    assert bed.token_row("robot")["state"] in ("valid", "expiring"), "signed in again (the 3 s token may be due already)"
 
 
 # --- refresh --------------------------------------------------------------------------------

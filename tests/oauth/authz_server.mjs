@@ -16,6 +16,7 @@
 //
 // Usage: node authz_server.mjs [--port N | --listen-fd FD] [--issuer-path /t1] [--events FILE]
 //          [--access-token-ttl S] [--refresh-token-ttl S] [--static-client ID[:SECRET]]...
+//          [--cc-client ID:SECRET]... [--cc-jwt-client ID=PUBLIC_JWKS_FILE]...
 //          [--rs-client ID:SECRET] [--no-s256] [--wrong-iss URL] [--no-rotation]
 // Environment: PATCHBAY_PEERS (where node_modules lives, default <repo>/.cache/peers).
 
@@ -41,6 +42,8 @@ const { values: args } = parseArgs({
     'access-token-ttl': { type: 'string', default: '3600' },
     'refresh-token-ttl': { type: 'string', default: String(14 * 24 * 3600) },
     'static-client': { type: 'string', multiple: true, default: [] },
+    'cc-client': { type: 'string', multiple: true, default: [] },
+    'cc-jwt-client': { type: 'string', multiple: true, default: [] },
     'rs-client': { type: 'string' },
     'no-s256': { type: 'boolean', default: false },
     'no-rotation': { type: 'boolean', default: false },
@@ -134,6 +137,20 @@ const clients = args['static-client'].map((spec) => parseClient(spec, {
   grant_types: ['authorization_code', 'refresh_token'],
   response_types: ['code'],
 }));
+// Client credentials grant clients (no redirect, no refresh token): `ID:SECRET` authenticates
+// with client_secret_basic, `ID=JWKS_FILE` with private_key_jwt against the public keys there.
+for (const spec of args['cc-client']) {
+  clients.push(parseClient(spec, { redirect_uris: [], grant_types: ['client_credentials'], response_types: [] }));
+}
+for (const spec of args['cc-jwt-client']) {
+  const [clientId, jwksFile] = spec.split('=');
+  clients.push({
+    client_id: clientId,
+    token_endpoint_auth_method: 'private_key_jwt',
+    jwks: JSON.parse(fs.readFileSync(jwksFile, 'utf8')),
+    redirect_uris: [], grant_types: ['client_credentials'], response_types: [],
+  });
+}
 if (args['rs-client']) {
   clients.push(parseClient(args['rs-client'], {
     redirect_uris: [], grant_types: [], response_types: [],
@@ -151,6 +168,7 @@ const provider = new Provider(issuer, {
   clientBasedCORS: () => false,
   features: {
     devInteractions: { enabled: true }, // the login and consent forms the scripted browser posts
+    clientCredentials: { enabled: true },
     registration: { enabled: true, initialAccessToken: false },
     revocation: {
       enabled: true,
@@ -188,6 +206,7 @@ const provider = new Provider(issuer, {
         : control.access_token_ttl
     ),
     RefreshToken: () => control.refresh_token_ttl,
+    ClientCredentials: () => control.access_token_ttl,
     Grant: () => 14 * 24 * 3600,
     Session: () => 14 * 24 * 3600,
     Interaction: () => 3600,
@@ -368,6 +387,7 @@ async function handle(req, res) {
       presented_fp: fp(presented),
       has_code_verifier: params.has('code_verifier'),
       auth_header: req.headers.authorization ? req.headers.authorization.split(' ')[0] : undefined,
+      client_assertion_type: params.get('client_assertion_type') || undefined,
       delayed: delayed ? delay.seconds : undefined,
     };
     if (failures.count > 0 && (!failures.grant_type || failures.grant_type === grantType)) {

@@ -20,6 +20,10 @@ Steps:
      Patchbay presents it only where the authorization server advertises
      `client_id_metadata_document_supported` (auth/basic-cimd), else registers (DCR); a
      configured client id (auth/pre-registration) comes first.
+     The `auth/client-credentials-*` scenarios (context: `client_id` with `client_secret`, or
+     `private_key_pem` and `signing_algorithm`) connect with `--grant client-credentials
+     --client-id ID` and `--client-secret -` (the secret on stdin) or `--private-key-file PEM
+     --signing-alg ALG` (a temporary 0600 file, deleted once `connect` returns): no browser.
   2. `patchbay tools --json`: the remote server's tools, `<name>__<tool>` with `server`.
   3. call the scenario server's first tool (`test-tool`) through the hub's MCP endpoint; for
      `auth/scope-step-up` this call is what triggers the 403 and the hub's re-authorization.
@@ -35,6 +39,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -59,10 +64,14 @@ def server_name(scenario: str) -> str:
     return "c-" + name[:30]
 
 
-def patchbay(*args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
+def patchbay(*args: str, timeout: float = CLI_TIMEOUT, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Runs the binary under test; `stdin` is piped in (a secret), else stdin is /dev/null."""
     cmd = [os.environ["PATCHBAY_BIN"], *args]
     log(f"run {' '.join(args)}")
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    if stdin is None:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    else:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=stdin)
     if result.stderr:
         log(f"stderr of {args[0]}: {result.stderr.strip()[-2000:]}")
     return result
@@ -105,12 +114,30 @@ def main(argv: list[str]) -> int:
     name = server_name(scenario)
     log(f"scenario {scenario} on {url} as {name}")
 
-    args = ["connect", url, "--name", name, "--client-metadata-url", CONFORMANCE_CIMD_URL]
-    if context.get("client_id"):
-        args += ["--client-id", context["client_id"]]
-        if context.get("client_secret"):
-            args += ["--client-secret", context["client_secret"]]
-    connected = patchbay(*args, timeout=CONNECT_TIMEOUT)
+    args = ["connect", url, "--name", name]
+    secret_in = None
+    with tempfile.TemporaryDirectory(prefix="pb-adapter-") as keys:
+        if scenario.startswith("auth/client-credentials-"):
+            # The client credentials grant: the secret through stdin, the key through a file
+            # that lives only as long as `connect` (Patchbay keeps both in the keychain).
+            args += ["--grant", "client-credentials", "--client-id", context["client_id"]]
+            if context.get("client_secret"):
+                args += ["--client-secret", "-"]
+                secret_in = context["client_secret"]
+            if context.get("private_key_pem"):
+                key_file = Path(keys) / "client-key.pem"
+                key_file.write_text(context["private_key_pem"])
+                key_file.chmod(0o600)
+                args += ["--private-key-file", str(key_file)]
+                if context.get("signing_algorithm"):
+                    args += ["--signing-alg", context["signing_algorithm"]]
+        else:
+            args += ["--client-metadata-url", CONFORMANCE_CIMD_URL]
+            if context.get("client_id"):
+                args += ["--client-id", context["client_id"]]
+                if context.get("client_secret"):
+                    args += ["--client-secret", context["client_secret"]]
+        connected = patchbay(*args, timeout=CONNECT_TIMEOUT, stdin=secret_in)
     if connected.returncode != 0:
         log(f"connect exited {connected.returncode}")
         return 1

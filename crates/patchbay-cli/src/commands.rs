@@ -9,6 +9,7 @@ use patchbay_core::api::{ServerState, ServerStatus};
 use patchbay_core::config::{self, Config, ConfigError, ServerConfig};
 use patchbay_core::control::{self, ClientError};
 use patchbay_core::discovery::{self, Discovery, DiscoveryError};
+use patchbay_core::oauth::Grant;
 use patchbay_core::oauth::connect::ConnectRequest;
 use patchbay_core::paths::Paths;
 use patchbay_core::remote;
@@ -91,10 +92,31 @@ pub fn run(command: Command) -> Result {
             disabled,
             client_id,
             client_secret,
+            grant,
+            private_key_file,
+            signing_alg,
             client_metadata_url,
             scopes,
             header,
         } => {
+            let client_secret = match client_secret.as_deref() {
+                Some("-") => Some(
+                    crate::secret_cmd::read_secret(
+                        "Client secret (not shown): ",
+                        "printf %s \"$SECRET\" | patchbay connect URL --grant client-credentials --client-id ID --client-secret -",
+                    )?
+                    .expose()
+                    .to_owned(),
+                ),
+                _ => client_secret,
+            };
+            let private_key = match &private_key_file {
+                Some(path) => Some(fs_err::read_to_string(path).map_err(|err| {
+                    Failure::from_error(Kind::General, &err)
+                        .hint("give the path of an unencrypted PEM private key")
+                })?),
+                None => None,
+            };
             let header_value = match &header {
                 Some(header) => {
                     let shown = name.clone().unwrap_or_else(|| remote::default_name(&url));
@@ -114,6 +136,12 @@ pub fn run(command: Command) -> Result {
                     disabled,
                     client_id,
                     client_secret,
+                    grant: Some(match grant {
+                        crate::GrantArg::AuthorizationCode => Grant::AuthorizationCode,
+                        crate::GrantArg::ClientCredentials => Grant::ClientCredentials,
+                    }),
+                    private_key,
+                    signing_alg,
                     client_metadata_url,
                     scopes,
                     header_name: header,

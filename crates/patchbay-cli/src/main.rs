@@ -113,7 +113,7 @@ enum Command {
         /// A client id you registered at the provider (else Patchbay registers itself).
         #[arg(long, value_name = "ID")]
         client_id: Option<String>,
-        /// That client's secret (or set PATCHBAY_CLIENT_SECRET).
+        /// That client's secret; `-` reads it from stdin (or set PATCHBAY_CLIENT_SECRET).
         #[arg(
             long,
             value_name = "SECRET",
@@ -122,6 +122,24 @@ enum Command {
             requires = "client_id"
         )]
         client_secret: Option<String>,
+        /// The OAuth grant: `authorization-code` (a person signs in in the browser) or
+        /// `client-credentials` (the client signs in on its own, with --client-secret or
+        /// --private-key-file; renewed without a browser).
+        #[arg(long, value_enum, default_value_t = GrantArg::AuthorizationCode)]
+        grant: GrantArg,
+        /// The client's private key (PEM) for `private_key_jwt` (RFC 7523), with
+        /// `--grant client-credentials`; it is kept in the keychain.
+        #[arg(
+            long,
+            value_name = "PEM",
+            requires = "client_id",
+            conflicts_with = "client_secret"
+        )]
+        private_key_file: Option<std::path::PathBuf>,
+        /// The algorithm the key signs with: ES256, ES384, RS256, PS256, EdDSA, ... (default:
+        /// the key's usual one).
+        #[arg(long, value_name = "ALG", requires = "private_key_file")]
+        signing_alg: Option<String>,
         /// A Client ID Metadata Document URL to present where the provider accepts one (or set
         /// PATCHBAY_CLIENT_METADATA_URL).
         #[arg(long, value_name = "URL")]
@@ -130,7 +148,7 @@ enum Command {
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
         /// Send this header with a value read from stdin (an API key) instead of signing in.
-        #[arg(long, value_name = "NAME", conflicts_with_all = ["client_id", "client_metadata_url", "scopes"])]
+        #[arg(long, value_name = "NAME", conflicts_with_all = ["client_id", "client_metadata_url", "scopes", "private_key_file"])]
         header: Option<String>,
     },
     /// Sign in again to a remote server (after `needs_sign_in` or a revoke).
@@ -291,9 +309,18 @@ enum ProfileCommand {
     },
 }
 
+/// `connect --grant`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum GrantArg {
+    /// Through the browser.
+    AuthorizationCode,
+    /// The client on its own.
+    ClientCredentials,
+}
+
 #[derive(Debug, Subcommand)]
 enum TokensCommand {
-    /// Per remote server: state, expiry, refresh token held, issuer, client id, scopes.
+    /// Per remote server: state, grant, expiry, refresh token held, issuer, client id, scopes.
     List {
         /// Print JSON.
         #[arg(long)]

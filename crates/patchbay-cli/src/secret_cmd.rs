@@ -116,31 +116,45 @@ fn set(paths: &Paths, name: &str, var: &str) -> Result {
 /// The value from stdin: typed without echo on a terminal, else everything piped in, less one
 /// trailing line break.
 pub(crate) fn read_value(name: &str, var: &str) -> Result<Secret> {
+    read_secret(
+        &format!("Value of {var} for server `{name}` (not shown): "),
+        &format!("printf %s \"$VALUE\" | patchbay secret set {name} {var}"),
+    )
+}
+
+/// A secret from stdin, as [`read_value`]: `prompt` on a terminal; `example` is the command the
+/// hint shows when nothing came.
+pub(crate) fn read_secret(prompt: &str, example: &str) -> Result<Secret> {
     let value = if std::io::stdin().is_terminal() {
-        rpassword::prompt_password(format!("Value of {var} for server `{name}` (not shown): "))
+        rpassword::prompt_password(prompt)
             .map_err(|err| Failure::from_error(Kind::General, &err))?
     } else {
-        let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).map_err(|err| {
+        piped(std::io::stdin().lock()).map_err(|err| {
             Failure::new(Kind::General, "cannot read the value from stdin")
                 .hint(format!("pipe the value as UTF-8 text ({err})"))
-        })?;
-        if text.ends_with('\n') {
-            text.pop();
-            if text.ends_with('\r') {
-                text.pop();
-            }
-        }
-        text
+        })?
     };
     if value.is_empty() {
         return Err(
-            Failure::new(Kind::General, "the value is empty; nothing stored").hint(format!(
-                "pipe it in: `printf %s \"$VALUE\" | patchbay secret set {name} {var}`"
-            )),
+            Failure::new(Kind::General, "the value is empty; nothing stored")
+                .hint(format!("pipe it in: `{example}`")),
         );
     }
     Ok(Secret::new(value))
+}
+
+/// Everything `input` holds, less one trailing line break (`\n` or `\r\n`): what `echo` or a
+/// file adds, never part of a secret.
+fn piped(mut input: impl Read) -> std::io::Result<String> {
+    let mut text = String::new();
+    input.read_to_string(&mut text)?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Ok(text)
 }
 
 /// A running hub reads secrets when it starts a server: restart it so a new value applies now.
@@ -361,5 +375,29 @@ pub fn keychain_check(paths: &Paths, config: Option<&Config>) -> crate::commands
             },
             hint: err.hint(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::piped;
+
+    #[test]
+    fn a_piped_secret_loses_one_line_break_and_nothing_else() {
+        let read = |s: &str| piped(s.as_bytes()).unwrap();
+        assert_eq!(
+            read("s3cret\n"),
+            "s3cret",
+            "echo's line break is not the secret's"
+        );
+        assert_eq!(read("s3cret\r\n"), "s3cret", "nor a Windows one");
+        assert_eq!(read("s3cret"), "s3cret");
+        assert_eq!(
+            read(" s3 cret \n\n"),
+            " s3 cret \n",
+            "only one break goes; spaces stay"
+        );
+        assert_eq!(read(""), "");
+        assert!(piped(&[0xff, 0xfe][..]).is_err(), "not UTF-8: refused");
     }
 }

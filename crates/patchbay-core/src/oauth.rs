@@ -5,6 +5,11 @@
 //!   token opens the server. rmcp's `auth` module does discovery, registration and the exchange;
 //!   this module adds what it leaves to the caller: refusing servers without PKCE S256, the
 //!   listener, the browser, persisting a registration with its secret.
+//! - [`discovery`]: finding the authorization server: RFC 9728, RFC 8414 / OpenID, and only
+//!   when those find nothing the 2025-03-26 fallbacks (metadata or default endpoints at the
+//!   server's origin).
+//! - [`client_credentials`]: the client credentials grant (a client that signs in on its own,
+//!   with a secret or an RFC 7523 assertion from [`assertion`]), at sign-in and at each renewal.
 //! - [`keeper`]: the hub's owner of one server's tokens: refresh ahead of expiry, one refresh
 //!   at a time, the rotated refresh token stored before the new access token is used,
 //!   "needs sign-in" on a definitive rejection, revocation (RFC 7009).
@@ -12,8 +17,11 @@
 //!
 //! Tokens live only in the [`crate::vault`]; every type here that holds one redacts it.
 
+pub mod assertion;
 pub mod browser;
+pub mod client_credentials;
 pub mod connect;
+pub mod discovery;
 pub mod flow;
 pub mod http;
 pub mod keeper;
@@ -28,6 +36,7 @@ pub use flow::{SignInError, sign_in};
 pub use keeper::{Keeper, KeeperError, TokenActions, TokenState, TokenStatus};
 
 use crate::secret::Secret;
+pub use crate::vault::Grant;
 
 /// How long a sign-in waits for the browser to come back, unless `PATCHBAY_SIGNIN_TIMEOUT`
 /// (seconds) says otherwise.
@@ -51,13 +60,17 @@ pub fn client_metadata_url() -> Option<String> {
         .filter(|v| !v.trim().is_empty())
 }
 
-/// A client id (and secret) the user got from the provider for this server.
-#[derive(Debug, Clone)]
+/// A client id (and secret, or private key) the user got from the provider for this server.
+#[derive(Debug, Clone, Default)]
 pub struct ClientCredentials {
     /// The client id.
     pub id: String,
     /// The client secret, for a confidential client.
     pub secret: Option<Secret>,
+    /// The private key (PEM) of a `private_key_jwt` client, for the client credentials grant.
+    pub private_key: Option<Secret>,
+    /// The JWS algorithm it signs with (`None`: the key's usual one).
+    pub signing_alg: Option<String>,
 }
 
 /// What to sign in to, and how.
@@ -76,6 +89,9 @@ pub struct SignInRequest {
     pub client: Option<ClientCredentials>,
     /// A Client ID Metadata Document URL to present where accepted.
     pub client_metadata_url: Option<String>,
+    /// The grant to use; `None`: the one of the client configured at the issuer, else the
+    /// authorization code grant.
+    pub grant: Option<Grant>,
 }
 
 /// Where a sign-in is.

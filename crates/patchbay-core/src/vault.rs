@@ -18,7 +18,7 @@
 //! | `server/<name>/oauth` | [`TokenSet`] as JSON: access and refresh token, expiry, scopes, issuer, client id, resource, token and revocation endpoints | the OAuth flow, each refresh |
 //! | `server/<name>/header` | [`StaticHeader`] as JSON: a header name and its value (static bearer or API key) | `connect` with a static credential |
 //! | `server/<name>/env/<VAR>` | the value itself, verbatim | `patchbay secret set NAME VAR` |
-//! | `client/<issuer hash>` | [`ClientRegistration`] as JSON: client id and secret for one authorization server | Dynamic Client Registration, or a configured client |
+//! | `client/<issuer hash>` | [`ClientRegistration`] as JSON: client id and secret (or, for `private_key_jwt`, the private key) for one authorization server | Dynamic Client Registration, or a configured client |
 //!
 //! `<name>` is a server name (the config's alphabet: no `/` or `#`), `<VAR>` an environment
 //! variable name, `<issuer hash>` 16 hex digits of FNV-1a 64 over the issuer URL exactly as
@@ -328,6 +328,29 @@ pub fn unix_seconds(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// The OAuth grant a token set came from, which says how it is renewed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum Grant {
+    /// A person signed in through the browser; renewed with the refresh token, if any.
+    #[default]
+    AuthorizationCode,
+    /// A client authenticated on its own (a secret or a private key in the keychain); renewed
+    /// by running the grant again.
+    ClientCredentials,
+}
+
+impl Grant {
+    /// The word the CLI shows (the OAuth grant type).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Grant::AuthorizationCode => "authorization_code",
+            Grant::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
 /// An OAuth token set for one remote server, with what a refresh needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenSet {
@@ -353,6 +376,8 @@ pub struct TokenSet {
     pub token_endpoint: String,
     /// Where to revoke (RFC 7009), when advertised.
     pub revocation_endpoint: Option<String>,
+    /// The grant they came from.
+    pub grant: Grant,
 }
 
 impl TokenSet {
@@ -384,6 +409,8 @@ struct TokenSetRecord {
     token_endpoint: String,
     #[serde(default)]
     revocation_endpoint: Option<String>,
+    #[serde(default)]
+    grant: Grant,
 }
 
 impl From<&TokenSet> for TokenSetRecord {
@@ -401,6 +428,7 @@ impl From<&TokenSet> for TokenSetRecord {
             resource: t.resource.clone(),
             token_endpoint: t.token_endpoint.clone(),
             revocation_endpoint: t.revocation_endpoint.clone(),
+            grant: t.grant,
         }
     }
 }
@@ -419,6 +447,7 @@ impl From<TokenSetRecord> for TokenSet {
             resource: r.resource,
             token_endpoint: r.token_endpoint,
             revocation_endpoint: r.revocation_endpoint,
+            grant: r.grant,
         }
     }
 }
@@ -456,6 +485,13 @@ pub struct ClientRegistration {
     pub token_endpoint_auth_method: Option<String>,
     /// When it was registered (Unix seconds).
     pub registered_at: u64,
+    /// The grant it is used for; `Grant::ClientCredentials` for a client that signs in on its
+    /// own (`connect --grant client-credentials`).
+    pub grant: Grant,
+    /// The private key (PEM) of a `private_key_jwt` client (RFC 7523).
+    pub private_key: Option<Secret>,
+    /// The JWS algorithm that key signs with (`ES256`, `RS256`, ...).
+    pub signing_alg: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -477,6 +513,12 @@ struct ClientRegistrationRecord {
     #[serde(default)]
     token_endpoint_auth_method: Option<String>,
     registered_at: u64,
+    #[serde(default)]
+    grant: Grant,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    private_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signing_alg: Option<String>,
 }
 
 impl From<&ClientRegistration> for ClientRegistrationRecord {
@@ -496,6 +538,9 @@ impl From<&ClientRegistration> for ClientRegistrationRecord {
             redirect_uris: c.redirect_uris.clone(),
             token_endpoint_auth_method: c.token_endpoint_auth_method.clone(),
             registered_at: c.registered_at,
+            grant: c.grant,
+            private_key: c.private_key.as_ref().map(|s| s.expose().to_owned()),
+            signing_alg: c.signing_alg.clone(),
         }
     }
 }
@@ -513,6 +558,9 @@ impl From<ClientRegistrationRecord> for ClientRegistration {
             redirect_uris: r.redirect_uris,
             token_endpoint_auth_method: r.token_endpoint_auth_method,
             registered_at: r.registered_at,
+            grant: r.grant,
+            private_key: r.private_key.map(Secret::new),
+            signing_alg: r.signing_alg,
         }
     }
 }
@@ -1000,6 +1048,7 @@ mod tests {
             resource: "https://mcp.example.test/mcp".into(),
             token_endpoint: "https://auth.example.test/t1/token".into(),
             revocation_endpoint: Some("https://auth.example.test/t1/revoke".into()),
+            grant: Grant::AuthorizationCode,
         }
     }
 
@@ -1265,6 +1314,9 @@ mod tests {
             redirect_uris: vec!["http://127.0.0.1/callback".into()],
             token_endpoint_auth_method: Some("client_secret_basic".into()),
             registered_at: 1,
+            grant: Grant::AuthorizationCode,
+            private_key: None,
+            signing_alg: None,
         };
         vault.store_client_registration(&reg).await.unwrap();
         assert_eq!(

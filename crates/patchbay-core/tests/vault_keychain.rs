@@ -70,6 +70,7 @@ fn big_tokens() -> TokenSet {
         resource: "http://127.0.0.1:9/mcp".into(),
         token_endpoint: "http://127.0.0.1:9/token".into(),
         revocation_endpoint: Some("http://127.0.0.1:9/revoke".into()),
+        grant: patchbay_core::vault::Grant::AuthorizationCode,
     }
 }
 

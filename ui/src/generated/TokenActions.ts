@@ -6,7 +6,8 @@
  */
 export type TokenActions = { 
 /**
- * Refresh: OAuth tokens are held with a refresh token, and no refresh is under way.
+ * Refresh: OAuth tokens are held that can be renewed (a refresh token, or the client
+ * credentials grant), and no refresh is under way.
  */
 refresh: boolean, 
 /**

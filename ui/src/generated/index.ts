@@ -10,6 +10,7 @@ export type { EntryState } from './EntryState';
 export type { FittingProfile } from './FittingProfile';
 export type { FlowView } from './FlowView';
 export type { Format } from './Format';
+export type { Grant } from './Grant';
 export type { HubEvent } from './HubEvent';
 export type { HubStatus } from './HubStatus';
 export type { InstallRequest } from './InstallRequest';

@@ -284,18 +284,20 @@ pub(crate) fn list(paths: &Paths, json: bool) -> Result {
         return Ok(());
     }
     out!(
-        "{:<20} {:<14} {:<12} {:<8} {:<30} SCOPES",
+        "{:<20} {:<14} {:<19} {:<12} {:<8} {:<30} SCOPES",
         "SERVER",
         "STATE",
+        "GRANT",
         "EXPIRES",
         "REFRESH",
         "ISSUER"
     );
     for s in &statuses {
         out!(
-            "{:<20} {:<14} {:<12} {:<8} {:<30} {}",
+            "{:<20} {:<14} {:<19} {:<12} {:<8} {:<30} {}",
             s.server,
             s.state.as_str(),
+            s.grant.map_or("-", |g| g.as_str()),
             when(s),
             if s.refresh_token { "yes" } else { "no" },
             s.issuer.as_deref().or(s.header.as_deref()).unwrap_or("-"),

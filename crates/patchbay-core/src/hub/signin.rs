@@ -65,6 +65,7 @@ impl Reauthorize for Reauth {
                 scopes,
                 client: None,
                 client_metadata_url: crate::oauth::client_metadata_url(),
+                grant: None,
             };
             let (flow, id) = hub.new_flow(&server);
             let report = hub.reporter(flow.clone(), id);

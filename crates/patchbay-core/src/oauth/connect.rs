@@ -40,6 +40,19 @@ pub struct ConnectRequest {
     #[serde(default)]
     #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub client_secret: Option<String>,
+    /// The grant: the authorization code grant through the browser (default), or the client
+    /// credentials grant with `client_secret` or `private_key`.
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
+    pub grant: Option<super::Grant>,
+    /// The client's private key (PEM) for `private_key_jwt` (client credentials grant).
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
+    pub private_key: Option<String>,
+    /// The JWS algorithm the key signs with (default: the key's usual one).
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
+    pub signing_alg: Option<String>,
     /// A Client ID Metadata Document URL.
     #[serde(default)]
     #[cfg_attr(feature = "ts", ts(optional = nullable))]
@@ -67,6 +80,9 @@ impl std::fmt::Debug for ConnectRequest {
             .field("login", &self.login)
             .field("client_id", &self.client_id)
             .field("client_secret", &hidden(&self.client_secret))
+            .field("grant", &self.grant)
+            .field("private_key", &hidden(&self.private_key))
+            .field("signing_alg", &self.signing_alg)
             .field("header_name", &self.header_name)
             .field("header_value", &hidden(&self.header_value))
             .finish_non_exhaustive()
@@ -164,6 +180,36 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ConfigError::Io(std::io::Error::other(e.to_string())))?
 }
 
+/// The client credentials grant needs a client id and exactly one of a secret and a private
+/// key; a private key or a signing algorithm is for that grant only.
+fn check_grant(request: &ConnectRequest) -> Result<(), ConnectError> {
+    let invalid = |m: &str| Err(ConnectError::Invalid(m.into()));
+    if request.grant == Some(super::Grant::ClientCredentials) {
+        if request.client_id.is_none() {
+            return invalid("the client credentials grant needs --client-id");
+        }
+        match (&request.client_secret, &request.private_key) {
+            (None, None) => {
+                return invalid(
+                    "the client credentials grant needs --client-secret or --private-key-file",
+                );
+            }
+            (Some(_), Some(_)) => {
+                return invalid("give --client-secret or --private-key-file, not both");
+            }
+            _ => {}
+        }
+    } else if request.private_key.is_some() || request.signing_alg.is_some() {
+        return invalid(
+            "--private-key-file and --signing-alg are for --grant client-credentials (private_key_jwt)",
+        );
+    }
+    if request.signing_alg.is_some() && request.private_key.is_none() {
+        return invalid("--signing-alg goes with --private-key-file");
+    }
+    Ok(())
+}
+
 /// Connect (or log in to) a remote server. `report` hears progress.
 pub async fn connect(
     paths: &Paths,
@@ -211,6 +257,7 @@ pub async fn connect(
         (name, url)
     };
     crate::config::check_remote_url(&url).map_err(ProbeError::BadUrl)?;
+    check_grant(&request)?;
 
     let mut connected = Connected {
         server: name.clone(),
@@ -280,7 +327,13 @@ pub async fn connect(
                                 .client_secret
                                 .clone()
                                 .map(crate::secret::Secret::new),
+                            private_key: request
+                                .private_key
+                                .clone()
+                                .map(crate::secret::Secret::new),
+                            signing_alg: request.signing_alg.clone(),
                         }),
+                        grant: request.grant,
                         client_metadata_url: request
                             .client_metadata_url
                             .clone()

@@ -1,12 +1,12 @@
 //! One sign-in to a remote MCP server (authorization code grant with PKCE S256 through the
 //! system browser and a loopback redirect).
 //!
-//! rmcp's `AuthorizationManager` and `AuthorizationSession` do discovery (RFC 9728 resource
-//! metadata from the challenge or the well-known paths, RFC 8414 / OpenID metadata with the
-//! issuer check), Dynamic Client Registration, the authorization URL (PKCE, `state`,
+//! [`super::discovery`] finds the authorization server (rmcp's RFC 9728 and RFC 8414 / OpenID
+//! discovery, then the 2025-03-26 fallbacks). rmcp's `AuthorizationManager` and
+//! `AuthorizationSession` do Dynamic Client Registration, the authorization URL (PKCE, `state`,
 //! `resource`) and the code exchange (with the RFC 9207 `iss` check). Around them this module:
 //! - refuses an authorization server that does not advertise S256 (rmcp only warns when the
-//!   field is missing);
+//!   field is missing), except at the 2025-03-26 default endpoints, which advertise nothing;
 //! - registers through rmcp but keeps what comes back, secret included, in the vault (rmcp's
 //!   session hides the secret), and reuses it on the next sign-in at the same issuer;
 //! - refuses an authorization URL that is not http(s), opens the browser, runs the listener,
@@ -27,7 +27,7 @@ use super::{ClientCredentials, Progress, SignInRequest, Stage, browser};
 use crate::remote::{Probe, ProbeAuth, ProbeError};
 use crate::secret::Secret;
 use crate::vault::{
-    ClientRegistration, RegistrationKind, TokenSet, Vault, VaultError, unix_seconds,
+    ClientRegistration, Grant, RegistrationKind, TokenSet, Vault, VaultError, unix_seconds,
 };
 
 /// Authorizations one sign-in may run: the first, and two for wider scopes.
@@ -50,12 +50,6 @@ pub enum SignInError {
         url: String,
         /// What went wrong.
         cause: String,
-    },
-    /// The server publishes no authorization server metadata.
-    #[error("{url} asks for credentials but names no OAuth authorization server")]
-    NoAuthorizationServer {
-        /// The server's URL.
-        url: String,
     },
     /// The authorization server does not advertise PKCE with S256.
     #[error(
@@ -133,6 +127,25 @@ pub enum SignInError {
         /// The scopes last asked for.
         scopes: String,
     },
+    /// The client credentials grant was asked for without a secret or key to use.
+    #[error(
+        "the client credentials grant at {issuer} needs a client id with its secret or private key"
+    )]
+    NoClientCredentials {
+        /// Its issuer.
+        issuer: String,
+    },
+    /// The authorization server does not offer the client credentials grant.
+    #[error(
+        "the authorization server {issuer} does not offer the client credentials grant (grant_types_supported)"
+    )]
+    GrantUnsupported {
+        /// Its issuer.
+        issuer: String,
+    },
+    /// The private key cannot sign client assertions.
+    #[error(transparent)]
+    Key(#[from] super::assertion::AssertionError),
     /// The keychain failed.
     #[error(transparent)]
     Vault(#[from] VaultError),
@@ -151,6 +164,11 @@ impl SignInError {
                     .into(),
             ),
             SignInError::Vault(err) => err.hint(),
+            SignInError::Key(err) => err.hint(),
+            SignInError::NoClientCredentials { .. } => Some(
+                "patchbay connect URL --grant client-credentials --client-id ID --client-secret - (reads it from stdin), or --private-key-file KEY.pem"
+                    .into(),
+            ),
             SignInError::Denied { .. } | SignInError::Rejected { .. } => {
                 Some("sign in again; check the account you chose".into())
             }
@@ -159,16 +177,9 @@ impl SignInError {
     }
 }
 
-fn issuer_of(manager_metadata: &rmcp::transport::auth::AuthorizationMetadata, url: &str) -> String {
-    manager_metadata
-        .issuer
-        .clone()
-        .unwrap_or_else(|| url.to_owned())
-}
-
 /// The token endpoint authentication method rmcp's client will use (its `configure_client`
 /// rule), recorded so that a refresh authenticates the same way.
-fn auth_method(
+pub(super) fn auth_method(
     metadata: &rmcp::transport::auth::AuthorizationMetadata,
     has_secret: bool,
 ) -> &'static str {
@@ -233,26 +244,41 @@ pub async fn sign_in(
         cause,
     };
     let parsed = url::Url::parse(&url).map_err(|e| SignInError::Server(e.to_string()))?;
-    let mut manager = AuthorizationManager::new_with_oauth_http_client(
-        url.as_str(),
-        super::transport::Transport::for_server(&parsed),
-    )
-    .await
-    .map_err(|e| discovery(e.to_string()))?;
-    let resolution = manager
-        .resolve_metadata_from_challenge(request.challenge.as_deref())
-        .await
-        .map_err(|e| discovery(crate::human::error_chain(&e)))?;
-    if !resolution.source.is_discovered() {
-        return Err(SignInError::NoAuthorizationServer { url });
+    let transport = super::transport::Transport::for_server(&parsed);
+    let mut manager =
+        AuthorizationManager::new_with_oauth_http_client(url.as_str(), transport.clone())
+            .await
+            .map_err(|e| discovery(e.to_string()))?;
+    let found =
+        super::discovery::discover(&manager, &transport, &parsed, request.challenge.as_deref())
+            .await
+            .map_err(|e| discovery(crate::human::error_chain(&e)))?;
+    let metadata = found.metadata.clone();
+    let issuer = found.issuer.clone();
+    let registered = vault.load_client_registration(&issuer).await?;
+    // A client configured for the client credentials grant signs in with it again (`login`,
+    // a step-up), unless the request names a grant or another client.
+    let grant = request
+        .grant
+        .unwrap_or(match (&request.client, &registered) {
+            (None, Some(r))
+                if r.kind == RegistrationKind::Configured
+                    && r.grant == Grant::ClientCredentials =>
+            {
+                Grant::ClientCredentials
+            }
+            _ => Grant::AuthorizationCode,
+        });
+    if grant == Grant::ClientCredentials {
+        return super::client_credentials::sign_in(&request, vault, report, &found, registered)
+            .await;
     }
-    let metadata = resolution.metadata;
-    let issuer = issuer_of(&metadata, &url);
+    // The 2025-03-26 default endpoints advertise nothing; PKCE S256 is used all the same.
     let s256 = metadata
         .code_challenge_methods_supported
         .as_ref()
         .is_some_and(|m| m.iter().any(|m| m == "S256"));
-    if !s256 {
+    if found.source.published() && !s256 {
         return Err(SignInError::NoPkce { issuer });
     }
     let cimd_supported = metadata
@@ -271,10 +297,7 @@ pub async fn sign_in(
         Stage::Registering,
         format!("Getting a client id at {issuer}"),
     ));
-    let stored = match (
-        &request.client,
-        vault.load_client_registration(&issuer).await?,
-    ) {
+    let stored = match (&request.client, registered) {
         (None, Some(r)) if !secret_expired(&r) => Some(r),
         _ => None,
     };
@@ -286,6 +309,7 @@ pub async fn sign_in(
             .map(|r| ClientCredentials {
                 id: r.client_id.clone(),
                 secret: r.client_secret.clone(),
+                ..ClientCredentials::default()
             })
     });
     let stored = stored.filter(|r| r.kind == RegistrationKind::Dynamic);
@@ -352,6 +376,9 @@ pub async fn sign_in(
             redirect_uris: vec![redirect_uri.clone()],
             token_endpoint_auth_method: Some(auth_method(&metadata, secret.is_some()).to_owned()),
             registered_at: unix_seconds(SystemTime::now()),
+            grant: Grant::AuthorizationCode,
+            private_key: None,
+            signing_alg: None,
         };
         vault.store_client_registration(&registration).await?;
         (registered.client_id, secret, None)
@@ -472,6 +499,7 @@ pub async fn sign_in(
                 .get("revocation_endpoint")
                 .and_then(|v| v.as_str())
                 .map(str::to_owned),
+            grant: Grant::AuthorizationCode,
         };
 
         report(Progress::new(
@@ -520,6 +548,9 @@ pub async fn sign_in(
                         auth_method(&metadata, client_secret.is_some()).to_owned(),
                     ),
                     registered_at: unix_seconds(now),
+                    grant: Grant::AuthorizationCode,
+                    private_key: None,
+                    signing_alg: None,
                 })
                 .await?;
         }

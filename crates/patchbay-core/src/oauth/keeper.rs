@@ -11,6 +11,9 @@
 //!   its result, and a request that was rejected with a token already replaced just retries;
 //! - stores a rotated refresh token in the vault before the new access token is handed out, and
 //!   keeps the old refresh token when the response carries none;
+//! - renews tokens of the client credentials grant, which come without a refresh token, by
+//!   running the grant again with the client's secret or key from the vault
+//!   ([`super::client_credentials::renew`]), on the same path and under the same lock;
 //! - on a definitive rejection (`invalid_grant`, `invalid_client`, `unauthorized_client`)
 //!   deletes the tokens and moves to [`TokenState::NeedsSignIn`], announced once; requests then
 //!   fail at once with an error that says to sign in, instead of a loop of failing requests;
@@ -34,7 +37,9 @@ use serde::{Deserialize, Serialize};
 
 use super::SignInError;
 use crate::secret::Secret;
-use crate::vault::{ClientRegistration, StaticHeader, TokenSet, Vault, VaultError, unix_seconds};
+use crate::vault::{
+    ClientRegistration, Grant, StaticHeader, TokenSet, Vault, VaultError, unix_seconds,
+};
 
 /// Refresh attempts for a transient failure, 0.5 s apart and doubling.
 pub const REFRESH_ATTEMPTS: u32 = 3;
@@ -90,7 +95,8 @@ impl TokenState {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TokenActions {
-    /// Refresh: OAuth tokens are held with a refresh token, and no refresh is under way.
+    /// Refresh: OAuth tokens are held that can be renewed (a refresh token, or the client
+    /// credentials grant), and no refresh is under way.
     pub refresh: bool,
     /// Revoke: there is something to drop (tokens, or a static header).
     pub revoke: bool,
@@ -100,7 +106,7 @@ pub struct TokenActions {
 }
 
 impl TokenActions {
-    /// The actions for credentials in `state`, holding a refresh token or not.
+    /// The actions for credentials in `state`, renewable without a person or not.
     pub fn of(state: TokenState, refresh_token: bool) -> Self {
         let oauth = state != TokenState::Header;
         let holds = !matches!(state, TokenState::None | TokenState::Revoked);
@@ -141,6 +147,11 @@ pub struct TokenStatus {
     /// What can be done now ([`TokenActions::of`]); none from a hub older than the field.
     #[serde(default)]
     pub actions: TokenActions,
+    /// The grant the tokens came from (none without tokens, or from a hub older than the
+    /// field).
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
+    pub grant: Option<Grant>,
 }
 
 /// Why the keeper could not give a credential.
@@ -268,7 +279,7 @@ impl std::fmt::Debug for Keeper {
     }
 }
 
-fn definitive(error: &BasicErrorResponseType) -> bool {
+pub(super) fn definitive(error: &BasicErrorResponseType) -> bool {
     matches!(
         error,
         BasicErrorResponseType::InvalidGrant
@@ -283,7 +294,7 @@ fn form_urlencode(value: &str) -> String {
 }
 
 /// oauth2's requests sent with reqwest (oauth2's own reqwest glue is for another reqwest major).
-async fn send(
+pub(super) async fn send(
     http: reqwest::Client,
     request: oauth2::HttpRequest,
 ) -> Result<oauth2::HttpResponse, reqwest::Error> {
@@ -304,9 +315,80 @@ async fn send(
         .expect("status and headers came from a response"))
 }
 
-enum Failure {
+/// Whether `tokens` can be renewed without a person: a refresh token is held, or the grant
+/// can simply run again.
+fn renewable(tokens: &TokenSet) -> bool {
+    tokens.refresh_token.is_some() || tokens.grant == Grant::ClientCredentials
+}
+
+/// The token set a refresh `response` makes of `tokens`, refreshed with `refresh`.
+fn refreshed(
+    response: &oauth2::basic::BasicTokenResponse,
+    tokens: &TokenSet,
+    refresh: &Secret,
+) -> TokenSet {
+    let now = SystemTime::now();
+    TokenSet {
+        access_token: Secret::new(response.access_token().secret()),
+        token_type: "Bearer".into(),
+        // Rotation: the new one; none sent: the old one stays valid (RFC 6749 section 6).
+        refresh_token: Some(
+            response
+                .refresh_token()
+                .map_or_else(|| refresh.clone(), |t| Secret::new(t.secret())),
+        ),
+        expires_at: response
+            .expires_in()
+            .map(|d| unix_seconds(now) + d.as_secs()),
+        obtained_at: unix_seconds(now),
+        scopes: response
+            .scopes()
+            .map(|s| s.iter().map(|s| s.to_string()).collect())
+            .unwrap_or_else(|| tokens.scopes.clone()),
+        ..tokens.clone()
+    }
+}
+
+/// How a token endpoint request failed.
+pub(super) enum Failure {
+    /// The provider refused the grant or the client: retrying cannot help.
     Definitive(String),
+    /// Network, 5xx, `server_error`: it may pass.
     Transient(String),
+}
+
+impl Failure {
+    /// What happened, whichever kind.
+    pub(super) fn into_message(self) -> String {
+        match self {
+            Failure::Definitive(m) | Failure::Transient(m) => m,
+        }
+    }
+}
+
+/// A token endpoint error as a [`Failure`]: a refused grant or client is definitive.
+pub(super) fn classify<E: std::error::Error + 'static>(
+    err: &RequestTokenError<E, oauth2::basic::BasicErrorResponse>,
+) -> Failure {
+    match err {
+        RequestTokenError::ServerResponse(response) if definitive(response.error()) => {
+            Failure::Definitive(response.to_string())
+        }
+        RequestTokenError::ServerResponse(response) => Failure::Transient(response.to_string()),
+        other => Failure::Transient(crate::human::error_chain(other)),
+    }
+}
+
+/// The HTTP client of token endpoint requests: bounded, no redirects, no long-idle connections.
+pub(super) fn token_http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(TOKEN_REQUEST_TIMEOUT)
+        // See `oauth::transport`: a refresh after a quiet spell must not meet a
+        // connection the server is closing.
+        .pool_idle_timeout(super::transport::POOL_IDLE)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a default HTTP client builds")
 }
 
 impl Keeper {
@@ -319,14 +401,7 @@ impl Keeper {
         watcher: Option<Arc<dyn TokenWatcher>>,
         reauthorize: Option<Arc<dyn Reauthorize>>,
     ) -> Arc<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(TOKEN_REQUEST_TIMEOUT)
-            // See `oauth::transport`: a refresh after a quiet spell must not meet a
-            // connection the server is closing.
-            .pool_idle_timeout(super::transport::POOL_IDLE)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("a default HTTP client builds");
+        let http = token_http();
         Arc::new(Self {
             server: server.into(),
             url: url.into(),
@@ -476,7 +551,7 @@ impl Keeper {
             .expires_in(SystemTime::now())
             .is_some_and(|left| left <= refresh_margin(tokens));
         if due {
-            if tokens.refresh_token.is_some() {
+            if renewable(tokens) {
                 self.refresh_held(&mut held).await?;
             } else if tokens.expires_in(SystemTime::now()) == Some(Duration::ZERO) {
                 let last = held.tokens.take();
@@ -500,12 +575,7 @@ impl Keeper {
         match (current, sent) {
             // Someone refreshed while this request was out.
             (Some(current), Some(sent)) if &current != sent => Ok(current),
-            (Some(_), _)
-                if held
-                    .tokens
-                    .as_ref()
-                    .is_some_and(|t| t.refresh_token.is_some()) =>
-            {
+            (Some(_), _) if held.tokens.as_ref().is_some_and(renewable) => {
                 self.refresh_held(&mut held).await?;
                 Ok(held
                     .tokens
@@ -577,33 +647,45 @@ impl Keeper {
         let Some(tokens) = held.tokens.clone() else {
             return Err(KeeperError::NoTokens(self.server.clone()));
         };
-        let Some(refresh) = tokens.refresh_token.clone() else {
+        if !renewable(&tokens) {
             held.last = held.tokens.take();
             return Err(self.needs_sign_in("no refresh token is held"));
-        };
+        }
+        let refresh = tokens.refresh_token.clone();
         self.show(TokenState::Refreshing, None);
         let mut delay = Duration::from_millis(500);
         let mut attempt = 1;
-        let response = loop {
-            let answer = match self.registration(held, &tokens).await {
-                Ok(registration) => {
-                    self.exchange(&tokens, registration.as_ref(), &refresh)
+        let renewed = loop {
+            let answer = match (self.registration(held, &tokens).await, &refresh) {
+                // No refresh token in this grant: run it again with the stored credentials.
+                (Ok(registration), _) if tokens.grant == Grant::ClientCredentials => {
+                    super::client_credentials::renew(&self.http, &tokens, registration.as_ref())
                         .await
                 }
-                Err(err) => Err(Failure::Transient(err.to_string())),
+                (Ok(registration), Some(refresh)) => self
+                    .exchange(&tokens, registration.as_ref(), refresh)
+                    .await
+                    .map(|response| refreshed(&response, &tokens, refresh)),
+                (Ok(_), None) => Err(Failure::Definitive("no refresh token is held".into())),
+                (Err(err), _) => Err(Failure::Transient(err.to_string())),
             };
             match answer {
-                Ok(response) => break response,
+                Ok(renewed) => break renewed,
                 Err(Failure::Definitive(reason)) => {
-                    // The refresh token is dead: keep nothing that would be tried again.
+                    // The refresh token (or the client's credentials) is dead: keep nothing
+                    // that would be tried again.
                     let deleted = self.vault.delete_tokens(&self.server).await;
                     held.last = held.tokens.take();
                     if let Err(err) = deleted {
                         tracing::warn!(server = %self.server, error = %err, "could not delete rejected tokens");
                     }
-                    return Err(self.needs_sign_in(&format!(
-                        "the provider rejected the refresh token: {reason}"
-                    )));
+                    let what = match tokens.grant {
+                        Grant::ClientCredentials => "the client's credentials",
+                        Grant::AuthorizationCode => "the refresh token",
+                    };
+                    return Err(
+                        self.needs_sign_in(&format!("the provider rejected {what}: {reason}"))
+                    );
                 }
                 Err(Failure::Transient(cause)) if attempt < REFRESH_ATTEMPTS => {
                     tracing::info!(server = %self.server, %cause, attempt, "token refresh failed; retrying");
@@ -619,26 +701,6 @@ impl Keeper {
                     });
                 }
             }
-        };
-        let now = SystemTime::now();
-        let renewed = TokenSet {
-            access_token: Secret::new(response.access_token().secret()),
-            token_type: "Bearer".into(),
-            // Rotation: the new one; none sent: the old one stays valid (RFC 6749 section 6).
-            refresh_token: Some(
-                response
-                    .refresh_token()
-                    .map_or(refresh, |t| Secret::new(t.secret())),
-            ),
-            expires_at: response
-                .expires_in()
-                .map(|d| unix_seconds(now) + d.as_secs()),
-            obtained_at: unix_seconds(now),
-            scopes: response
-                .scopes()
-                .map(|s| s.iter().map(|s| s.to_string()).collect())
-                .unwrap_or_else(|| tokens.scopes.clone()),
-            ..tokens
         };
         // Stored before anyone uses the new access token: a rotated refresh token that only
         // lived in memory would be lost with the hub.
@@ -719,15 +781,7 @@ impl Keeper {
             .add_extra_param("resource", tokens.resource.clone())
             .request_async(&sender)
             .await
-            .map_err(|err| match &err {
-                RequestTokenError::ServerResponse(response) if definitive(response.error()) => {
-                    Failure::Definitive(response.to_string())
-                }
-                RequestTokenError::ServerResponse(response) => {
-                    Failure::Transient(response.to_string())
-                }
-                other => Failure::Transient(crate::human::error_chain(other)),
-            })
+            .map_err(|err| classify(&err))
     }
 
     /// Revoke at the provider when it has a revocation endpoint (refresh token first, then the
@@ -943,6 +997,7 @@ impl Keeper {
             (None, None) => TokenState::None,
         };
         let refresh_token = live.is_some_and(|t| t.refresh_token.is_some());
+        let can_renew = live.is_some_and(renewable);
         TokenStatus {
             server: self.server.clone(),
             url: self.url.clone(),
@@ -957,7 +1012,8 @@ impl Keeper {
             refresh_token,
             header: held.header.as_ref().map(|h| h.name.clone()),
             message: load_error.or(shown.message),
-            actions: TokenActions::of(state, refresh_token),
+            actions: TokenActions::of(state, can_renew),
+            grant: tokens.map(|t| t.grant),
         }
     }
 }
@@ -979,6 +1035,7 @@ mod tests {
             resource: "https://rs/mcp".into(),
             token_endpoint: "https://as/token".into(),
             revocation_endpoint: None,
+            grant: Grant::AuthorizationCode,
         }
     }
 
@@ -1092,6 +1149,9 @@ mod tests {
                     redirect_uris: vec![],
                     token_endpoint_auth_method: Some("client_secret_basic".into()),
                     registered_at: now,
+                    grant: Grant::AuthorizationCode,
+                    private_key: None,
+                    signing_alg: None,
                 })
                 .await
                 .unwrap();
@@ -1149,6 +1209,175 @@ mod tests {
                 kept.access_token, retried,
                 "{os:?}: the vault holds the latest"
             );
+        }
+    }
+
+    /// A token endpoint for the client credentials grant: records each request's
+    /// `Authorization` header and form, answers `access-<n>` without a refresh token, or
+    /// `invalid_client` once `refuse` is set.
+    async fn client_credentials_endpoint() -> (
+        String,
+        Arc<Mutex<Vec<(Option<String>, String)>>>,
+        Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let refuse = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (log, refused) = (seen.clone(), refuse.clone());
+        let app = axum::Router::new().route(
+            "/token",
+            axum::routing::post(move |headers: http::HeaderMap, body: String| {
+                let auth = headers
+                    .get("authorization")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                let n = {
+                    let mut log = log.lock().unwrap();
+                    log.push((auth, body));
+                    log.len()
+                };
+                let refuse = refused.load(std::sync::atomic::Ordering::SeqCst);
+                async move {
+                    if refuse {
+                        return (
+                            http::StatusCode::UNAUTHORIZED,
+                            axum::Json(serde_json::json!({"error": "invalid_client"})),
+                        );
+                    }
+                    (
+                        http::StatusCode::OK,
+                        axum::Json(serde_json::json!({
+                            "access_token": format!("access-{n}"),
+                            "token_type": "Bearer",
+                            "expires_in": 3600,
+                        })),
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{addr}/token"), seen, refuse)
+    }
+
+    fn form(body: &str) -> std::collections::HashMap<String, String> {
+        url::form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn client_credentials_tokens_renew_by_running_the_grant_again() {
+        use base64::Engine;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+
+        use crate::platform::Os;
+        use crate::vault::RegistrationKind;
+        use crate::vault::store::Memory;
+
+        let (endpoint, seen, refuse) = client_credentials_endpoint().await;
+        let now = unix_seconds(SystemTime::now());
+        let key = aws_lc_rs::signature::EcdsaKeyPair::generate_pkcs8(
+            &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &aws_lc_rs::rand::SystemRandom::new(),
+        )
+        .unwrap();
+        let pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            STANDARD.encode(key.as_ref())
+        );
+        for with_key in [false, true] {
+            seen.lock().unwrap().clear();
+            let vault = Vault::laid_out_for(
+                "patchbay-test",
+                Arc::new(Memory::like(Os::Linux)),
+                Os::Linux,
+            );
+            // Expired, and no refresh token: the grant itself is what renews.
+            let mut stored = tokens(now - 3600, Some(now));
+            stored.grant = Grant::ClientCredentials;
+            stored.token_endpoint = endpoint.clone();
+            vault.store_tokens("robot", &stored).await.unwrap();
+            vault
+                .store_client_registration(&ClientRegistration {
+                    issuer: stored.issuer.clone(),
+                    kind: RegistrationKind::Configured,
+                    client_id: stored.client_id.clone(),
+                    client_secret: (!with_key).then(|| Secret::new("s3cret")),
+                    client_secret_expires_at: None,
+                    registration_access_token: None,
+                    registration_client_uri: None,
+                    redirect_uris: vec![],
+                    token_endpoint_auth_method: Some(
+                        if with_key {
+                            "private_key_jwt"
+                        } else {
+                            "client_secret_basic"
+                        }
+                        .into(),
+                    ),
+                    registered_at: now,
+                    grant: Grant::ClientCredentials,
+                    private_key: with_key.then(|| Secret::new(pem.clone())),
+                    signing_alg: None,
+                })
+                .await
+                .unwrap();
+            let keeper = Keeper::new("robot", "https://rs/mcp", vault.clone(), None, None);
+            let status = keeper.status().await;
+            assert_eq!(status.grant, Some(Grant::ClientCredentials));
+            assert!(
+                status.actions.refresh && !status.refresh_token,
+                "renewable without a refresh token: {status:?}"
+            );
+
+            assert_eq!(
+                bearer(&keeper).await.expose(),
+                "access-1",
+                "an expired token is renewed before the request"
+            );
+            let (auth, body) = seen.lock().unwrap()[0].clone();
+            let sent = form(&body);
+            assert_eq!(sent["grant_type"], "client_credentials");
+            assert_eq!(sent["resource"], stored.resource, "RFC 8707 on renewal too");
+            if with_key {
+                assert!(auth.is_none(), "no Basic header with a key");
+                assert_eq!(
+                    sent["client_assertion_type"],
+                    super::super::assertion::ASSERTION_TYPE
+                );
+                let claims = sent["client_assertion"].split('.').nth(1).unwrap();
+                let claims: serde_json::Value =
+                    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap();
+                assert_eq!(claims["iss"], stored.client_id);
+                assert_eq!(
+                    claims["aud"], stored.issuer,
+                    "the assertion is for the issuer"
+                );
+            } else {
+                assert_eq!(
+                    auth.as_deref(),
+                    Some(format!("Basic {}", STANDARD.encode("c:s3cret")).as_str()),
+                    "client_secret_basic"
+                );
+            }
+            let kept = vault.load_tokens("robot").await.unwrap().unwrap();
+            assert_eq!(
+                kept.access_token.expose(),
+                "access-1",
+                "the renewal is stored"
+            );
+            assert_eq!(kept.grant, Grant::ClientCredentials, "and stays renewable");
+
+            let retried = keeper.rejected(Some(&kept.access_token)).await.unwrap();
+            assert_eq!(retried.expose(), "access-2", "a 401 runs the grant again");
+
+            refuse.store(true, std::sync::atomic::Ordering::SeqCst);
+            let refused = keeper.refresh_now().await.unwrap_err();
+            assert!(
+                matches!(&refused, KeeperError::NeedsSignIn { reason, .. } if reason.contains("the client's credentials")),
+                "a refused client needs a new sign-in: {refused}"
+            );
+            refuse.store(false, std::sync::atomic::Ordering::SeqCst);
         }
     }
 

@@ -141,6 +141,61 @@ impl Transport {
     }
 }
 
+impl Transport {
+    /// GET `url` with `headers`, following allowed redirects: the body of a 200, `None` for any
+    /// other status. For what rmcp's manager does not fetch (the 2025-03-26 metadata).
+    pub async fn get(
+        &self,
+        url: &url::Url,
+        headers: &[(&str, &str)],
+    ) -> Result<Option<Vec<u8>>, OAuthHttpClientError> {
+        let mut request = http::Request::get(url.as_str());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(Vec::new())
+            .map_err(|e| Box::new(e) as OAuthHttpClientError)?;
+        let response = self.send(&self.follow, request).await?;
+        Ok((response.status() == http::StatusCode::OK).then(|| response.into_body()))
+    }
+
+    async fn send(
+        &self,
+        client: &reqwest::Client,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, OAuthHttpClientError> {
+        let request =
+            reqwest::Request::try_from(request).map_err(|e| Box::new(e) as OAuthHttpClientError)?;
+        if !self.policy.allows_url(request.url()) {
+            return Err(
+                Box::new(Refused::Address(request.url().to_string())) as OAuthHttpClientError
+            );
+        }
+        let response = client
+            .execute(request)
+            .await
+            .map_err(|e| Box::new(e) as OAuthHttpClientError)?;
+        let mut answer = http::Response::builder()
+            .status(response.status())
+            .version(response.version());
+        for (name, value) in response.headers() {
+            answer = answer.header(name, value);
+        }
+        let body = crate::body::read(response, MAX_BODY)
+            .await
+            .map_err(|err| match err {
+                crate::body::BodyError::TooLarge(_) => {
+                    Box::new(Refused::TooLarge) as OAuthHttpClientError
+                }
+                crate::body::BodyError::Read(e) => Box::new(e) as OAuthHttpClientError,
+            })?;
+        answer
+            .body(body)
+            .map_err(|e| Box::new(e) as OAuthHttpClientError)
+    }
+}
+
 impl OAuthHttpClient for Transport {
     fn execute(&self, request: OAuthHttpRequest) -> OAuthHttpClientFuture<'_> {
         Box::pin(async move {
@@ -148,34 +203,7 @@ impl OAuthHttpClient for Transport {
                 OAuthHttpRedirectPolicy::Stop => &self.stop,
                 _ => &self.follow,
             };
-            let request = reqwest::Request::try_from(request.request)
-                .map_err(|e| Box::new(e) as OAuthHttpClientError)?;
-            if !self.policy.allows_url(request.url()) {
-                return Err(
-                    Box::new(Refused::Address(request.url().to_string())) as OAuthHttpClientError
-                );
-            }
-            let response = client
-                .execute(request)
-                .await
-                .map_err(|e| Box::new(e) as OAuthHttpClientError)?;
-            let mut answer = http::Response::builder()
-                .status(response.status())
-                .version(response.version());
-            for (name, value) in response.headers() {
-                answer = answer.header(name, value);
-            }
-            let body = crate::body::read(response, MAX_BODY)
-                .await
-                .map_err(|err| match err {
-                    crate::body::BodyError::TooLarge(_) => {
-                        Box::new(Refused::TooLarge) as OAuthHttpClientError
-                    }
-                    crate::body::BodyError::Read(e) => Box::new(e) as OAuthHttpClientError,
-                })?;
-            answer
-                .body(body)
-                .map_err(|e| Box::new(e) as OAuthHttpClientError)
+            self.send(client, request.request).await
         })
     }
 }
