@@ -187,3 +187,29 @@ def test_hostile_or_unrunnable_records_are_refused_and_nothing_is_saved(sandbox:
     assert sandbox.config_file.read_bytes() == before, "the config is untouched"
     listed = sandbox.run_cli("secret", "list", "--json")
     assert not json.loads(listed.stdout), listed.stdout
+
+
+def test_an_older_version_shows_as_outdated_and_moves_to_the_latest_on_yes(
+    sandbox: Sandbox, registry: tuple[str, Path]
+) -> None:
+    added = sandbox.run_cli("add", "--from-registry", TIME, "--version", "2025.1.1", "--yes", input="Europe/Paris\nt\n")
+    assert added.returncode == 0, added.stderr
+    with sandbox.config_file.open("a") as config:
+        config.write("# a note of mine\n")
+    late = sandbox.run_cli("outdated", "--json")
+    assert late.returncode == 0, late.stderr
+    assert json.loads(late.stdout) == [
+        {"name": "mcp-server-time", "registry_name": TIME, "installed": "2025.1.1", "latest": "2026.10.19"}
+    ], late.stdout
+
+    unasked = sandbox.run_cli("update", "mcp-server-time")
+    assert unasked.returncode == 7, unasked.stderr
+    assert "mcp-server-time==2025.1.1" in sandbox.config_file.read_text(), "not updated without a yes"
+    updated = sandbox.run_cli("update", "mcp-server-time", "--yes")
+    assert updated.returncode == 0, updated.stderr
+    assert "uvx mcp-server-time==2026.10.19 --local-timezone Europe/Paris" in updated.stderr, updated.stderr
+    config = sandbox.config_file.read_text()
+    assert 'args = ["mcp-server-time==2026.10.19", "--local-timezone", "Europe/Paris"]' in config, config
+    assert f'registry = {{ name = "{TIME}", version = "2026.10.19" }}' in config, config
+    assert "# a note of mine" in config and 'secret_env = ["TIME_API_TOKEN"]' in config, config
+    assert json.loads(sandbox.run_cli("outdated", "--json").stdout) == []

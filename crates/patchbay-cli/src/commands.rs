@@ -81,6 +81,8 @@ pub fn run(command: Command) -> Result {
             add(&paths, name, (env, secret_env), cwd, disabled, yes, command)
         }
         Command::Search { term, json } => catalog::search(&paths, &term, json),
+        Command::Outdated { json } => catalog::outdated(&paths, json),
+        Command::Update { name, yes } => catalog::update(&paths, &name, yes),
         Command::Show {
             name,
             version,

@@ -85,6 +85,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the servers installed from the MCP Registry that have a newer version there.
+    Outdated {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move a server installed from the MCP Registry to its latest version (shown, then asked).
+    Update {
+        /// Server name.
+        name: String,
+        /// Do not ask for approval (for scripts).
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
     /// Show a server of the MCP Registry: its packages, what adding it runs and asks.
     Show {
         /// Its registry name (`io.github.acme/weather`).

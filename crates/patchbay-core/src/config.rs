@@ -681,6 +681,34 @@ pub mod edit {
         })
     }
 
+    /// Point server `name` at another version of what it runs: its `args` and its `registry`
+    /// source replaced, the rest of its table (and every comment) kept.
+    pub fn set_pinned(
+        path: &Path,
+        name: &str,
+        args: &[String],
+        source: &RegistrySource,
+    ) -> Result<Config, ConfigError> {
+        modify(path, |doc, config| {
+            if !config.servers.contains_key(name) {
+                return Err(ConfigError::NotFound(name.to_owned()));
+            }
+            let server = doc["servers"][name]
+                .as_table_like_mut()
+                .ok_or_else(|| parse_error(path, "server entry is not a table"))?;
+            let mut words = Array::new();
+            for arg in args {
+                words.push(arg.as_str());
+            }
+            server.insert("args", value(words));
+            let mut from = InlineTable::new();
+            from.insert("name", source.name.as_str().into());
+            from.insert("version", source.version.as_str().into());
+            server.insert("registry", value(from));
+            Ok(())
+        })
+    }
+
     /// Make `var` one of the server's `secret_env` names; a plain `env` value of the same name
     /// is removed from the file. Returns the new config and whether a plain value was removed.
     pub fn add_secret_env(

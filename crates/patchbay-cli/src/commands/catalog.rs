@@ -1,4 +1,5 @@
-//! `search`, `show` and `add --from-registry`: servers from the MCP Registry.
+//! `search`, `show`, `add --from-registry`, `outdated` and `update`: servers from the MCP
+//! Registry.
 //!
 //! Nothing is saved or started before the user says yes to the exact command (`--yes` from a
 //! script); secret values go to the keychain, never the config file or the command line.
@@ -322,4 +323,110 @@ fn answers(detail: &ServerDetail, questions: &[Question], asking: bool) -> Resul
         answers.push(answer);
     }
     Ok(answers)
+}
+
+/// A server installed from the registry, and the latest version there.
+struct Behind {
+    server: String,
+    record: String,
+    installed: String,
+    latest: String,
+}
+
+/// The servers of `config` installed from the registry whose latest version differs, and
+/// those whose record could not be read (with why).
+fn behind(config: &Config) -> (Vec<Behind>, Vec<(String, String)>) {
+    let registries = registries(config);
+    let (mut late, mut unknown) = (Vec::new(), Vec::new());
+    for (name, server) in &config.servers {
+        let Some(source) = &server.registry else {
+            continue;
+        };
+        match runtime().block_on(registries.get(&source.name, None)) {
+            Ok(found) if found.record.server.version != source.version => late.push(Behind {
+                server: name.clone(),
+                record: source.name.clone(),
+                installed: source.version.clone(),
+                latest: found.record.server.version,
+            }),
+            Ok(_) => {}
+            Err(err) => unknown.push((name.clone(), err.to_string())),
+        }
+    }
+    (late, unknown)
+}
+
+/// `patchbay outdated`.
+pub(super) fn outdated(paths: &Paths, json: bool) -> Result {
+    let config = load_config(paths)?;
+    let (late, unknown) = behind(&config);
+    for (name, why) in &unknown {
+        eprintln!("warning: `{name}`: {why}");
+    }
+    if json {
+        let rows: Vec<_> = (late.iter())
+            .map(|b| {
+                serde_json::json!({"name": b.server, "registry_name": b.record,
+                    "installed": b.installed, "latest": b.latest})
+            })
+            .collect();
+        out!("{}", serde_json::to_string_pretty(&rows).expect("json"));
+        return Ok(());
+    }
+    if late.is_empty() {
+        eprintln!("every server installed from the registry is at its latest version");
+    }
+    for b in &late {
+        out!(
+            "{:<20} {:<12} -> {:<12} {}",
+            b.server,
+            b.installed,
+            b.latest,
+            b.record
+        );
+    }
+    Ok(())
+}
+
+/// `patchbay update NAME`.
+pub(super) fn update(paths: &Paths, name: &str, yes: bool) -> Result {
+    let config = load_config(paths)?;
+    let server = (config.servers.get(name))
+        .ok_or_else(|| config_failure(ConfigError::NotFound(name.to_owned())))?;
+    let source = server.registry.clone().ok_or_else(|| {
+        Failure::new(
+            Kind::General,
+            format!("`{name}` was not installed from the registry"),
+        )
+        .hint("only servers added with `patchbay add --from-registry` can be updated")
+    })?;
+    let registries = registries(&config);
+    let latest = runtime()
+        .block_on(registries.get(&source.name, None))
+        .map_err(registry_failure)?;
+    if latest.record.server.version == source.version {
+        eprintln!("`{name}` is at the latest version ({})", source.version);
+        return Ok(());
+    }
+    let installed = runtime()
+        .block_on(registries.get(&source.name, Some(&source.version)))
+        .map_err(registry_failure)?;
+    let moved = plan::repin(server, &installed.record.server, &latest.record.server)
+        .map_err(|err| Failure::new(Kind::General, format!("cannot update `{name}`: {err}")))?;
+    eprintln!(
+        "`{name}`: {} -> {} ({})",
+        source.version, latest.record.server.version, source.name
+    );
+    if !approve_server(paths, name, &moved, yes)? {
+        return Err(Failure::new(Kind::Declined, "not updated"));
+    }
+    let to = moved
+        .registry
+        .as_ref()
+        .expect("a repinned entry names its source");
+    patchbay_core::config::edit::set_pinned(&paths.config_file, name, &moved.args, to)
+        .map_err(config_failure)?;
+    eprintln!("updated `{name}` in {}", paths.config_file.display());
+    nudge_hub(paths);
+    Ok(())
 }

@@ -281,6 +281,62 @@ fn invalid(what: String, value: &str, kind: &'static str) -> PlanError {
     }
 }
 
+/// `server`, installed from record `installed`, moved to `newer`, a later version of that
+/// record: the word that pins the package (`PKG@V`, `PKG==V`, `IMAGE:V`) replaced, everything
+/// the user chose kept. Refused when the package changed kind or name, when the entry no longer
+/// runs the installed package (edited by hand), or when the newer version asks for a value
+/// the installed one did not (it is then added again).
+pub fn repin(
+    server: &ServerConfig,
+    installed: &ServerDetail,
+    newer: &ServerDetail,
+) -> Result<ServerConfig, PlanError> {
+    let again = |why: String| PlanError::Unsupported(format!("{why}: remove it and add it again"));
+    let (Way::Package(was), Way::Package(now)) = (choose(installed)?, choose(newer)?) else {
+        return Err(again(format!(
+            "`{}` changed between a package and a remote",
+            newer.name
+        )));
+    };
+    if (&was.registry_type, &was.identifier) != (&now.registry_type, &now.identifier) {
+        return Err(again(format!(
+            "version {} is another package ({} `{}`)",
+            newer.version, now.registry_type, now.identifier
+        )));
+    }
+    let version = now.version.as_deref().unwrap_or_default();
+    if !plain(version, |c| c.is_ascii_alphanumeric() || "-._+".contains(c)) {
+        return Err(invalid("package version".into(), version, "version"));
+    }
+    let pinned = |v: &str| match now.registry_type.as_str() {
+        "npm" => format!("{}@{v}", now.identifier),
+        "pypi" => format!("{}=={v}", now.identifier),
+        _ => format!("{}:{v}", now.identifier),
+    };
+    let old = pinned(was.version.as_deref().unwrap_or_default());
+    let Some(at) = server.args.iter().position(|a| *a == old) else {
+        return Err(again(format!("its command no longer runs `{old}`")));
+    };
+    let known: Vec<String> = questions(Way::Package(was))
+        .into_iter()
+        .map(|q| q.name)
+        .collect();
+    let asked = questions(Way::Package(now)).into_iter();
+    if let Some(new) = asked.into_iter().find(|q| !known.contains(&q.name)) {
+        return Err(again(format!(
+            "version {} asks for `{}`, which the installed one did not",
+            newer.version, new.name
+        )));
+    }
+    let mut moved = server.clone();
+    moved.args[at] = pinned(version);
+    moved.registry = Some(crate::config::RegistrySource {
+        name: newer.name.clone(),
+        version: newer.version.clone(),
+    });
+    Ok(moved)
+}
+
 /// Refuse `value` (at `what`) when it holds a shell metacharacter or a line break.
 pub fn safe(what: &str, value: &str) -> Result<(), PlanError> {
     match value.contains(METACHARACTERS) {
@@ -652,6 +708,41 @@ mod tests {
             "version": "1", "fileSha256": "00", "transport": {"type": "stdio"}}]}),
         );
         assert!(choose(&bundle).unwrap_err().to_string().contains(".mcpb"));
+    }
+
+    #[test]
+    fn an_update_moves_the_pinned_word_and_keeps_the_users_choices() {
+        let old = npm(json!({"version": "1.0.0",
+            "packageArguments": [{"type": "positional", "valueHint": "dir", "isRequired": true}]}));
+        let installed = planned(&old, &["/srv/w"]).unwrap().server;
+        let new = npm(json!({"version": "1.3.0",
+            "packageArguments": [{"type": "positional", "valueHint": "dir", "isRequired": true}]}));
+        let mut newer = new.clone();
+        newer.version = "1.3.0".into();
+        let moved = repin(&installed, &old, &newer).unwrap();
+        assert_eq!(moved.args, ["-y", "@acme/weather-mcp@1.3.0", "/srv/w"]);
+        assert_eq!(moved.registry.unwrap().version, "1.3.0");
+
+        let asks_more = npm(json!({"version": "1.3.0",
+            "packageArguments": [{"type": "positional", "valueHint": "dir", "isRequired": true}],
+            "environmentVariables": [{"name": "API_KEY", "isRequired": true, "isSecret": true}]}));
+        let err = repin(&installed, &old, &asks_more).unwrap_err();
+        assert!(err.to_string().contains("`API_KEY`"), "{err}");
+        let renamed = npm(json!({"identifier": "@acme/other", "version": "1.3.0"}));
+        assert!(
+            repin(&installed, &old, &renamed)
+                .unwrap_err()
+                .to_string()
+                .contains("another package")
+        );
+        let mut edited = installed.clone();
+        edited.args[1] = "@acme/weather-mcp@9".into();
+        assert!(
+            repin(&edited, &old, &newer)
+                .unwrap_err()
+                .to_string()
+                .contains("no longer runs")
+        );
     }
 
     #[test]
