@@ -18,7 +18,9 @@ and every CLI output is searched for them.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import socket
 import subprocess
 import threading
@@ -1134,3 +1136,36 @@ async def test_step_up_gives_up_after_two_reauthorizations(bed: Bed) -> None:
     assert 1 <= reauthorizations <= 2, f"re-authorized {reauthorizations} times; at most twice"
     assert len(bed.browser.records("invoked")) == 1 + reauthorizations
     assert not mcp.tool_calls("admin_report")
+
+
+async def test_a_hub_frozen_past_its_token_refreshes_once_when_it_wakes_and_presents_no_expired_token(
+    bed: Bed,
+) -> None:
+    """Sleep and wake, as a laptop lid does it to a process: the hub stopped (SIGSTOP) until
+    well past its access token's life, then resumed. Its timers all fire at once on waking
+    (the remote server's keepalive among them); the next call still gets through, after
+    exactly one refresh at the provider, and the server never sees the expired token."""
+    authz, mcp = bed.servers(access_token_ttl=SHORT_TTL)
+    authz.control(refresh_access_token_ttl=LONG_TTL)
+    hub = bed.start_hub()
+    bed.connected(mcp.url, "bed")
+    [exchange] = authz.token_events("authorization_code")
+    await anyio.to_thread.run_sync(lambda: wait_server_running(bed.sandbox, "bed", timeout=READY_TIMEOUT))
+    os.kill(hub.pid, signal.SIGSTOP)
+    try:
+        await expiry_passed(exchange)
+        await anyio.sleep(2 * SHORT_TTL)  # asleep well past the token's life
+    finally:
+        os.kill(hub.pid, signal.SIGCONT)
+
+    async with mcp_session(hub.url, hub.secret) as session:
+        assert text_of(await session.call_tool("bed__echo", {"text": "awake"})) == "awake"
+    refreshes = authz.refreshes(ok=None)
+    assert [e["status"] for e in refreshes] == [200], f"one refresh on waking: {refreshes}"
+    assert refreshes[0]["presented_fp"] == exchange["refresh_fp"], refreshes
+    echoes = mcp.wait_event("request", auth="ok", tool="echo")
+    assert [e["fp"] for e in echoes] == [refreshes[0]["issued_fp"]], "the call carried the refreshed token"
+    presented = [e for e in mcp.requests() if e.get("fp") == exchange["issued_fp"] and e["auth"] != "ok"]
+    assert presented == [], f"the expired token was presented: {presented}"
+    expired = [e for e in mcp.requests() if e["auth"] == "invalid"]
+    assert expired == [], f"no request with a token the server takes for expired: {expired}"
