@@ -213,3 +213,23 @@ def test_an_older_version_shows_as_outdated_and_moves_to_the_latest_on_yes(
     assert f'registry = {{ name = "{TIME}", version = "2026.10.19" }}' in config, config
     assert "# a note of mine" in config and 'secret_env = ["TIME_API_TOKEN"]' in config, config
     assert json.loads(sandbox.run_cli("outdated", "--json").stdout) == []
+
+
+def test_the_release_snapshot_is_refreshed_from_a_registry_and_read_by_search(
+    sandbox: Sandbox, registry: tuple[str, Path]
+) -> None:
+    """`scripts/registry-snapshot`, which the release workflow runs, against the stand-in: the
+    latest runnable records, cursors followed; nothing written when the registry cannot be read."""
+    url, _ = registry
+    out = sandbox.root / "snapshot.json"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "registry-snapshot"
+    made = subprocess.run([str(PYTHON), str(script), "--registry", url, "--out", str(out)], capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    names = [r["server"]["name"] for r in json.loads(out.read_text())["servers"]]
+    assert names == [EVERYTHING, TIME, REMOTE, "io.github.evil/injector"], (
+        f"the latest of each, the bundle and the unknown type left out: {names}"
+    )
+    gone = subprocess.run([str(PYTHON), str(script), "--registry", "http://127.0.0.1:1", "--out", str(out)],
+                          capture_output=True, text=True, timeout=60)
+    assert gone.returncode == 1 and "the snapshot stays" in gone.stderr, gone.stderr
+    assert [r["server"]["name"] for r in json.loads(out.read_text())["servers"]] == names
