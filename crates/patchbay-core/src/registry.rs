@@ -26,8 +26,9 @@ const MAX_PAGE_BYTES: usize = 8 * 1024 * 1024;
 /// How long one registry request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The snapshot shipped with Patchbay (`resources/registry/snapshot.json`, a page of the API):
-/// what search shows when no registry can be reached.
+/// The snapshot shipped with Patchbay (`resources/registry/snapshot.json`, a page of the API;
+/// the release workflow refreshes it with `scripts/registry-snapshot`): what search shows when
+/// no registry can be reached.
 const SNAPSHOT: &str = include_str!("../../../resources/registry/snapshot.json");
 
 /// A record found, and the registry it came from (`snapshot` for the shipped one).
