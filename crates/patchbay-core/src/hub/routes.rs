@@ -576,19 +576,13 @@ async fn catalog_plan(
     Ok((adding, shown))
 }
 
-fn catalog_body(
-    body: Result<Json<CatalogRequest>, JsonRejection>,
-) -> Result<CatalogRequest, Response> {
-    body.map(|Json(request)| request).map_err(bad_body)
-}
-
 async fn catalog_preview(
     State(hub): State<Hub>,
     body: Result<Json<CatalogRequest>, JsonRejection>,
 ) -> Response {
-    let request = match catalog_body(body) {
-        Ok(request) => request,
-        Err(response) => return response,
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_body(rejection),
     };
     match catalog_plan(&hub, &request).await {
         Ok((_, shown)) => Json(shown).into_response(),
@@ -602,9 +596,9 @@ async fn catalog_add(
     State(hub): State<Hub>,
     body: Result<Json<CatalogRequest>, JsonRejection>,
 ) -> Response {
-    let request = match catalog_body(body) {
-        Ok(request) => request,
-        Err(response) => return response,
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_body(rejection),
     };
     if !request.confirmed {
         return error(
