@@ -583,6 +583,35 @@ mod tests {
     }
 
     #[test]
+    fn an_added_record_is_named_apart_from_the_servers_configured() {
+        let record = npm(json!({}));
+        let way = choose(&record).unwrap();
+        let mut config = Config::default();
+        config.hub.default_start = crate::config::StartMode::Eager;
+        let first = adding(&config, &record, way, &[], None, true).unwrap();
+        assert_eq!(first.name, "weather", "the registry name's last part");
+        assert_eq!(
+            first.planned.server.start,
+            crate::config::StartMode::Eager,
+            "started as the config's default_start says"
+        );
+        config
+            .servers
+            .insert("weather".into(), first.planned.server.clone());
+        let second = adding(&config, &record, way, &[], None, true).unwrap();
+        assert_ne!(second.name, "weather", "kept apart from the one configured");
+        assert!(matches!(
+            adding(&config, &record, way, &[], Some("weather".into()), true),
+            Err(AddingError::Name(ConfigError::Exists(_)))
+        ));
+        assert!(matches!(
+            adding(&config, &record, way, &[], Some("no spaces".into()), true),
+            Err(AddingError::Name(ConfigError::InvalidName(_)))
+        ));
+        assert_eq!(runtime(way), Some("npx"));
+    }
+
+    #[test]
     fn each_package_type_runs_pinned_with_its_runtime() {
         let got = planned(&npm(json!({})), &[]).unwrap().server;
         assert_eq!(
