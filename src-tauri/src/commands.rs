@@ -2,7 +2,7 @@
 //!
 //! These names and arguments are the contract the UI codes against. A command whose route
 //! takes a body takes the core's type for it, as the route does: `server` ([`NewServer`]) or
-//! `request` ([`ConnectRequest`], [`InstallRequest`], [`RestoreRequest`]), with the snake_case
+//! `request` ([`ConnectRequest`], [`InstallRequest`], [`RestoreRequest`], [`CatalogRequest`]), with the snake_case
 //! fields of the TypeScript types generated from them (`ui/src/generated/`); other arguments
 //! are camelCase on the JavaScript side. Answers are the core's types too. Errors reach the
 //! window as `{code, message}` ([`AppError`]).
@@ -10,7 +10,8 @@
 use patchbay_core::api::FlowView;
 use patchbay_core::api::ServerStatus;
 use patchbay_core::api::{
-    ClientChange, HubStatus, InstallRequest, RestoreRequest, ServerAdded, ToolEntry,
+    CatalogPlan, CatalogRequest, CatalogSearch, ClientChange, HubStatus, InstallRequest,
+    RestoreRequest, ServerAdded, ToolEntry,
 };
 use patchbay_core::config::NewServer;
 use patchbay_core::config::profile::ProfileStatus;
@@ -63,6 +64,30 @@ pub async fn preview_server(
 pub async fn add_server(hub: State<'_, HubConnection>, server: NewServer) -> Answer<ServerAdded> {
     let server = tidy_server(server);
     hub.call(|c| async move { c.add_server(&server).await })
+        .await
+}
+
+#[tauri::command]
+pub async fn search_catalog(hub: State<'_, HubConnection>, query: String) -> Answer<CatalogSearch> {
+    hub.call(|c| async move { c.search_catalog(&query).await })
+        .await
+}
+
+#[tauri::command]
+pub async fn preview_catalog(
+    hub: State<'_, HubConnection>,
+    request: CatalogRequest,
+) -> Answer<CatalogPlan> {
+    hub.call(|c| async move { c.preview_catalog(&request).await })
+        .await
+}
+
+#[tauri::command]
+pub async fn add_from_catalog(
+    hub: State<'_, HubConnection>,
+    request: CatalogRequest,
+) -> Answer<CatalogPlan> {
+    hub.call(|c| async move { c.add_from_catalog(&request).await })
         .await
 }
 

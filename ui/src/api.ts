@@ -20,6 +20,9 @@ import { parseHubEvent } from './logic/events';
 import type {
   ApiError,
   CallRecord,
+  CatalogPlan,
+  CatalogRequest,
+  CatalogSearch,
   ClientChange,
   ClientStatus,
   ConnectRequest,
@@ -131,6 +134,13 @@ export const api = {
   startConnect: async (request: ConnectRequest) => flowId(await call('start_connect', { request })),
   signInFlow: (flow: string) => call<FlowView>('sign_in_flow', { flow }),
   cancelSignIn: (flow: string) => call<unknown>('cancel_sign_in', { flow }),
+  /** The MCP Registry's servers matching `query` (the shipped snapshot when none answers). */
+  searchCatalog: (query: string) => call<CatalogSearch>('search_catalog', { query }),
+  /** What adding a catalogue entry would save: the exact command; nothing is saved. */
+  previewCatalog: (request: CatalogRequest) => call<CatalogPlan>('preview_catalog', { request }),
+  /** Add a catalogue entry the user said yes to (`confirmed: true`). */
+  addFromCatalog: (request: CatalogRequest) =>
+    call<CatalogPlan>('add_from_catalog', { request: { ...request, confirmed: true } }),
   listClients: () => call<ClientStatus[]>('list_clients'),
   listProfiles: () => call<ProfileStatus[]>('list_profiles'),
   /** Add or repair Patchbay's entry; `profile` serves the client that profile only, `direct`

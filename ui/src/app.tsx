@@ -20,6 +20,7 @@ import type { FlowState } from './logic/flow';
 import { useResource } from './resource';
 import type { HubEvent, HubStatus } from './types';
 import { ActivityPage } from './views/activity';
+import { BrowsePage } from './views/browse';
 import { ClientsPage } from './views/clients';
 import { ConnectPage } from './views/connect';
 import { ServersPage } from './views/servers';
@@ -28,6 +29,7 @@ import { TokensPage } from './views/tokens';
 export const PAGES = [
   { id: 'servers', label: 'Servers' },
   { id: 'connect', label: 'Connect' },
+  { id: 'browse', label: 'Browse' },
   { id: 'clients', label: 'Clients' },
   { id: 'tokens', label: 'Tokens' },
   { id: 'activity', label: 'Activity' },
@@ -290,6 +292,7 @@ export function App(props: { initialPage?: PageId }) {
             </div>
           )}
           {page === 'servers' && <ServersPage servers={servers} />}
+          {page === 'browse' && <BrowsePage onAdded={() => void servers.reload()} />}
           {page === 'connect' && (
             <ConnectPage flow={flow?.origin === 'connect' ? flow : null} onStarted={(id) => startFlow(id, 'connect')} />
           )}

@@ -6,6 +6,8 @@
 import type { Transport } from './api';
 import type {
   CallRecord,
+  CatalogEntry,
+  CatalogRequest,
   ClientChange,
   ClientStatus,
   ConnectRequest,
@@ -111,6 +113,24 @@ export function mockTransport(): Transport {
     }
   };
 
+  const catalog: CatalogEntry[] = [
+    { name: 'io.github.modelcontextprotocol/server-filesystem', title: 'Filesystem', description: 'Read and write files in the directories you allow.', version: '2026.8.31', icon: null, kind: 'npm', runtime: 'npx', runtime_present: true, questions: [{ name: 'allowed_directory', description: 'A directory it may use', secret: false, default: null, choices: [] }], problem: null, deprecated: false, registry: 'snapshot' },
+    { name: 'io.github.modelcontextprotocol/mcp-server-time', title: null, description: 'Time and time zone conversions.', version: '2026.10.19', icon: null, kind: 'pypi', runtime: 'uvx', runtime_present: false, questions: [], problem: null, deprecated: false, registry: 'snapshot' },
+    { name: 'com.example/weather', title: 'Weather', description: 'Forecasts, with an API key.', version: '1.2.0', icon: null, kind: 'npm', runtime: 'npx', runtime_present: true, questions: [{ name: 'WEATHER_API_KEY', description: 'Your API key', secret: true, default: null, choices: [] }], problem: null, deprecated: false, registry: 'snapshot' },
+  ];
+  const catalogPlan = (request: CatalogRequest, saved: boolean) => {
+    const entry = catalog.find((e) => e.name === request.name);
+    if (!entry) return fail(`no registry lists \`${request.name}\``, 'not_found');
+    const answers = request.answers ?? [];
+    if (answers.some((v) => /[;&|$`<>()'"^%!\n]/.test(v))) return fail('cannot add it: a value holds a shell metacharacter; refused');
+    const secret = entry.questions.filter((q) => q.secret).map((q) => q.name);
+    const words = entry.questions.filter((q) => !q.secret).map((q) => answers[entry.questions.indexOf(q)] ?? '');
+    const pkg = entry.name.split('/')[1] ?? entry.name;
+    const run = entry.kind === 'pypi' ? `uvx ${pkg}==${entry.version}` : `npx -y ${pkg}@${entry.version}`;
+    const name = pkg.replace(/^server-/, '');
+    return { name, registry_name: entry.name, version: entry.version, registry: 'snapshot', command_line: [...secret.map((v) => `${v}=<from the keychain>`), run, ...words].join(' '), env: [], secret_env: secret, runtime_present: entry.runtime_present, saved };
+  };
+
   const handlers: Record<string, (a: Record<string, unknown>) => unknown> = {
     hub_status: () => ({ version: '0.1.0-dev', pid: 1234, config_file: '~/.config/patchbay/config.toml', servers, calls_waiting_for_input: 0 }),
     list_servers: () => structuredClone(servers),
@@ -131,6 +151,21 @@ export function mockTransport(): Transport {
         emit({ kind: 'catalog_changed' });
       }, 1500);
       return answer;
+    },
+    search_catalog: (a) => ({
+      entries: catalog.filter((e) => `${e.name} ${e.title ?? ''} ${e.description}`.toLowerCase().includes(String(a.query).toLowerCase())),
+      from_snapshot: true,
+      failed: [{ registry: 'https://registry.modelcontextprotocol.io', error: 'offline (dev mock)' }],
+    }),
+    preview_catalog: (a) => catalogPlan(a.request as CatalogRequest, false),
+    add_from_catalog: (a) => {
+      const request = a.request as CatalogRequest;
+      if (!request.confirmed) return fail('nothing was added without `confirmed: true`');
+      const plan = catalogPlan(request, true);
+      if (!('name' in plan)) return plan;
+      servers.push({ name: plan.name, state: 'idle', pid: null, uptime_secs: null, tools: 0, restarts: 0, retry_in_ms: null, last_error: null, command: plan.command_line, kind: 'stdio', enabled: true });
+      emit({ kind: 'catalog_changed' });
+      return plan;
     },
     remove_server: (a) => {
       const i = servers.findIndex((s) => s.name === a.name);

@@ -13,6 +13,11 @@ import type * as Rust from './generated';
 
 export type {
   CallRecord,
+  CatalogEntry,
+  CatalogPlan,
+  CatalogQuestion,
+  CatalogRequest,
+  CatalogSearch,
   ClientChange,
   ConnectRequest,
   Connected,

@@ -29,6 +29,9 @@
 //! | `POST /sign-in/{flow}/cancel` | cancel a flow |
 //! | `GET /tokens` | every remote server's token state (no token values) |
 //! | `POST /tokens/{name}/refresh`, `/revoke` | refresh now; revoke at the server and forget |
+//! | `GET /catalog?q=TERM` | servers of the MCP Registry ([`CatalogSearch`]): how each runs, whether its runtime is here, what adding it asks |
+//! | `POST /catalog/preview` | what adding a record would save ([`CatalogRequest`] in, [`CatalogPlan`] out), nothing saved; 400 with the reason when it is refused |
+//! | `POST /catalog/add` | the same with `confirmed: true`: secrets to the keychain, the entry to the config file, applied |
 //! | `GET /events` | SSE stream of state changes |
 //! | `POST /shutdown` | stop the hub gracefully (the app's "Quit Patchbay and stop the hub") |
 
@@ -271,6 +274,146 @@ pub struct FlowView {
     pub cancelled: bool,
 }
 
+/// The answer of `GET /catalog?q=TERM`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct CatalogSearch {
+    /// The latest version of each server found, registries in order.
+    pub entries: Vec<CatalogEntry>,
+    /// Whether they come from the snapshot shipped with Patchbay (no registry answered).
+    pub from_snapshot: bool,
+    /// Registries that could not be asked, with why.
+    pub failed: Vec<RegistryFailure>,
+}
+
+/// A registry that could not be asked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct RegistryFailure {
+    /// Its base URL.
+    pub registry: String,
+    /// Why, said for a person.
+    pub error: String,
+}
+
+/// One server of the catalogue, as the window lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct CatalogEntry {
+    /// The registry name (`io.github.acme/weather`).
+    pub name: String,
+    /// Its display title, when the record has one.
+    pub title: Option<String>,
+    /// What it does.
+    pub description: String,
+    /// The latest version.
+    pub version: String,
+    /// The first icon's URL, when the record lists one.
+    pub icon: Option<String>,
+    /// How it would run here.
+    pub kind: CatalogKind,
+    /// The program it needs (`npx`, `uvx`, `docker`); none for a remote one.
+    pub runtime: Option<String>,
+    /// Whether that program is on this machine's `PATH` (true when none is needed).
+    pub runtime_present: bool,
+    /// What adding it asks, in order.
+    pub questions: Vec<CatalogQuestion>,
+    /// Why it cannot be added here, when it cannot.
+    pub problem: Option<String>,
+    /// Marked deprecated by its publisher.
+    pub deprecated: bool,
+    /// The registry it came from (`snapshot` for the shipped one).
+    pub registry: String,
+}
+
+/// How a catalogue entry runs: the package type run locally, a remote endpoint, or nothing
+/// this hub runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum CatalogKind {
+    /// An npm package, run with `npx`.
+    Npm,
+    /// A PyPI package, run with `uvx`.
+    Pypi,
+    /// An OCI image, run with `docker`.
+    Oci,
+    /// A Streamable HTTP endpoint.
+    Remote,
+    /// Nothing Patchbay runs.
+    None,
+}
+
+/// A value adding an entry asks for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct CatalogQuestion {
+    /// The environment variable or argument it fills.
+    pub name: String,
+    /// What the record says of it.
+    pub description: Option<String>,
+    /// A secret: asked without echo, kept in the keychain.
+    pub secret: bool,
+    /// Taken when the answer is empty.
+    pub default: Option<String>,
+    /// The values allowed, when the record lists them.
+    pub choices: Vec<String>,
+}
+
+/// The body of `POST /catalog/preview` and `POST /catalog/add`. No `Debug`: the answers may
+/// hold secrets.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct CatalogRequest {
+    /// The registry name.
+    pub name: String,
+    /// The version; the latest when absent.
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
+    pub version: Option<String>,
+    /// The answers to the entry's questions, in order (empty: the default).
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
+    pub answers: Vec<String>,
+    /// The server's name in the config; made from the registry name when absent.
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
+    pub local_name: Option<String>,
+    /// Saved disabled (`patchbay add --disabled`): nothing starts until it is enabled.
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
+    pub disabled: bool,
+    /// The user said yes to the exact command (`POST /catalog/add` refuses without it).
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
+    pub confirmed: bool,
+}
+
+/// What adding a catalogue entry saves (or saved): never a secret's value.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct CatalogPlan {
+    /// The server's name in the config.
+    pub name: String,
+    /// The registry name.
+    pub registry_name: String,
+    /// The version pinned.
+    pub version: String,
+    /// The registry it came from (`snapshot` for the shipped one).
+    pub registry: String,
+    /// Exactly what it will run, untruncated.
+    pub command_line: String,
+    /// The environment variables set in the config file.
+    pub env: Vec<String>,
+    /// The environment variables kept in the keychain.
+    pub secret_env: Vec<String>,
+    /// Whether the program it runs is on this machine's `PATH`.
+    pub runtime_present: bool,
+    /// Whether it was saved (false for a preview).
+    pub saved: bool,
+}
+
 /// The window's copy of this contract: TypeScript declarations generated with ts-rs (feature
 /// `ts`) from these types and the ones they carry into `ui/src/generated/`, one file per type
 /// and an `index.ts`. This test regenerates them and fails when the committed files differ;
@@ -303,6 +446,9 @@ mod generated_types {
         super::RestoreRequest::export_all(config)?;
         super::ClientChange::export_all(config)?;
         super::FlowView::export_all(config)?;
+        super::CatalogSearch::export_all(config)?;
+        super::CatalogRequest::export_all(config)?;
+        super::CatalogPlan::export_all(config)?;
         crate::events::HubEvent::export_all(config)?;
         crate::config::NewServer::export_all(config)?;
         crate::config::profile::ProfileStatus::export_all(config)?;

@@ -96,6 +96,31 @@ impl Client {
         self.post_json("/servers", server).await
     }
 
+    /// `GET /catalog?q=TERM`: the MCP Registry's servers matching `term`.
+    pub async fn search_catalog(
+        &self,
+        term: &str,
+    ) -> Result<crate::api::CatalogSearch, ClientError> {
+        let term: String = url::form_urlencoded::byte_serialize(term.as_bytes()).collect();
+        self.get(&format!("/catalog?q={term}")).await
+    }
+
+    /// `POST /catalog/preview`: what adding a catalogue entry would save, nothing saved.
+    pub async fn preview_catalog(
+        &self,
+        request: &crate::api::CatalogRequest,
+    ) -> Result<crate::api::CatalogPlan, ClientError> {
+        self.post_json("/catalog/preview", request).await
+    }
+
+    /// `POST /catalog/add`: add a catalogue entry the user said yes to.
+    pub async fn add_from_catalog(
+        &self,
+        request: &crate::api::CatalogRequest,
+    ) -> Result<crate::api::CatalogPlan, ClientError> {
+        self.post_json("/catalog/add", request).await
+    }
+
     /// `DELETE /servers/{name}`.
     pub async fn remove_server(&self, name: &str) -> Result<Value, ClientError> {
         self.delete(&format!("/servers/{}", segment(name))).await

@@ -2,6 +2,12 @@
 // Do not edit: run scripts/gen-types.
 
 export type { CallRecord } from './CallRecord';
+export type { CatalogEntry } from './CatalogEntry';
+export type { CatalogKind } from './CatalogKind';
+export type { CatalogPlan } from './CatalogPlan';
+export type { CatalogQuestion } from './CatalogQuestion';
+export type { CatalogRequest } from './CatalogRequest';
+export type { CatalogSearch } from './CatalogSearch';
 export type { ClientChange } from './ClientChange';
 export type { ClientStatus } from './ClientStatus';
 export type { ConnectRequest } from './ConnectRequest';
@@ -18,6 +24,7 @@ export type { Mode } from './Mode';
 export type { NewServer } from './NewServer';
 export type { ProfileStatus } from './ProfileStatus';
 export type { Progress } from './Progress';
+export type { RegistryFailure } from './RegistryFailure';
 export type { RestoreRequest } from './RestoreRequest';
 export type { Revoked } from './Revoked';
 export type { ServerAdded } from './ServerAdded';

@@ -9,7 +9,7 @@ use std::io::{IsTerminal, Read, Write};
 use patchbay_core::config::{Config, ConfigError};
 use patchbay_core::oauth::connect::ConnectRequest;
 use patchbay_core::paths::Paths;
-use patchbay_core::registry::plan::{self, PlanError, Question, Way};
+use patchbay_core::registry::plan::{self, AddingError, PlanError, Question, Way};
 use patchbay_core::registry::record::ServerDetail;
 use patchbay_core::registry::{Found, Registries, RegistryError};
 
@@ -45,12 +45,8 @@ fn runs(way: std::result::Result<Way<'_>, PlanError>) -> (String, String) {
         None => format!("{program} (missing)"),
     };
     match way {
-        Ok(Way::Package(package)) => {
-            let program = match package.registry_type.as_str() {
-                "npm" => "npx",
-                "pypi" => "uvx",
-                _ => "docker",
-            };
+        Ok(way @ Way::Package(package)) => {
+            let program = plan::runtime(way).unwrap_or_default();
             (package.registry_type.clone(), needs(program))
         }
         Ok(Way::Remote(_)) => ("remote".into(), "-".into()),
@@ -226,11 +222,13 @@ pub(super) fn add(
     let questions = plan::questions(way);
     let answers = answers(detail, &questions, asking)?;
     let docker = which("docker").is_some();
-    let planned = plan::plan(detail, way, &answers, docker).map_err(plan_failure)?;
+    let plan::Adding { name, planned } =
+        plan::adding(&config, detail, way, &answers, local, docker).map_err(|err| match err {
+            AddingError::Plan(err) => plan_failure(err),
+            AddingError::Name(err) => config_failure(err),
+        })?;
     let mut server = planned.server;
     server.enabled = !disabled;
-    server.start = config.hub.default_start;
-    let name = local_name(&config, detail, local)?;
     eprintln!(
         "From the MCP Registry ({}): `{}` {}",
         found.registry, detail.name, detail.version
@@ -260,25 +258,6 @@ pub(super) fn add(
     eprintln!("added `{name}` to {}", paths.config_file.display());
     nudge_hub(paths);
     Ok(())
-}
-
-/// The server's local name: `local` as given (valid and free), or the registry name's last
-/// part made a server name, kept apart from the servers configured.
-fn local_name(config: &Config, detail: &ServerDetail, local: Option<String>) -> Result<String> {
-    if let Some(name) = local {
-        if !patchbay_core::names::valid_server_name(&name) {
-            return Err(config_failure(ConfigError::InvalidName(name)));
-        }
-        if config.servers.contains_key(&name) {
-            return Err(config_failure(ConfigError::Exists(name)));
-        }
-        return Ok(name);
-    }
-    let last = detail.name.rsplit('/').next().unwrap_or_default();
-    let base = patchbay_core::names::server_name_like(last).unwrap_or_else(|| "server".into());
-    Ok(patchbay_core::names::unused_name(&base, |n| {
-        config.servers.contains_key(n)
-    }))
 }
 
 /// The answers to `questions`: asked on the terminal (secrets without echo), or read from

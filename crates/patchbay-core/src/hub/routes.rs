@@ -15,7 +15,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::{
-    ClientChange, HubStatus, InstallRequest, RestoreRequest, ServerAdded, ServerStatus, ToolEntry,
+    CatalogEntry, CatalogKind, CatalogPlan, CatalogQuestion, CatalogRequest, CatalogSearch,
+    ClientChange, HubStatus, InstallRequest, RegistryFailure, RestoreRequest, ServerAdded,
+    ServerStatus, ToolEntry,
 };
 use crate::clients::{ClientStatus, FittingProfile};
 use crate::config::profile::ProfileStatus;
@@ -40,6 +42,9 @@ pub fn routes(hub: Hub) -> Router {
         .route("/clients/{id}/install", post(install_client))
         .route("/clients/{id}/uninstall", post(uninstall_client))
         .route("/clients/{id}/restore", post(restore_client))
+        .route("/catalog", get(catalog))
+        .route("/catalog/preview", post(catalog_preview))
+        .route("/catalog/add", post(catalog_add))
         .route("/events", get(events))
         .route("/shutdown", post(shutdown))
         .route("/sign-in", post(sign_in))
@@ -437,6 +442,208 @@ async fn restore_client(
         })
     })
     .await
+}
+
+fn registries(hub: &Hub) -> crate::registry::Registries {
+    crate::registry::Registries::new(hub.config().catalog.registries)
+}
+
+#[derive(Deserialize)]
+struct CatalogQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// The catalogue's servers matching `q`. The registries are asked over async HTTP, bounded by
+/// the registry client's timeouts; MCP requests are served meanwhile.
+async fn catalog(State(hub): State<Hub>, Query(q): Query<CatalogQuery>) -> Json<CatalogSearch> {
+    let found = registries(&hub).search(q.q.trim()).await;
+    let lookup = crate::exec::Lookup::from_env();
+    let mut present = std::collections::BTreeMap::new();
+    let mut here = |program: &'static str| {
+        *present
+            .entry(program)
+            .or_insert_with(|| lookup.find(program).is_some())
+    };
+    let entries = (found.found.iter())
+        .map(|f| catalog_entry(f, &mut here))
+        .collect();
+    Json(CatalogSearch {
+        entries,
+        from_snapshot: found.from_snapshot,
+        failed: (found.failed.into_iter())
+            .map(|(registry, error)| RegistryFailure { registry, error })
+            .collect(),
+    })
+}
+
+fn catalog_entry(
+    found: &crate::registry::Found,
+    here: &mut impl FnMut(&'static str) -> bool,
+) -> CatalogEntry {
+    use crate::registry::plan::{self, Way};
+    let server = &found.record.server;
+    let (kind, runtime, questions, problem) = match plan::choose(server) {
+        Ok(way) => {
+            let kind = match way {
+                Way::Package(package) => match package.registry_type.as_str() {
+                    "npm" => CatalogKind::Npm,
+                    "pypi" => CatalogKind::Pypi,
+                    _ => CatalogKind::Oci,
+                },
+                Way::Remote(_) => CatalogKind::Remote,
+            };
+            let questions = (plan::questions(way).into_iter())
+                .map(|q| CatalogQuestion {
+                    name: q.name,
+                    description: q.description,
+                    secret: q.secret,
+                    default: q.default,
+                    choices: q.choices,
+                })
+                .collect();
+            (kind, plan::runtime(way), questions, None)
+        }
+        Err(err) => (CatalogKind::None, None, Vec::new(), Some(err.to_string())),
+    };
+    CatalogEntry {
+        name: server.name.clone(),
+        title: server.title.clone(),
+        description: server.description.clone(),
+        version: server.version.clone(),
+        icon: server.icons.first().map(|icon| icon.src.clone()),
+        kind,
+        runtime: runtime.map(str::to_owned),
+        runtime_present: match runtime {
+            Some(program) => here(program),
+            None => kind != CatalogKind::None,
+        },
+        questions,
+        problem,
+        deprecated: found.record.status() == Some("deprecated"),
+        registry: found.registry.clone(),
+    }
+}
+
+/// The entry a catalogue request would add, through the same [`crate::registry::plan::adding`]
+/// as `patchbay add --from-registry`; a refusal is the answer to send.
+async fn catalog_plan(
+    hub: &Hub,
+    request: &CatalogRequest,
+) -> Result<(crate::registry::plan::Adding, CatalogPlan), Response> {
+    use crate::registry::RegistryError;
+    use crate::registry::plan::{self, AddingError, Way};
+    let found = (registries(hub)
+        .get(&request.name, request.version.as_deref())
+        .await)
+        .map_err(|err| match err {
+            RegistryError::NotFound(_) => error(StatusCode::NOT_FOUND, err.to_string()),
+            RegistryError::Unreachable(_) => error(StatusCode::BAD_GATEWAY, err.to_string()),
+        })?;
+    let detail = &found.record.server;
+    let refused =
+        |err: plan::PlanError| error(StatusCode::BAD_REQUEST, format!("cannot add it: {err}"));
+    let way = plan::choose(detail).map_err(refused)?;
+    if let Way::Remote(remote) = way {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "`{}` runs remotely at {}: add it from the Connect page (sign-in included)",
+                detail.name, remote.url
+            ),
+        ));
+    }
+    let lookup = crate::exec::Lookup::from_env();
+    let docker = lookup.find("docker").is_some();
+    let local = request.local_name.clone().filter(|n| !n.trim().is_empty());
+    let adding = plan::adding(&hub.config(), detail, way, &request.answers, local, docker)
+        .map_err(|err| match err {
+            AddingError::Plan(err) => refused(err),
+            AddingError::Name(err) => config_error(err),
+        })?;
+    let server = &adding.planned.server;
+    let shown = CatalogPlan {
+        name: adding.name.clone(),
+        registry_name: detail.name.clone(),
+        version: detail.version.clone(),
+        registry: found.registry.clone(),
+        command_line: server.shown_command_line(),
+        env: server.env.keys().cloned().collect(),
+        secret_env: server.secret_env.clone(),
+        runtime_present: lookup.find(&server.command).is_some(),
+        saved: false,
+    };
+    Ok((adding, shown))
+}
+
+async fn catalog_preview(
+    State(hub): State<Hub>,
+    body: Result<Json<CatalogRequest>, JsonRejection>,
+) -> Response {
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_body(rejection),
+    };
+    match catalog_plan(&hub, &request).await {
+        Ok((_, shown)) => Json(shown).into_response(),
+        Err(response) => response,
+    }
+}
+
+/// Add a catalogue entry the user said yes to: its secrets to the keychain first, then the
+/// entry to the config file (the secrets deleted again if that fails), then applied.
+async fn catalog_add(
+    State(hub): State<Hub>,
+    body: Result<Json<CatalogRequest>, JsonRejection>,
+) -> Response {
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_body(rejection),
+    };
+    if !request.confirmed {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "nothing was added: the server runs with the user's rights, so adding it needs \
+             `confirmed: true` once the user said yes to the command shown",
+        );
+    }
+    let (adding, mut shown) = match catalog_plan(&hub, &request).await {
+        Ok(planned) => planned,
+        Err(response) => return response,
+    };
+    let crate::registry::plan::Adding { name, planned } = adding;
+    let vault = hub.vault();
+    let mut stored = Vec::new();
+    for (var, value) in &planned.secrets {
+        let value = crate::secret::Secret::new(value.clone());
+        if let Err(err) = vault.set_env(&name, var, &value).await {
+            let _ = vault.forget_server(&name, &stored).await;
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("nothing was added: the keychain did not keep `{var}`: {err}"),
+            );
+        }
+        stored.push(var.clone());
+    }
+    let path = hub.paths().config_file.clone();
+    let mut server = planned.server;
+    server.enabled = !request.disabled;
+    let adding_name = name.clone();
+    let failed =
+        match blocking(move || crate::config::edit::add_server(&path, &adding_name, &server)).await
+        {
+            Ok(Ok(config)) => {
+                hub.apply(config);
+                shown.saved = true;
+                return (StatusCode::CREATED, Json(shown)).into_response();
+            }
+            Ok(Err(err)) => config_error(err),
+            Err(response) => response,
+        };
+    if !stored.is_empty() {
+        let _ = vault.forget_server(&name, &stored).await;
+    }
+    failed
 }
 
 async fn sign_in(

@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use super::record::{Argument, Input, Package, Remote, ServerDetail};
-use crate::config::ServerConfig;
+use crate::config::{Config, ConfigError, ServerConfig};
 
 /// What a record can run as.
 #[derive(Debug, Clone, Copy)]
@@ -273,6 +273,76 @@ pub fn plan(
     Ok(Planned { server, secrets })
 }
 
+/// The program a way runs with (`npx`, `uvx`, `docker`); none for a remote endpoint.
+pub fn runtime(way: Way<'_>) -> Option<&'static str> {
+    match way {
+        Way::Package(package) => Some(match package.registry_type.as_str() {
+            "npm" => "npx",
+            "pypi" => "uvx",
+            _ => "docker",
+        }),
+        Way::Remote(_) => None,
+    }
+}
+
+/// A record ready to be added to a config: its local name and its entry.
+#[derive(Debug, Clone)]
+pub struct Adding {
+    /// The server's name in the config.
+    pub name: String,
+    /// The entry (started as the config's `default_start` says) and its secrets.
+    pub planned: Planned,
+}
+
+/// Why a record cannot be added to a config.
+#[derive(Debug, thiserror::Error)]
+pub enum AddingError {
+    /// The record cannot be run as asked.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The local name asked for is not valid or taken.
+    #[error(transparent)]
+    Name(#[from] ConfigError),
+}
+
+/// `detail` run `way` with `answers` (as [`plan`]), named for `config`: `local` as given
+/// (valid and free), or the registry name's last part made a server name, kept apart from the
+/// servers configured. The one path from a record to a config entry, for the CLI and the hub.
+pub fn adding(
+    config: &Config,
+    detail: &ServerDetail,
+    way: Way<'_>,
+    answers: &[String],
+    local: Option<String>,
+    docker: bool,
+) -> Result<Adding, AddingError> {
+    let mut planned = plan(detail, way, answers, docker)?;
+    planned.server.start = config.hub.default_start;
+    let name = local_name(config, detail, local)?;
+    Ok(Adding { name, planned })
+}
+
+fn local_name(
+    config: &Config,
+    detail: &ServerDetail,
+    local: Option<String>,
+) -> Result<String, ConfigError> {
+    if let Some(name) = local {
+        if !crate::names::valid_server_name(&name) {
+            return Err(ConfigError::InvalidName(name));
+        }
+        if config.servers.contains_key(&name) {
+            return Err(ConfigError::Exists(name));
+        }
+        return Ok(name);
+    }
+    let last = detail.name.rsplit('/').next().unwrap_or_default();
+    let base = crate::names::server_name_like(last).unwrap_or_else(|| "server".into());
+    Ok(crate::names::unused_name(&base, |n| {
+        config.servers.contains_key(n)
+    }))
+}
+
 fn invalid(what: String, value: &str, kind: &'static str) -> PlanError {
     PlanError::Invalid {
         what,
@@ -510,6 +580,35 @@ mod tests {
     fn planned(detail: &ServerDetail, answers: &[&str]) -> Result<Planned, PlanError> {
         let answers: Vec<String> = answers.iter().map(|a| a.to_string()).collect();
         plan(detail, choose(detail)?, &answers, true)
+    }
+
+    #[test]
+    fn an_added_record_is_named_apart_from_the_servers_configured() {
+        let record = npm(json!({}));
+        let way = choose(&record).unwrap();
+        let mut config = Config::default();
+        config.hub.default_start = crate::config::StartMode::Eager;
+        let first = adding(&config, &record, way, &[], None, true).unwrap();
+        assert_eq!(first.name, "weather", "the registry name's last part");
+        assert_eq!(
+            first.planned.server.start,
+            crate::config::StartMode::Eager,
+            "started as the config's default_start says"
+        );
+        config
+            .servers
+            .insert("weather".into(), first.planned.server.clone());
+        let second = adding(&config, &record, way, &[], None, true).unwrap();
+        assert_ne!(second.name, "weather", "kept apart from the one configured");
+        assert!(matches!(
+            adding(&config, &record, way, &[], Some("weather".into()), true),
+            Err(AddingError::Name(ConfigError::Exists(_)))
+        ));
+        assert!(matches!(
+            adding(&config, &record, way, &[], Some("no spaces".into()), true),
+            Err(AddingError::Name(ConfigError::InvalidName(_)))
+        ));
+        assert_eq!(runtime(way), Some("npx"));
     }
 
     #[test]

@@ -273,6 +273,23 @@ impl Hub {
         )
     }
 
+    /// `POST /api/v1/PATH` with the bearer and a JSON `body`: the status and the JSON answer.
+    pub async fn api_post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.at(&format!("/api/v1/{path}")))
+            .bearer_auth(&self.secret)
+            .json(body)
+            .send()
+            .await
+            .expect("the control API answers");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.expect("the control API answers JSON"),
+        )
+    }
+
     /// Server `name`'s status (`state`, `pid`, `restarts`, `tools`, `last_error`, ...).
     pub async fn status_of(&self, name: &str) -> Value {
         let status = self.api("status").await;

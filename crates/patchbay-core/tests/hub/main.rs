@@ -16,10 +16,13 @@
 //! - `security`: Host, Origin and bearer checks, the body cap, malformed JSON, the listener.
 //! - `lifecycle`: list changes, config edits, crashes and restarts, lazy servers, shutdown.
 //! - `client_requests`: sampling, elicitation and roots, from a server to the calling client.
+//! - `catalog`: the Browse page's routes: the catalogue searched (the shipped snapshot when no
+//!   registry answers), an entry previewed, and added only once confirmed.
 //! - `apps`: MCP Apps of two servers at one `ui://` URI, each read from its own server.
 //! - `everything`: a few calls through the hub to the reference server, when it is installed.
 
 mod apps;
+mod catalog;
 mod client_requests;
 mod everything;
 mod harness;

@@ -1,0 +1,158 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { setTransport } from '../api';
+import { App } from '../app';
+import { byTestId, click, maybeTestId, mount, settle, text, type, unmount } from '../test/dom';
+import { fakeShell } from '../test/fake';
+import type { Fake } from '../test/fake';
+import type { CatalogEntry, CatalogRequest } from '../types';
+import { SEARCH_DEBOUNCE_MS } from './browse';
+
+const entry = (name: string, over: Partial<CatalogEntry> = {}): CatalogEntry => ({
+  name,
+  title: null,
+  description: `${name} does things`,
+  version: '1.0.0',
+  icon: null,
+  kind: 'npm',
+  runtime: 'npx',
+  runtime_present: true,
+  questions: [],
+  problem: null,
+  deprecated: false,
+  registry: 'snapshot',
+  ...over,
+});
+
+const ENTRIES = [
+  entry('io.example/files', {
+    title: 'Files',
+    icon: 'https://example.com/files.png',
+    questions: [
+      { name: 'allowed_directory', description: 'Where it may read', secret: false, default: null, choices: [] },
+      { name: 'API_KEY', description: null, secret: true, default: null, choices: [] },
+    ],
+  }),
+  entry('io.example/time', { kind: 'pypi', runtime: 'uvx', runtime_present: false }),
+  entry('io.example/remote', { kind: 'remote', runtime: null }),
+];
+
+const plan = (request: CatalogRequest, saved: boolean) => ({
+  name: request.name.split('/')[1],
+  registry_name: request.name,
+  version: '1.0.0',
+  registry: 'snapshot',
+  command_line: `API_KEY=<from the keychain> npx -y files@1.0.0 ${(request.answers ?? [])[0] ?? ''}`,
+  env: [],
+  secret_env: ['API_KEY'],
+  runtime_present: true,
+  saved,
+});
+
+/** Wait out the search debounce, then let the answer render. */
+const debounced = async () => {
+  await new Promise((resolve) => setTimeout(resolve, SEARCH_DEBOUNCE_MS + 50));
+  await settle();
+};
+
+let shell: Fake;
+let root: HTMLElement;
+
+beforeEach(async () => {
+  shell = fakeShell({
+    hub_status: () => ({ version: '0.1.0', pid: 1, config_file: '/c', servers: [], calls_waiting_for_input: 0 }),
+    list_servers: () => [],
+    get_autostart: () => false,
+    search_catalog: (a) => ({
+      entries: ENTRIES.filter((e) => e.name.includes(String(a.query))),
+      from_snapshot: true,
+      failed: [{ registry: 'https://registry.example', error: 'offline' }],
+    }),
+    preview_catalog: (a) => plan(a.request as CatalogRequest, false),
+    add_from_catalog: (a) => plan(a.request as CatalogRequest, true),
+  });
+  setTransport(shell.transport);
+  root = await mount(<App initialPage="browse" />);
+  await debounced();
+});
+
+afterEach(() => unmount(root));
+
+describe('Browse page', () => {
+  it('lists the entries with their icon, kind and runtime', () => {
+    expect(maybeTestId('page-browse')).not.toBeNull();
+    expect(maybeTestId('browse-snapshot')).not.toBeNull();
+    const files = byTestId('browse-entry-io.example/files');
+    expect(files.textContent).toContain('Files');
+    expect(files.textContent).toContain('io.example/files does things');
+    expect(files.querySelector('img')?.getAttribute('src')).toBe('https://example.com/files.png');
+    expect(byTestId('browse-kind-io.example/files').dataset.state).toBe('npm');
+    expect(byTestId('browse-runtime-io.example/time').dataset.state).toBe('missing');
+    expect(text('browse-runtime-io.example/time')).toBe('uvx missing');
+    expect(byTestId<HTMLButtonElement>('browse-add-io.example/remote').disabled).toBe(true);
+  });
+
+  it('searches once per burst of typing', async () => {
+    const before = shell.callsOf('search_catalog').length;
+    await type('browse-search', 't');
+    await type('browse-search', 'ti');
+    await type('browse-search', 'time');
+    await debounced();
+    const after = shell.callsOf('search_catalog');
+    expect(after.length).toBe(before + 1);
+    expect(after.at(-1)).toEqual({ query: 'time' });
+    expect(maybeTestId('browse-entry-io.example/files')).toBeNull();
+    expect(maybeTestId('browse-entry-io.example/time')).not.toBeNull();
+  });
+
+  it('asks, shows the exact command and the warning, and adds only on Add', async () => {
+    await click('browse-add-io.example/files');
+    expect(byTestId<HTMLInputElement>('browse-answer-1').type).toBe('password');
+    expect(byTestId<HTMLButtonElement>('browse-confirm').disabled).toBe(true);
+    await type('browse-answer-0', '/tmp/shared');
+    await type('browse-answer-1', 'sk-secret');
+    await click('browse-preview');
+    expect(text('browse-command-line')).toBe('API_KEY=<from the keychain> npx -y files@1.0.0 /tmp/shared');
+    expect(text('browse-secret-env')).toContain('API_KEY');
+    expect(text('browse-warning')).toContain("It will run with your user's rights");
+    expect(shell.callsOf('add_from_catalog')).toEqual([]);
+    await click('browse-confirm');
+    expect(shell.callsOf('add_from_catalog')).toEqual([
+      {
+        request: {
+          name: 'io.example/files',
+          version: '1.0.0',
+          answers: ['/tmp/shared', 'sk-secret'],
+          confirmed: true,
+        },
+      },
+    ]);
+    expect(text('browse-status')).toBe('Added `files`.');
+    expect(maybeTestId('browse-consent')).toBeNull();
+  });
+
+  it('editing an answer after the preview takes the Add away until previewed again', async () => {
+    await click('browse-add-io.example/files');
+    await type('browse-answer-0', '/a');
+    await click('browse-preview');
+    expect(byTestId<HTMLButtonElement>('browse-confirm').disabled).toBe(false);
+    await type('browse-answer-0', '/b');
+    expect(byTestId<HTMLButtonElement>('browse-confirm').disabled).toBe(true);
+    expect(maybeTestId('browse-command-line')).toBeNull();
+  });
+
+  it('shows the refusal and saves nothing; Cancel closes', async () => {
+    shell.on({
+      preview_catalog: () => {
+        throw { code: 'api', message: 'cannot add it: the record holds a shell metacharacter; refused' };
+      },
+    });
+    await click('browse-add-io.example/files');
+    await click('browse-preview');
+    expect(text('browse-problem')).toContain('metacharacter');
+    expect(byTestId<HTMLButtonElement>('browse-confirm').disabled).toBe(true);
+    await click('browse-cancel');
+    expect(maybeTestId('browse-consent')).toBeNull();
+    expect(shell.callsOf('add_from_catalog')).toEqual([]);
+  });
+});
