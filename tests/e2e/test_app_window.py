@@ -22,7 +22,7 @@ import anyio
 import pytest
 from app_harness import UI_TIMEOUT, CommandError, app_window, png_size
 from oauth_bed import AuthServer, ResourceServer, ScriptedBrowser
-from patchbay_harness import Sandbox, everything_cmd, mcp_session, wait_for_hub, wait_until
+from patchbay_harness import PEERS, Sandbox, everything_cmd, mcp_session, server_status, wait_for_hub, wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -291,3 +291,57 @@ def test_window_connects_the_protected_server_shows_its_tokens_and_revokes_them(
 
     assert len(set(shots.values())) == len(shots), "every page's screenshot differs from the others"
 
+
+
+def test_window_browses_the_catalogue_and_adds_a_server_after_its_consent_view(sandbox: Sandbox) -> None:
+    """The Browse page with no registry reachable (the snapshot shipped with Patchbay): search
+    as you type, the consent view with the filesystem server's question, a Cancel that saves
+    nothing, then server-everything added on Add after its preview, running and called."""
+    sandbox.config_file.write_text('[hub]\nport = 0\n\n[catalog]\nregistries = ["http://127.0.0.1:1"]\n')
+    sandbox.env["npm_config_cache"] = str(PEERS / "npm-cache")  # kept across runs
+    everything = "io.github.modelcontextprotocol/server-everything"
+    filesystem = "io.github.modelcontextprotocol/server-filesystem"
+    with app_window(sandbox) as window:
+        window.page("browse")
+        window.type("browse-search", "filesystem")
+        window.find("browse-snapshot")
+        window.wait_for(f"browse-entry-{filesystem}")
+        assert not window.present(f"browse-entry-{everything}"), "the search narrows the list"
+        assert window.attr(f"browse-kind-{filesystem}", "data-state") == "npm"
+        assert window.attr(f"browse-runtime-{filesystem}", "data-state") in ("present", "missing")
+
+        # Its one question; the preview; Cancel saves nothing.
+        window.click(f"browse-add-{filesystem}")
+        window.find("browse-consent")
+        assert not window.present("browse-answer-1"), "one value asked"
+        window.type("browse-answer-0", str(sandbox.root))
+        assert not window.enabled("browse-confirm"), "Add is off before the preview"
+        window.click("browse-preview")
+        window.wait_for("browse-command-line", contains=f"@modelcontextprotocol/server-filesystem@2026.8.31 {sandbox.root}")
+        assert "your user's rights" in window.text("browse-warning")
+        window.click("browse-cancel")
+        assert "server-filesystem" not in sandbox.config_file.read_text(), "Cancel saved nothing"
+
+        # server-everything: nothing to ask; Add after the preview; it runs and answers.
+        window.type("browse-search", "everything")
+        window.wait_for(f"browse-entry-{everything}")
+        window.click(f"browse-add-{everything}")
+        window.click("browse-preview")
+        window.wait_for("browse-command-line", text="npx -y @modelcontextprotocol/server-everything@2026.8.31 stdio")
+        assert window.text("browse-plan-name") == "server-everything"
+        window.click("browse-confirm")
+        window.wait_for("browse-status", text="Added `server-everything`.")
+        config = sandbox.config_file.read_text()
+        assert f'registry = {{ name = "{everything}", version = "2026.8.31" }}' in config, config
+        assert_screenshot(window.screenshot("browse"))
+
+        hub = wait_for_hub(sandbox)
+        wait_until(lambda: (server_status(sandbox, "server-everything") or {}).get("tools"), SERVER_START_TIMEOUT,
+                   "the added server is started once and its tools listed")
+
+        async def call() -> None:
+            async with mcp_session(hub.url, hub.secret) as session:
+                result = await session.call_tool("server-everything__echo", {"message": "browsed"})
+                assert not result.is_error and result.content[0].text == "Echo: browsed", result
+
+        anyio.run(call)
