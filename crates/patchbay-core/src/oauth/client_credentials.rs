@@ -16,9 +16,9 @@ use oauth2::{AuthType, ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
 
 use super::assertion::{ASSERTION_TYPE, SigningKey};
 use super::discovery::Found;
-use super::keeper::{Failure, classify, send};
+use super::keeper::{Failure, classify, from_response, send};
 use super::{ClientCredentials, Progress, SignInError, SignInRequest, Stage};
-use crate::remote::{Probe, ProbeAuth, ProbeError};
+use crate::remote::ProbeAuth;
 use crate::secret::Secret;
 use crate::vault::{ClientRegistration, Grant, RegistrationKind, TokenSet, Vault, unix_seconds};
 
@@ -111,22 +111,12 @@ async fn token_request(
 
 /// The token set a response makes, for the tokens it renews or the first ones.
 fn token_set(response: &BasicTokenResponse, template: TokenSet, asked: &[String]) -> TokenSet {
-    let now = SystemTime::now();
-    TokenSet {
-        access_token: Secret::new(response.access_token().secret()),
-        token_type: "Bearer".into(),
-        refresh_token: response.refresh_token().map(|t| Secret::new(t.secret())),
-        expires_at: response
-            .expires_in()
-            .map(|d| unix_seconds(now) + d.as_secs()),
-        obtained_at: unix_seconds(now),
-        scopes: response
-            .scopes()
-            .map(|s| s.iter().map(|s| s.to_string()).collect())
-            .unwrap_or_else(|| asked.to_vec()),
+    let refresh_token = response.refresh_token().map(|t| Secret::new(t.secret()));
+    let template = TokenSet {
         grant: Grant::ClientCredentials,
         ..template
-    }
+    };
+    from_response(response, template, refresh_token, asked)
 }
 
 /// New tokens for `tokens`, by running the grant again as `registration` (the keeper's
@@ -269,20 +259,8 @@ pub(super) async fn sign_in(
         Stage::Verifying,
         format!("Checking the new token with {url}"),
     ));
-    match crate::remote::probe(&url, ProbeAuth::Bearer(&tokens.access_token)).await {
-        Ok(Probe::Open { .. }) => {}
-        Ok(Probe::Forbidden { .. }) => {
-            return Err(SignInError::InsufficientScope {
-                url,
-                scopes: scopes.join(" "),
-            });
-        }
-        Ok(Probe::NeedsAuth { .. }) => return Err(SignInError::Rejected { url }),
-        Err(ProbeError::Unreachable { url, cause }) => {
-            return Err(SignInError::Server(format!("cannot reach {url}: {cause}")));
-        }
-        Err(err) => return Err(SignInError::Server(err.to_string())),
-    }
+    let probed = crate::remote::probe(&url, ProbeAuth::Bearer(&tokens.access_token)).await;
+    super::flow::token_taken(probed, url, &scopes)?;
     vault.store_client_registration(&registration).await?;
     vault.store_tokens(&request.server, &tokens).await?;
     report(Progress::new(

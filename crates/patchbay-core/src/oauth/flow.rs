@@ -204,6 +204,27 @@ fn query_param(url: &url::Url, key: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// Whether the server took a new token (`probed`, at `url`, asked with `scopes`): the sign-in's
+/// error when it did not.
+pub(super) fn token_taken(
+    probed: Result<Probe, ProbeError>,
+    url: String,
+    scopes: &[String],
+) -> Result<(), SignInError> {
+    match probed {
+        Ok(Probe::Open { .. }) => Ok(()),
+        Ok(Probe::Forbidden { .. }) => Err(SignInError::InsufficientScope {
+            url,
+            scopes: scopes.join(" "),
+        }),
+        Ok(Probe::NeedsAuth { .. }) => Err(SignInError::Rejected { url }),
+        Err(ProbeError::Unreachable { url, cause }) => {
+            Err(SignInError::Server(format!("cannot reach {url}: {cause}")))
+        }
+        Err(err) => Err(SignInError::Server(err.to_string())),
+    }
+}
+
 /// The scopes of a `WWW-Authenticate` challenge.
 pub fn challenge_scopes(challenge: Option<&str>) -> Vec<String> {
     let Some(challenge) = challenge else {
@@ -521,17 +542,7 @@ pub async fn sign_in(
                 ));
                 continue;
             }
-            Ok(Probe::Forbidden { .. }) => {
-                return Err(SignInError::InsufficientScope {
-                    url,
-                    scopes: scopes.join(" "),
-                });
-            }
-            Ok(Probe::NeedsAuth { .. }) => return Err(SignInError::Rejected { url }),
-            Err(ProbeError::Unreachable { url, cause }) => {
-                return Err(SignInError::Server(format!("cannot reach {url}: {cause}")));
-            }
-            Err(err) => return Err(SignInError::Server(err.to_string())),
+            other => token_taken(other, url.clone(), &scopes)?,
         }
         if let Some(kind @ RegistrationKind::Configured) = kind {
             vault

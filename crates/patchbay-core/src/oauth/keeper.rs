@@ -327,16 +327,25 @@ fn refreshed(
     tokens: &TokenSet,
     refresh: &Secret,
 ) -> TokenSet {
+    // Rotation: the new one; none sent: the old one stays valid (RFC 6749 section 6).
+    let kept = (response.refresh_token())
+        .map_or_else(|| refresh.clone(), |t| Secret::new(t.secret()));
+    from_response(response, tokens.clone(), Some(kept), &tokens.scopes)
+}
+
+/// The token set a token endpoint's `response` makes, the rest from `template`: with
+/// `refresh_token`, and the scopes `asked` when the response names none.
+pub(super) fn from_response(
+    response: &oauth2::basic::BasicTokenResponse,
+    template: TokenSet,
+    refresh_token: Option<Secret>,
+    asked: &[String],
+) -> TokenSet {
     let now = SystemTime::now();
     TokenSet {
         access_token: Secret::new(response.access_token().secret()),
         token_type: "Bearer".into(),
-        // Rotation: the new one; none sent: the old one stays valid (RFC 6749 section 6).
-        refresh_token: Some(
-            response
-                .refresh_token()
-                .map_or_else(|| refresh.clone(), |t| Secret::new(t.secret())),
-        ),
+        refresh_token,
         expires_at: response
             .expires_in()
             .map(|d| unix_seconds(now) + d.as_secs()),
@@ -344,8 +353,8 @@ fn refreshed(
         scopes: response
             .scopes()
             .map(|s| s.iter().map(|s| s.to_string()).collect())
-            .unwrap_or_else(|| tokens.scopes.clone()),
-        ..tokens.clone()
+            .unwrap_or_else(|| asked.to_vec()),
+        ..template
     }
 }
 
