@@ -669,15 +669,8 @@ pub mod edit {
 
     /// Enable or disable a server by name.
     pub fn set_enabled(path: &Path, name: &str, enabled: bool) -> Result<Config, ConfigError> {
-        modify(path, |doc, config| {
-            if !config.servers.contains_key(name) {
-                return Err(ConfigError::NotFound(name.to_owned()));
-            }
-            let server = doc["servers"][name]
-                .as_table_like_mut()
-                .ok_or_else(|| parse_error(path, "server entry is not a table"))?;
+        modify_server(path, name, |server, _| {
             server.insert("enabled", value(enabled));
-            Ok(())
         })
     }
 
@@ -689,23 +682,13 @@ pub mod edit {
         args: &[String],
         source: &RegistrySource,
     ) -> Result<Config, ConfigError> {
-        modify(path, |doc, config| {
-            if !config.servers.contains_key(name) {
-                return Err(ConfigError::NotFound(name.to_owned()));
-            }
-            let server = doc["servers"][name]
-                .as_table_like_mut()
-                .ok_or_else(|| parse_error(path, "server entry is not a table"))?;
+        modify_server(path, name, |server, _| {
             let mut words = Array::new();
             for arg in args {
                 words.push(arg.as_str());
             }
             server.insert("args", value(words));
-            let mut from = InlineTable::new();
-            from.insert("name", source.name.as_str().into());
-            from.insert("version", source.version.as_str().into());
-            server.insert("registry", value(from));
-            Ok(())
+            server.insert("registry", registry_item(source));
         })
     }
 
@@ -717,13 +700,7 @@ pub mod edit {
         var: &str,
     ) -> Result<(Config, bool), ConfigError> {
         let mut removed_plain = false;
-        let config = modify(path, |doc, config| {
-            let Some(current) = config.servers.get(name) else {
-                return Err(ConfigError::NotFound(name.to_owned()));
-            };
-            let server = doc["servers"][name]
-                .as_table_like_mut()
-                .ok_or_else(|| parse_error(path, "server entry is not a table"))?;
+        let config = modify_server(path, name, |server, current| {
             if current.env.contains_key(var)
                 && let Some(env) = server.get_mut("env").and_then(Item::as_table_like_mut)
             {
@@ -740,9 +717,27 @@ pub mod edit {
                     }
                 }
             }
-            Ok(())
         })?;
         Ok((config, removed_plain))
+    }
+
+    /// [`modify`] the table of the configured server `name` (`change` sees it and the server
+    /// as read); a name not configured is [`ConfigError::NotFound`].
+    fn modify_server(
+        path: &Path,
+        name: &str,
+        change: impl FnOnce(&mut dyn toml_edit::TableLike, &ServerConfig),
+    ) -> Result<Config, ConfigError> {
+        modify(path, |doc, config| {
+            let Some(current) = config.servers.get(name) else {
+                return Err(ConfigError::NotFound(name.to_owned()));
+            };
+            let server = doc["servers"][name]
+                .as_table_like_mut()
+                .ok_or_else(|| parse_error(path, "server entry is not a table"))?;
+            change(server, current);
+            Ok(())
+        })
     }
 
     fn parse_error(path: &Path, message: &str) -> ConfigError {
@@ -800,11 +795,16 @@ pub mod edit {
 
     fn insert_registry(table: &mut Table, server: &ServerConfig) {
         if let Some(source) = &server.registry {
-            let mut from = InlineTable::new();
-            from.insert("name", source.name.as_str().into());
-            from.insert("version", source.version.as_str().into());
-            table.insert("registry", value(from));
+            table.insert("registry", registry_item(source));
         }
+    }
+
+    /// `registry = { name = "...", version = "..." }`.
+    fn registry_item(source: &RegistrySource) -> Item {
+        let mut from = InlineTable::new();
+        from.insert("name", source.name.as_str().into());
+        from.insert("version", source.version.as_str().into());
+        value(from)
     }
 
     /// Add or replace profile `name`. Returns the new config.

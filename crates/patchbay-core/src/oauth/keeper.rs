@@ -328,8 +328,8 @@ fn refreshed(
     refresh: &Secret,
 ) -> TokenSet {
     // Rotation: the new one; none sent: the old one stays valid (RFC 6749 section 6).
-    let kept = (response.refresh_token())
-        .map_or_else(|| refresh.clone(), |t| Secret::new(t.secret()));
+    let kept =
+        (response.refresh_token()).map_or_else(|| refresh.clone(), |t| Secret::new(t.secret()));
     from_response(response, tokens.clone(), Some(kept), &tokens.scopes)
 }
 
