@@ -259,30 +259,21 @@ impl Hub {
 
     /// `POST /api/v1/PATH` with the bearer: the status and the JSON answer.
     pub async fn api_post(&self, path: &str) -> (u16, Value) {
-        let response = self
-            .http
-            .post(self.at(&format!("/api/v1/{path}")))
-            .bearer_auth(&self.secret)
-            .send()
-            .await
-            .expect("the control API answers");
-        let status = response.status().as_u16();
-        (
-            status,
-            response.json().await.expect("the control API answers JSON"),
-        )
+        self.post_api(path, None).await
     }
 
     /// `POST /api/v1/PATH` with the bearer and a JSON `body`: the status and the JSON answer.
     pub async fn api_post_json(&self, path: &str, body: &Value) -> (u16, Value) {
-        let response = self
-            .http
-            .post(self.at(&format!("/api/v1/{path}")))
-            .bearer_auth(&self.secret)
-            .json(body)
-            .send()
-            .await
-            .expect("the control API answers");
+        self.post_api(path, Some(body)).await
+    }
+
+    async fn post_api(&self, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let mut request =
+            (self.http.post(self.at(&format!("/api/v1/{path}")))).bearer_auth(&self.secret);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("the control API answers");
         let status = response.status().as_u16();
         (
             status,
