@@ -44,6 +44,22 @@ installed = pytest.mark.skipif(
 )
 
 
+def adapter_with_hub(sandbox: Sandbox, tmp_path: Path, start_hub: Callable[..., Hub]) -> tuple[str, dict[str, str]]:
+    """A hub started for the adapter (with a hub, the sign-in and any step-up run inside it, so
+    the hub gets the scripted browser and the keychain in its own environment); the adapter's
+    command and environment."""
+    sandbox.env.update(
+        DBUS_SESSION_BUS_ADDRESS=keyring_bus_address(),
+        BROWSER=str(BROWSER),
+        PATCHBAY_BROWSER_LOG=str(tmp_path / "browser.jsonl"),
+    )
+    start_hub()
+    command = f"{PEERS / 'venv' / 'bin' / 'python'} {OAUTH_DIR / 'conformance_adapter.py'}"
+    env = dict(sandbox.env)
+    env.update(PATCHBAY_BIN=patchbay_bin(), PATH=os.environ.get("PATH", ""), PYTHONPATH=str(Path(__file__).parent))
+    return command, env
+
+
 def run_auth_suite(command: str, env: Mapping[str, str], out_dir: Path, timeout_ms: int = 30000) -> dict[str, tuple[int, int, int]]:
     """Runs `conformance client --suite auth --command COMMAND`; returns scenario -> (passed,
     failed, warnings) from its summary (results per scenario in `out_dir`)."""
@@ -96,21 +112,7 @@ def test_patchbay_connect_passes_the_auth_suite(
     """Every scenario passes with no failure and no warning. In `auth/scope-retry-limit` the
     adapter is expected to exit 1 (Patchbay gives up re-authorizing): the suite itself counts
     that as a pass, so the assertion is the same for all 14."""
-    # With a hub, the sign-in (and the step-up re-authorization) runs inside the hub: the hub
-    # needs the scripted browser and the keychain in its own environment.
-    sandbox.env.update(
-        DBUS_SESSION_BUS_ADDRESS=keyring_bus_address(),
-        BROWSER=str(BROWSER),
-        PATCHBAY_BROWSER_LOG=str(tmp_path / "browser.jsonl"),
-    )
-    start_hub()
-    command = f"{PEERS / 'venv' / 'bin' / 'python'} {OAUTH_DIR / 'conformance_adapter.py'}"
-    env = dict(sandbox.env)
-    env.update(
-        PATCHBAY_BIN=patchbay_bin(),
-        PATH=os.environ.get("PATH", ""),
-        PYTHONPATH=str(Path(__file__).parent),
-    )
+    command, env = adapter_with_hub(sandbox, tmp_path, start_hub)
     out_dir = tmp_path / "conformance"
     out_dir.mkdir()
     results = run_auth_suite(command, env, out_dir, timeout_ms=60000)
@@ -180,15 +182,7 @@ def test_patchbay_connect_passes_the_backcompat_and_client_credentials_scenarios
     scenario passes with no failure, no warning and the adapter exiting 0 (connect, then a tool
     call through the hub); `tokens list` names each grant; the client secret and the private key
     are in no file of the installation (only in the keychain)."""
-    sandbox.env.update(
-        DBUS_SESSION_BUS_ADDRESS=keyring_bus_address(),
-        BROWSER=str(BROWSER),
-        PATCHBAY_BROWSER_LOG=str(tmp_path / "browser.jsonl"),
-    )
-    start_hub()
-    command = f"{PEERS / 'venv' / 'bin' / 'python'} {OAUTH_DIR / 'conformance_adapter.py'}"
-    env = dict(sandbox.env)
-    env.update(PATCHBAY_BIN=patchbay_bin(), PATH=os.environ.get("PATH", ""), PYTHONPATH=str(Path(__file__).parent))
+    command, env = adapter_with_hub(sandbox, tmp_path, start_hub)
     out_dir = tmp_path / "conformance"
     out_dir.mkdir()
     results = run_scenarios(BACKCOMPAT + CLIENT_CREDENTIALS, command, env, out_dir, timeout_ms=60000)
