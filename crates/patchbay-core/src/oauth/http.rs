@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use futures::stream::BoxStream;
 use http::{HeaderName, HeaderValue};
-use rmcp::model::ClientJsonRpcMessage;
+use rmcp::model::{ClientJsonRpcMessage, RequestId};
 use rmcp::transport::streamable_http_client::{
     AuthRequiredError, StreamableHttpClient, StreamableHttpError, StreamableHttpPostResponse,
 };
@@ -34,6 +34,14 @@ impl<C> Authorized<C> {
 }
 
 type Headers = HashMap<HeaderName, HeaderValue>;
+
+/// The id of a request message.
+fn request_id(message: &ClientJsonRpcMessage) -> Option<&RequestId> {
+    match message {
+        ClientJsonRpcMessage::Request(request) => Some(&request.id),
+        _ => None,
+    }
+}
 
 fn refused<E: std::error::Error + Send + Sync + 'static>(
     err: KeeperError,
@@ -74,16 +82,32 @@ where
         Ok((token, headers))
     }
 
+    /// Run `call` with the credential; `request` is the id of the request it posts, noted
+    /// with the keeper when the server does not serve it for want of a sign-in.
     async fn call<T, F, Fut>(
         &self,
         headers: Headers,
+        request: Option<&RequestId>,
         call: F,
     ) -> Result<T, StreamableHttpError<C::Error>>
     where
         F: Fn(Option<String>, Headers) -> Fut,
         Fut: Future<Output = Result<T, StreamableHttpError<C::Error>>>,
     {
-        let (mut token, headers) = self.credential(&headers).await.map_err(refused)?;
+        let unserved = || {
+            if let Some(id) = request {
+                self.keeper.note_unserved(id.clone());
+            }
+        };
+        let (mut token, headers) = match self.credential(&headers).await {
+            Ok(credential) => credential,
+            Err(err) => {
+                if matches!(err, KeeperError::NeedsSignIn { .. }) {
+                    unserved();
+                }
+                return Err(refused(err));
+            }
+        };
         let mut rejected_once = false;
         loop {
             let sent = token.as_ref().map(|t| t.expose().to_owned());
@@ -94,6 +118,7 @@ where
                         Ok(fresh) => token = Some(fresh),
                         Err(err @ KeeperError::NeedsSignIn { .. }) => {
                             self.keeper.note_failure(err.to_string());
+                            unserved();
                             return Err(StreamableHttpError::AuthRequired(challenge));
                         }
                         Err(other) => return Err(refused(other)),
@@ -146,7 +171,7 @@ where
         _auth: Option<String>,
         headers: Headers,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
-        self.call(headers, |token, headers| {
+        self.call(headers, request_id(&message), |token, headers| {
             self.inner.post_message(
                 uri.clone(),
                 message.clone(),
@@ -167,7 +192,7 @@ where
         headers: Headers,
         max_sse_event_size: usize,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
-        self.call(headers, |token, headers| {
+        self.call(headers, request_id(&message), |token, headers| {
             self.inner.post_message_with_max_sse_event_size(
                 uri.clone(),
                 message.clone(),
@@ -187,7 +212,7 @@ where
         _auth: Option<String>,
         headers: Headers,
     ) -> Result<(), StreamableHttpError<Self::Error>> {
-        self.call(headers, |token, headers| {
+        self.call(headers, None, |token, headers| {
             self.inner
                 .delete_session(uri.clone(), session_id.clone(), token, headers)
         })
@@ -205,7 +230,7 @@ where
         BoxStream<'static, Result<sse_stream::Sse, sse_stream::Error>>,
         StreamableHttpError<Self::Error>,
     > {
-        self.call(headers, |token, headers| {
+        self.call(headers, None, |token, headers| {
             self.inner.get_stream(
                 uri.clone(),
                 session_id.clone(),
@@ -229,7 +254,7 @@ where
         BoxStream<'static, Result<sse_stream::Sse, sse_stream::Error>>,
         StreamableHttpError<Self::Error>,
     > {
-        self.call(headers, |token, headers| {
+        self.call(headers, None, |token, headers| {
             self.inner.get_stream_with_max_sse_event_size(
                 uri.clone(),
                 session_id.clone(),

@@ -33,6 +33,7 @@ use oauth2::basic::{BasicClient, BasicErrorResponseType};
 use oauth2::{
     AuthType, ClientId, ClientSecret, RefreshToken, RequestTokenError, TokenResponse, TokenUrl,
 };
+use rmcp::model::RequestId;
 use serde::{Deserialize, Serialize};
 
 use super::SignInError;
@@ -268,7 +269,12 @@ pub struct Keeper {
     step_up: tokio::sync::Mutex<u32>,
     /// The last request that failed for want of credentials or scope, and why.
     failure: Mutex<Option<(std::time::Instant, String)>>,
+    /// Requests the server never served because the sign-in had lapsed (newest last).
+    unserved: Mutex<std::collections::VecDeque<(std::time::Instant, RequestId)>>,
 }
+
+/// Unserved requests remembered ([`Keeper::note_unserved`]).
+const UNSERVED_KEPT: usize = 64;
 
 impl std::fmt::Debug for Keeper {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -426,6 +432,7 @@ impl Keeper {
             reauthorize,
             step_up: tokio::sync::Mutex::new(0),
             failure: Mutex::new(None),
+            unserved: Mutex::default(),
         })
     }
 
@@ -962,6 +969,22 @@ impl Keeper {
     /// client gets (the transport only says the request failed).
     pub fn note_failure(&self, reason: String) {
         *self.failure.lock().expect("failure lock") = Some((std::time::Instant::now(), reason));
+    }
+
+    /// Request `id` was not served for want of a sign-in (refused with 401, or never sent):
+    /// sending it again after a new sign-in cannot run it twice.
+    pub fn note_unserved(&self, id: RequestId) {
+        let mut unserved = self.unserved.lock().expect("unserved lock");
+        unserved.push_back((std::time::Instant::now(), id));
+        while unserved.len() > UNSERVED_KEPT {
+            unserved.pop_front();
+        }
+    }
+
+    /// Whether request `id`, sent at `since` or later, went unserved for want of a sign-in.
+    pub fn unserved_since(&self, id: &RequestId, since: std::time::Instant) -> bool {
+        let unserved = self.unserved.lock().expect("unserved lock");
+        unserved.iter().any(|(at, seen)| *at >= since && seen == id)
     }
 
     /// Why a request failed, when one failed for want of credentials or scope after `since`.
