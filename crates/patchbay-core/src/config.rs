@@ -8,6 +8,8 @@
 //! idle_timeout = "10m"         # how long a lazy server may sit without calls before it stops
 //! input_timeout = "5m"         # how long a stateless client's call waits for its answer to a
 //!                              # server's question (input_required) before it is cancelled
+//! sign_in_wait = "5m"          # how long a call to a remote server whose sign-in lapsed waits
+//!                              # for the one sign-in the hub opens; "off": fail at once
 //!
 //! [catalog]
 //! registries = ["https://registry.modelcontextprotocol.io"]  # MCP Registry APIs searched, in
@@ -127,7 +129,14 @@ pub struct HubSettings {
     /// to come back with the answer before it is cancelled (humantime: `5m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_timeout: Option<String>,
+    /// How long a call to a remote server whose sign-in has lapsed waits for a new one
+    /// (humantime: `5m`), or `off`: such a call fails at once with the `patchbay login` hint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_in_wait: Option<String>,
 }
+
+/// The default wait of a call for a lapsed sign-in.
+pub const DEFAULT_SIGN_IN_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The default wait for a stateless client's answer to a server's question.
 pub const DEFAULT_INPUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
@@ -169,11 +178,22 @@ impl HubSettings {
             .unwrap_or(DEFAULT_INPUT_TIMEOUT)
     }
 
+    /// How long a call waits for a lapsed sign-in; `None`: it does not wait.
+    pub fn sign_in_wait(&self) -> Option<std::time::Duration> {
+        match self.sign_in_wait.as_deref().map(str::trim) {
+            Some("off") => None,
+            Some(text) => Some(parse_duration(text).unwrap_or(DEFAULT_SIGN_IN_WAIT)),
+            None => Some(DEFAULT_SIGN_IN_WAIT),
+        }
+    }
+
     /// The rules serde cannot say: durations are durations.
     fn check(&self) -> Result<(), String> {
+        let sign_in_wait = self.sign_in_wait.as_ref().filter(|t| t.trim() != "off");
         for (key, value) in [
             ("idle_timeout", &self.idle_timeout),
             ("input_timeout", &self.input_timeout),
+            ("sign_in_wait", &sign_in_wait.cloned()),
         ] {
             if let Some(text) = value {
                 parse_duration(text).map_err(|e| format!("{key}: {e}"))?;
@@ -200,6 +220,7 @@ impl Default for HubSettings {
             default_start: StartMode::Lazy,
             idle_timeout: None,
             input_timeout: None,
+            sign_in_wait: None,
         }
     }
 }
@@ -966,6 +987,19 @@ mod tests {
         let err = Config::parse("[servers.a]\ncommand = \"x\"\ncomand = 1\n", Path::new("c"))
             .unwrap_err();
         assert!(err.to_string().contains(":3:1:"), "{err}");
+    }
+
+    #[test]
+    fn sign_in_wait_is_a_duration_or_off() {
+        let wait = |text: &str| Config::parse(text, Path::new("c")).map(|c| c.hub.sign_in_wait());
+        assert_eq!(wait("").unwrap(), Some(DEFAULT_SIGN_IN_WAIT));
+        assert_eq!(
+            wait("[hub]\nsign_in_wait = \"90s\"\n").unwrap(),
+            Some(std::time::Duration::from_secs(90))
+        );
+        assert_eq!(wait("[hub]\nsign_in_wait = \"off\"\n").unwrap(), None);
+        let err = wait("[hub]\nsign_in_wait = \"soon\"\n").unwrap_err();
+        assert!(err.to_string().contains("sign_in_wait"), "{err}");
     }
 
     #[test]

@@ -27,6 +27,25 @@ pub const PAGE_SIZE: usize = 500;
 /// `_meta` keys that describe the client's own session with the hub; they are not forwarded.
 const SESSION_META_PREFIX: &str = "io.modelcontextprotocol/";
 
+/// How often a call waiting for a sign-in tells its client (when it asked for progress).
+const SIGN_IN_PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Why a request to a server failed.
+enum Failed {
+    /// The server did not serve it for want of a sign-in: it may go again after one.
+    Unserved(ErrorData),
+    /// Anything else.
+    Other(ErrorData),
+}
+
+impl Failed {
+    fn into_error(self) -> ErrorData {
+        match self {
+            Failed::Unserved(err) | Failed::Other(err) => err,
+        }
+    }
+}
+
 impl Hub {
     pub(super) fn live_sessions(&self) -> Vec<Peer<RoleServer>> {
         let mut sessions = self.inner.sessions.lock().expect("sessions lock");
@@ -220,7 +239,9 @@ impl HubService {
             .await
     }
 
-    /// [`Self::forward`] for `caller`, ended by `cancel`.
+    /// [`Self::forward`] for `caller`, ended by `cancel`. A request a remote server did not
+    /// serve because its sign-in had lapsed waits for a new sign-in (`[hub] sign_in_wait`),
+    /// then goes again, once: only such a request, so nothing runs twice.
     async fn forward_as(
         &self,
         server: &str,
@@ -229,16 +250,57 @@ impl HubService {
         caller: Caller,
         cancel: CancellationToken,
     ) -> Result<ServerResult, ErrorData> {
-        let started = std::time::Instant::now();
         let meta = request.get_meta_mut();
         meta.retain(|key, _| !key.starts_with(SESSION_META_PREFIX));
         // rmcp moves the client's `_meta` into the request context.
         let client_token = meta
             .get_progress_token()
             .or_else(|| context.meta.get_progress_token());
+        let token = client_token.as_ref();
+        let wait = (self.hub.upstream(server).is_some_and(|u| u.signs_in()))
+            .then(|| self.hub.config().hub.sign_in_wait())
+            .flatten();
+        let again = wait.map(|_| request.clone());
+        let first = self
+            .send(server, request, context, caller.clone(), &cancel, token)
+            .await;
+        match (first, wait, again) {
+            (Err(Failed::Unserved(_)), Some(limit), Some(request)) => {
+                self.wait_for_sign_in(server, limit, token, &context.peer, &cancel)
+                    .await?;
+                self.send(server, request, context, caller, &cancel, token)
+                    .await
+                    .map_err(Failed::into_error)
+            }
+            (first, _, _) => first.map_err(Failed::into_error),
+        }
+    }
+
+    /// Send `request` to `server` once.
+    async fn send(
+        &self,
+        server: &str,
+        request: ClientRequest,
+        context: &RequestContext<RoleServer>,
+        caller: Caller,
+        cancel: &CancellationToken,
+        client_token: Option<&ProgressToken>,
+    ) -> Result<ServerResult, Failed> {
+        let started = std::time::Instant::now();
         let (peer, _in_use) = self
-            .ready_peer(server, client_token.as_ref(), &context.peer)
-            .await?;
+            .ready_peer(server, client_token, &context.peer)
+            .await
+            .map_err(|err| {
+                // Not sent at all: no session while the sign-in is wanted.
+                match self
+                    .hub
+                    .upstream(server)
+                    .is_some_and(|u| u.sign_in_lapsed())
+                {
+                    true => Failed::Unserved(err),
+                    false => Failed::Other(err),
+                }
+            })?;
         let mut options = PeerRequestOptions::no_options();
         if self.takes_tasks_from(server, &request, context) {
             options = options.with_meta(tasks::taking_tasks());
@@ -248,9 +310,13 @@ impl HubService {
         let handle = peer
             .send_request_with_option(request, options)
             .await
-            .map_err(|err| upstream_error(server, err))?;
+            .map_err(|err| Failed::Other(upstream_error(server, err)))?;
         if let Some(token) = client_token {
-            guard.route_progress(handle.progress_token.clone(), context.peer.clone(), token);
+            guard.route_progress(
+                handle.progress_token.clone(),
+                context.peer.clone(),
+                token.clone(),
+            );
         }
         let id = handle.id.clone();
         tokio::select! {
@@ -262,18 +328,65 @@ impl HubService {
                         .auth_failure_since(started)
                         .or_else(|| up.sign_in_needed())
                     {
-                        return ErrorData::internal_error(reason, None);
+                        let error = ErrorData::internal_error(reason, None);
+                        return match up.unserved_since(&id, started) {
+                            true => Failed::Unserved(error),
+                            false => Failed::Other(error),
+                        };
                     }
                     up.check_health();
                 }
-                upstream_error(server, err)
+                Failed::Other(upstream_error(server, err))
             }),
             _ = cancel.cancelled() => {
                 let reason = Some("cancelled by the client".to_owned());
                 let _ = peer.notify_cancelled(CancelledNotificationParam::new(Some(id), reason)).await;
-                Err(ErrorData::internal_error("request cancelled by the client", None))
+                Err(Failed::Other(ErrorData::internal_error("request cancelled by the client", None)))
             }
         }
+    }
+
+    /// Wait, at most `limit`, for a new sign-in to `server` (the hub opens one, or joins the one
+    /// under way), telling a client that asked for progress what it waits for; then for the
+    /// server to serve again.
+    async fn wait_for_sign_in(
+        &self,
+        server: &str,
+        limit: std::time::Duration,
+        client_token: Option<&ProgressToken>,
+        caller: &Peer<RoleServer>,
+        cancel: &CancellationToken,
+    ) -> Result<(), ErrorData> {
+        let started = std::time::Instant::now();
+        let signed_in = self.hub.signed_in(server, limit);
+        tokio::pin!(signed_in);
+        let mut beat = tokio::time::interval(SIGN_IN_PROGRESS_EVERY);
+        loop {
+            tokio::select! {
+                outcome = &mut signed_in => {
+                    outcome.map_err(|why| ErrorData::internal_error(why, None))?;
+                    break;
+                }
+                _ = beat.tick() => {
+                    if let Some(token) = client_token {
+                        let note = ProgressNotificationParam::new(
+                            token.clone(),
+                            started.elapsed().as_secs_f64(),
+                        )
+                        .with_total(limit.as_secs_f64())
+                        .with_message(format!("sign in to `{server}`: a browser window is open"));
+                        let _ = caller.notify_progress(note).await;
+                    }
+                }
+                _ = cancel.cancelled() => {
+                    return Err(ErrorData::internal_error("request cancelled by the client", None));
+                }
+            }
+        }
+        if let Some(up) = self.hub.upstream(server) {
+            up.ready(crate::hub::upstream::START_TIMEOUT).await;
+        }
+        Ok(())
     }
 
     /// [`Self::forward`] for a request during which the server may ask the client something

@@ -5,9 +5,13 @@
 //! token. Each step is announced on the event stream (`sign_in`) and kept in the flow's record,
 //! which `GET /api/v1/sign-in/{flow}` returns (the CLI polls it). Finished flows are kept for
 //! a while ([`FLOWS_KEPT`]) so a late reader still finds the outcome.
+//!
+//! One sign-in per server at a time: a `login` while one runs joins it, and calls to a server
+//! whose sign-in has lapsed wait for one ([`Hub::signed_in`]), however many there are.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
@@ -23,15 +27,33 @@ use crate::vault::TokenSet;
 /// Finished flows remembered.
 pub const FLOWS_KEPT: usize = 32;
 
+/// After calls gave up on a sign-in, how long further calls fail at once rather than open
+/// another: `patchbay login` (or the window's, the tray's) still opens one at any time.
+pub const QUIET_AFTER_FAILURE: Duration = Duration::from_secs(600);
+
 pub(super) struct Flow {
     view: Mutex<FlowView>,
     cancel: CancellationToken,
+    /// Turns `true` when it has finished.
+    done: tokio::sync::watch::Sender<bool>,
+}
+
+impl Flow {
+    /// Until it has finished.
+    async fn finished(&self) {
+        let _ = self.done.subscribe().wait_for(|done| *done).await;
+    }
 }
 
 /// The flows: running and recently finished.
 #[derive(Default)]
 pub(super) struct Flows {
     all: Mutex<VecDeque<Arc<Flow>>>,
+    /// Held while a sign-in is looked for and, if none runs, started: one per server.
+    opening: Mutex<()>,
+    /// When a sign-in to a server last failed (until one succeeds): calls then open no other
+    /// for a while.
+    given_up: Mutex<BTreeMap<String, std::time::Instant>>,
 }
 
 fn flow_id() -> String {
@@ -141,6 +163,7 @@ impl Hub {
                 cancelled: false,
             }),
             cancel: self.inner.shutdown.child_token(),
+            done: tokio::sync::watch::channel(false).0,
         });
         let mut all = self.inner.flows.all.lock().expect("flows lock");
         all.push_back(flow.clone());
@@ -207,6 +230,7 @@ impl Hub {
             }
             (view.flow.clone(), view.server.clone(), last)
         };
+        flow.done.send_replace(true);
         if let Some(progress) = last {
             let _ = self.events().send(HubEvent::SignIn {
                 flow: id,
@@ -216,18 +240,41 @@ impl Hub {
         }
     }
 
-    /// Start `connect` (or `login`) as a flow; returns its id at once.
+    /// Start `connect` (or `login`) as a flow; returns its id at once. A `login` to a server
+    /// whose sign-in is already under way gets that flow: one browser tab per server.
     pub fn start_connect(&self, request: ConnectRequest) -> String {
         let server = request
             .name
             .clone()
             .or_else(|| request.url.as_deref().map(crate::remote::default_name))
             .unwrap_or_default();
-        let (flow, id) = self.new_flow(&server);
+        let _one = self.inner.flows.opening.lock().expect("opening lock");
+        let flow = match self.running_flow(&server) {
+            Some(running) if request.login => running,
+            _ => self.spawn_connect(&server, request),
+        };
+        flow.view.lock().expect("flow lock").flow.clone()
+    }
+
+    /// The running flow for `server`, when one runs.
+    fn running_flow(&self, server: &str) -> Option<Arc<Flow>> {
+        let all = self.inner.flows.all.lock().expect("flows lock");
+        all.iter()
+            .rev()
+            .find(|f| {
+                let view = f.view.lock().expect("flow lock");
+                view.server == server && !view.finished
+            })
+            .cloned()
+    }
+
+    fn spawn_connect(&self, server: &str, request: ConnectRequest) -> Arc<Flow> {
+        let (flow, id) = self.new_flow(server);
         let hub = self.clone();
-        let flow_id = id.clone();
+        let running = flow.clone();
+        let server = server.to_owned();
         tokio::spawn(async move {
-            let report = hub.reporter(flow.clone(), flow_id);
+            let report = hub.reporter(flow.clone(), id);
             let outcome = connect(hub.paths(), hub.vault(), request, &report, &flow.cancel).await;
             match outcome {
                 Ok(done) => {
@@ -242,15 +289,75 @@ impl Hub {
                     if let Some(config) = done.config {
                         hub.apply(config);
                     }
+                    hub.inner
+                        .flows
+                        .given_up
+                        .lock()
+                        .expect("given-up lock")
+                        .remove(&name);
                     hub.finish(&flow, Ok(Some(done.connected)), false);
                 }
                 Err(err) => {
                     let cancelled = err.cancelled();
+                    hub.inner
+                        .flows
+                        .given_up
+                        .lock()
+                        .expect("given-up lock")
+                        .insert(server, std::time::Instant::now());
                     hub.finish(&flow, Err((err.to_string(), err.hint())), cancelled);
                 }
             }
         });
-        id
+        running
+    }
+
+    /// A new sign-in to `server` for a call that waits for one: the one under way, joined, or
+    /// a `login` started now. `Ok` once new credentials are in; otherwise why not, ending with
+    /// the `patchbay login` hint: it failed, was cancelled or did not finish within `limit`, or
+    /// one failed less than [`QUIET_AFTER_FAILURE`] ago (no new tab for every call after the
+    /// user declined one). A sign-in outlives the calls that gave up on it (it has its own
+    /// time-out), so finishing it late still counts.
+    pub(super) async fn signed_in(&self, server: &str, limit: Duration) -> Result<(), String> {
+        let hint = |why: String| {
+            format!("`{server}` needs a new sign-in and {why}: run `patchbay login {server}`")
+        };
+        let flow = {
+            let _one = self.inner.flows.opening.lock().expect("opening lock");
+            match self.running_flow(server) {
+                Some(running) => running,
+                None => {
+                    let given_up = self.inner.flows.given_up.lock().expect("given-up lock");
+                    if let Some(at) = given_up.get(server)
+                        && at.elapsed() < QUIET_AFTER_FAILURE
+                    {
+                        return Err(hint(format!(
+                            "the last one, {} s ago, did not succeed",
+                            at.elapsed().as_secs()
+                        )));
+                    }
+                    drop(given_up);
+                    let login = ConnectRequest {
+                        name: Some(server.to_owned()),
+                        login: true,
+                        ..ConnectRequest::default()
+                    };
+                    self.spawn_connect(server, login)
+                }
+            }
+        };
+        let in_time = tokio::time::timeout(limit, flow.finished()).await.is_ok();
+        let view = flow.view.lock().expect("flow lock").clone();
+        let why = match (in_time, view.error) {
+            (true, None) => return Ok(()),
+            (false, _) => format!(
+                "no sign-in finished within {}",
+                humantime::format_duration(limit)
+            ),
+            (true, Some(_)) if view.cancelled => "the sign-in was cancelled".to_owned(),
+            (true, Some(error)) => format!("the sign-in failed: {error}"),
+        };
+        Err(hint(why))
     }
 
     /// A flow's record.

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use rmcp::model::ServerJsonRpcMessage;
-use rmcp::model::{ProtocolVersion, ServerNotification, SubscriptionFilter};
+use rmcp::model::{ProtocolVersion, RequestId, ServerNotification, SubscriptionFilter};
 use rmcp::service::{
     ClientInitializeError, ClientLifecycleMode, ClientServiceExt, Peer, RoleClient, RunningService,
     ServiceExt,
@@ -267,6 +267,26 @@ impl Upstream {
         }))
     }
 
+    /// Whether its sign-in has lapsed (a rejected refresh, no tokens when the server asked for
+    /// them): a new sign-in mends it. Not after the user revoked the tokens on purpose.
+    pub fn sign_in_lapsed(&self) -> bool {
+        self.keeper
+            .as_ref()
+            .is_some_and(|k| k.state() == crate::oauth::TokenState::NeedsSignIn)
+    }
+
+    /// Whether it is a server whose sign-in may lapse (a remote one).
+    pub fn signs_in(&self) -> bool {
+        self.keeper.is_some()
+    }
+
+    /// Whether request `id`, sent at `since` or later, went unserved for want of a sign-in.
+    pub fn unserved_since(&self, id: &RequestId, since: Instant) -> bool {
+        self.keeper
+            .as_ref()
+            .is_some_and(|k| k.unserved_since(id, since))
+    }
+
     /// Why a call to it started at `since` failed for want of credentials or scope, when so.
     pub fn auth_failure_since(&self, since: std::time::Instant) -> Option<String> {
         self.keeper.as_ref()?.failure_since(since)
@@ -336,10 +356,9 @@ impl Upstream {
                     return Some(peer);
                 }
                 let now = *state.borrow_and_update();
-                if matches!(
-                    now,
-                    ServerState::Restarting | ServerState::Stopped | ServerState::NeedsSignIn
-                ) {
+                // Right after a sign-in the state still says so, on its way to `starting`.
+                let signed_out = now == ServerState::NeedsSignIn && self.sign_in_needed().is_some();
+                if matches!(now, ServerState::Restarting | ServerState::Stopped) || signed_out {
                     return None;
                 }
                 state.changed().await.ok()?;
