@@ -788,17 +788,34 @@ def test_refresh_without_a_new_refresh_token_keeps_the_old_one(bed: Bed) -> None
     )
 
 
+def hub_settings(bed: Bed, *lines: str) -> None:
+    """Put `lines` in the `[hub]` table of a sandbox whose config has none yet."""
+    config = bed.sandbox.config_file
+    rest = config.read_text() if config.exists() else ""
+    assert "[hub]" not in rest, rest
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("[hub]\n" + "".join(f"{line}\n" for line in lines) + rest)
+
+
+def revoke_at_the_provider(bed: Bed, authz: AuthServer, name: str) -> None:
+    """Revoke `name`'s refresh token at the provider, behind the hub's back (oidc-provider then
+    drops the whole grant: the access token too)."""
+    tokens = bed.keychain.tokens(name)
+    assert tokens is not None
+    form = {"token": tokens["refresh_token"], "token_type_hint": "refresh_token"}
+    revoked = as_client(authz, bed.keychain, "revocation_endpoint", form, tokens["client_id"])
+    assert revoked.status_code == 200, revoked.text
+
+
 async def test_refresh_token_revoked_behind_the_hubs_back_asks_for_login_and_login_restores(bed: Bed) -> None:
+    """With `sign_in_wait = "off"`, a call fails at once with the hint (the default waits)."""
     authz, mcp = bed.servers()
+    hub_settings(bed, 'sign_in_wait = "off"')
     hub = bed.start_hub()
     assert bed.events is not None
     bed.connected(mcp.url, "bed")
     await anyio.to_thread.run_sync(lambda: wait_server_running(bed.sandbox, "bed", timeout=READY_TIMEOUT))
-    tokens = bed.keychain.tokens("bed")
-    assert tokens is not None
-    form = {"token": tokens["refresh_token"], "token_type_hint": "refresh_token"}
-    revoked = as_client(authz, bed.keychain, "revocation_endpoint", form, tokens["client_id"])
-    assert revoked.status_code == 200, revoked.text  # oidc-provider drops the grant: the access token too
+    revoke_at_the_provider(bed, authz, "bed")
 
     async with mcp_session(hub.url, hub.secret) as session:
         with pytest.raises(MCPError, match=r"patchbay login bed"):
@@ -839,6 +856,86 @@ async def test_refresh_token_revoked_behind_the_hubs_back_asks_for_login_and_log
     async with mcp_session(hub.url, hub.secret) as session:
         assert text_of(await session.call_tool("bed__echo", {"text": "signed in again"})) == "signed in again"
     assert bed.token_row("bed")["state"] == "valid"
+
+
+WAITING_CALLS = 10
+
+
+async def echo_all(hub: Hub, heard: list[str]) -> list[str | BaseException]:
+    """`WAITING_CALLS` concurrent `bed__echo` calls over one session, the first asking for
+    progress (its messages go to `heard`): each call's text, or what it raised."""
+    outcomes: list[str | BaseException] = [""] * WAITING_CALLS
+
+    async def progressed(progress: float, total: float | None, message: str | None) -> None:
+        heard.append(message or "")
+
+    async with mcp_session(hub.url, hub.secret) as session:
+
+        async def one(i: int) -> None:
+            try:
+                result = await session.call_tool(
+                    "bed__echo", {"text": f"call {i}"}, progress_callback=progressed if i == 0 else None
+                )
+                outcomes[i] = text_of(result)
+            except Exception as err:  # noqa: BLE001 (each call's failure is the finding)
+                outcomes[i] = err
+
+        async with anyio.create_task_group() as group:
+            for i in range(WAITING_CALLS):
+                group.start_soon(one, i)
+    return outcomes
+
+
+async def test_calls_during_a_lapsed_sign_in_wait_for_one_browser_sign_in_and_then_succeed(bed: Bed) -> None:
+    """The refresh token revoked at the provider, then ten calls at once: they wait, the hub
+    opens exactly one sign-in in the browser (the scripted browser counts its runs), and every
+    call then succeeds, served once each; a caller that asked for progress hears why it waits."""
+    authz, mcp = bed.servers()
+    hub_settings(bed, 'sign_in_wait = "60s"')
+    hub = bed.start_hub()
+    bed.connected(mcp.url, "bed")
+    await anyio.to_thread.run_sync(lambda: wait_server_running(bed.sandbox, "bed", timeout=READY_TIMEOUT))
+    assert len(bed.browser.records("invoked")) == 1
+    revoke_at_the_provider(bed, authz, "bed")
+
+    heard: list[str] = []
+    outcomes = await echo_all(hub, heard)
+    assert outcomes == [f"call {i}" for i in range(WAITING_CALLS)], outcomes
+    assert len(bed.browser.records("invoked")) == 2, "exactly one browser sign-in for all the waiting calls"
+    assert len(authz.events("authorization")) == 2 and len(authz.token_events("authorization_code")) == 2
+    served = mcp.tool_calls("echo")
+    assert len(served) == WAITING_CALLS, f"each call served once, none twice: {served}"
+    assert any("sign in to `bed`: a browser window is open" in m for m in heard), heard
+    assert bed.token_row("bed")["state"] == "valid"
+
+
+async def test_calls_during_a_lapsed_sign_in_fail_together_when_it_is_declined(bed: Bed) -> None:
+    """The same ten calls, with the user declining the one sign-in the hub opens: all ten fail
+    with the `patchbay login` hint well within the bound, after one browser run; the next call
+    fails at once without opening another tab."""
+    authz, mcp = bed.servers()
+    bed.connected(mcp.url, "bed")  # without a hub: in-process, with the browser that consents
+    hub_settings(bed, 'sign_in_wait = "60s"')
+    bed.use_browser(mode="deny")  # the hub's sign-ins get the browser that declines
+    hub = bed.start_hub()
+    await anyio.to_thread.run_sync(lambda: wait_server_running(bed.sandbox, "bed", timeout=READY_TIMEOUT))
+    revoke_at_the_provider(bed, authz, "bed")
+
+    started = time.monotonic()
+    outcomes = await echo_all(hub, [])
+    took = time.monotonic() - started
+    assert all(isinstance(o, MCPError) for o in outcomes), outcomes
+    for failure in outcomes:
+        assert re.search(r"needs a new sign-in and the sign-in failed.*run `patchbay login bed`", str(failure)), failure
+    assert took < 60, f"the calls failed with the declined sign-in, not at the bound ({took:.1f} s)"
+    runs = bed.browser.records("invoked")
+    assert len(runs) == 2, f"one browser run for the hub's sign-in, after the CLI's: {runs}"
+    assert bed.browser.wait_done(2)[-1]["outcome"] == "denied"
+
+    async with mcp_session(hub.url, hub.secret) as session:
+        with pytest.raises(MCPError, match=r"the last one, \d+ s ago, did not succeed: run `patchbay login bed`"):
+            await session.call_tool("bed__echo", {"text": "right after"})
+    assert len(bed.browser.records("invoked")) == 2, "no new tab for a call right after the user declined"
 
 
 def test_tokens_refresh_reports_the_providers_rejection_and_asks_for_login(bed: Bed, where: str) -> None:
