@@ -31,11 +31,11 @@ export function mockTransport(): Transport {
   const emit = (event: HubEvent) => listeners.forEach((l) => l(event));
 
   const servers: ServerStatus[] = [
-    { name: 'everything', state: 'running', pid: 4242, uptime_secs: 360, tools: 11, restarts: 0, retry_in_ms: null, last_error: null, command: 'npx -y @modelcontextprotocol/server-everything' , kind: 'stdio', enabled: true },
-    { name: 'time', state: 'idle', pid: null, uptime_secs: null, tools: 2, restarts: 0, retry_in_ms: null, last_error: null, command: 'uvx mcp-server-time' , kind: 'stdio', enabled: true },
-    { name: 'flaky', state: 'restarting', pid: null, uptime_secs: null, tools: 3, restarts: 4, retry_in_ms: 4000, last_error: 'exited with status 1: ModuleNotFoundError: No module named `mcp`', command: 'python3 flaky.py' , kind: 'stdio', enabled: true },
-    { name: 'linear', state: 'needs_sign_in', pid: null, uptime_secs: null, tools: 0, restarts: 0, retry_in_ms: null, last_error: 'the provider rejected the refresh token (invalid_grant)', command: 'https://mcp.linear.app/mcp' , kind: 'remote', enabled: true },
-    { name: 'old', state: 'stopped', pid: null, uptime_secs: null, tools: 0, restarts: 0, retry_in_ms: null, last_error: 'disabled', command: 'node old.js' , kind: 'stdio', enabled: false },
+    { name: 'everything', state: 'running', pid: 4242, uptime_secs: 360, tools: 11, restarts: 0, retry_in_ms: null, last_error: null, command: 'npx -y @modelcontextprotocol/server-everything' , kind: 'stdio', enabled: true, tools_held: 0 },
+    { name: 'time', state: 'idle', pid: null, uptime_secs: null, tools: 2, restarts: 0, retry_in_ms: null, last_error: null, command: 'uvx mcp-server-time' , kind: 'stdio', enabled: true, tools_held: 0 },
+    { name: 'flaky', state: 'restarting', pid: null, uptime_secs: null, tools: 3, restarts: 4, retry_in_ms: 4000, last_error: 'exited with status 1: ModuleNotFoundError: No module named `mcp`', command: 'python3 flaky.py' , kind: 'stdio', enabled: true, tools_held: 0 },
+    { name: 'linear', state: 'needs_sign_in', pid: null, uptime_secs: null, tools: 0, restarts: 0, retry_in_ms: null, last_error: 'the provider rejected the refresh token (invalid_grant)', command: 'https://mcp.linear.app/mcp' , kind: 'remote', enabled: true, tools_held: 0 },
+    { name: 'old', state: 'stopped', pid: null, uptime_secs: null, tools: 0, restarts: 0, retry_in_ms: null, last_error: 'disabled', command: 'node old.js' , kind: 'stdio', enabled: false, tools_held: 0 },
   ];
   const tokens: TokenStatus[] = [
     { server: 'linear', url: 'https://mcp.linear.app/mcp', state: 'needs_sign_in', issuer: 'https://linear.app', client_id: 'pb-123', scopes: ['read'], expires_at: null, expires_in: null, refresh_token: false, header: null, message: 'the provider rejected the refresh token (invalid_grant)', actions: { refresh: false, revoke: true, sign_in: true } },
@@ -143,7 +143,7 @@ export function mockTransport(): Transport {
       const spec = a.server as NewServer;
       if (server(spec.name)) return fail(`a server named \`${spec.name}\` exists already`, 'conflict');
       const answer = added(spec, true);
-      servers.push({ name: spec.name, state: 'starting', pid: null, uptime_secs: null, tools: 0, restarts: 0, retry_in_ms: null, last_error: null, command: answer.command_line, kind: 'stdio', enabled: true });
+      servers.push({ name: spec.name, state: 'starting', pid: null, uptime_secs: null, tools: 0, restarts: 0, retry_in_ms: null, last_error: null, command: answer.command_line, kind: 'stdio', enabled: true, tools_held: 0 });
       setTimeout(() => {
         const s = server(spec.name);
         if (s) Object.assign(s, { state: 'running', pid: 5555, tools: 4 });
@@ -163,7 +163,7 @@ export function mockTransport(): Transport {
       if (!request.confirmed) return fail('nothing was added without `confirmed: true`');
       const plan = catalogPlan(request, true);
       if (!('name' in plan)) return plan;
-      servers.push({ name: plan.name, state: 'idle', pid: null, uptime_secs: null, tools: 0, restarts: 0, retry_in_ms: null, last_error: null, command: plan.command_line, kind: 'stdio', enabled: true });
+      servers.push({ name: plan.name, state: 'idle', pid: null, uptime_secs: null, tools: 0, restarts: 0, retry_in_ms: null, last_error: null, command: plan.command_line, kind: 'stdio', enabled: true, tools_held: 0 });
       emit({ kind: 'catalog_changed' });
       return plan;
     },

@@ -73,6 +73,44 @@ pub struct ToolEntry {
     pub description: Option<String>,
 }
 
+/// A tool whose definition changed since it was accepted, held back from clients
+/// (`GET /tool-changes`; see `hub::review`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ToolChange {
+    /// The server.
+    pub server: String,
+    /// The tool's name on that server.
+    pub tool: String,
+    /// What changed, field by field, in the order `title`, `description`, `inputSchema`, `outputSchema`, `annotations`.
+    pub fields: Vec<FieldChange>,
+}
+
+/// One field of a tool's definition, as accepted and as the server now says it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct FieldChange {
+    /// `title`, `description`, `inputSchema`, `outputSchema` or `annotations`.
+    pub field: String,
+    /// As accepted (none: it had none).
+    #[cfg_attr(feature = "ts", ts(type = "unknown"))]
+    pub before: Option<serde_json::Value>,
+    /// As the server now lists it (none: it has none).
+    #[cfg_attr(feature = "ts", ts(type = "unknown"))]
+    pub after: Option<serde_json::Value>,
+}
+
+/// The body of `POST /tool-changes/accept`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct AcceptToolChanges {
+    /// The server.
+    pub server: String,
+    /// The tools whose changes are accepted, by their names on the server; none: all of its.
+    #[serde(default)]
+    pub tools: Vec<String>,
+}
+
 /// The answer of `POST /servers`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -194,6 +232,10 @@ pub struct ServerStatus {
     /// Enabled in the config; a disabled server is `stopped` with the error `disabled`.
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
+    /// Its tools whose definitions changed and are held back until accepted
+    /// (`GET /api/v1/tool-changes`).
+    #[serde(default)]
+    pub tools_held: usize,
 }
 
 fn enabled_by_default() -> bool {
@@ -244,6 +286,7 @@ impl ServerStatus {
             command: config.command_line(),
             kind: ServerKind::of(config),
             enabled: config.enabled,
+            tools_held: 0,
         }
     }
 }
@@ -449,6 +492,8 @@ mod generated_types {
         super::CatalogSearch::export_all(config)?;
         super::CatalogRequest::export_all(config)?;
         super::CatalogPlan::export_all(config)?;
+        super::AcceptToolChanges::export_all(config)?;
+        super::ToolChange::export_all(config)?;
         crate::events::HubEvent::export_all(config)?;
         crate::config::NewServer::export_all(config)?;
         crate::config::profile::ProfileStatus::export_all(config)?;

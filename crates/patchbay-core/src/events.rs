@@ -68,6 +68,14 @@ pub enum HubEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
     },
+    /// A server changed the definitions of tools already accepted: they are held back from
+    /// clients until the user accepts the change (`GET /api/v1/tool-changes`).
+    ToolsHeld {
+        /// The server.
+        server: String,
+        /// The tools newly held, by their names on that server.
+        tools: Vec<String>,
+    },
     /// The reader fell behind and missed events (the control API's SSE `lagged`), or its stream
     /// was opened again: whatever it shows is to be read again.
     Lagged,
@@ -108,6 +116,7 @@ impl HubEvent {
             HubEvent::ClientDrift { .. } => "client_drift",
             HubEvent::SignIn { .. } => "sign_in",
             HubEvent::TokenState { .. } => "token_state",
+            HubEvent::ToolsHeld { .. } => "tools_held",
             HubEvent::Lagged => "lagged",
             HubEvent::Unknown => "unknown",
         }

@@ -53,6 +53,7 @@ pub mod catalog;
 pub mod endpoint;
 pub mod list_cache;
 mod relay;
+pub mod review;
 mod rounds;
 pub mod routes;
 mod sessions;
@@ -82,6 +83,9 @@ struct Inner {
     config: RwLock<Config>,
     upstreams: Mutex<BTreeMap<String, Arc<Upstream>>>,
     catalogs: Mutex<BTreeMap<String, Arc<ServerCatalog>>>,
+    /// Per server: its lists as it sent them and the tool changes held back from them
+    /// ([`review`]); only servers with changes held.
+    held: Mutex<BTreeMap<String, (ServerCatalog, Vec<review::ToolChange>)>>,
     catalog: RwLock<Arc<Catalog>>,
     sessions: Mutex<Vec<Peer<RoleServer>>>,
     /// Stateless (2026-07-28) clients' `subscriptions/listen` streams, each with its number.
@@ -120,6 +124,7 @@ impl Hub {
                 config: RwLock::new(Config::default()),
                 upstreams: Mutex::new(BTreeMap::new()),
                 catalogs: Mutex::new(BTreeMap::new()),
+                held: Mutex::new(BTreeMap::new()),
                 catalog: RwLock::new(Arc::new(Catalog::default())),
                 sessions: Mutex::new(Vec::new()),
                 listeners: Mutex::new(Vec::new()),
@@ -271,13 +276,18 @@ impl Hub {
     /// Every configured server's status, disabled ones included, in name order.
     pub fn statuses(&self) -> Vec<ServerStatus> {
         let config = self.config();
+        let held = self.inner.held.lock().expect("held lock");
         let upstreams = self.inner.upstreams.lock().expect("upstreams lock");
         config
             .servers
             .iter()
-            .map(|(name, server)| match upstreams.get(name) {
-                Some(up) => up.status(),
-                None => ServerStatus::not_running(name, server, None),
+            .map(|(name, server)| {
+                let mut status = match upstreams.get(name) {
+                    Some(up) => up.status(),
+                    None => ServerStatus::not_running(name, server, None),
+                };
+                status.tools_held = held.get(name).map_or(0, |(_, c)| c.len());
+                status
             })
             .collect()
     }
@@ -364,6 +374,7 @@ impl Hub {
             }
         }
         self.prune_keepers(&config);
+        let config_names: BTreeSet<String> = config.servers.keys().cloned().collect();
         *self.inner.config.write().expect("config lock") = config;
         {
             let mut first = self.inner.first_listing.lock().expect("first listing lock");
@@ -376,6 +387,14 @@ impl Hub {
             self.set_catalog(&name, catalog);
         }
         if !stopped.is_empty() {
+            let mut held = self.inner.held.lock().expect("held lock");
+            for name in &stopped {
+                held.remove(name);
+                if !config_names.contains(name) {
+                    review::forget(&self.inner.paths, name);
+                }
+            }
+            drop(held);
             let mut catalogs = self.inner.catalogs.lock().expect("catalogs lock");
             for name in &stopped {
                 catalogs.remove(name);
@@ -423,19 +442,102 @@ impl Hub {
         }
     }
 
+    /// Take in `server`'s lists: its tools reviewed ([`review`]), changed ones held back.
     fn set_catalog(&self, server: &str, catalog: ServerCatalog) {
         let stdio = self.upstream(server).filter(|u| u.config().url.is_none());
+        let mut served = catalog.clone();
+        let (tools, held) = review::review(&self.inner.paths, server, catalog.tools.clone());
+        served.tools = tools;
+        self.hold(server, catalog.clone(), held);
         let mut catalogs = self.inner.catalogs.lock().expect("catalogs lock");
-        if catalogs.get(server).is_some_and(|c| **c == catalog) {
+        if catalogs.get(server).is_some_and(|c| **c == served) {
             return;
         }
         if let Some(up) = stdio {
             let paths = &self.inner.paths;
             crate::hub::list_cache::store(paths, server, up.config(), &catalog, up.speaks_2026());
         }
-        catalogs.insert(server.to_owned(), Arc::new(catalog));
+        catalogs.insert(server.to_owned(), Arc::new(served));
         drop(catalogs);
         self.rebuild_catalog();
+    }
+
+    /// Keep `server`'s held tool changes, announcing ones not held before.
+    fn hold(&self, server: &str, lists: ServerCatalog, changes: Vec<review::ToolChange>) {
+        let mut held = self.inner.held.lock().expect("held lock");
+        if changes.is_empty() {
+            held.remove(server);
+            return;
+        }
+        let before = held.get(server).map(|(_, c)| c.clone()).unwrap_or_default();
+        let tools: Vec<String> = changes
+            .iter()
+            .filter(|c| !before.contains(c))
+            .map(|c| c.tool.clone())
+            .collect();
+        held.insert(server.to_owned(), (lists, changes));
+        drop(held);
+        if !tools.is_empty() {
+            tracing::warn!(
+                server,
+                ?tools,
+                "tool definitions changed: held back until accepted"
+            );
+            let _ = self.inner.events.send(HubEvent::ToolsHeld {
+                server: server.to_owned(),
+                tools,
+            });
+        }
+    }
+
+    /// Every tool change held back, by server.
+    pub fn tool_changes(&self) -> Vec<review::ToolChange> {
+        let held = self.inner.held.lock().expect("held lock");
+        held.values().flat_map(|(_, c)| c.iter().cloned()).collect()
+    }
+
+    /// Why `exposed` is not served, when it is a tool held back for a change.
+    pub(crate) fn held_tool(&self, exposed: &str) -> Option<String> {
+        let held = self.inner.held.lock().expect("held lock");
+        held.values().flat_map(|(_, c)| c.iter()).find_map(|c| {
+            (crate::names::exposed_name(&c.server, &c.tool) == exposed).then(|| {
+                format!(
+                    "tool `{exposed}` changed its definition since it was accepted and is held \
+                     back: review it with `patchbay tools changes`, then `patchbay tools accept \
+                     {} {}`",
+                    c.server, c.tool
+                )
+            })
+        })
+    }
+
+    /// Accept `server`'s changed tools named in `tools` (every held one when none are named)
+    /// and serve them; how many were accepted.
+    pub fn accept_tool_changes(&self, server: &str, tools: &[String]) -> Result<usize, String> {
+        let Some((lists, changes)) = self
+            .inner
+            .held
+            .lock()
+            .expect("held lock")
+            .get(server)
+            .cloned()
+        else {
+            return Err(format!("`{server}` has no tool changes waiting"));
+        };
+        let not_held: Vec<&String> = tools
+            .iter()
+            .filter(|t| !changes.iter().any(|c| &c.tool == *t))
+            .collect();
+        if let Some(name) = not_held.first() {
+            return Err(format!("`{server}`'s tool `{name}` has no change waiting"));
+        }
+        let names: Vec<String> = match tools.is_empty() {
+            true => changes.iter().map(|c| c.tool.clone()).collect(),
+            false => tools.to_vec(),
+        };
+        let count = review::accept(&self.inner.paths, server, &lists.tools, &names)?;
+        self.set_catalog(server, lists);
+        Ok(count)
     }
 
     /// Rebuild the merged snapshot and tell every session what changed.

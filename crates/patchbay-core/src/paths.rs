@@ -196,6 +196,11 @@ impl Paths {
     pub fn server_log(&self, server: &str) -> PathBuf {
         self.log_dir.join(format!("{server}.log"))
     }
+
+    /// The tool definitions accepted of `server` (`hub::review`).
+    pub fn accepted_tools(&self, server: &str) -> PathBuf {
+        self.state_dir.join("tools").join(format!("{server}.json"))
+    }
 }
 
 #[cfg(test)]

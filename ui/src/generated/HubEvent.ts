@@ -67,4 +67,12 @@ state: TokenState,
 /**
  * Why, for `needs_sign_in`.
  */
-message?: string | null, } | { "kind": "lagged" };
+message?: string | null, } | { "kind": "tools_held", 
+/**
+ * The server.
+ */
+server: string, 
+/**
+ * The tools newly held, by their names on that server.
+ */
+tools: Array<string>, } | { "kind": "lagged" };

@@ -49,4 +49,9 @@ kind: ServerKind,
 /**
  * Enabled in the config; a disabled server is `stopped` with the error `disabled`.
  */
-enabled: boolean, };
+enabled: boolean, 
+/**
+ * Its tools whose definitions changed and are held back until accepted
+ * (`GET /api/v1/tool-changes`).
+ */
+tools_held: number, };

@@ -1,6 +1,7 @@
 // Generated from the Rust types of the control API's contract (crates/patchbay-core/src/api.rs).
 // Do not edit: run scripts/gen-types.
 
+export type { AcceptToolChanges } from './AcceptToolChanges';
 export type { CallRecord } from './CallRecord';
 export type { CatalogEntry } from './CatalogEntry';
 export type { CatalogKind } from './CatalogKind';
@@ -13,6 +14,7 @@ export type { ClientStatus } from './ClientStatus';
 export type { ConnectRequest } from './ConnectRequest';
 export type { Connected } from './Connected';
 export type { EntryState } from './EntryState';
+export type { FieldChange } from './FieldChange';
 export type { FittingProfile } from './FittingProfile';
 export type { FlowView } from './FlowView';
 export type { Format } from './Format';
@@ -36,4 +38,5 @@ export type { StartMode } from './StartMode';
 export type { TokenActions } from './TokenActions';
 export type { TokenState } from './TokenState';
 export type { TokenStatus } from './TokenStatus';
+export type { ToolChange } from './ToolChange';
 export type { ToolEntry } from './ToolEntry';

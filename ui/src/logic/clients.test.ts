@@ -40,6 +40,7 @@ const server = (name: string, tools: number, disabled = false): ServerStatus => 
   command: name,
   kind: 'stdio',
   enabled: !disabled,
+  tools_held: 0,
 });
 
 describe('client states', () => {

@@ -23,6 +23,7 @@ const server = (name: string, over: Partial<ServerStatus> = {}): ServerStatus =>
   command: 'x',
   kind: 'stdio',
   enabled: true,
+  tools_held: 0,
   ...over,
 });
 

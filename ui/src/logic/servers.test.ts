@@ -30,6 +30,7 @@ const status = (over: Partial<ServerStatus>): ServerStatus => ({
   command: 'npx thing',
   kind: 'stdio',
   enabled: true,
+  tools_held: 0,
   ...over,
 });
 

@@ -14,8 +14,8 @@ let root: HTMLElement | null = null;
 let flow: FlowView;
 
 const servers: ServerStatus[] = [
-  { name: 'big', state: 'running', pid: 1, uptime_secs: 1, tools: 30, restarts: 0, retry_in_ms: null, last_error: null, command: 'big', kind: 'stdio', enabled: true },
-  { name: 'more', state: 'idle', pid: null, uptime_secs: null, tools: 20, restarts: 0, retry_in_ms: null, last_error: null, command: 'more', kind: 'stdio', enabled: true },
+  { name: 'big', state: 'running', pid: 1, uptime_secs: 1, tools: 30, restarts: 0, retry_in_ms: null, last_error: null, command: 'big', kind: 'stdio', enabled: true, tools_held: 0 },
+  { name: 'more', state: 'idle', pid: null, uptime_secs: null, tools: 20, restarts: 0, retry_in_ms: null, last_error: null, command: 'more', kind: 'stdio', enabled: true, tools_held: 0 },
 ];
 
 const token = (over: Partial<TokenStatus> = {}): TokenStatus => ({

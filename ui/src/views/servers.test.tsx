@@ -21,6 +21,7 @@ const server = (name: string, over: Partial<ServerStatus> = {}): ServerStatus =>
   command: `run-${name}`,
   kind: 'stdio',
   enabled: true,
+  tools_held: 0,
   ...over,
 });
 

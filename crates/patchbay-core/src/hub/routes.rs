@@ -35,6 +35,8 @@ pub fn routes(hub: Hub) -> Router {
         .route("/servers/{name}/disable", post(disable))
         .route("/servers/{name}/restart", post(restart))
         .route("/tools", get(tools))
+        .route("/tool-changes", get(tool_changes))
+        .route("/tool-changes/accept", post(accept_tool_changes))
         .route("/profiles", get(profiles))
         .route("/calls", get(calls))
         .route("/reload", post(reload))
@@ -666,6 +668,24 @@ async fn cancel_flow(State(hub): State<Hub>, Path(flow): Path<String>) -> Respon
         Json(json!({ "cancelled": flow })).into_response()
     } else {
         error(StatusCode::NOT_FOUND, format!("no sign-in `{flow}`"))
+    }
+}
+
+async fn tool_changes(State(hub): State<Hub>) -> Json<Vec<crate::hub::review::ToolChange>> {
+    Json(hub.tool_changes())
+}
+
+async fn accept_tool_changes(
+    State(hub): State<Hub>,
+    request: Result<Json<crate::api::AcceptToolChanges>, JsonRejection>,
+) -> Response {
+    let Json(request) = match request {
+        Ok(request) => request,
+        Err(rejection) => return bad_body(rejection),
+    };
+    match hub.accept_tool_changes(&request.server, &request.tools) {
+        Ok(accepted) => Json(json!({ "accepted": accepted })).into_response(),
+        Err(why) => error(StatusCode::CONFLICT, why),
     }
 }
 

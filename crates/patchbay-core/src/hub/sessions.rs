@@ -858,7 +858,10 @@ impl ServerHandler for HubService {
     ) -> Result<CallToolResponse, ErrorData> {
         let catalog = self.catalog_with(|c| c.tool(&request.name).is_some()).await;
         let route = catalog.tool(&request.name).cloned().ok_or_else(|| {
-            self.not_here("tool", &request.name, |c| c.tool(&request.name).is_some())
+            match self.hub.held_tool(&request.name) {
+                Some(held) => ErrorData::invalid_params(held, None),
+                None => self.not_here("tool", &request.name, |c| c.tool(&request.name).is_some()),
+            }
         })?;
         let started = std::time::Instant::now();
         let started_ms = std::time::SystemTime::now()

@@ -321,6 +321,7 @@ impl Upstream {
             command: self.config.command_line(),
             kind: ServerKind::of(&self.config),
             enabled: self.config.enabled,
+            tools_held: 0,
         }
     }
 
