@@ -202,7 +202,18 @@ pub fn run(command: Command) -> Result {
             lines,
             follow,
         } => logs(&paths, &name, lines, follow),
-        Command::Tools { json } => tools(&paths, json),
+        Command::Tools {
+            json,
+            command: None,
+        } => tools(&paths, json),
+        Command::Tools {
+            command: Some(crate::ToolsCommand::Changes { json }),
+            ..
+        } => review::changes(&paths, json),
+        Command::Tools {
+            command: Some(crate::ToolsCommand::Accept { server, tools }),
+            ..
+        } => review::accept(&paths, &server, &tools),
         Command::Reload => reload(&paths),
         Command::Doctor { json } => doctor(&paths, json),
         Command::Install {
@@ -225,6 +236,7 @@ pub fn run(command: Command) -> Result {
 mod catalog;
 mod clients;
 mod profile;
+mod review;
 mod signin;
 
 pub(crate) fn runtime() -> tokio::runtime::Runtime {
@@ -633,10 +645,15 @@ fn follow_file(path: &std::path::Path) -> Result {
     }
 }
 
-fn tools(paths: &Paths, json: bool) -> Result {
-    let found = discovery::find_running(paths).ok_or_else(|| {
+/// The running hub, or the failure saying to start one.
+fn running_hub(paths: &Paths) -> Result<Discovery> {
+    discovery::find_running(paths).ok_or_else(|| {
         Failure::new(Kind::Hub, "the hub is not running").hint("start it with `patchbay serve`")
-    })?;
+    })
+}
+
+fn tools(paths: &Paths, json: bool) -> Result {
+    let found = running_hub(paths)?;
     let entries: Vec<ToolEntry> = runtime()
         .block_on(async { control::Client::new(&found)?.get("/tools").await })
         .map_err(client_failure)?;
@@ -660,9 +677,7 @@ fn tools(paths: &Paths, json: bool) -> Result {
 }
 
 fn reload(paths: &Paths) -> Result {
-    let found = discovery::find_running(paths).ok_or_else(|| {
-        Failure::new(Kind::Hub, "the hub is not running").hint("start it with `patchbay serve`")
-    })?;
+    let found = running_hub(paths)?;
     runtime()
         .block_on(async { control::Client::new(&found)?.post("/reload").await })
         .map_err(client_failure)?;

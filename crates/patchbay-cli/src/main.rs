@@ -221,11 +221,14 @@ enum Command {
         #[arg(long, short = 'f')]
         follow: bool,
     },
-    /// List the tools the hub serves, with the server each comes from.
+    /// List the tools the hub serves, with the server each comes from; review and accept
+    /// tools held back because their server changed them.
     Tools {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        #[command(subcommand)]
+        command: Option<ToolsCommand>,
     },
     /// Tell the running hub to re-read the config file now.
     Reload,
@@ -330,6 +333,25 @@ enum GrantArg {
     AuthorizationCode,
     /// The client on its own.
     ClientCredentials,
+}
+
+#[derive(Debug, Subcommand)]
+enum ToolsCommand {
+    /// The tools held back because their server changed their definitions since they were
+    /// accepted, with what changed (description, schemas, ...).
+    Changes {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Accept SERVER's changed tools (all of its held ones, or those named): clients get them
+    /// again, as they are now.
+    Accept {
+        /// The server.
+        server: String,
+        /// Tools by their names on the server; none: all of its held ones.
+        tools: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
