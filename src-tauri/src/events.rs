@@ -70,6 +70,9 @@ async fn on_event(app: &AppHandle, event: HubEvent) {
     if let Some(body) = sign_in_notice(&event) {
         notify(app, "Patchbay: sign in again", &body);
     }
+    if let Some(body) = held_notice(&event) {
+        notify(app, "Patchbay: tools changed", &body);
+    }
     if changes_menu(&event) {
         crate::tray::refresh(app).await;
     }
@@ -95,6 +98,21 @@ fn sign_in_notice(event: &HubEvent) -> Option<String> {
     let why = message.as_deref().unwrap_or("its sign-in expired");
     Some(format!(
         "`{server}` needs a new sign-in ({why}); use \"Sign in again\" in the tray"
+    ))
+}
+
+/// The notification tools held back for a change raise.
+fn held_notice(event: &HubEvent) -> Option<String> {
+    let HubEvent::ToolsHeld { server, tools } = event else {
+        return None;
+    };
+    let what = match tools.as_slice() {
+        [one] => format!("tool `{one}`"),
+        many => format!("{} tools", many.len()),
+    };
+    Some(format!(
+        "`{server}` changed {what} since you accepted it; it is held back from your clients \
+         until you review the change in the window"
     ))
 }
 
@@ -139,6 +157,22 @@ mod tests {
         );
         assert_eq!(sign_in_notice(&token(TokenState::Valid, None)), None);
         assert_eq!(sign_in_notice(&HubEvent::CatalogChanged), None);
+    }
+
+    #[test]
+    fn held_tools_raise_a_notification_naming_them() {
+        let held = |tools: &[&str]| HubEvent::ToolsHeld {
+            server: "files".into(),
+            tools: tools.iter().map(|t| t.to_string()).collect(),
+        };
+        let one = held_notice(&held(&["read"])).unwrap();
+        assert!(
+            one.starts_with("`files` changed tool `read` since"),
+            "{one}"
+        );
+        let two = held_notice(&held(&["read", "write"])).unwrap();
+        assert!(two.starts_with("`files` changed 2 tools since"), "{two}");
+        assert_eq!(held_notice(&HubEvent::CatalogChanged), None);
     }
 
     #[test]

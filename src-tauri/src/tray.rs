@@ -218,7 +218,11 @@ fn server_line(server: &ServerStatus) -> String {
         1 => "1 tool".to_owned(),
         n => format!("{n} tools"),
     };
-    format!("{}: {} ({tools})", server.name, server.state.as_str())
+    let held = match server.tools_held {
+        0 => String::new(),
+        n => format!(", {n} changed: review in the window"),
+    };
+    format!("{}: {} ({tools}{held})", server.name, server.state.as_str())
 }
 
 fn remote_submenu(
@@ -367,6 +371,19 @@ mod tests {
             actions: TokenActions::of(state, true),
             grant: None,
         }
+    }
+
+    #[test]
+    fn a_server_line_says_when_changed_tools_are_held() {
+        let config = patchbay_core::config::ServerConfig::new("npx", vec!["server".into()]);
+        let mut server = ServerStatus::not_running("files", &config, None);
+        server.tools = 3;
+        assert_eq!(server_line(&server), "files: stopped (3 tools)");
+        server.tools_held = 1;
+        assert_eq!(
+            server_line(&server),
+            "files: stopped (3 tools, 1 changed: review in the window)"
+        );
     }
 
     #[test]
