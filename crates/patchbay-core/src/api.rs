@@ -401,7 +401,6 @@ pub struct CatalogRequest {
 
 /// The body of `POST /catalog/link`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct LinkRequest {
     /// The install link, as opened.
