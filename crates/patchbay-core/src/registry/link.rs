@@ -54,7 +54,7 @@ pub enum Link {
         version: Option<String>,
     },
     /// A server described whole; its `name` is the suggested local name.
-    Server(ServerDetail),
+    Server(Box<ServerDetail>),
 }
 
 /// Why a link is refused.
@@ -144,7 +144,7 @@ pub fn parse(text: &str) -> Result<Link, LinkError> {
                     "`version` goes with a registry name, not with `server`".into(),
                 ));
             }
-            Link::Server(described(&server, name)?)
+            Link::Server(Box::new(described(&server, name)?))
         }
         (None, Some(name)) => {
             let version = params.remove("version");
@@ -246,7 +246,10 @@ impl Link {
         match self {
             Link::Registry { name, version } => registries.get(&name, version.as_deref()).await,
             Link::Server(server) => Ok(Found {
-                record: ServerResponse { server, meta: None },
+                record: ServerResponse {
+                    server: *server,
+                    meta: None,
+                },
                 registry: FROM_LINK.into(),
             }),
         }
@@ -307,7 +310,7 @@ mod tests {
 
     fn detail(link: &str) -> ServerDetail {
         match parse(link).unwrap() {
-            Link::Server(detail) => detail,
+            Link::Server(detail) => *detail,
             other => panic!("a described server, not {other:?}"),
         }
     }
