@@ -428,3 +428,19 @@ def test_window_opens_an_install_link_from_the_desktop_on_the_consent_view(sandb
         assert not window.present("browse-consent")
         assert_screenshot(window.screenshot("install-link-refused"))
     assert sandbox.config_file.read_bytes() == before, "nothing saved"
+
+
+def test_window_started_by_an_install_link_opens_on_its_consent_view(sandbox: Sandbox) -> None:
+    """No app running: the launcher starts it with the link as its only argument (the desktop
+    entry's `%u`); its window opens on the link's consent view."""
+    description = {"command": "python3", "args": ["-m", "probe"], "ask_env": ["REGION"]}
+    link = "patchbay://install?v=1&name=probe&server=" + base64.urlsafe_b64encode(
+        json.dumps(description).encode()).decode().rstrip("=")
+    sandbox.config_file.write_text("[hub]\nport = 0\n")
+    before = sandbox.config_file.read_bytes()
+    with app_window(sandbox, link) as window:
+        window.wait_for("browse-consent", UI_TIMEOUT * 2, data_origin="link")
+        assert window.prop("browse-answer-0", "type") == "text", "a plain value, asked in the open"
+        window.click("browse-cancel")
+        assert not window.present("browse-consent")
+    assert sandbox.config_file.read_bytes() == before, "declining saved nothing"
