@@ -9,7 +9,7 @@ use std::io::{IsTerminal, Read, Write};
 use patchbay_core::config::{Config, ConfigError};
 use patchbay_core::oauth::connect::ConnectRequest;
 use patchbay_core::paths::Paths;
-use patchbay_core::registry::link::{self, LinkError};
+use patchbay_core::registry::link::{self, Link, LinkError};
 use patchbay_core::registry::plan::{self, AddingError, PlanError, Question, Way};
 use patchbay_core::registry::record::ServerDetail;
 use patchbay_core::registry::{Found, Registries, RegistryError};
@@ -211,9 +211,12 @@ pub(super) fn add(
     yes: bool,
 ) -> Result {
     // A link is read first: a hostile one is refused for what it is, terminal or not.
-    let linked = match wanted {
-        Wanted::Link(text) => Some(link::parse(text).map_err(link_failure)?),
-        Wanted::Registry { .. } => None,
+    let wanted = match wanted {
+        Wanted::Link(text) => link::parse(text).map_err(link_failure)?,
+        Wanted::Registry { name, version } => Link::Registry {
+            name: name.to_owned(),
+            version: version.map(str::to_owned),
+        },
     };
     let asking = std::io::stdin().is_terminal();
     if !yes && !asking {
@@ -224,14 +227,9 @@ pub(super) fn add(
         .hint("pass `--yes` to approve from a script (values the record asks for are read from stdin)"));
     }
     let config = load_config(paths)?;
-    let found = match (wanted, linked) {
-        (_, Some(linked)) => runtime().block_on(linked.resolve(&registries(&config))),
-        (Wanted::Registry { name, version }, None) => {
-            runtime().block_on(registries(&config).get(name, version))
-        }
-        (Wanted::Link(_), None) => unreachable!("a link is read above"),
-    }
-    .map_err(registry_failure)?;
+    let found = runtime()
+        .block_on(wanted.resolve(&registries(&config)))
+        .map_err(registry_failure)?;
     let detail = &found.record.server;
     let way = plan::choose(detail).map_err(plan_failure)?;
     if let Way::Remote(remote) = way {
