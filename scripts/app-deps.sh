@@ -3,7 +3,8 @@
 #
 #   Debian packages (when missing): WebKitGTK 4.1 and GTK headers, the tray (Ayatana
 #   AppIndicator), librsvg, libxdo (the tray's menus), Xvfb (a display for the window tests),
-#   WebKitWebDriver (webkit2gtk-driver), dbus-daemon (a private session bus).
+#   WebKitWebDriver (webkit2gtk-driver), dbus-daemon (a private session bus), xdg-utils and
+#   desktop-file-utils (the install-link test opens `patchbay://` through the desktop entry).
 #   $PATCHBAY_APP_TOOLS (default <repo>/.cache/app-tools):
 #     node_modules/.bin/tauri   the Tauri CLI (npm @tauri-apps/cli, pinned below) that bundles the app
 #     bin/tauri-driver          the WebDriver proxy the window tests drive the app through (crates.io, pinned)
@@ -22,7 +23,7 @@ log() { printf 'app-deps: %s\n' "$*" >&2; }
 ensure_apt() {
     [[ $(uname -s) == Linux ]] || return 0
     local wanted=(libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
-        xvfb webkit2gtk-driver dbus-daemon file scrot) missing=()
+        xvfb webkit2gtk-driver dbus-daemon file scrot xdg-utils desktop-file-utils) missing=()
     for pkg in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
     done

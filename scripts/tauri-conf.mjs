@@ -17,6 +17,7 @@ const fromAppDir = (path) => `../${path}`;
 
 conf.build.frontendDist = fromAppDir(conf.build.frontendDist);
 conf.bundle.icon = conf.bundle.icon.map(fromAppDir);
+conf.bundle.linux.deb.desktopTemplate = fromAppDir(conf.bundle.linux.deb.desktopTemplate);
 conf.bundle.externalBin = ["binaries/patchbay"];
 
 writeFileSync(join(repo, "src-tauri", "tauri.conf.json"), `${JSON.stringify(conf, null, 2)}\n`);

@@ -9,6 +9,8 @@ const COMMANDS: &[&str] = &[
     "search_catalog",
     "preview_catalog",
     "add_from_catalog",
+    "preview_link",
+    "take_install_link",
     "remove_server",
     "set_server_enabled",
     "server_logs",

@@ -10,8 +10,8 @@
 use patchbay_core::api::FlowView;
 use patchbay_core::api::ServerStatus;
 use patchbay_core::api::{
-    CatalogPlan, CatalogRequest, CatalogSearch, ClientChange, HubStatus, InstallRequest,
-    RestoreRequest, ServerAdded, ToolEntry,
+    CatalogEntry, CatalogPlan, CatalogRequest, CatalogSearch, ClientChange, HubStatus,
+    InstallRequest, RestoreRequest, ServerAdded, ToolEntry,
 };
 use patchbay_core::config::NewServer;
 use patchbay_core::config::profile::ProfileStatus;
@@ -80,6 +80,19 @@ pub async fn preview_catalog(
 ) -> Answer<CatalogPlan> {
     hub.call(|c| async move { c.preview_catalog(&request).await })
         .await
+}
+
+/// The catalogue entry an install link adds, read by the hub's parser; nothing saved.
+#[tauri::command]
+pub async fn preview_link(hub: State<'_, HubConnection>, link: String) -> Answer<CatalogEntry> {
+    hub.call(|c| async move { c.preview_link(&link).await })
+        .await
+}
+
+/// The install link the app was opened with and the window has not taken yet.
+#[tauri::command]
+pub fn take_install_link(pending: State<'_, crate::links::Pending>) -> Option<String> {
+    pending.take()
 }
 
 #[tauri::command]

@@ -3,7 +3,8 @@
 //! Wiring only: the hub runs in its own process (`patchbay serve`, found or started by
 //! [`hub::HubConnection`]); the commands ([`commands`]) and the tray ([`tray`]) call its control API;
 //! its event stream ([`events`]) feeds both. `--tray` starts with no window (start at login
-//! uses it); a second start opens the first one's window.
+//! uses it); a second start opens the first one's window. An install link (`patchbay://`,
+//! [`links`]) opens the window on its consent view, in the running instance when there is one.
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
@@ -12,6 +13,7 @@ mod engine;
 mod error;
 mod events;
 mod hub;
+mod links;
 mod tray;
 mod window;
 
@@ -43,11 +45,13 @@ fn main() {
     };
     let tray_only = std::env::args().any(|a| a == TRAY_ONLY);
     let app = tauri::Builder::default()
+        // First: with its `deep-link` feature, a second start's link reaches this instance.
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
             if let Err(err) = window::open(app) {
                 tracing::warn!("cannot open the window: {err}");
             }
         }))
+        .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_autostart::init(
             MacosLauncher::LaunchAgent,
             Some(vec![TRAY_ONLY]),
@@ -63,6 +67,8 @@ fn main() {
             commands::search_catalog,
             commands::preview_catalog,
             commands::add_from_catalog,
+            commands::preview_link,
+            commands::take_install_link,
             commands::remove_server,
             commands::set_server_enabled,
             commands::server_logs,
@@ -86,7 +92,8 @@ fn main() {
         .setup(move |app| {
             tray::create(app.handle())?;
             events::spawn(app.handle().clone());
-            if !tray_only {
+            links::follow(app.handle());
+            if !tray_only || links::waiting(app.handle()) {
                 window::open(app.handle())?;
             }
             Ok(())

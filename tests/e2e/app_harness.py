@@ -21,7 +21,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +215,8 @@ class Window:
     session: str
     http: httpx2.Client
     display: str = ""
+    # The environment the app runs with: what another process needs to reach it (xdg-open).
+    env: dict[str, str] = field(default_factory=dict)
 
     def command(self, command: str, /, **args: Any) -> Any:
         """Call one of the app's commands through the window's IPC; returns its answer or raises
@@ -475,7 +477,7 @@ def app_window(sandbox: Sandbox, *app_args: str, env: dict[str, str] | None = No
             response = http.post(f"{url}/session", json=caps)
             assert response.status_code == 200, f"no WebDriver session: {response.text}\n{log.read_text(errors='replace')}"
             session = response.json()["value"]["sessionId"]
-            window = Window(url, session, http, desk.display)
+            window = Window(url, session, http, desk.display, env)
             wait_until(
                 lambda: window.eval("!!(window.__TAURI_INTERNALS__ && document.readyState === 'complete')"),
                 START_TIMEOUT,

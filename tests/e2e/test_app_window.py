@@ -12,15 +12,18 @@ of the window that shows something.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import subprocess
 import time
 import zlib
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
-from app_harness import UI_TIMEOUT, CommandError, app_window, png_size
+from app_harness import UI_TIMEOUT, CommandError, app_bin, app_window, png_size
 from oauth_bed import AuthServer, ResourceServer, ScriptedBrowser
 from patchbay_harness import PEERS, Sandbox, everything_cmd, mcp_session, server_status, wait_for_hub, wait_until
 
@@ -345,3 +348,99 @@ def test_window_browses_the_catalogue_and_adds_a_server_after_its_consent_view(s
                 assert not result.is_error and result.content[0].text == "Echo: browsed", result
 
         anyio.run(call)
+
+
+def register_desktop_entry(sandbox: Sandbox, app: str) -> Path:
+    """The built package's desktop entry, its `Exec` pointed at the app under test, made the
+    `patchbay://` handler of the sandbox's desktop (its XDG_DATA_HOME and XDG_CONFIG_HOME), as
+    installing the package and `xdg-mime default` do for a user."""
+    deb = Path(app).parent / "bundle" / "deb"
+    debs = sorted(deb.glob("Patchbay_*.deb"), key=lambda p: p.stat().st_mtime)
+    if not debs:
+        pytest.fail(f"no Patchbay_*.deb in {deb}: run `scripts/app-build --debug deb`", pytrace=False)
+    unpacked = sandbox.root / "deb-root"
+    subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(unpacked)], check=True, timeout=60)
+    [entry] = list((unpacked / "usr" / "share" / "applications").glob("*.desktop"))
+    text = entry.read_text()
+    assert re.search(r"^MimeType=.*x-scheme-handler/patchbay;", text, re.M), f"the entry handles patchbay://:\n{text}"
+    exec_line = re.search(r"^Exec=(\S+)(.*)$", text, re.M)
+    assert exec_line and "%u" in exec_line.group(2).lower(), f"the entry passes the link on:\n{text}"
+    applications = Path(sandbox.env["XDG_DATA_HOME"]) / "applications"
+    applications.mkdir(parents=True, exist_ok=True)
+    mine = applications / entry.name
+    mine.write_text(text.replace(f"Exec={exec_line.group(1)}", f"Exec={app}"))
+    env = {**sandbox.env, "XDG_DATA_DIRS": str(Path(sandbox.env["XDG_DATA_HOME"]))}
+    for cmd in (["update-desktop-database", str(applications)],
+                ["xdg-mime", "default", entry.name, "x-scheme-handler/patchbay"]):
+        subprocess.run(cmd, env=env, check=True, timeout=30, capture_output=True)
+    found = subprocess.run(["xdg-mime", "query", "default", "x-scheme-handler/patchbay"], env=env,
+                           capture_output=True, text=True, timeout=30)
+    assert found.stdout.strip() == entry.name, f"xdg-mime: {found.stdout!r} {found.stderr!r}"
+    return mine
+
+
+def xdg_open(window: Any, link: str) -> None:
+    """Open `link` as a click in a browser does: xdg-open, on the app's desktop."""
+    env = {**window.env, "XDG_DATA_DIRS": window.env["XDG_DATA_HOME"]}
+    for name in ("XDG_CURRENT_DESKTOP", "DESKTOP_SESSION", "KDE_FULL_SESSION", "GNOME_DESKTOP_SESSION_ID"):
+        env.pop(name, None)
+    opened = subprocess.run(["xdg-open", link], env=env, capture_output=True, text=True, timeout=60)
+    assert opened.returncode == 0, f"xdg-open: {opened.returncode} {opened.stderr}"
+
+
+def test_window_opens_an_install_link_from_the_desktop_on_the_consent_view(sandbox: Sandbox, tmp_path: Path) -> None:
+    """`xdg-open 'patchbay://install?...'` through the package's desktop entry reaches the
+    running app (the single-instance plugin forwards the second start's link): Browse's consent
+    view, marked from a link, asking the link's secret; Cancel saves nothing. A hostile link
+    opened the same way is shown refused, with the hub's reason."""
+    origin = Sandbox(tmp_path / "origin")
+    added = origin.run_cli("add", "probe", "--yes", "--secret-env", "API_KEY", "--", "python3", "-m", "probe")
+    assert added.returncode == 0, added.stderr
+    link = origin.run_cli("link", "probe").stdout.strip()
+    assert link.startswith("patchbay://install?v=1&"), link
+    sandbox.config_file.write_text("[hub]\nport = 0\n")
+    before = sandbox.config_file.read_bytes()
+    register_desktop_entry(sandbox, app_bin())
+
+    with app_window(sandbox) as window:
+        window.find("page-servers")
+        xdg_open(window, link)
+        window.wait_for("browse-consent", UI_TIMEOUT * 2, data_origin="link")
+        assert "From a link" in window.text("browse-from-link")
+        assert window.prop("browse-answer-0", "type") == "password", "the link's secret is asked, hidden"
+        assert not window.present("browse-answer-1"), "one value asked"
+        window.type("browse-answer-0", "not-kept")
+        window.click("browse-preview")
+        window.wait_for("browse-command-line", contains="python3 -m probe")
+        assert "your user's rights" in window.text("browse-warning")
+        window.click("browse-cancel")
+        assert not window.present("browse-consent")
+        assert sandbox.config_file.read_bytes() == before, "declining saved nothing"
+        sandbox.env["DBUS_SESSION_BUS_ADDRESS"] = window.env["DBUS_SESSION_BUS_ADDRESS"]  # the app's keychain
+        listed = sandbox.run_cli("secret", "list", "--json")
+        assert listed.returncode == 0 and not json.loads(listed.stdout), f"and kept no secret: {listed.stdout}{listed.stderr}"
+
+        hostile = "patchbay://install?v=1&name=x&server=" + base64.urlsafe_b64encode(
+            json.dumps({"command": "sh", "args": ["-c", "id; touch pwned"]}).encode()).decode().rstrip("=")
+        xdg_open(window, hostile)
+        refused = window.wait_for("browse-link-refused", UI_TIMEOUT * 2, contains="shell metacharacter")
+        assert "nothing was added" in refused, refused
+        assert not window.present("browse-consent")
+        assert_screenshot(window.screenshot("install-link-refused"))
+    assert sandbox.config_file.read_bytes() == before, "nothing saved"
+
+
+def test_window_started_by_an_install_link_opens_on_its_consent_view(sandbox: Sandbox) -> None:
+    """No app running: the launcher starts it with the link as its only argument (the desktop
+    entry's `%u`); its window opens on the link's consent view."""
+    description = {"command": "python3", "args": ["-m", "probe"], "ask_env": ["REGION"]}
+    link = "patchbay://install?v=1&name=probe&server=" + base64.urlsafe_b64encode(
+        json.dumps(description).encode()).decode().rstrip("=")
+    sandbox.config_file.write_text("[hub]\nport = 0\n")
+    before = sandbox.config_file.read_bytes()
+    with app_window(sandbox, link) as window:
+        window.wait_for("browse-consent", UI_TIMEOUT * 2, data_origin="link")
+        assert window.prop("browse-answer-0", "type") == "text", "a plain value, asked in the open"
+        window.click("browse-cancel")
+        assert not window.present("browse-consent")
+    assert sandbox.config_file.read_bytes() == before, "declining saved nothing"

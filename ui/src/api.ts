@@ -20,6 +20,7 @@ import { parseHubEvent } from './logic/events';
 import type {
   ApiError,
   CallRecord,
+  CatalogEntry,
   CatalogPlan,
   CatalogRequest,
   CatalogSearch,
@@ -42,6 +43,9 @@ import type {
 
 /** The Tauri event carrying hub events. */
 export const HUB_EVENT = 'hub-event';
+
+/** The Tauri event saying an install link was opened ({@link api.takeInstallLink} reads it). */
+export const INSTALL_LINK_EVENT = 'install-link';
 
 /** What the API needs from the shell: one call, one subscription. */
 export interface Transport {
@@ -141,6 +145,14 @@ export const api = {
   /** Add a catalogue entry the user said yes to (`confirmed: true`). */
   addFromCatalog: (request: CatalogRequest) =>
     call<CatalogPlan>('add_from_catalog', { request: { ...request, confirmed: true } }),
+  /** The catalogue entry an install link adds, read by the hub (a malformed or hostile link
+   * rejects with the refusal); preview and add then take `link` in their request. */
+  previewLink: (link: string) => call<CatalogEntry>('preview_link', { link }),
+  /** The install link the app was opened with, once (null when none waits). */
+  takeInstallLink: async () => {
+    const link = await call<unknown>('take_install_link');
+    return typeof link === 'string' ? link : null;
+  },
   listClients: () => call<ClientStatus[]>('list_clients'),
   listProfiles: () => call<ProfileStatus[]>('list_profiles'),
   /** Add or repair Patchbay's entry; `profile` serves the client that profile only, `direct`
@@ -175,3 +187,9 @@ export const api = {
 };
 
 export type Api = typeof api;
+
+/** Call `handler` when an install link is opened. Resolves to the unsubscribe. */
+export async function onInstallLink(handler: () => void): Promise<() => void> {
+  const t = await transport;
+  return t.listen(INSTALL_LINK_EVENT, () => handler());
+}

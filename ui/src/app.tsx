@@ -5,7 +5,7 @@
  */
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 
-import { api } from './api';
+import { api, onInstallLink } from './api';
 import { errorMessage } from './logic/errors';
 import {
   applyClientDrift,
@@ -58,6 +58,7 @@ export function App(props: { initialPage?: PageId }) {
   const [configError, setConfigError] = useState<string | null>(null);
   const [autostart, setAutostart] = useState<{ on: boolean | null; error: string | null }>({ on: null, error: null });
   const [flow, setFlow] = useState<TrackedFlow | null>(null);
+  const [link, setLink] = useState<string | null>(null);
 
   const servers = useResource(api.listServers);
   const tokens = useResource(api.listTokens);
@@ -81,6 +82,33 @@ export function App(props: { initialPage?: PageId }) {
       (on) => setAutostart({ on, error: null }),
       (err) => setAutostart({ on: null, error: errorMessage(err) }),
     );
+  }, []);
+
+  // An install link the app was opened with, now or later: Browse shows its consent view.
+  useEffect(() => {
+    const take = () =>
+      api.takeInstallLink().then(
+        (opened) => {
+          if (opened === null) return;
+          setLink(opened);
+          setPage('browse');
+        },
+        () => undefined,
+      );
+    void take();
+    let unlisten: (() => void) | null = null;
+    let gone = false;
+    onInstallLink(() => void take()).then(
+      (stop) => {
+        if (gone) stop();
+        else unlisten = stop;
+      },
+      () => undefined,
+    );
+    return () => {
+      gone = true;
+      unlisten?.();
+    };
   }, []);
 
   // Each page's list is read when the page opens.
@@ -292,7 +320,9 @@ export function App(props: { initialPage?: PageId }) {
             </div>
           )}
           {page === 'servers' && <ServersPage servers={servers} />}
-          {page === 'browse' && <BrowsePage onAdded={() => void servers.reload()} />}
+          {page === 'browse' && (
+            <BrowsePage link={link} onLinkDone={() => setLink(null)} onAdded={() => void servers.reload()} />
+          )}
           {page === 'connect' && (
             <ConnectPage flow={flow?.origin === 'connect' ? flow : null} onStarted={(id) => startFlow(id, 'connect')} />
           )}

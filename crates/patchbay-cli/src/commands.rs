@@ -56,8 +56,24 @@ pub fn run(command: Command) -> Result {
             ..
         } => catalog::add(
             &paths,
-            &registry_name,
-            version.as_deref(),
+            catalog::Wanted::Registry {
+                name: &registry_name,
+                version: version.as_deref(),
+            },
+            local_name.or(name),
+            disabled,
+            yes,
+        ),
+        Command::Add {
+            link: Some(link),
+            name,
+            local_name,
+            disabled,
+            yes,
+            ..
+        } => catalog::add(
+            &paths,
+            catalog::Wanted::Link(&link),
             local_name.or(name),
             disabled,
             yes,
@@ -80,6 +96,7 @@ pub fn run(command: Command) -> Result {
             })?;
             add(&paths, name, (env, secret_env), cwd, disabled, yes, command)
         }
+        Command::Link { name, env_values } => catalog::link(&paths, &name, env_values),
         Command::Search { term, json } => catalog::search(&paths, &term, json),
         Command::Outdated { json } => catalog::outdated(&paths, json),
         Command::Update { name, yes } => catalog::update(&paths, &name, yes),

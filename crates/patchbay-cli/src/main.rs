@@ -35,8 +35,9 @@ enum Command {
     ///
     /// From the registry, the values the record asks for (required arguments and environment
     /// variables) are prompted for, or read from stdin one per line in the order `patchbay
-    /// show` lists them; secret ones go to the keychain.
-    #[command(group(clap::ArgGroup::new("what").required(true).args(["command", "from_registry"])))]
+    /// show` lists them; secret ones go to the keychain. From an install link (`--link`,
+    /// `patchbay link NAME` makes one): the same, asking the values the link leaves open.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["command", "from_registry", "link"])))]
     Add {
         /// Server name: letters, digits, `-`, `_`; it prefixes every tool (`NAME__tool`).
         /// From the registry: default the last part of the registry name, made unique.
@@ -48,12 +49,14 @@ enum Command {
         /// With `--from-registry`: this version instead of the latest.
         #[arg(long, requires = "from_registry")]
         version: Option<String>,
-        /// With `--from-registry`: the local server name (same as NAME).
+        /// An install link (`patchbay://install?v=1&...`) naming the server to add.
+        #[arg(long, value_name = "LINK", conflicts_with_all = ["command", "env", "secret_env", "cwd", "from_registry"])]
+        link: Option<String>,
+        /// With `--from-registry` or `--link`: the local server name (same as NAME).
         #[arg(
             long = "name",
             value_name = "NAME",
-            requires = "from_registry",
-            conflicts_with = "name"
+            conflicts_with_all = ["name", "command"]
         )]
         local_name: Option<String>,
         /// Environment variable for the server, `KEY=VALUE` (repeatable).
@@ -75,6 +78,16 @@ enum Command {
         /// The command and its arguments, after `--`.
         #[arg(last = true, num_args = 1.., value_name = "COMMAND")]
         command: Vec<String>,
+    },
+    /// Print an install link for a configured server, to share (`patchbay add --link` or a
+    /// click adds it elsewhere). Never a secret: keychain variables go by name; plain `env`
+    /// values too, asked of the recipient, unless `--env-values`.
+    Link {
+        /// Server name.
+        name: String,
+        /// Carry the plain `env` values (not the keychain ones) instead of asking for them.
+        #[arg(long)]
+        env_values: bool,
     },
     /// Search the MCP Registry (`[catalog] registries`; the shipped snapshot when offline).
     Search {

@@ -32,6 +32,7 @@
 //! | `GET /catalog?q=TERM` | servers of the MCP Registry ([`CatalogSearch`]): how each runs, whether its runtime is here, what adding it asks |
 //! | `POST /catalog/preview` | what adding a record would save ([`CatalogRequest`] in, [`CatalogPlan`] out), nothing saved; 400 with the reason when it is refused |
 //! | `POST /catalog/add` | the same with `confirmed: true`: secrets to the keychain, the entry to the config file, applied |
+//! | `POST /catalog/link` | the entry an install link adds ([`LinkRequest`] in, [`CatalogEntry`] out, its `registry` `link` for a described server); 400 with the link's refusal; preview and add then take the link in [`CatalogRequest`] |
 //! | `GET /events` | SSE stream of state changes |
 //! | `POST /shutdown` | stop the hub gracefully (the app's "Quit Patchbay and stop the hub") |
 
@@ -383,6 +384,8 @@ pub enum CatalogKind {
     Oci,
     /// A Streamable HTTP endpoint.
     Remote,
+    /// A command given whole by an install link.
+    Command,
     /// Nothing Patchbay runs.
     None,
 }
@@ -409,7 +412,8 @@ pub struct CatalogQuestion {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct CatalogRequest {
-    /// The registry name.
+    /// The registry name (ignored with `link`).
+    #[serde(default)]
     pub name: String,
     /// The version; the latest when absent.
     #[serde(default)]
@@ -431,6 +435,19 @@ pub struct CatalogRequest {
     #[serde(default)]
     #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub confirmed: bool,
+    /// An install link (`patchbay://install?...`) naming the server, in place of `name` and
+    /// `version`.
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
+    pub link: Option<String>,
+}
+
+/// The body of `POST /catalog/link`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRequest {
+    /// The install link, as opened.
+    pub link: String,
 }
 
 /// What adding a catalogue entry saves (or saved): never a secret's value.

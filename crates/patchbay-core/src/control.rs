@@ -113,6 +113,15 @@ impl Client {
         self.post_json("/catalog/preview", request).await
     }
 
+    /// `POST /catalog/link`: the catalogue entry an install link adds, read by the hub's
+    /// parser (a refusal is the error), nothing saved.
+    pub async fn preview_link(&self, link: &str) -> Result<crate::api::CatalogEntry, ClientError> {
+        let request = crate::api::LinkRequest {
+            link: link.to_owned(),
+        };
+        self.post_json("/catalog/link", &request).await
+    }
+
     /// `POST /catalog/add`: add a catalogue entry the user said yes to.
     pub async fn add_from_catalog(
         &self,

@@ -6,7 +6,10 @@
 //!   server; several registries merged by name, the first listed winning) and reading one
 //!   record, falling back to the snapshot shipped with Patchbay when none can be reached.
 //! - [`plan`]: a record made a server entry, what the user is asked first, and what is refused.
+//! - [`link`]: install links (`patchbay://install?...`), a registry name or a whole server,
+//!   read into a record that takes the same plan.
 
+pub mod link;
 pub mod plan;
 pub mod record;
 

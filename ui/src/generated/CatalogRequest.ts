@@ -6,7 +6,7 @@
  */
 export type CatalogRequest = { 
 /**
- * The registry name.
+ * The registry name (ignored with `link`).
  */
 name: string, 
 /**
@@ -28,4 +28,9 @@ disabled?: boolean,
 /**
  * The user said yes to the exact command (`POST /catalog/add` refuses without it).
  */
-confirmed?: boolean, };
+confirmed?: boolean, 
+/**
+ * An install link (`patchbay://install?...`) naming the server, in place of `name` and
+ * `version`.
+ */
+link?: string | null, };

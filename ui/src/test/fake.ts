@@ -9,6 +9,8 @@ export interface Fake {
   calls: { command: string; args: Record<string, unknown> | undefined }[];
   /** Deliver a `hub-event` payload to every listener. */
   emit: (payload: unknown) => void;
+  /** Deliver a payload to every listener of another event. */
+  emitTo: (event: string, payload: unknown) => void;
   /** Replace or add handlers. */
   on: (handlers: Record<string, Handler>) => void;
   callsOf: (command: string) => (Record<string, unknown> | undefined)[];
@@ -36,6 +38,7 @@ export function fakeShell(initial: Record<string, Handler> = {}): Fake {
     transport,
     calls,
     emit: (payload) => listeners.get('hub-event')?.forEach((l) => l(payload)),
+    emitTo: (event, payload) => listeners.get(event)?.forEach((l) => l(payload)),
     on: (more) => Object.assign(handlers, more),
     callsOf: (command) => calls.filter((c) => c.command === command).map((c) => c.args),
   };

@@ -156,3 +156,73 @@ describe('Browse page', () => {
     expect(shell.callsOf('add_from_catalog')).toEqual([]);
   });
 });
+
+describe('Browse page opened by an install link', () => {
+  const LINK = 'patchbay://install?v=1&name=probe&server=eyJjb21tYW5kIjoicHl0aG9uMyJ9';
+  const linked = entry('probe', {
+    kind: 'command',
+    runtime: 'python3',
+    registry: 'link',
+    version: '',
+    questions: [{ name: 'API_KEY', description: null, secret: true, default: null, choices: [] }],
+  });
+
+  const open = async (link: string) => {
+    unmount(root);
+    shell.on({ take_install_link: () => link });
+    root = await mount(<App initialPage="servers" />);
+    await settle();
+  };
+
+  it('opens the same consent view, marked from a link, and adds with the link on Add', async () => {
+    shell.on({ preview_link: () => linked });
+    await open(LINK);
+    expect(shell.callsOf('preview_link')).toEqual([{ link: LINK }]);
+    expect(maybeTestId('page-browse')).not.toBeNull();
+    expect(byTestId('browse-consent').dataset.origin).toBe('link');
+    expect(text('browse-from-link')).toContain('From a link');
+    expect(byTestId<HTMLInputElement>('browse-answer-0').type).toBe('password');
+    await type('browse-answer-0', 'k3y');
+    await click('browse-preview');
+    expect(shell.callsOf('preview_catalog').at(-1)).toEqual({
+      request: { name: 'probe', link: LINK, answers: ['k3y'] },
+    });
+    expect(shell.callsOf('add_from_catalog')).toEqual([]);
+    await click('browse-confirm');
+    expect(shell.callsOf('add_from_catalog')).toEqual([
+      { request: { name: 'probe', link: LINK, answers: ['k3y'], confirmed: true } },
+    ]);
+    expect(maybeTestId('browse-consent')).toBeNull();
+  });
+
+  it('declining saves nothing', async () => {
+    shell.on({ preview_link: () => linked });
+    await open(LINK);
+    await click('browse-cancel');
+    expect(maybeTestId('browse-consent')).toBeNull();
+    expect(shell.callsOf('add_from_catalog')).toEqual([]);
+  });
+
+  it('shows the hub\u2019s refusal of a hostile link and no consent view', async () => {
+    shell.on({
+      preview_link: () => {
+        throw { code: 'api', message: 'the link is refused: the record\u2019s argument `a; id` holds a shell metacharacter' };
+      },
+    });
+    await open('patchbay://install?v=1&server=hostile');
+    expect(text('browse-link-refused')).toContain('shell metacharacter');
+    expect(text('browse-link-refused')).toContain('nothing was added');
+    expect(maybeTestId('browse-consent')).toBeNull();
+    expect(shell.callsOf('preview_catalog')).toEqual([]);
+  });
+
+  it('a link opened while the window is up reaches it through the install-link event', async () => {
+    shell.on({ preview_link: () => linked, take_install_link: () => null });
+    expect(maybeTestId('browse-consent')).toBeNull();
+    shell.on({ take_install_link: () => LINK });
+    shell.emitTo('install-link', null);
+    await settle();
+    expect(shell.callsOf('preview_link')).toEqual([{ link: LINK }]);
+    expect(byTestId('browse-consent').dataset.origin).toBe('link');
+  });
+});

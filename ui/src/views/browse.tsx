@@ -1,7 +1,9 @@
 /**
  * Browse: the MCP Registry's servers, searched as the user types, and one "Add…" per entry.
  * Adding asks what the record leaves to the user, then shows exactly what will run (command,
- * environment names, keychain names) with a warning; nothing is saved before "Add".
+ * environment names, keychain names) with a warning; nothing is saved before "Add". An install
+ * link (`patchbay://install?...`) opens the same consent view, marked "from a link": the hub
+ * reads the link (the window hands the string over and shows the hub's refusal as it is).
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 
@@ -14,16 +16,43 @@ import type { Status } from './common';
 /** Keystrokes within this many milliseconds make one search. */
 export const SEARCH_DEBOUNCE_MS = 250;
 
-export function BrowsePage(props: { onAdded?: (name: string) => void }) {
+export function BrowsePage(props: {
+  onAdded?: (name: string) => void;
+  /** An install link to show the consent of (the app was opened with it). */
+  link?: string | null;
+  /** The link's view was closed: added, declined or refused. */
+  onLinkDone?: () => void;
+}) {
   const [query, setQuery] = useState('');
   const [result, setResult] = useState<{ search: CatalogSearch | null; error: string | null; loading: boolean }>({
     search: null,
     error: null,
     loading: true,
   });
-  const [adding, setAdding] = useState<CatalogEntry | null>(null);
+  const [adding, setAdding] = useState<{ entry: CatalogEntry; link?: string } | null>(null);
   const [status, setStatus] = useState<Status | null>(null);
+  const [refused, setRefused] = useState<string | null>(null);
   const asked = useRef(0);
+
+  useEffect(() => {
+    const link = props.link;
+    if (!link) return;
+    let current = true;
+    setStatus(null);
+    setRefused(null);
+    setAdding(null);
+    api.previewLink(link).then(
+      (entry) => current && setAdding({ entry, link }),
+      (err) => {
+        if (!current) return;
+        setRefused(errorMessage(err));
+        props.onLinkDone?.();
+      },
+    );
+    return () => {
+      current = false;
+    };
+  }, [props.link]);
 
   useEffect(() => {
     const timer = setTimeout(() => {
@@ -59,11 +88,27 @@ export function BrowsePage(props: { onAdded?: (name: string) => void }) {
         </p>
       )}
       <StatusLine status={status} testid="browse-status" />
+      {refused && (
+        <div class="card" role="alert" data-testid="browse-link-refused">
+          <p>
+            <strong>This install link was refused; nothing was added.</strong>
+          </p>
+          <p class="inline-error">{refused}</p>
+          <button type="button" data-testid="browse-link-dismiss" onClick={() => setRefused(null)}>
+            Dismiss
+          </button>
+        </div>
+      )}
       {adding && (
         <AddPanel
-          entry={adding}
-          onCancel={() => setAdding(null)}
+          entry={adding.entry}
+          link={adding.link}
+          onCancel={() => {
+            if (adding.link) props.onLinkDone?.();
+            setAdding(null);
+          }}
           onAdded={(plan) => {
+            if (adding.link) props.onLinkDone?.();
             setAdding(null);
             setStatus({ text: `Added \`${plan.name}\`.`, tone: 'ok' });
             props.onAdded?.(plan.name);
@@ -86,7 +131,8 @@ export function BrowsePage(props: { onAdded?: (name: string) => void }) {
               entry={entry}
               onAdd={() => {
                 setStatus(null);
-                setAdding(entry);
+                setRefused(null);
+                setAdding({ entry });
               }}
             />
           ))}
@@ -130,14 +176,20 @@ function EntryRow(props: { entry: CatalogEntry; onAdd: () => void }) {
   );
 }
 
-/** The consent view: the questions, then the exact command and the warning, then Add. */
-function AddPanel(props: { entry: CatalogEntry; onCancel: () => void; onAdded: (plan: CatalogPlan) => void }) {
+/** The consent view: the questions, then the exact command and the warning, then Add. With
+ * `link`, the entry is what that install link adds, and the requests carry the link. */
+function AddPanel(props: {
+  entry: CatalogEntry;
+  link?: string;
+  onCancel: () => void;
+  onAdded: (plan: CatalogPlan) => void;
+}) {
   const e = props.entry;
   const [answers, setAnswers] = useState<string[]>(() => e.questions.map(() => ''));
   const [plan, setPlan] = useState<CatalogPlan | null>(null);
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
-  const request = { name: e.name, version: e.version, answers };
+  const request = props.link ? { name: e.name, link: props.link, answers } : { name: e.name, version: e.version, answers };
 
   const preview = async (ev: Event) => {
     ev.preventDefault();
@@ -182,8 +234,20 @@ function AddPanel(props: { entry: CatalogEntry; onCancel: () => void; onAdded: (
   };
 
   return (
-    <form class="card" data-testid="browse-consent" onSubmit={(ev) => void preview(ev)} noValidate>
+    <form
+      class="card"
+      data-testid="browse-consent"
+      data-origin={props.link ? 'link' : 'registry'}
+      onSubmit={(ev) => void preview(ev)}
+      noValidate
+    >
       <h3>Add {e.title ?? e.name}</h3>
+      {props.link ? (
+        <p class="warning" data-testid="browse-from-link">
+          From a link{e.registry === 'link' ? ': a command the link describes, not a registry record' : ` to ${e.name} in the registry`}.
+          Add it only if you trust whoever sent it.
+        </p>
+      ) : null}
       {e.questions.map((q, i) => (
         <div class="field" key={q.name}>
           <label for={`browse-answer-${i}`}>

@@ -1,5 +1,5 @@
 //! `search`, `show`, `add --from-registry`, `outdated` and `update`: servers from the MCP
-//! Registry.
+//! Registry; `add --link` and `link`: install links, through the same consent.
 //!
 //! Nothing is saved or started before the user says yes to the exact command (`--yes` from a
 //! script); secret values go to the keychain, never the config file or the command line.
@@ -9,6 +9,7 @@ use std::io::{IsTerminal, Read, Write};
 use patchbay_core::config::{Config, ConfigError};
 use patchbay_core::oauth::connect::ConnectRequest;
 use patchbay_core::paths::Paths;
+use patchbay_core::registry::link::{self, Link, LinkError};
 use patchbay_core::registry::plan::{self, AddingError, PlanError, Question, Way};
 use patchbay_core::registry::record::ServerDetail;
 use patchbay_core::registry::{Found, Registries, RegistryError};
@@ -50,6 +51,10 @@ fn runs(way: std::result::Result<Way<'_>, PlanError>) -> (String, String) {
             (package.registry_type.clone(), needs(program))
         }
         Ok(Way::Remote(_)) => ("remote".into(), "-".into()),
+        Ok(way @ Way::Command(_)) => (
+            "command".into(),
+            needs(plan::runtime(way).unwrap_or_default()),
+        ),
         Err(_) => ("-".into(), "cannot run here".into()),
     }
 }
@@ -140,7 +145,7 @@ pub(super) fn show(paths: &Paths, name: &str, version: Option<&str>, json: bool)
             "  adding it connects to {} (signing in if it asks)",
             remote.url
         ),
-        Way::Package(_) => {
+        Way::Package(_) | Way::Command(_) => {
             // The command with each asked value shown as its default, or its name.
             let placeholders: Vec<String> = (questions.iter())
                 .map(|q| {
@@ -180,15 +185,39 @@ fn described(question: &Question) -> String {
     said
 }
 
-/// `patchbay add --from-registry NAME`.
+/// What `add` adds: a registry record, or what an install link names.
+pub(super) enum Wanted<'a> {
+    /// `--from-registry NAME [--version V]`.
+    Registry {
+        /// The registry name.
+        name: &'a str,
+        /// The version; the latest when none.
+        version: Option<&'a str>,
+    },
+    /// `--link LINK`.
+    Link(&'a str),
+}
+
+fn link_failure(err: LinkError) -> Failure {
+    Failure::new(Kind::General, format!("nothing was added: {err}"))
+}
+
+/// `patchbay add --from-registry NAME` and `patchbay add --link LINK`.
 pub(super) fn add(
     paths: &Paths,
-    registry_name: &str,
-    version: Option<&str>,
+    wanted: Wanted<'_>,
     local: Option<String>,
     disabled: bool,
     yes: bool,
 ) -> Result {
+    // A link is read first: a hostile one is refused for what it is, terminal or not.
+    let wanted = match wanted {
+        Wanted::Link(text) => link::parse(text).map_err(link_failure)?,
+        Wanted::Registry { name, version } => Link::Registry {
+            name: name.to_owned(),
+            version: version.map(str::to_owned),
+        },
+    };
     let asking = std::io::stdin().is_terminal();
     if !yes && !asking {
         return Err(Failure::new(
@@ -199,7 +228,7 @@ pub(super) fn add(
     }
     let config = load_config(paths)?;
     let found = runtime()
-        .block_on(registries(&config).get(registry_name, version))
+        .block_on(wanted.resolve(&registries(&config)))
         .map_err(registry_failure)?;
     let detail = &found.record.server;
     let way = plan::choose(detail).map_err(plan_failure)?;
@@ -229,10 +258,13 @@ pub(super) fn add(
         })?;
     let mut server = planned.server;
     server.enabled = !disabled;
-    eprintln!(
-        "From the MCP Registry ({}): `{}` {}",
-        found.registry, detail.name, detail.version
-    );
+    match found.registry.as_str() {
+        link::FROM_LINK => eprintln!("From an install link: `{}`", detail.name),
+        registry => eprintln!(
+            "From the MCP Registry ({registry}): `{}` {}",
+            detail.name, detail.version
+        ),
+    }
     if !server.env.is_empty() {
         let names: Vec<&str> = server.env.keys().map(String::as_str).collect();
         eprintln!("Environment: {}", names.join(", "));
@@ -302,6 +334,18 @@ fn answers(detail: &ServerDetail, questions: &[Question], asking: bool) -> Resul
         answers.push(answer);
     }
     Ok(answers)
+}
+
+/// `patchbay link NAME`: the install link of a configured server.
+pub(super) fn link(paths: &Paths, name: &str, env_values: bool) -> Result {
+    let config = load_config(paths)?;
+    let server = (config.servers.get(name))
+        .ok_or_else(|| config_failure(ConfigError::NotFound(name.to_owned())))?;
+    if server.cwd.is_some() {
+        eprintln!("note: its working directory is not in the link (it is this machine's)");
+    }
+    out!("{}", link::for_server(name, server, env_values));
+    Ok(())
 }
 
 /// A server installed from the registry, and the latest version there.

@@ -47,6 +47,7 @@ pub fn routes(hub: Hub) -> Router {
         .route("/catalog", get(catalog))
         .route("/catalog/preview", post(catalog_preview))
         .route("/catalog/add", post(catalog_add))
+        .route("/catalog/link", post(catalog_link))
         .route("/events", get(events))
         .route("/shutdown", post(shutdown))
         .route("/sign-in", post(sign_in))
@@ -462,9 +463,9 @@ async fn catalog(State(hub): State<Hub>, Query(q): Query<CatalogQuery>) -> Json<
     let found = registries(&hub).search(q.q.trim()).await;
     let lookup = crate::exec::Lookup::from_env();
     let mut present = std::collections::BTreeMap::new();
-    let mut here = |program: &'static str| {
+    let mut here = |program: &str| {
         *present
-            .entry(program)
+            .entry(program.to_owned())
             .or_insert_with(|| lookup.find(program).is_some())
     };
     let entries = (found.found.iter())
@@ -481,7 +482,7 @@ async fn catalog(State(hub): State<Hub>, Query(q): Query<CatalogQuery>) -> Json<
 
 fn catalog_entry(
     found: &crate::registry::Found,
-    here: &mut impl FnMut(&'static str) -> bool,
+    here: &mut impl FnMut(&str) -> bool,
 ) -> CatalogEntry {
     use crate::registry::plan::{self, Way};
     let server = &found.record.server;
@@ -494,6 +495,7 @@ fn catalog_entry(
                     _ => CatalogKind::Oci,
                 },
                 Way::Remote(_) => CatalogKind::Remote,
+                Way::Command(_) => CatalogKind::Command,
             };
             let questions = (plan::questions(way).into_iter())
                 .map(|q| CatalogQuestion {
@@ -533,15 +535,14 @@ async fn catalog_plan(
     hub: &Hub,
     request: &CatalogRequest,
 ) -> Result<(crate::registry::plan::Adding, CatalogPlan), Response> {
-    use crate::registry::RegistryError;
     use crate::registry::plan::{self, AddingError, Way};
-    let found = (registries(hub)
-        .get(&request.name, request.version.as_deref())
-        .await)
-        .map_err(|err| match err {
-            RegistryError::NotFound(_) => error(StatusCode::NOT_FOUND, err.to_string()),
-            RegistryError::Unreachable(_) => error(StatusCode::BAD_GATEWAY, err.to_string()),
-        })?;
+    let found = match &request.link {
+        Some(link) => linked(hub, link).await?,
+        None => (registries(hub)
+            .get(&request.name, request.version.as_deref())
+            .await)
+            .map_err(registry_error)?,
+    };
     let detail = &found.record.server;
     let refused =
         |err: plan::PlanError| error(StatusCode::BAD_REQUEST, format!("cannot add it: {err}"));
@@ -576,6 +577,42 @@ async fn catalog_plan(
         saved: false,
     };
     Ok((adding, shown))
+}
+
+fn registry_error(err: crate::registry::RegistryError) -> Response {
+    use crate::registry::RegistryError;
+    match err {
+        RegistryError::NotFound(_) => error(StatusCode::NOT_FOUND, err.to_string()),
+        RegistryError::Unreachable(_) => error(StatusCode::BAD_GATEWAY, err.to_string()),
+    }
+}
+
+/// The record install link `link` adds, through the core parser; its refusal is the answer.
+async fn linked(hub: &Hub, link: &str) -> Result<crate::registry::Found, Response> {
+    let link = crate::registry::link::parse(link)
+        .map_err(|err| error(StatusCode::BAD_REQUEST, err.to_string()))?;
+    link.resolve(&registries(hub)).await.map_err(registry_error)
+}
+
+/// The catalogue entry an install link adds, as search shows one (questions, runtime), for
+/// the consent view; nothing saved.
+async fn catalog_link(
+    State(hub): State<Hub>,
+    body: Result<Json<crate::api::LinkRequest>, JsonRejection>,
+) -> Response {
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_body(rejection),
+    };
+    let found = match linked(&hub, &request.link).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let lookup = crate::exec::Lookup::from_env();
+    Json(catalog_entry(&found, &mut |program| {
+        lookup.find(program).is_some()
+    }))
+    .into_response()
 }
 
 async fn catalog_preview(

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use super::record::{Argument, Input, Package, Remote, ServerDetail};
+use super::record::{Argument, Command, Input, KeyValueInput, Package, Remote, ServerDetail};
 use crate::config::{Config, ConfigError, ServerConfig};
 
 /// What a record can run as.
@@ -25,6 +25,8 @@ pub enum Way<'a> {
     Package(&'a Package),
     /// A remote endpoint.
     Remote(&'a Remote),
+    /// A command given whole by an install link ([`super::link`]); never from a registry.
+    Command(&'a Command),
 }
 
 /// A value to ask the user for.
@@ -121,6 +123,9 @@ const PUBLIC_REGISTRIES: &[(&str, &[&str])] = &[
 /// else a `streamable-http` remote. An unknown package type is refused, not skipped, when
 /// nothing else runs.
 pub fn choose(detail: &ServerDetail) -> Result<Way<'_>, PlanError> {
+    if let Some(command) = &detail.command {
+        return Ok(Way::Command(command));
+    }
     let known = |p: &&Package| {
         matches!(p.registry_type.as_str(), "npm" | "pypi" | "oci") && p.transport.kind == "stdio"
     };
@@ -170,6 +175,19 @@ pub fn questions(way: Way<'_>) -> Vec<Question> {
             .filter(|h| asked(&h.input))
             .map(|h| question(h.name.clone(), &h.input))
             .collect(),
+        Way::Command(command) => (command.environment_variables.iter())
+            .filter(|v| asked(&v.input))
+            .map(|v| question(v.name.clone(), &v.input))
+            .collect(),
+    }
+}
+
+/// The environment `way` sets.
+fn environment(way: Way<'_>) -> &[KeyValueInput] {
+    match way {
+        Way::Package(package) => &package.environment_variables,
+        Way::Command(command) => &command.environment_variables,
+        Way::Remote(_) => &[],
     }
 }
 
@@ -240,42 +258,45 @@ pub fn plan(
     let mut server = match way {
         Way::Package(package) => package_server(package, &mut answers, docker)?,
         Way::Remote(remote) => remote_server(remote)?,
+        Way::Command(command) => command_server(command)?,
     };
     let mut secrets = BTreeMap::new();
-    if let Way::Package(package) = way {
-        for variable in &package.environment_variables {
-            let what = format!("environment variable `{}`", variable.name);
-            if !crate::names::valid_env_var(&variable.name) {
-                return Err(invalid(what, &variable.name, "variable name"));
+    for variable in environment(way) {
+        let what = format!("environment variable `{}`", variable.name);
+        if !crate::names::valid_env_var(&variable.name) {
+            return Err(invalid(what, &variable.name, "variable name"));
+        }
+        let value = match (&variable.input.value, asked(&variable.input)) {
+            (Some(value), _) => Some(value.clone()),
+            (None, true) => answers.next(),
+            (None, false) => variable.input.default.clone(),
+        };
+        let Some(value) = value else { continue };
+        match variable.input.is_secret {
+            true => {
+                server.secret_env.push(variable.name.clone());
+                secrets.insert(variable.name.clone(), value);
             }
-            let value = match (&variable.input.value, asked(&variable.input)) {
-                (Some(value), _) => Some(value.clone()),
-                (None, true) => answers.next(),
-                (None, false) => variable.input.default.clone(),
-            };
-            let Some(value) = value else { continue };
-            match variable.input.is_secret {
-                true => {
-                    server.secret_env.push(variable.name.clone());
-                    secrets.insert(variable.name.clone(), value);
-                }
-                false => {
-                    safe(&what, &value)?;
-                    server.env.insert(variable.name.clone(), value);
-                }
+            false => {
+                safe(&what, &value)?;
+                server.env.insert(variable.name.clone(), value);
             }
         }
     }
-    server.registry = Some(crate::config::RegistrySource {
-        name: detail.name.clone(),
-        version: detail.version.clone(),
-    });
+    if !matches!(way, Way::Command(_)) {
+        server.registry = Some(crate::config::RegistrySource {
+            name: detail.name.clone(),
+            version: detail.version.clone(),
+        });
+    }
     Ok(Planned { server, secrets })
 }
 
-/// The program a way runs with (`npx`, `uvx`, `docker`); none for a remote endpoint.
-pub fn runtime(way: Way<'_>) -> Option<&'static str> {
+/// The program a way runs with (`npx`, `uvx`, `docker`, a link's command); none for a remote
+/// endpoint.
+pub fn runtime(way: Way<'_>) -> Option<&str> {
     match way {
+        Way::Command(command) => Some(&command.command),
         Way::Package(package) => Some(match package.registry_type.as_str() {
             "npm" => "npx",
             "pypi" => "uvx",
@@ -540,6 +561,20 @@ fn arguments(
         }
     }
     Ok(words)
+}
+
+fn command_server(command: &Command) -> Result<ServerConfig, PlanError> {
+    if command.command.trim().is_empty() {
+        return Err(PlanError::Answers("the link names no command".into()));
+    }
+    safe("command", &command.command)?;
+    for arg in &command.args {
+        safe("argument", arg)?;
+    }
+    Ok(ServerConfig::new(
+        command.command.clone(),
+        command.args.clone(),
+    ))
 }
 
 fn remote_server(remote: &Remote) -> Result<ServerConfig, PlanError> {

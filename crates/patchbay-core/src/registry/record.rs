@@ -87,6 +87,22 @@ pub struct ServerDetail {
     /// Endpoints where it runs remotely.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub remotes: Vec<Remote>,
+    /// A command given whole by an install link ([`super::link`]). Never read from a record:
+    /// a registry cannot make Patchbay run an arbitrary command.
+    #[serde(skip)]
+    pub command: Option<Command>,
+}
+
+/// A stdio command as an install link gives it: the program, its arguments, and its
+/// environment (fixed values, or names to ask, secret ones for the vault).
+#[derive(Debug, Clone, Default)]
+pub struct Command {
+    /// The program.
+    pub command: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Its environment, in the order the values are asked.
+    pub environment_variables: Vec<KeyValueInput>,
 }
 
 /// An icon of a server.

@@ -143,3 +143,84 @@ async fn a_hostile_answer_is_refused_and_nothing_is_saved() {
     );
     hub.stop().await;
 }
+
+/// An install link describing a server whole: `command`, `args`, an env value to ask.
+fn described_link(description: Value) -> String {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&description).unwrap());
+    format!("patchbay://install?v=1&name=shared&server={encoded}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_install_link_takes_the_catalogue_path_and_a_hostile_one_is_refused() {
+    let home = Home::new(OFFLINE);
+    let hub = home.start().await;
+    let link = described_link(
+        json!({"command": "uvx", "args": ["mcp-server-time==2026.10.19"], "ask_env": ["TZ"]}),
+    );
+    let (status, entry) = hub
+        .api_post_json("catalog/link", &json!({ "link": link }))
+        .await;
+    assert_eq!(status, 200, "{entry}");
+    assert_eq!(entry["kind"], "command", "{entry}");
+    assert_eq!(entry["registry"], "link", "where it came from: {entry}");
+    assert_eq!(
+        entry["questions"][0]["name"], "TZ",
+        "the value asked: {entry}"
+    );
+
+    let request = json!({ "link": link, "answers": ["UTC"], "disabled": true });
+    let (status, plan) = hub.api_post_json("catalog/preview", &request).await;
+    assert_eq!(status, 200, "{plan}");
+    assert_eq!(
+        plan["command_line"],
+        "TZ=UTC uvx mcp-server-time==2026.10.19"
+    );
+    assert_eq!(plan["name"], "shared");
+    let mut confirmed = request.clone();
+    confirmed["confirmed"] = Value::Bool(true);
+    let (status, added) = hub.api_post_json("catalog/add", &confirmed).await;
+    assert_eq!(status, 201, "{added}");
+    let config = std::fs::read_to_string(home.config_file()).unwrap();
+    assert!(
+        config.contains("[servers.shared]") && !config.contains("registry = {"),
+        "a described server is not from a registry:\n{config}"
+    );
+
+    let (status, entry) = hub
+        .api_post_json(
+            "catalog/link",
+            &json!({ "link": format!("patchbay://install?v=1&name={}", TIME.replace('/', "%2F")) }),
+        )
+        .await;
+    assert_eq!(
+        status, 200,
+        "a registry name resolves (here from the snapshot): {entry}"
+    );
+    assert_eq!(entry["name"], TIME);
+
+    let hostile = described_link(json!({"command": "sh", "args": ["-c", "id; touch x"]}));
+    for (path, body) in [
+        ("catalog/link", json!({ "link": hostile })),
+        ("catalog/add", json!({ "link": hostile, "confirmed": true })),
+        (
+            "catalog/link",
+            json!({ "link": "patchbay://install?v=7&name=a" }),
+        ),
+    ] {
+        let (status, refused) = hub.api_post_json(path, &body).await;
+        assert_eq!(status, 400, "{path}: {refused}");
+        assert!(
+            refused["error"].as_str().unwrap().starts_with("the link"),
+            "{path}: the link's refusal is said: {refused}"
+        );
+    }
+    assert!(
+        !std::fs::read_to_string(home.config_file())
+            .unwrap()
+            .contains("[servers.shared-"),
+        "nothing more saved"
+    );
+    hub.stop().await;
+}
