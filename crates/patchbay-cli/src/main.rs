@@ -30,13 +30,15 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         profile: Option<String>,
     },
-    /// Add a stdio server: `patchbay add NAME -- COMMAND [ARGS...]`, or one from the MCP
-    /// Registry: `patchbay add --from-registry REGISTRY-NAME [--version V] [--name NAME]`.
+    /// Add a stdio server: `patchbay add NAME -- COMMAND [ARGS...]`, one from the MCP
+    /// Registry: `patchbay add --from-registry REGISTRY-NAME [--version V] [--name NAME]`, or
+    /// an MCP Bundle: `patchbay add --mcpb FILE.mcpb [--name NAME]`.
     ///
     /// From the registry, the values the record asks for (required arguments and environment
     /// variables) are prompted for, or read from stdin one per line in the order `patchbay
-    /// show` lists them; secret ones go to the keychain.
-    #[command(group(clap::ArgGroup::new("what").required(true).args(["command", "from_registry"])))]
+    /// show` lists them; a bundle's `user_config` likewise, in its manifest's order. Secret
+    /// ones go to the keychain.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["command", "from_registry", "mcpb"])))]
     Add {
         /// Server name: letters, digits, `-`, `_`; it prefixes every tool (`NAME__tool`).
         /// From the registry: default the last part of the registry name, made unique.
@@ -45,15 +47,17 @@ enum Command {
         /// The MCP Registry name of the server to add (`io.github.acme/weather`).
         #[arg(long, value_name = "REGISTRY-NAME", conflicts_with_all = ["command", "env", "secret_env", "cwd"])]
         from_registry: Option<String>,
+        /// An MCP Bundle file (`.mcpb`) to unpack and add.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["command", "env", "secret_env", "cwd", "from_registry"])]
+        mcpb: Option<PathBuf>,
         /// With `--from-registry`: this version instead of the latest.
         #[arg(long, requires = "from_registry")]
         version: Option<String>,
-        /// With `--from-registry`: the local server name (same as NAME).
+        /// With `--from-registry` or `--mcpb`: the local server name (same as NAME).
         #[arg(
             long = "name",
             value_name = "NAME",
-            requires = "from_registry",
-            conflicts_with = "name"
+            conflicts_with_all = ["name", "command"]
         )]
         local_name: Option<String>,
         /// Environment variable for the server, `KEY=VALUE` (repeatable).
@@ -183,7 +187,8 @@ enum Command {
         #[command(subcommand)]
         command: TokensCommand,
     },
-    /// Remove a server from the config, and its secrets from the keychain.
+    /// Remove a server from the config, its secrets from the keychain and, for a bundle, its
+    /// unpacked directory.
     Remove {
         /// Server name.
         name: String,

@@ -1,16 +1,17 @@
 //! `search`, `show`, `add --from-registry`, `outdated` and `update`: servers from the MCP
-//! Registry.
+//! Registry; `add --mcpb`: an MCP Bundle file, the same way as a registry record's bundle.
 //!
-//! Nothing is saved or started before the user says yes to the exact command (`--yes` from a
-//! script); secret values go to the keychain, never the config file or the command line.
+//! Nothing is saved, unpacked or started before the user says yes to the exact command
+//! (`--yes` from a script); secret values go to the keychain, never the config file or the
+//! command line.
 
 use std::io::{IsTerminal, Read, Write};
 
-use patchbay_core::config::{Config, ConfigError};
+use patchbay_core::bundle::{self, Bundle, BundleError};
+use patchbay_core::config::{Config, ConfigError, RegistrySource, ServerConfig};
 use patchbay_core::oauth::connect::ConnectRequest;
 use patchbay_core::paths::Paths;
 use patchbay_core::registry::plan::{self, AddingError, PlanError, Question, Way};
-use patchbay_core::registry::record::ServerDetail;
 use patchbay_core::registry::{Found, Registries, RegistryError};
 
 use super::{Result, approve_server, config_failure, load_config, nudge_hub, runtime, which};
@@ -37,6 +38,13 @@ fn plan_failure(err: PlanError) -> Failure {
     Failure::new(Kind::General, format!("cannot add it: {err}"))
 }
 
+fn bundle_failure(err: BundleError) -> Failure {
+    match err {
+        BundleError::Name(err) => config_failure(err),
+        err => Failure::from_error(Kind::General, &err).hint("nothing was added"),
+    }
+}
+
 /// How a way of running a server shows: its kind, and the program it needs (with whether this
 /// machine has it).
 fn runs(way: std::result::Result<Way<'_>, PlanError>) -> (String, String) {
@@ -50,6 +58,7 @@ fn runs(way: std::result::Result<Way<'_>, PlanError>) -> (String, String) {
             (package.registry_type.clone(), needs(program))
         }
         Ok(Way::Remote(_)) => ("remote".into(), "-".into()),
+        Ok(Way::Bundle(_)) => ("mcpb".into(), "(its manifest)".into()),
         Err(_) => ("-".into(), "cannot run here".into()),
     }
 }
@@ -140,6 +149,10 @@ pub(super) fn show(paths: &Paths, name: &str, version: Option<&str>, json: bool)
             "  adding it connects to {} (signing in if it asks)",
             remote.url
         ),
+        Way::Bundle(package) => out!(
+            "  adding it downloads the bundle {} (its SHA-256 checked), then shows what its manifest runs and asks",
+            package.identifier
+        ),
         Way::Package(_) => {
             // The command with each asked value shown as its default, or its name.
             let placeholders: Vec<String> = (questions.iter())
@@ -189,20 +202,27 @@ pub(super) fn add(
     disabled: bool,
     yes: bool,
 ) -> Result {
-    let asking = std::io::stdin().is_terminal();
-    if !yes && !asking {
-        return Err(Failure::new(
-            Kind::Declined,
-            "approval needed but stdin is not a terminal; nothing was added",
-        )
-        .hint("pass `--yes` to approve from a script (values the record asks for are read from stdin)"));
-    }
+    let asking = asking(yes)?;
     let config = load_config(paths)?;
     let found = runtime()
         .block_on(registries(&config).get(registry_name, version))
         .map_err(registry_failure)?;
     let detail = &found.record.server;
     let way = plan::choose(detail).map_err(plan_failure)?;
+    if let Way::Bundle(package) = way {
+        let (url, sha256) = plan::bundle_file(package).map_err(plan_failure)?;
+        eprintln!("downloading {url}");
+        let bytes = (runtime().block_on(bundle::download(url, sha256))).map_err(bundle_failure)?;
+        let source = RegistrySource {
+            name: detail.name.clone(),
+            version: detail.version.clone(),
+        };
+        let from = format!(
+            "the MCP Registry ({}): `{}` {}",
+            found.registry, detail.name, detail.version
+        );
+        return add_bundle(paths, bytes, &from, Some(source), local, disabled, yes);
+    }
     if let Way::Remote(remote) = way {
         plan::plan(detail, way, &[], false).map_err(plan_failure)?;
         eprintln!(
@@ -220,7 +240,7 @@ pub(super) fn add(
         );
     }
     let questions = plan::questions(way);
-    let answers = answers(detail, &questions, asking)?;
+    let answers = answers(&detail.name, &questions, asking)?;
     let docker = which("docker").is_some();
     let plan::Adding { name, planned } =
         plan::adding(&config, detail, way, &answers, local, docker).map_err(|err| match err {
@@ -233,6 +253,34 @@ pub(super) fn add(
         "From the MCP Registry ({}): `{}` {}",
         found.registry, detail.name, detail.version
     );
+    save(paths, &name, &server, &planned.secrets, yes, |_| Ok(()))
+}
+
+/// Whether values can be asked on a terminal; without one, `--yes` is needed (checked before
+/// anything is fetched or asked).
+fn asking(yes: bool) -> Result<bool> {
+    let asking = std::io::stdin().is_terminal();
+    if !yes && !asking {
+        return Err(Failure::new(
+            Kind::Declined,
+            "approval needed but stdin is not a terminal; nothing was added",
+        )
+        .hint("pass `--yes` to approve from a script (values the server asks for are read from stdin)"));
+    }
+    Ok(asking)
+}
+
+/// Tell what `server` runs with beyond its command line (its environment's names, the
+/// keychain's, the rights it has), ask, then `unpack` (a bundle's files), store its secrets and
+/// save it; whatever was done is undone when a later step fails.
+fn save(
+    paths: &Paths,
+    name: &str,
+    server: &ServerConfig,
+    secrets: &std::collections::BTreeMap<String, String>,
+    yes: bool,
+    unpack: impl FnOnce(&ServerConfig) -> Result,
+) -> Result {
     if !server.env.is_empty() {
         let names: Vec<&str> = server.env.keys().map(String::as_str).collect();
         eprintln!("Environment: {}", names.join(", "));
@@ -247,12 +295,22 @@ pub(super) fn add(
             server.command
         );
     }
-    if !approve_server(paths, &name, &server, yes)? {
+    if !approve_server(paths, name, server, yes)? {
         return Err(Failure::new(Kind::Declined, "not saved"));
     }
-    crate::secret_cmd::store_all(paths, &name, &planned.secrets)?;
-    if let Err(err) = patchbay_core::config::edit::add_server(&paths.config_file, &name, &server) {
-        crate::secret_cmd::forget_server(paths, &name, &server.secret_env);
+    unpack(server)?;
+    let unpacked = || {
+        if let Some(source) = &server.bundle {
+            let _ = bundle::remove(paths, source);
+        }
+    };
+    if let Err(err) = crate::secret_cmd::store_all(paths, name, secrets) {
+        unpacked();
+        return Err(err);
+    }
+    if let Err(err) = patchbay_core::config::edit::add_server(&paths.config_file, name, server) {
+        crate::secret_cmd::forget_server(paths, name, &server.secret_env);
+        unpacked();
         return Err(config_failure(err));
     }
     eprintln!("added `{name}` to {}", paths.config_file.display());
@@ -260,9 +318,78 @@ pub(super) fn add(
     Ok(())
 }
 
+/// `patchbay add --mcpb FILE`.
+pub(super) fn add_mcpb_file(
+    paths: &Paths,
+    file: &std::path::Path,
+    local: Option<String>,
+    disabled: bool,
+    yes: bool,
+) -> Result {
+    asking(yes)?;
+    let size = (fs_err::metadata(file))
+        .map_err(|err| Failure::from_error(Kind::NotFound, &err))?
+        .len();
+    if size > bundle::MAX_DOWNLOAD as u64 {
+        return Err(Failure::new(
+            Kind::General,
+            format!(
+                "`{}` is larger than {} MiB; refused",
+                file.display(),
+                bundle::MAX_DOWNLOAD / 1024 / 1024
+            ),
+        ));
+    }
+    let bytes = fs_err::read(file).map_err(|err| Failure::from_error(Kind::General, &err))?;
+    let from = format!("the bundle {}", file.display());
+    add_bundle(paths, bytes, &from, None, local, disabled, yes)
+}
+
+/// A bundle's `bytes` (from a file or a registry record, said by `from`) checked, its values
+/// asked, shown whole, then unpacked and saved on a yes.
+fn add_bundle(
+    paths: &Paths,
+    bytes: Vec<u8>,
+    from: &str,
+    registry: Option<RegistrySource>,
+    local: Option<String>,
+    disabled: bool,
+    yes: bool,
+) -> Result {
+    let asking = asking(yes)?;
+    let config = load_config(paths)?;
+    let mut opened = Bundle::open(bytes).map_err(bundle_failure)?;
+    let facts =
+        bundle::render::Facts::current().ok_or_else(|| bundle_failure(BundleError::NoHome))?;
+    let manifest = &opened.manifest;
+    let questions = bundle::questions(manifest, &facts);
+    let answers = answers(&manifest.name, &questions, asking)?;
+    let plan::Adding { name, planned } =
+        bundle::adding(&config, paths, &opened, &facts, &answers, local).map_err(bundle_failure)?;
+    let mut server = planned.server;
+    server.enabled = !disabled;
+    server.registry = registry;
+    eprintln!(
+        "From {from}: `{}` {} by {}, {}",
+        manifest.name,
+        manifest.version,
+        manifest.author,
+        opened.signature()
+    );
+    for needs in opened.unchecked_requirements() {
+        eprintln!("Needs: {needs}");
+    }
+    let dir = (server.bundle.as_ref().map(|b| b.dir.clone()))
+        .expect("a bundle's entry names its directory");
+    eprintln!("Unpacks to: {}", dir.display());
+    save(paths, &name, &server, &planned.secrets, yes, |_| {
+        bundle::install(paths, &mut opened, &dir).map_err(bundle_failure)
+    })
+}
+
 /// The answers to `questions`: asked on the terminal (secrets without echo), or read from
 /// stdin, one line each, in order.
-fn answers(detail: &ServerDetail, questions: &[Question], asking: bool) -> Result<Vec<String>> {
+fn answers(name: &str, questions: &[Question], asking: bool) -> Result<Vec<String>> {
     if questions.is_empty() {
         return Ok(Vec::new());
     }
@@ -276,7 +403,7 @@ fn answers(detail: &ServerDetail, questions: &[Question], asking: bool) -> Resul
                 Kind::General,
                 format!(
                     "`{}` asks for {} values ({}), one per line on stdin; {} given; nothing was added",
-                    detail.name,
+                    name,
                     questions.len(),
                     names.join(", "),
                     lines.len()
@@ -285,7 +412,7 @@ fn answers(detail: &ServerDetail, questions: &[Question], asking: bool) -> Resul
         }
         return Ok(lines.into_iter().take(questions.len()).collect());
     }
-    eprintln!("`{}` asks for {} values:", detail.name, questions.len());
+    eprintln!("`{name}` asks for {} values:", questions.len());
     let mut answers = Vec::new();
     for question in questions {
         let prompt = format!("{}: ", described(question));
