@@ -382,6 +382,13 @@ fn add_bundle(
     for needs in opened.unchecked_requirements() {
         eprintln!("Needs: {needs}");
     }
+    // The command is checked in `save`; a runtime it does not name directly is checked here.
+    if let Some(runtime) = manifest.server.kind.runtime()
+        && server.command != runtime
+        && which(runtime).is_none()
+    {
+        eprintln!("warning: the bundle is a {runtime} server and `{runtime}` is not on PATH");
+    }
     let dir = (server.bundle.as_ref().map(|b| b.dir.clone()))
         .expect("a bundle's entry names its directory");
     eprintln!("Unpacks to: {}", dir.display());
