@@ -20,7 +20,7 @@ from oauth_bed import (  # noqa: F401 (fixtures of the OAuth test bed, for every
     start_authz_server,
     start_resource_server,
 )
-from patchbay_harness import Hub, Sandbox, everything_cmd, wait_server_running
+from patchbay_harness import Hub, Sandbox, everything_cmd, pack_bundle, wait_server_running
 from patchbay_harness import start_hub as _start_hub
 
 DEFAULT_TEST_TIMEOUT = 60
@@ -99,3 +99,9 @@ def everything(sandbox: Sandbox, start_hub: Callable[..., Hub]) -> Hub:
     hub = start_hub()
     wait_server_running(sandbox, "everything")
     return hub
+
+
+@pytest.fixture(scope="session")
+def weather_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`servers/weather-bundle` packed once by the real `mcpb pack` (see `pack_bundle`)."""
+    return pack_bundle(tmp_path_factory.mktemp("bundle"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -52,6 +53,32 @@ def everything_cmd() -> list[str]:
 
 
 APP_SERVERS = {"vanilla": "server-basic-vanillajs", "preact": "server-basic-preact"}
+
+
+WEATHER_BUNDLE = Path(__file__).parent / "servers" / "weather-bundle"
+
+
+def pack_bundle(out: Path) -> Path:
+    """The test bundle `servers/weather-bundle` packed by the real packer (`mcpb pack` from npm
+    `@anthropic-ai/mcpb`) into `out/weather-bundle.mcpb`, self-contained: the MCP SDK its server
+    imports, and that SDK's dependencies, copied from the test peers into its `node_modules`."""
+    packer = _peer(PEERS / "node_modules/.bin/mcpb")
+    source = out / "weather-bundle"
+    shutil.copytree(WEATHER_BUNDLE, source)
+    modules = PEERS / "node_modules"
+    wanted, seen = ["@modelcontextprotocol/sdk"], set()
+    while wanted:
+        name = wanted.pop()
+        manifest = modules / name / "package.json"
+        if name in seen or not manifest.exists():
+            continue
+        seen.add(name)
+        shutil.copytree(modules / name, source / "node_modules" / name)
+        wanted.extend(json.loads(manifest.read_text()).get("dependencies", {}))
+    bundle = out / "weather-bundle.mcpb"
+    packed = subprocess.run([str(packer), "pack", str(source), str(bundle)], capture_output=True, text=True, timeout=120)
+    assert packed.returncode == 0 and bundle.is_file(), f"mcpb pack failed:\n{packed.stdout}\n{packed.stderr}"
+    return bundle
 
 
 LOOPBACK_ONLY = Path(__file__).parent / "servers" / "loopback_only.cjs"

@@ -2,11 +2,14 @@
 against a registry on 127.0.0.1 (`servers/registry.py`, a stand-in: the public MCP Registry
 cannot be reached from here) serving records written to the registry's published schema. Real
 servers behind them: server-everything from npm (`npx`), mcp-server-time from PyPI (`uvx`),
-server-everything over Streamable HTTP as a remote entry; each is added and called through the
-hub. Hostile records are refused with the reason, and nothing is saved."""
+server-everything over Streamable HTTP as a remote entry, and an `.mcpb` bundle packed by the real
+packer and served by the stand-in; each is added and called through the hub. Hostile records
+(a bundle whose bytes are not the ones its record names among them) are refused with the
+reason, and nothing is saved."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -25,6 +28,7 @@ REGISTRY = Path(__file__).parent / "servers" / "registry.py"
 PYTHON = PEERS / "venv" / "bin" / "python"
 EVERYTHING = "io.github.modelcontextprotocol/server-everything"
 TIME = "io.github.modelcontextprotocol/mcp-server-time"
+BUNDLE = "io.github.patchbay-tests/weather-bundle"
 REMOTE = "io.github.patchbay-tests/everything-remote"
 ADD_TIMEOUT = 120.0  # a cold npx or uvx fetches the package first
 NAME = re.compile(r"^[a-zA-Z0-9.-]+/[a-zA-Z0-9._-]+$")
@@ -59,7 +63,7 @@ def check(response: dict[str, Any]) -> None:
         assert remote["type"] in ("streamable-http", "sse") and re.match(r"^https?://\S+$", remote["url"])
 
 
-def records(remote_url: str) -> list[dict[str, Any]]:
+def records(remote_url: str, bundle_sha256: str) -> list[dict[str, Any]]:
     everything = npm("@modelcontextprotocol/server-everything", "2026.8.31",
                      packageArguments=[{"type": "positional", "value": "stdio"}])
     time = {"registryType": "pypi", "identifier": "mcp-server-time", "version": "2026.10.19", "transport": {"type": "stdio"},
@@ -67,14 +71,17 @@ def records(remote_url: str) -> list[dict[str, Any]]:
                                   "description": "The zone the server calls local"}],
             "environmentVariables": [{"name": "TIME_API_TOKEN", "isRequired": True, "isSecret": True,
                                       "description": "A token (the server ignores it)"}]}
-    bundle = {"registryType": "mcpb", "identifier": "https://127.0.0.1:1/weather.mcpb", "version": "1.0.0",
-              "fileSha256": "0" * 64, "transport": {"type": "stdio"}}
+    # Served by the stand-in itself (`{self}`); 0.9.0's record names other bytes than those served.
+    bundle = {"registryType": "mcpb", "identifier": "{self}/files/weather-bundle.mcpb", "version": "1.0.0",
+              "fileSha256": bundle_sha256, "transport": {"type": "stdio"}}
+    tampered = {**bundle, "version": "0.9.0", "fileSha256": "0" * 64}
     return [
         record(EVERYTHING, "2026.8.31", packages=[everything]),
         record(TIME, "2025.1.1", latest=False, packages=[{**time, "version": "2025.1.1"}]),
         record(TIME, "2026.10.19", packages=[time]),
         record(REMOTE, "1.0.0", remotes=[{"type": "streamable-http", "url": remote_url}]),
-        record("io.github.patchbay-tests/weather-bundle", "1.0.0", packages=[bundle]),
+        record(BUNDLE, "0.9.0", latest=False, packages=[tampered]),
+        record(BUNDLE, "1.0.0", packages=[bundle]),
         record("io.github.evil/injector", "1.0.0",
                packages=[npm("evil-mcp", "1.0.0", packageArguments=[{"type": "positional", "value": "x; touch pwned"}])]),
         record("io.github.evil/unknown-type", "1.0.0",
@@ -83,15 +90,16 @@ def records(remote_url: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def registry(sandbox: Sandbox) -> Iterator[tuple[str, Path]]:
+def registry(sandbox: Sandbox, weather_bundle: Path) -> Iterator[tuple[str, Path]]:
     """The stand-in registry with `records`, configured as the only one; its URL and its log."""
     with everything_http(sandbox.root) as remote_url:
-        served = records(remote_url)
+        served = records(remote_url, hashlib.sha256(weather_bundle.read_bytes()).hexdigest())
         for response in served:
             check(response)
         path, port_file, log = sandbox.root / "records.json", sandbox.root / "registry.port", sandbox.root / "registry.log"
         path.write_text(json.dumps(served))
-        proc = subprocess.Popen([str(PYTHON), str(REGISTRY), str(path), "--port-file", str(port_file), "--log", str(log)],
+        proc = subprocess.Popen([str(PYTHON), str(REGISTRY), str(path), "--port-file", str(port_file), "--log", str(log),
+                                 "--files", str(weather_bundle.parent)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_until(lambda: port_file.exists() and port_file.read_text(), 10, "the registry listens")
@@ -174,12 +182,14 @@ def test_hostile_or_unrunnable_records_are_refused_and_nothing_is_saved(sandbox:
     refusals = {
         "io.github.evil/injector": "shell metacharacter",
         "io.github.evil/unknown-type": "`cargo` is not one Patchbay runs",
-        "io.github.patchbay-tests/weather-bundle": ".mcpb bundle",
+        f"{BUNDLE}@0.9.0": f"not the {'0' * 64} its record names; refused",
     }
     for name, reason in refusals.items():
-        refused = sandbox.run_cli("add", "--from-registry", name, "--yes")
+        name, _, version = name.partition("@")
+        refused = sandbox.run_cli("add", "--from-registry", name, *(["--version", version] if version else []), "--yes")
         assert refused.returncode not in (0, 2), f"{name}: {refused.returncode} {refused.stderr}"
         assert reason in refused.stderr, f"{name}: {refused.stderr}"
+    assert not (sandbox.home / "bundles").exists() or not any((sandbox.home / "bundles").iterdir()), "nothing unpacked"
     unasked = sandbox.run_cli("add", "--from-registry", EVERYTHING)
     assert unasked.returncode == 7 and "nothing was added" in unasked.stderr, unasked.stderr
     short = sandbox.run_cli("add", "--from-registry", TIME, "--yes", input="\n")
@@ -187,6 +197,31 @@ def test_hostile_or_unrunnable_records_are_refused_and_nothing_is_saved(sandbox:
     assert sandbox.config_file.read_bytes() == before, "the config is untouched"
     listed = sandbox.run_cli("secret", "list", "--json")
     assert not json.loads(listed.stdout), listed.stdout
+
+
+async def test_a_bundle_from_the_registry_is_downloaded_checked_unpacked_and_called(
+    sandbox: Sandbox, registry: tuple[str, Path], start_hub: Callable[..., Hub]
+) -> None:
+    (sandbox.root / "maps").mkdir()
+    added = sandbox.run_cli("add", "--from-registry", BUNDLE, "--yes", input=f"t0ken\nimperial\n{sandbox.root / 'maps'}\n",
+                            timeout=ADD_TIMEOUT)
+    assert added.returncode == 0, added.stderr
+    url, log = registry
+    assert f"downloading {url}/files/weather-bundle.mcpb" in added.stderr, added.stderr
+    assert "/files/weather-bundle.mcpb" in log.read_text(), "fetched from the stand-in"
+    directory = sandbox.home / "bundles" / "weather-bundle"
+    assert (directory / "server" / "index.mjs").is_file()
+    config = sandbox.config_file.read_text()
+    assert f'registry = {{ name = "{BUNDLE}", version = "1.0.0" }}' in config, config
+    assert f'dir = "{directory}"' in config, config
+
+    hub = start_hub()
+    async with mcp_session(hub.url, hub.secret) as session:
+        called = await session.call_tool("weather-bundle__started_with", {})
+        assert not called.is_error, called
+        report = json.loads(called.content[0].text)
+    assert report["args"] == ["--units", "imperial", str(sandbox.root / "maps")], report
+    assert report["token_sha256"] == hashlib.sha256(b"t0ken").hexdigest(), report
 
 
 def test_an_older_version_shows_as_outdated_and_moves_to_the_latest_on_yes(

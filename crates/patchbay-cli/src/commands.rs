@@ -47,6 +47,14 @@ pub fn run(command: Command) -> Result {
         Command::Serve { port } => serve(paths, port),
         Command::Bridge { profile } => bridge(paths, profile),
         Command::Add {
+            mcpb: Some(file),
+            name,
+            local_name,
+            disabled,
+            yes,
+            ..
+        } => catalog::add_mcpb_file(&paths, &file, local_name.or(name), disabled, yes),
+        Command::Add {
             from_registry: Some(registry_name),
             name,
             local_name,
@@ -194,15 +202,18 @@ pub fn run(command: Command) -> Result {
             crate::TokensCommand::Revoke { name } => signin::revoke(&paths, &name),
         },
         Command::Remove { name } => {
-            let secret_env = load_config(&paths)?
-                .servers
-                .get(&name)
-                .map(|s| s.secret_env.clone())
-                .unwrap_or_default();
+            let server = load_config(&paths)?.servers.get(&name).cloned();
+            let secret_env = (server.as_ref()).map(|s| s.secret_env.clone());
             edit(&paths, &name, "removed", |p| {
                 config::edit::remove_server(p, &name)
             })?;
-            crate::secret_cmd::forget_server(&paths, &name, &secret_env);
+            crate::secret_cmd::forget_server(&paths, &name, &secret_env.unwrap_or_default());
+            if let Some(source) = server.and_then(|s| s.bundle) {
+                match patchbay_core::bundle::remove(&paths, &source) {
+                    Ok(()) => eprintln!("deleted the unpacked bundle {}", source.dir.display()),
+                    Err(err) => eprintln!("warning: {}", patchbay_core::human::error_chain(&err)),
+                }
+            }
             Ok(())
         }
         Command::Secret { command } => crate::secret_cmd::run(&paths, command),

@@ -30,14 +30,17 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         profile: Option<String>,
     },
-    /// Add a stdio server: `patchbay add NAME -- COMMAND [ARGS...]`, or one from the MCP
-    /// Registry: `patchbay add --from-registry REGISTRY-NAME [--version V] [--name NAME]`.
+    /// Add a stdio server: `patchbay add NAME -- COMMAND [ARGS...]`, one from the MCP
+    /// Registry: `patchbay add --from-registry REGISTRY-NAME [--version V] [--name NAME]`, an
+    /// MCP Bundle: `patchbay add --mcpb FILE.mcpb [--name NAME]`, or an install link:
+    /// `patchbay add --link LINK [--name NAME]`.
     ///
     /// From the registry, the values the record asks for (required arguments and environment
     /// variables) are prompted for, or read from stdin one per line in the order `patchbay
-    /// show` lists them; secret ones go to the keychain. From an install link (`--link`,
-    /// `patchbay link NAME` makes one): the same, asking the values the link leaves open.
-    #[command(group(clap::ArgGroup::new("what").required(true).args(["command", "from_registry", "link"])))]
+    /// show` lists them; a bundle's `user_config` likewise, in its manifest's order; an install
+    /// link (`patchbay link NAME` makes one) the values it leaves open. Secret ones go to the
+    /// keychain.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["command", "from_registry", "mcpb", "link"])))]
     Add {
         /// Server name: letters, digits, `-`, `_`; it prefixes every tool (`NAME__tool`).
         /// From the registry: default the last part of the registry name, made unique.
@@ -46,13 +49,16 @@ enum Command {
         /// The MCP Registry name of the server to add (`io.github.acme/weather`).
         #[arg(long, value_name = "REGISTRY-NAME", conflicts_with_all = ["command", "env", "secret_env", "cwd"])]
         from_registry: Option<String>,
+        /// An MCP Bundle file (`.mcpb`) to unpack and add.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["command", "env", "secret_env", "cwd", "from_registry"])]
+        mcpb: Option<PathBuf>,
         /// With `--from-registry`: this version instead of the latest.
         #[arg(long, requires = "from_registry")]
         version: Option<String>,
         /// An install link (`patchbay://install?v=1&...`) naming the server to add.
-        #[arg(long, value_name = "LINK", conflicts_with_all = ["command", "env", "secret_env", "cwd", "from_registry"])]
+        #[arg(long, value_name = "LINK", conflicts_with_all = ["command", "env", "secret_env", "cwd", "from_registry", "mcpb"])]
         link: Option<String>,
-        /// With `--from-registry` or `--link`: the local server name (same as NAME).
+        /// With `--from-registry`, `--mcpb` or `--link`: the local server name (same as NAME).
         #[arg(
             long = "name",
             value_name = "NAME",
@@ -196,7 +202,8 @@ enum Command {
         #[command(subcommand)]
         command: TokensCommand,
     },
-    /// Remove a server from the config, and its secrets from the keychain.
+    /// Remove a server from the config, its secrets from the keychain and, for a bundle, its
+    /// unpacked directory.
     Remove {
         /// Server name.
         name: String,

@@ -27,6 +27,9 @@
 //! idle_timeout = "10m"         # lazy servers only (default: the hub's `idle_timeout`)
 //! registry = { name = "io.github.acme/time", version = "1.0.0" }  # installed from the
 //!                              # MCP Registry (`patchbay add --from-registry`): for updates
+//! bundle = { name = "weather", version = "1.0.0", dir = "/home/me/.local/share/patchbay/bundles/weather" }
+//!                              # unpacked from an `.mcpb` bundle (`patchbay add --mcpb`):
+//!                              # `remove` deletes `dir`
 //!
 //! [servers.docs]
 //! url = "https://mcp.example.com/mcp"   # a remote server (Streamable HTTP) instead of a command
@@ -273,6 +276,9 @@ pub struct ServerConfig {
     /// Where it was installed from, when from the MCP Registry (for updates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<RegistrySource>,
+    /// The `.mcpb` bundle it was unpacked from, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<BundleSource>,
 }
 
 /// The registry record a server was installed from: `registry = { name = "...", version = "..." }`.
@@ -283,6 +289,19 @@ pub struct RegistrySource {
     pub name: String,
     /// The version installed.
     pub version: String,
+}
+
+/// The `.mcpb` bundle a server was unpacked from:
+/// `bundle = { name = "...", version = "...", dir = "..." }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleSource {
+    /// The manifest's `name`.
+    pub name: String,
+    /// The manifest's `version`.
+    pub version: String,
+    /// Where it is unpacked (deleted with the server).
+    pub dir: PathBuf,
 }
 
 fn yes() -> bool {
@@ -303,6 +322,7 @@ impl ServerConfig {
             start: StartMode::Eager,
             idle_timeout: None,
             registry: None,
+            bundle: None,
         }
     }
 
@@ -811,6 +831,13 @@ pub mod edit {
             table.insert("idle_timeout", value(timeout));
         }
         insert_registry(&mut table, server);
+        if let Some(bundle) = &server.bundle {
+            let mut from = InlineTable::new();
+            from.insert("name", bundle.name.as_str().into());
+            from.insert("version", bundle.version.as_str().into());
+            from.insert("dir", bundle.dir.to_string_lossy().as_ref().into());
+            table.insert("bundle", value(from));
+        }
         table
     }
 

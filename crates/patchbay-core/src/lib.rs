@@ -16,7 +16,8 @@
 //!   remote MCP server), [`oauth`] (sign-in and the token keeper), [`events`] (what the hub
 //!   announces), [`clients`] (Patchbay's entry in each MCP client's config), [`discovery`]
 //!   (finding the running hub), [`api`] (the control API's contract), [`registry`] (the
-//!   catalogue: the MCP Registry searched, a record made a server entry).
+//!   catalogue: the MCP Registry searched, a record made a server entry), [`bundle`] (`.mcpb`
+//!   bundles checked, rendered to a server entry and unpacked).
 //! - **The hub process**: [`hub`], one wing: its state, client sessions, upstreams, catalogue,
 //!   list cache, calls, sign-in flows, the loopback endpoint and the control API's routes;
 //!   [`serve`] starts it.
@@ -26,6 +27,7 @@
 pub mod api;
 pub mod body;
 pub mod bridge;
+pub mod bundle;
 pub mod clients;
 pub mod config;
 pub mod control;

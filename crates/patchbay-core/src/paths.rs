@@ -4,7 +4,7 @@
 //! `PATCHBAY_HOME`, moves all of it (tests and portable installs use this and never touch the
 //! real home). Without it the platform directories from `directories` are used:
 //! the config file in the config dir, discovery/secret/lock in the state (or runtime) dir and
-//! per-server logs in the data dir.
+//! per-server logs and unpacked `.mcpb` bundles in the data dir.
 //!
 //! A process another program starts may not see the environment these were resolved from:
 //! Codex and Claude Desktop start a stdio server with little more than `HOME`, `PATH` and
@@ -92,6 +92,8 @@ pub struct Paths {
     pub log_dir: PathBuf,
     /// Cached catalogues and other derived data that may be deleted at any time.
     pub cache_dir: PathBuf,
+    /// Unpacked `.mcpb` bundles, one directory per server (`bundles/NAME`).
+    pub bundle_dir: PathBuf,
     /// The keychain service name the vault's entries are under: `patchbay`, or for an
     /// installation under `PATCHBAY_HOME` one named after that directory, so installations
     /// never share secrets.
@@ -123,6 +125,7 @@ impl Paths {
             state_dir: root.join("state"),
             log_dir: root.join("logs"),
             cache_dir: root.join("cache"),
+            bundle_dir: root.join("bundles"),
             vault_service: format!(
                 "{}@{:016x}",
                 KEYCHAIN_SERVICE,
@@ -148,6 +151,7 @@ impl Paths {
             state_dir,
             log_dir: dirs.data_local_dir().join("logs"),
             cache_dir: dirs.cache_dir().to_path_buf(),
+            bundle_dir: dirs.data_local_dir().join("bundles"),
             vault_service: KEYCHAIN_SERVICE.to_owned(),
         })
     }
@@ -192,6 +196,11 @@ impl Paths {
         self.cache_dir.join("lists").join(format!("{server}.json"))
     }
 
+    /// Where the bundle of server `server` is unpacked.
+    pub fn bundle(&self, server: &str) -> PathBuf {
+        self.bundle_dir.join(server)
+    }
+
     /// One server's stderr log.
     pub fn server_log(&self, server: &str) -> PathBuf {
         self.log_dir.join(format!("{server}.log"))
@@ -215,6 +224,7 @@ mod tests {
             &paths.state_dir,
             &paths.log_dir,
             &paths.cache_dir,
+            &paths.bundle_dir,
         ] {
             assert!(path.starts_with("/tmp/pb"), "{path:?} escapes the root");
         }
@@ -228,7 +238,7 @@ mod tests {
     fn platform_paths_are_the_usual_per_user_folders() {
         let paths = Paths::platform().expect("a home directory");
         #[cfg(windows)]
-        let (config, state, logs, cache) = {
+        let (config, state, logs, cache, bundles) = {
             let known = |name: &str| {
                 PathBuf::from(std::env::var_os(name).unwrap_or_else(|| panic!("{name} is set")))
                     .join("patchbay")
@@ -240,10 +250,11 @@ mod tests {
                 local.join("data"),
                 local.join("data").join("logs"),
                 local.join("cache"),
+                local.join("data").join("bundles"),
             )
         };
         #[cfg(target_os = "macos")]
-        let (config, state, logs, cache) = {
+        let (config, state, logs, cache, bundles) = {
             let home = directories::BaseDirs::new().unwrap().home_dir().to_owned();
             let support = home.join("Library/Application Support/dev.patchbay.Patchbay");
             (
@@ -251,10 +262,11 @@ mod tests {
                 support.clone(),
                 support.join("logs"),
                 home.join("Library/Caches/dev.patchbay.Patchbay"),
+                support.join("bundles"),
             )
         };
         #[cfg(all(unix, not(target_os = "macos")))]
-        let (config, state, logs, cache) = {
+        let (config, state, logs, cache, bundles) = {
             let home = directories::BaseDirs::new().unwrap().home_dir().to_owned();
             let base = |name: &str, default: &str| {
                 std::env::var_os(name)
@@ -268,12 +280,17 @@ mod tests {
                 base("XDG_STATE_HOME", ".local/state"),
                 base("XDG_DATA_HOME", ".local/share").join("logs"),
                 base("XDG_CACHE_HOME", ".cache"),
+                base("XDG_DATA_HOME", ".local/share").join("bundles"),
             )
         };
         assert_eq!(paths.config_file, config, "config file");
         assert_eq!(paths.state_dir, state, "discovery, lock and secret");
         assert_eq!(paths.log_dir, logs, "logs");
         assert_eq!(paths.cache_dir, cache, "cache");
+        assert_eq!(
+            paths.bundle_dir, bundles,
+            "unpacked bundles, beside the logs"
+        );
         assert_eq!(paths.vault_service, KEYCHAIN_SERVICE);
     }
 

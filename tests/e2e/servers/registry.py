@@ -9,8 +9,12 @@ the registry's API does:
 - `GET /v0.1/servers/{name}/versions/{version}`: one record (`latest`: the one marked so),
   or 404 with an error body.
 
+- `GET /files/NAME`: the file NAME of `--files DIR` (a package's download, an `.mcpb` bundle);
+  `{self}` in the records stands for this registry's own `http://127.0.0.1:PORT`.
+
 Every request is appended to `--log`. Usage: registry.py RECORDS.json --port-file FILE
-[--page-size N] [--log FILE]. It picks a free port and writes it to the port file."""
+[--page-size N] [--log FILE] [--files DIR]. It picks a free port and writes it to the port
+file."""
 
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ class Registry(BaseHTTPRequestHandler):
     records: list[dict[str, Any]] = []
     page_size = 2
     log: Path | None = None
+    files: Path | None = None
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         if self.log is not None:
@@ -53,6 +58,14 @@ class Registry(BaseHTTPRequestHandler):
         parts = url.path.split("/")
         if url.path == "/v0.1/servers":
             return self.list_servers(query)
+        if len(parts) == 3 and parts[1] == "files" and self.files is not None and (self.files / parts[2]).is_file():
+            data = (self.files / parts[2]).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return None
         # /v0.1/servers/{name}/versions/{version}, the name one (encoded) segment
         if len(parts) == 6 and parts[1:3] == ["v0.1", "servers"] and parts[4] == "versions":
             return self.one(urllib.parse.unquote(parts[3]), urllib.parse.unquote(parts[5]))
@@ -86,11 +99,14 @@ def main() -> None:
     parser.add_argument("--port-file", type=Path, required=True)
     parser.add_argument("--page-size", type=int, default=2)
     parser.add_argument("--log", type=Path)
+    parser.add_argument("--files", type=Path)
     args = parser.parse_args()
-    Registry.records = json.loads(args.records.read_text())
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Registry)
+    here = f"http://127.0.0.1:{server.server_address[1]}"
+    Registry.records = json.loads(args.records.read_text().replace("{self}", here))
     Registry.page_size = args.page_size
     Registry.log = args.log
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Registry)
+    Registry.files = args.files
     args.port_file.write_text(str(server.server_address[1]))
     print(f"registry on 127.0.0.1:{server.server_address[1]}", file=sys.stderr, flush=True)
     server.serve_forever()

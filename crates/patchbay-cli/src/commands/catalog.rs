@@ -1,17 +1,19 @@
 //! `search`, `show`, `add --from-registry`, `outdated` and `update`: servers from the MCP
-//! Registry; `add --link` and `link`: install links, through the same consent.
+//! Registry; `add --link` and `link`: install links, through the same consent; `add --mcpb`:
+//! an MCP Bundle file, the same way as a registry record's bundle.
 //!
-//! Nothing is saved or started before the user says yes to the exact command (`--yes` from a
-//! script); secret values go to the keychain, never the config file or the command line.
+//! Nothing is saved, unpacked or started before the user says yes to the exact command
+//! (`--yes` from a script); secret values go to the keychain, never the config file or the
+//! command line.
 
 use std::io::{IsTerminal, Read, Write};
 
-use patchbay_core::config::{Config, ConfigError};
+use patchbay_core::bundle::{self, Bundle, BundleError};
+use patchbay_core::config::{Config, ConfigError, RegistrySource, ServerConfig};
 use patchbay_core::oauth::connect::ConnectRequest;
 use patchbay_core::paths::Paths;
 use patchbay_core::registry::link::{self, Link, LinkError};
 use patchbay_core::registry::plan::{self, AddingError, PlanError, Question, Way};
-use patchbay_core::registry::record::ServerDetail;
 use patchbay_core::registry::{Found, Registries, RegistryError};
 
 use super::{Result, approve_server, config_failure, load_config, nudge_hub, runtime, which};
@@ -38,6 +40,13 @@ fn plan_failure(err: PlanError) -> Failure {
     Failure::new(Kind::General, format!("cannot add it: {err}"))
 }
 
+fn bundle_failure(err: BundleError) -> Failure {
+    match err {
+        BundleError::Name(err) => config_failure(err),
+        err => Failure::from_error(Kind::General, &err).hint("nothing was added"),
+    }
+}
+
 /// How a way of running a server shows: its kind, and the program it needs (with whether this
 /// machine has it).
 fn runs(way: std::result::Result<Way<'_>, PlanError>) -> (String, String) {
@@ -55,6 +64,7 @@ fn runs(way: std::result::Result<Way<'_>, PlanError>) -> (String, String) {
             "command".into(),
             needs(plan::runtime(way).unwrap_or_default()),
         ),
+        Ok(Way::Bundle(_)) => ("mcpb".into(), "(its manifest)".into()),
         Err(_) => ("-".into(), "cannot run here".into()),
     }
 }
@@ -145,6 +155,10 @@ pub(super) fn show(paths: &Paths, name: &str, version: Option<&str>, json: bool)
             "  adding it connects to {} (signing in if it asks)",
             remote.url
         ),
+        Way::Bundle(package) => out!(
+            "  adding it downloads the bundle {} (its SHA-256 checked), then shows what its manifest runs and asks",
+            package.identifier
+        ),
         Way::Package(_) | Way::Command(_) => {
             // The command with each asked value shown as its default, or its name.
             let placeholders: Vec<String> = (questions.iter())
@@ -218,20 +232,27 @@ pub(super) fn add(
             version: version.map(str::to_owned),
         },
     };
-    let asking = std::io::stdin().is_terminal();
-    if !yes && !asking {
-        return Err(Failure::new(
-            Kind::Declined,
-            "approval needed but stdin is not a terminal; nothing was added",
-        )
-        .hint("pass `--yes` to approve from a script (values the record asks for are read from stdin)"));
-    }
+    let asking = asking(yes)?;
     let config = load_config(paths)?;
     let found = runtime()
         .block_on(wanted.resolve(&registries(&config)))
         .map_err(registry_failure)?;
     let detail = &found.record.server;
     let way = plan::choose(detail).map_err(plan_failure)?;
+    if let Way::Bundle(package) = way {
+        let (url, sha256) = plan::bundle_file(package).map_err(plan_failure)?;
+        eprintln!("downloading {url}");
+        let bytes = (runtime().block_on(bundle::download(url, sha256))).map_err(bundle_failure)?;
+        let source = RegistrySource {
+            name: detail.name.clone(),
+            version: detail.version.clone(),
+        };
+        let from = format!(
+            "the MCP Registry ({}): `{}` {}",
+            found.registry, detail.name, detail.version
+        );
+        return add_bundle(paths, bytes, &from, Some(source), local, disabled, yes);
+    }
     if let Way::Remote(remote) = way {
         plan::plan(detail, way, &[], false).map_err(plan_failure)?;
         eprintln!(
@@ -249,7 +270,7 @@ pub(super) fn add(
         );
     }
     let questions = plan::questions(way);
-    let answers = answers(detail, &questions, asking)?;
+    let answers = answers(&detail.name, &questions, asking)?;
     let docker = which("docker").is_some();
     let plan::Adding { name, planned } =
         plan::adding(&config, detail, way, &answers, local, docker).map_err(|err| match err {
@@ -265,6 +286,34 @@ pub(super) fn add(
             detail.name, detail.version
         ),
     }
+    save(paths, &name, &server, &planned.secrets, yes, |_| Ok(()))
+}
+
+/// Whether values can be asked on a terminal; without one, `--yes` is needed (checked before
+/// anything is fetched or asked).
+fn asking(yes: bool) -> Result<bool> {
+    let asking = std::io::stdin().is_terminal();
+    if !yes && !asking {
+        return Err(Failure::new(
+            Kind::Declined,
+            "approval needed but stdin is not a terminal; nothing was added",
+        )
+        .hint("pass `--yes` to approve from a script (values the server asks for are read from stdin)"));
+    }
+    Ok(asking)
+}
+
+/// Tell what `server` runs with beyond its command line (its environment's names, the
+/// keychain's, the rights it has), ask, then `unpack` (a bundle's files), store its secrets and
+/// save it; whatever was done is undone when a later step fails.
+fn save(
+    paths: &Paths,
+    name: &str,
+    server: &ServerConfig,
+    secrets: &std::collections::BTreeMap<String, String>,
+    yes: bool,
+    unpack: impl FnOnce(&ServerConfig) -> Result,
+) -> Result {
     if !server.env.is_empty() {
         let names: Vec<&str> = server.env.keys().map(String::as_str).collect();
         eprintln!("Environment: {}", names.join(", "));
@@ -273,18 +322,31 @@ pub(super) fn add(
         eprintln!("Kept in the keychain: {}", server.secret_env.join(", "));
     }
     eprintln!("It will run with your user's rights: it can read and change what you can.");
-    if which(&server.command).is_none() {
+    // A bundle's own program is not there before it is unpacked.
+    let bundled = (server.bundle.as_ref())
+        .is_some_and(|b| server.command.starts_with(&*b.dir.to_string_lossy()));
+    if !bundled && which(&server.command).is_none() {
         eprintln!(
             "warning: `{}` is not installed (not on PATH); the server cannot start until it is",
             server.command
         );
     }
-    if !approve_server(paths, &name, &server, yes)? {
+    if !approve_server(paths, name, server, yes)? {
         return Err(Failure::new(Kind::Declined, "not saved"));
     }
-    crate::secret_cmd::store_all(paths, &name, &planned.secrets)?;
-    if let Err(err) = patchbay_core::config::edit::add_server(&paths.config_file, &name, &server) {
-        crate::secret_cmd::forget_server(paths, &name, &server.secret_env);
+    unpack(server)?;
+    let unpacked = || {
+        if let Some(source) = &server.bundle {
+            let _ = bundle::remove(paths, source);
+        }
+    };
+    if let Err(err) = crate::secret_cmd::store_all(paths, name, secrets) {
+        unpacked();
+        return Err(err);
+    }
+    if let Err(err) = patchbay_core::config::edit::add_server(&paths.config_file, name, server) {
+        crate::secret_cmd::forget_server(paths, name, &server.secret_env);
+        unpacked();
         return Err(config_failure(err));
     }
     eprintln!("added `{name}` to {}", paths.config_file.display());
@@ -292,9 +354,85 @@ pub(super) fn add(
     Ok(())
 }
 
+/// `patchbay add --mcpb FILE`.
+pub(super) fn add_mcpb_file(
+    paths: &Paths,
+    file: &std::path::Path,
+    local: Option<String>,
+    disabled: bool,
+    yes: bool,
+) -> Result {
+    asking(yes)?;
+    let size = (fs_err::metadata(file))
+        .map_err(|err| Failure::from_error(Kind::NotFound, &err))?
+        .len();
+    if size > bundle::MAX_DOWNLOAD as u64 {
+        return Err(Failure::new(
+            Kind::General,
+            format!(
+                "`{}` is larger than {} MiB; refused",
+                file.display(),
+                bundle::MAX_DOWNLOAD / 1024 / 1024
+            ),
+        ));
+    }
+    let bytes = fs_err::read(file).map_err(|err| Failure::from_error(Kind::General, &err))?;
+    let from = format!("the bundle {}", file.display());
+    add_bundle(paths, bytes, &from, None, local, disabled, yes)
+}
+
+/// A bundle's `bytes` (from a file or a registry record, said by `from`) checked, its values
+/// asked, shown whole, then unpacked and saved on a yes.
+fn add_bundle(
+    paths: &Paths,
+    bytes: Vec<u8>,
+    from: &str,
+    registry: Option<RegistrySource>,
+    local: Option<String>,
+    disabled: bool,
+    yes: bool,
+) -> Result {
+    let asking = asking(yes)?;
+    let config = load_config(paths)?;
+    let mut opened = Bundle::open(bytes).map_err(bundle_failure)?;
+    let facts =
+        bundle::render::Facts::current().ok_or_else(|| bundle_failure(BundleError::NoHome))?;
+    let manifest = &opened.manifest;
+    let questions = bundle::questions(manifest, &facts);
+    let answers = answers(&manifest.name, &questions, asking)?;
+    let plan::Adding { name, planned } =
+        bundle::adding(&config, paths, &opened, &facts, &answers, local).map_err(bundle_failure)?;
+    let mut server = planned.server;
+    server.enabled = !disabled;
+    server.registry = registry;
+    eprintln!(
+        "From {from}: `{}` {} by {}, {}",
+        manifest.name,
+        manifest.version,
+        manifest.author,
+        opened.signature()
+    );
+    for needs in opened.unchecked_requirements() {
+        eprintln!("Needs: {needs}");
+    }
+    // The command is checked in `save`; a runtime it does not name directly is checked here.
+    if let Some(runtime) = manifest.server.kind.runtime()
+        && server.command != runtime
+        && which(runtime).is_none()
+    {
+        eprintln!("warning: the bundle is a {runtime} server and `{runtime}` is not on PATH");
+    }
+    let dir = (server.bundle.as_ref().map(|b| b.dir.clone()))
+        .expect("a bundle's entry names its directory");
+    eprintln!("Unpacks to: {}", dir.display());
+    save(paths, &name, &server, &planned.secrets, yes, |_| {
+        bundle::install(paths, &mut opened, &dir).map_err(bundle_failure)
+    })
+}
+
 /// The answers to `questions`: asked on the terminal (secrets without echo), or read from
 /// stdin, one line each, in order.
-fn answers(detail: &ServerDetail, questions: &[Question], asking: bool) -> Result<Vec<String>> {
+fn answers(name: &str, questions: &[Question], asking: bool) -> Result<Vec<String>> {
     if questions.is_empty() {
         return Ok(Vec::new());
     }
@@ -308,7 +446,7 @@ fn answers(detail: &ServerDetail, questions: &[Question], asking: bool) -> Resul
                 Kind::General,
                 format!(
                     "`{}` asks for {} values ({}), one per line on stdin; {} given; nothing was added",
-                    detail.name,
+                    name,
                     questions.len(),
                     names.join(", "),
                     lines.len()
@@ -317,7 +455,7 @@ fn answers(detail: &ServerDetail, questions: &[Question], asking: bool) -> Resul
         }
         return Ok(lines.into_iter().take(questions.len()).collect());
     }
-    eprintln!("`{}` asks for {} values:", detail.name, questions.len());
+    eprintln!("`{name}` asks for {} values:", questions.len());
     let mut answers = Vec::new();
     for question in questions {
         let prompt = format!("{}: ", described(question));

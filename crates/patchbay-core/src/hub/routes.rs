@@ -496,6 +496,17 @@ fn catalog_entry(
                 },
                 Way::Remote(_) => CatalogKind::Remote,
                 Way::Command(_) => CatalogKind::Command,
+                Way::Bundle(_) => {
+                    let why = bundle_from_cli(&server.name);
+                    return catalog_entry_with(
+                        found,
+                        CatalogKind::None,
+                        None,
+                        Vec::new(),
+                        Some(why),
+                        here,
+                    );
+                }
             };
             let questions = (plan::questions(way).into_iter())
                 .map(|q| CatalogQuestion {
@@ -510,6 +521,24 @@ fn catalog_entry(
         }
         Err(err) => (CatalogKind::None, None, Vec::new(), Some(err.to_string())),
     };
+    catalog_entry_with(found, kind, runtime, questions, problem, here)
+}
+
+/// An `.mcpb` bundle is added from the command line: the window's catalogue does not unpack
+/// bundles yet.
+fn bundle_from_cli(name: &str) -> String {
+    format!("`{name}` is an .mcpb bundle: add it with `patchbay add --from-registry {name}`")
+}
+
+fn catalog_entry_with(
+    found: &crate::registry::Found,
+    kind: CatalogKind,
+    runtime: Option<&str>,
+    questions: Vec<CatalogQuestion>,
+    problem: Option<String>,
+    here: &mut impl FnMut(&str) -> bool,
+) -> CatalogEntry {
+    let server = &found.record.server;
     CatalogEntry {
         name: server.name.clone(),
         title: server.title.clone(),
@@ -547,6 +576,12 @@ async fn catalog_plan(
     let refused =
         |err: plan::PlanError| error(StatusCode::BAD_REQUEST, format!("cannot add it: {err}"));
     let way = plan::choose(detail).map_err(refused)?;
+    if let Way::Bundle(_) = way {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            bundle_from_cli(&detail.name),
+        ));
+    }
     if let Way::Remote(remote) = way {
         return Err(error(
             StatusCode::BAD_REQUEST,

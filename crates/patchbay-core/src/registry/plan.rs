@@ -27,6 +27,9 @@ pub enum Way<'a> {
     Remote(&'a Remote),
     /// A command given whole by an install link ([`super::link`]); never from a registry.
     Command(&'a Command),
+    /// An `.mcpb` bundle, downloaded and checked ([`bundle_file`]), then added as any bundle
+    /// (`crate::bundle`): what it asks is in its manifest, known once downloaded.
+    Bundle(&'a Package),
 }
 
 /// A value to ask the user for.
@@ -132,16 +135,16 @@ pub fn choose(detail: &ServerDetail) -> Result<Way<'_>, PlanError> {
     if let Some(package) = detail.packages.iter().find(known) {
         return Ok(Way::Package(package));
     }
+    let bundle = |p: &&Package| p.registry_type == "mcpb" && p.transport.kind == "stdio";
+    if let Some(package) = detail.packages.iter().find(bundle) {
+        return Ok(Way::Bundle(package));
+    }
     if let Some(remote) = detail.remotes.iter().find(|r| r.kind == "streamable-http") {
         return Ok(Way::Remote(remote));
     }
     if let Some(package) = detail.packages.first() {
         return match package.registry_type.as_str() {
-            "mcpb" => Err(PlanError::Unsupported(format!(
-                "`{}` is an .mcpb bundle: bundles from the registry are not installed yet; download it and use `patchbay add --mcpb FILE` once that lands",
-                detail.name
-            ))),
-            "npm" | "pypi" | "oci" => Err(PlanError::NothingToRun {
+            "npm" | "pypi" | "oci" | "mcpb" => Err(PlanError::NothingToRun {
                 name: detail.name.clone(),
                 why: format!("its package speaks `{}`, not stdio", package.transport.kind),
             }),
@@ -158,9 +161,11 @@ pub fn choose(detail: &ServerDetail) -> Result<Way<'_>, PlanError> {
     })
 }
 
-/// The values `way` leaves to the user, in the order they are asked.
+/// The values `way` leaves to the user, in the order they are asked (none for a bundle before
+/// it is downloaded: its manifest asks).
 pub fn questions(way: Way<'_>) -> Vec<Question> {
     match way {
+        Way::Bundle(_) => Vec::new(),
         Way::Package(package) => {
             let arguments = (package.runtime_arguments.iter())
                 .chain(&package.package_arguments)
@@ -187,7 +192,7 @@ fn environment(way: Way<'_>) -> &[KeyValueInput] {
     match way {
         Way::Package(package) => &package.environment_variables,
         Way::Command(command) => &command.environment_variables,
-        Way::Remote(_) => &[],
+        Way::Remote(_) | Way::Bundle(_) => &[],
     }
 }
 
@@ -259,6 +264,13 @@ pub fn plan(
         Way::Package(package) => package_server(package, &mut answers, docker)?,
         Way::Remote(remote) => remote_server(remote)?,
         Way::Command(command) => command_server(command)?,
+        Way::Bundle(package) => {
+            bundle_file(package)?;
+            return Err(PlanError::Unsupported(format!(
+                "`{}` is an .mcpb bundle: its entry is made from its manifest once downloaded",
+                detail.name
+            )));
+        }
     };
     let mut secrets = BTreeMap::new();
     for variable in environment(way) {
@@ -293,10 +305,11 @@ pub fn plan(
 }
 
 /// The program a way runs with (`npx`, `uvx`, `docker`, a link's command); none for a remote
-/// endpoint.
+/// endpoint or a bundle (its manifest says).
 pub fn runtime(way: Way<'_>) -> Option<&str> {
     match way {
         Way::Command(command) => Some(&command.command),
+        Way::Bundle(_) => None,
         Way::Package(package) => Some(match package.registry_type.as_str() {
             "npm" => "npx",
             "pypi" => "uvx",
@@ -383,6 +396,9 @@ pub fn repin(
     newer: &ServerDetail,
 ) -> Result<ServerConfig, PlanError> {
     let again = |why: String| PlanError::Unsupported(format!("{why}: remove it and add it again"));
+    if let (Ok(Way::Bundle(_)), _) | (_, Ok(Way::Bundle(_))) = (choose(installed), choose(newer)) {
+        return Err(again(format!("`{}` is an .mcpb bundle", newer.name)));
+    }
     let (Way::Package(was), Way::Package(now)) = (choose(installed)?, choose(newer)?) else {
         return Err(again(format!(
             "`{}` changed between a package and a remote",
@@ -426,6 +442,20 @@ pub fn repin(
         version: newer.version.clone(),
     });
     Ok(moved)
+}
+
+/// Where a bundle package is downloaded from and the SHA-256 (hex) its bytes must have: an
+/// https URL (http only to loopback), and a digest, which is required.
+pub fn bundle_file(package: &Package) -> Result<(&str, &str), PlanError> {
+    let url = package.identifier.as_str();
+    crate::config::check_remote_url(url).map_err(PlanError::Unsupported)?;
+    let sha = package.file_sha256.as_deref().unwrap_or_default();
+    if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(PlanError::Unsupported(format!(
+            "the bundle `{url}` has no valid fileSha256 in its record; a bundle is installed only when its digest is known"
+        )));
+    }
+    Ok((url, sha))
 }
 
 /// Refuse `value` (at `what`) when it holds a shell metacharacter or a line break.
@@ -841,7 +871,22 @@ mod tests {
             json!({"packages": [{"registryType": "mcpb", "identifier": "https://w.example/w.mcpb",
             "version": "1", "fileSha256": "00", "transport": {"type": "stdio"}}]}),
         );
-        assert!(choose(&bundle).unwrap_err().to_string().contains(".mcpb"));
+        let Ok(Way::Bundle(package)) = choose(&bundle) else {
+            panic!("a bundle package is a way to run it")
+        };
+        let err = bundle_file(package).unwrap_err().to_string();
+        assert!(
+            err.contains("no valid fileSha256"),
+            "a digest is required: {err}"
+        );
+        let mut plain = package.clone();
+        plain.file_sha256 = Some("ab".repeat(32));
+        assert!(bundle_file(&plain).is_ok());
+        plain.identifier = "http://w.example/w.mcpb".into();
+        let err = bundle_file(&plain).unwrap_err().to_string();
+        assert!(err.contains("plain http"), "{err}");
+        plain.identifier = "http://127.0.0.1:8/w.mcpb".into();
+        assert!(bundle_file(&plain).is_ok(), "loopback http is allowed");
     }
 
     #[test]
