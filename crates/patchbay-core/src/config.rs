@@ -14,6 +14,8 @@
 //! [catalog]
 //! registries = ["https://registry.modelcontextprotocol.io"]  # MCP Registry APIs searched, in
 //!                              # order (`patchbay search`); the first to list a name wins
+//! refresh = "6h"               # how often the hub reads their listings again in the
+//!                              # background (what search falls back to offline); "off"
 //!
 //! [servers.time]
 //! command = "uvx"              # program to run (looked up on PATH)
@@ -86,12 +88,20 @@ pub struct CatalogSettings {
     /// MCP Registry API base URLs, searched in order; for a name in several, the first wins.
     #[serde(default = "official_registries")]
     pub registries: Vec<String>,
+    /// How often the hub reads each registry's whole listing again in the background
+    /// (humantime: `6h`), or `off`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<String>,
 }
+
+/// The default interval of the background catalogue refresh.
+pub const DEFAULT_CATALOG_REFRESH: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
 
 impl Default for CatalogSettings {
     fn default() -> Self {
         Self {
             registries: official_registries(),
+            refresh: None,
         }
     }
 }
@@ -105,7 +115,21 @@ impl CatalogSettings {
         for registry in &self.registries {
             check_remote_url(registry).map_err(|err| format!("registry {err}"))?;
         }
-        Ok(())
+        match self.refresh.as_deref().map(str::trim) {
+            None | Some("off") => Ok(()),
+            Some(text) => parse_duration(text)
+                .map(|_| ())
+                .map_err(|e| format!("refresh: {e}")),
+        }
+    }
+
+    /// How often the hub refreshes the catalogue; `None`: never.
+    pub fn refresh(&self) -> Option<std::time::Duration> {
+        match self.refresh.as_deref().map(str::trim) {
+            Some("off") => None,
+            Some(text) => Some(parse_duration(text).unwrap_or(DEFAULT_CATALOG_REFRESH)),
+            None => Some(DEFAULT_CATALOG_REFRESH),
+        }
     }
 }
 
@@ -1014,6 +1038,19 @@ mod tests {
         let err = Config::parse("[servers.a]\ncommand = \"x\"\ncomand = 1\n", Path::new("c"))
             .unwrap_err();
         assert!(err.to_string().contains(":3:1:"), "{err}");
+    }
+
+    #[test]
+    fn catalog_refresh_is_a_duration_or_off() {
+        let every = |text: &str| Config::parse(text, Path::new("c")).map(|c| c.catalog.refresh());
+        assert_eq!(every("").unwrap(), Some(DEFAULT_CATALOG_REFRESH));
+        assert_eq!(
+            every("[catalog]\nrefresh = \"1h\"\n").unwrap(),
+            Some(std::time::Duration::from_secs(3600))
+        );
+        assert_eq!(every("[catalog]\nrefresh = \"off\"\n").unwrap(), None);
+        let err = every("[catalog]\nrefresh = \"daily\"\n").unwrap_err();
+        assert!(err.to_string().contains("[catalog] refresh"), "{err}");
     }
 
     #[test]

@@ -206,6 +206,11 @@ impl Paths {
         self.log_dir.join(format!("{server}.log"))
     }
 
+    /// The registries' listings kept by the catalogue refresh (`registry::listing`).
+    pub fn registry_listings(&self) -> PathBuf {
+        self.cache_dir.join("registry")
+    }
+
     /// The tool definitions accepted of `server` (`hub::review`).
     pub fn accepted_tools(&self, server: &str) -> PathBuf {
         self.state_dir.join("tools").join(format!("{server}.json"))

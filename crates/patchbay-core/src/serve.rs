@@ -89,6 +89,7 @@ pub async fn serve(
     let settings = config.hub.clone();
     hub.apply(config);
     let _watcher = watch_config(&hub, shutdown.clone());
+    tokio::spawn(refresh_catalog(hub.clone(), shutdown.clone()));
     match crate::clients::Context::from_env(paths.clone()) {
         Ok(ctx) => crate::clients::watch::start(ctx, hub.events().clone(), shutdown.clone()),
         Err(err) => tracing::warn!("not watching client configs: {err}"),
@@ -111,6 +112,44 @@ pub async fn serve(
         Ok(Ok(())) => Ok(()),
         Ok(Err(err)) => Err(ServeError::Serve(err)),
         Err(join) => Err(ServeError::Serve(std::io::Error::other(join))),
+    }
+}
+
+/// How soon after the start the catalogue is first refreshed (sooner when `[catalog] refresh`
+/// is shorter): a hub started for a moment does not ask the registries.
+const FIRST_CATALOG_REFRESH: Duration = Duration::from_secs(30);
+
+/// Read the registries' listings again now and then (`[catalog] refresh`), in the background
+/// and within the registry client's bounds: the hub never waits for it. Search falls back to
+/// what it keeps when a registry cannot be reached (`registry::listing`).
+async fn refresh_catalog(hub: Hub, shutdown: CancellationToken) {
+    let mut wait = (hub.config().catalog.refresh()).map_or(FIRST_CATALOG_REFRESH, |every| {
+        every.min(FIRST_CATALOG_REFRESH)
+    });
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let config = hub.config();
+        let Some(every) = config.catalog.refresh() else {
+            // Off: look again at the config later.
+            wait = FIRST_CATALOG_REFRESH;
+            continue;
+        };
+        let registries = crate::registry::Registries::of(&config, hub.paths());
+        for (registry, done) in registries.refresh().await {
+            match done {
+                Ok(crate::registry::Refreshed::Unchanged) => {
+                    tracing::info!(registry, "catalogue unchanged since last read")
+                }
+                Ok(crate::registry::Refreshed::Read(servers)) => {
+                    tracing::info!(registry, servers, "catalogue read")
+                }
+                Err(error) => tracing::info!(registry, error, "catalogue not refreshed"),
+            }
+        }
+        wait = every;
     }
 }
 

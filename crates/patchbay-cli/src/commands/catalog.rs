@@ -7,6 +7,9 @@
 //! command line.
 
 use std::io::{IsTerminal, Read, Write};
+use std::time::SystemTime;
+
+use patchbay_core::vault::unix_seconds;
 
 use patchbay_core::bundle::{self, Bundle, BundleError};
 use patchbay_core::config::{Config, ConfigError, RegistrySource, ServerConfig};
@@ -22,8 +25,8 @@ use crate::failure::{Failure, Kind};
 /// Longest description a search line shows.
 const SHOWN_DESCRIPTION: usize = 60;
 
-fn registries(config: &Config) -> Registries {
-    Registries::new(config.catalog.registries.clone())
+fn registries(config: &Config, paths: &Paths) -> Registries {
+    Registries::of(config, paths)
 }
 
 fn registry_failure(err: RegistryError) -> Failure {
@@ -72,9 +75,15 @@ fn runs(way: std::result::Result<Way<'_>, PlanError>) -> (String, String) {
 /// `patchbay search TERM`.
 pub(super) fn search(paths: &Paths, term: &str, json: bool) -> Result {
     let config = load_config(paths)?;
-    let found = runtime().block_on(registries(&config).search(term));
+    let found = runtime().block_on(registries(&config, paths).search(term));
     for (registry, why) in &found.failed {
         eprintln!("warning: registry {registry} could not be asked: {why}");
+    }
+    for (registry, checked_at) in &found.from_listing {
+        eprintln!(
+            "showing {registry}'s listing as the hub last read it, {} ago: it could not be asked now",
+            patchbay_core::human::span(unix_seconds(SystemTime::now()).saturating_sub(*checked_at))
+        );
     }
     if found.from_snapshot {
         eprintln!("showing the snapshot shipped with Patchbay: no registry could be reached");
@@ -112,7 +121,7 @@ pub(super) fn search(paths: &Paths, term: &str, json: bool) -> Result {
 pub(super) fn show(paths: &Paths, name: &str, version: Option<&str>, json: bool) -> Result {
     let config = load_config(paths)?;
     let found = runtime()
-        .block_on(registries(&config).get(name, version))
+        .block_on(registries(&config, paths).get(name, version))
         .map_err(registry_failure)?;
     if json {
         out!(
@@ -235,7 +244,7 @@ pub(super) fn add(
     let asking = asking(yes)?;
     let config = load_config(paths)?;
     let found = runtime()
-        .block_on(wanted.resolve(&registries(&config)))
+        .block_on(wanted.resolve(&registries(&config, paths)))
         .map_err(registry_failure)?;
     let detail = &found.record.server;
     let way = plan::choose(detail).map_err(plan_failure)?;
@@ -496,8 +505,8 @@ struct Behind {
 
 /// The servers of `config` installed from the registry whose latest version differs, and
 /// those whose record could not be read (with why).
-fn behind(config: &Config) -> (Vec<Behind>, Vec<(String, String)>) {
-    let registries = registries(config);
+fn behind(config: &Config, paths: &Paths) -> (Vec<Behind>, Vec<(String, String)>) {
+    let registries = registries(config, paths);
     let (mut late, mut unknown) = (Vec::new(), Vec::new());
     for (name, server) in &config.servers {
         let Some(source) = &server.registry else {
@@ -520,7 +529,7 @@ fn behind(config: &Config) -> (Vec<Behind>, Vec<(String, String)>) {
 /// `patchbay outdated`.
 pub(super) fn outdated(paths: &Paths, json: bool) -> Result {
     let config = load_config(paths)?;
-    let (late, unknown) = behind(&config);
+    let (late, unknown) = behind(&config, paths);
     for (name, why) in &unknown {
         eprintln!("warning: `{name}`: {why}");
     }
@@ -561,7 +570,7 @@ pub(super) fn update(paths: &Paths, name: &str, yes: bool) -> Result {
         )
         .hint("only servers added with `patchbay add --from-registry` can be updated")
     })?;
-    let registries = registries(&config);
+    let registries = registries(&config, paths);
     let latest = runtime()
         .block_on(registries.get(&source.name, None))
         .map_err(registry_failure)?;

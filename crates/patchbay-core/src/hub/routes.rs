@@ -448,7 +448,7 @@ async fn restore_client(
 }
 
 fn registries(hub: &Hub) -> crate::registry::Registries {
-    crate::registry::Registries::new(hub.config().catalog.registries)
+    crate::registry::Registries::of(&hub.config(), hub.paths())
 }
 
 #[derive(Deserialize)]
