@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 
 import pytest
 from oauth_bed import keyring_bus_address
-from patchbay_harness import PEERS, Hub, Sandbox, everything_http, mcp_session, stop_process, wait_until
+from patchbay_harness import PEERS, Hub, Sandbox, everything_http, mcp_session, pid_alive, stop_process, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -101,6 +102,7 @@ def registry(sandbox: Sandbox, weather_bundle: Path) -> Iterator[tuple[str, Path
         proc = subprocess.Popen([str(PYTHON), str(REGISTRY), str(path), "--port-file", str(port_file), "--log", str(log),
                                  "--files", str(weather_bundle.parent)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        (sandbox.root / "registry.pid").write_text(str(proc.pid))  # for a test that stops it early
         try:
             wait_until(lambda: port_file.exists() and port_file.read_text(), 10, "the registry listens")
             url = f"http://127.0.0.1:{port_file.read_text()}"
@@ -268,3 +270,41 @@ def test_the_release_snapshot_is_refreshed_from_a_registry_and_read_by_search(
                           capture_output=True, text=True, timeout=60)
     assert gone.returncode == 1 and "the snapshot stays" in gone.stderr, gone.stderr
     assert [r["server"]["name"] for r in json.loads(out.read_text())["servers"]] == names
+
+
+def test_the_hub_keeps_each_registrys_listing_and_search_falls_back_to_it(
+    sandbox: Sandbox, registry: tuple[str, Path], start_hub: Callable[..., Hub]
+) -> None:
+    """`[catalog] refresh`: the hub reads the registry's whole listing in the background, then
+    asks whether it changed (`If-None-Match`; the stand-in answers 304), and reads it again when
+    it did. With the registry gone, `search` and `show` use that listing, not the snapshot."""
+    url, log = registry
+    sandbox.config_file.write_text(f'[catalog]\nregistries = ["{url}"]\nrefresh = "1s"\n')
+    records_file = sandbox.root / "records.json"
+
+    def lists() -> list[str]:
+        return [line for line in log.read_text().splitlines() if line.startswith("/v0.1/servers?")] if log.exists() else []
+
+    start_hub()
+    wait_until(lambda: any(line.endswith(" 304") for line in lists()), 30, "a conditional refresh answered 304")
+    full = [line for line in lists() if line.endswith(" 200")]
+    assert len(full) == 3 and "search=" not in "".join(full), f"one full read of the three pages first: {full}"
+
+    changed = json.loads(records_file.read_text())
+    [latest_time] = [r for r in changed if r["server"]["name"] == TIME and r["server"]["version"] == "2026.10.19"]
+    latest_time["server"]["description"] = "Rewritten for the refresh test"
+    records_file.write_text(json.dumps(changed))
+    wait_until(lambda: len([line for line in lists() if line.endswith(" 200")]) >= 6, 30, "a changed registry is read again")
+
+    pid = int((sandbox.root / "registry.pid").read_text())
+    os.kill(pid, signal.SIGTERM)
+    wait_until(lambda: not pid_alive(pid), 10, "the registry stopped")
+    found = sandbox.run_cli("search", "--json")
+    assert found.returncode == 0, found.stderr
+    assert "listing as the hub last read it" in found.stderr and "snapshot" not in found.stderr, found.stderr
+    descriptions = {r["server"]["name"]: r["server"]["description"] for r in json.loads(found.stdout)}
+    assert descriptions.get(TIME) == "Rewritten for the refresh test", descriptions
+    assert len(descriptions) == 6, descriptions
+    shown = sandbox.run_cli("show", TIME)
+    assert shown.returncode == 0 and "2026.10.19" in shown.stdout, shown.stdout + shown.stderr
+

@@ -12,13 +12,16 @@ the registry's API does:
 - `GET /files/NAME`: the file NAME of `--files DIR` (a package's download, an `.mcpb` bundle);
   `{self}` in the records stands for this registry's own `http://127.0.0.1:PORT`.
 
-Every request is appended to `--log`. Usage: registry.py RECORDS.json --port-file FILE
+Lists carry an `ETag` (a digest of the records, read again from RECORDS.json at each request,
+so a test can change them) and answer `304 Not Modified` to a matching `If-None-Match`.
+Every request is appended to `--log` as its path and status. Usage: registry.py RECORDS.json --port-file FILE
 [--page-size N] [--log FILE] [--files DIR]. It picks a free port and writes it to the port
 file."""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import urllib.parse
@@ -34,19 +37,26 @@ def is_latest(record: dict[str, Any]) -> bool:
 
 
 class Registry(BaseHTTPRequestHandler):
-    records: list[dict[str, Any]] = []
+    records_file: Path
+    here = ""
     page_size = 2
     log: Path | None = None
     files: Path | None = None
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return json.loads(self.records_file.read_text().replace("{self}", self.here))
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         if self.log is not None:
             with self.log.open("a") as out:
-                out.write(self.path + "\n")
+                out.write(f"{self.path} {code}\n")
 
-    def answer(self, status: int, body: Any) -> None:
+    def answer(self, status: int, body: Any, etag: str | None = None) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
+        if etag is not None:
+            self.send_header("ETag", etag)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -72,7 +82,14 @@ class Registry(BaseHTTPRequestHandler):
         self.answer(404, {"title": "Not Found", "status": 404, "detail": f"no route {url.path}"})
 
     def list_servers(self, query: dict[str, str]) -> None:
-        chosen = self.records
+        records = self.records
+        etag = '"' + hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()[:16] + '"'
+        if self.headers.get("If-None-Match") == etag:
+            self.send_response(304)
+            self.send_header("ETag", etag)
+            self.end_headers()
+            return
+        chosen = records
         if query.get("version") == "latest":
             chosen = [r for r in chosen if is_latest(r)]
         if term := query.get("search", "").lower():
@@ -83,7 +100,7 @@ class Registry(BaseHTTPRequestHandler):
         metadata: dict[str, Any] = {"count": len(page)}
         if start + size < len(chosen):
             metadata["nextCursor"] = str(start + size)
-        self.answer(200, {"servers": page, "metadata": metadata})
+        self.answer(200, {"servers": page, "metadata": metadata}, etag)
 
     def one(self, name: str, version: str) -> None:
         for record in self.records:
@@ -102,8 +119,8 @@ def main() -> None:
     parser.add_argument("--files", type=Path)
     args = parser.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Registry)
-    here = f"http://127.0.0.1:{server.server_address[1]}"
-    Registry.records = json.loads(args.records.read_text().replace("{self}", here))
+    Registry.here = f"http://127.0.0.1:{server.server_address[1]}"
+    Registry.records_file = args.records
     Registry.page_size = args.page_size
     Registry.log = args.log
     Registry.files = args.files
