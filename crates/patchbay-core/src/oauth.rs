@@ -78,6 +78,36 @@ fn metadata_url_in_force(runtime: Option<String>, baked: Option<&str>) -> Option
         .filter(|v| !v.is_empty())
 }
 
+/// Why `url` cannot be a Client ID Metadata Document URL (the client id itself): it must be
+/// https with a path, and no fragment, credentials or dot segments.
+pub fn check_client_metadata_url(url: &str) -> Result<(), String> {
+    let bad = |why: &str| {
+        Err(format!(
+            "`{url}` cannot be a client metadata document URL: {why}"
+        ))
+    };
+    let Ok(parsed) = url::Url::parse(url) else {
+        return bad("not a URL");
+    };
+    if parsed.scheme() != "https" {
+        return bad("not https");
+    }
+    if parsed.path() == "/" {
+        return bad("it has no path");
+    }
+    if parsed.fragment().is_some() || !parsed.username().is_empty() || parsed.password().is_some() {
+        return bad("it has a fragment or credentials");
+    }
+    // `Url` resolves `.` and `..`; a URL that changed on parsing had them.
+    if url.split(['?', '#']).next().is_some_and(|p| {
+        p.split('/')
+            .any(|segment| segment == "." || segment == "..")
+    }) {
+        return bad("it has `.` or `..` segments");
+    }
+    Ok(())
+}
+
 /// A client id (and secret, or private key) the user got from the provider for this server.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientCredentials {
@@ -181,5 +211,25 @@ mod tests {
             None,
             "a dev build has no default"
         );
+    }
+
+    #[test]
+    fn a_client_metadata_url_is_https_with_a_path() {
+        assert!(
+            check_client_metadata_url("https://owner.github.io/p/oauth/client-metadata.json")
+                .is_ok()
+        );
+        for (url, why) in [
+            ("http://owner.github.io/c.json", "not https"),
+            ("https://owner.github.io", "no path"),
+            ("https://owner.github.io/", "no path"),
+            ("https://owner.github.io/c.json#x", "fragment"),
+            ("https://u:p@owner.github.io/c.json", "credentials"),
+            ("https://owner.github.io/a/../c.json", "segments"),
+            ("client-metadata.json", "not a URL"),
+        ] {
+            let err = check_client_metadata_url(url).unwrap_err();
+            assert!(err.contains(why) && err.contains(url), "{url}: {err}");
+        }
     }
 }
