@@ -598,7 +598,7 @@ pub(super) fn choose_client(
         return Some(ClientChoice::Configured(client));
     }
     let registered = registered
-        .filter(|r| r.issuer == issuer && !r.client_secret_expires_at.is_some_and(|at| at <= now));
+        .filter(|r| r.issuer == issuer && r.client_secret_expires_at.is_none_or(|at| at > now));
     if let Some(r) = registered
         .as_ref()
         .filter(|r| r.kind == RegistrationKind::Configured)
