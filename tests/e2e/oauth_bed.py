@@ -216,11 +216,14 @@ def fingerprint(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
-def listening_socket() -> socket.socket:
-    """A socket listening on 127.0.0.1 on an ephemeral port, to hand over to a server: its port is
-    known at once and connections queue until the server accepts them."""
+def listening_socket(port: int = 0) -> socket.socket:
+    """A socket listening on 127.0.0.1 on an ephemeral port (or `port`, taken over from a server
+    that stopped), to hand over to a server: its port is known at once and connections queue
+    until the server accepts them."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+    if port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
@@ -310,12 +313,14 @@ def start_resource(
     static_header: str = "Authorization",
     prm: str = "both",
     prm_resource: str | None = None,
+    port: int = 0,
     extra_args: Sequence[str] = (),
     timeout: float = START_TIMEOUT,
     wait: bool = True,
 ) -> ResourceServer:
     """Starts the MCP server (and waits until it is ready, unless `wait=False`). `auth`: "oauth" (needs `authz`), "none", or "static" (needs
-    `static_secret`, expected in `static_header`, as a bearer when that is Authorization)."""
+    `static_secret`, expected in `static_header`, as a bearer when that is Authorization).
+    `port`: listen there (the port of a stopped server, so that its URL now leads here)."""
     events = workdir / f"{name}.events.jsonl"
     cmd = [
         str(PEERS / "venv" / "bin" / "python"), str(OAUTH_DIR / "mcp_resource_server.py"),
@@ -339,7 +344,7 @@ def start_resource(
     if prm_resource:
         cmd += ["--prm-resource", prm_resource]
     cmd += list(extra_args)
-    sock = listening_socket()
+    sock = listening_socket(port)
     port = sock.getsockname()[1]
     proc, out, err = _spawn(name, cmd, workdir, env, sock)
     server = ResourceServer(name, proc, port, out, err, events, start_timeout=timeout, path=path)

@@ -173,6 +173,32 @@ def no_file_holds(roots: list[Path], values: dict[str, str]) -> dict[str, list[s
 
 @installed
 @pytest.mark.timeout(SUITE_TIMEOUT + 60)
+def test_the_metadata_document_url_is_presented_without_the_flag(
+    sandbox: Sandbox, start_hub: Callable[..., Hub], tmp_path: Path
+) -> None:
+    """The URL in force without `--client-metadata-url` (here PATCHBAY_CLIENT_METADATA_URL, as a
+    release build's baked-in default): presented where the authorization server advertises
+    `client_id_metadata_document_supported` (auth/basic-cimd), Dynamic Client Registration
+    where it does not (auth/metadata-default); `tokens list` shows which client id was used."""
+    sys.path.insert(0, str(OAUTH_DIR))
+    from conformance_adapter import CONFORMANCE_CIMD_URL, server_name
+
+    sandbox.env["PATCHBAY_CLIENT_METADATA_URL"] = CONFORMANCE_CIMD_URL
+    command, env = adapter_with_hub(sandbox, tmp_path, start_hub)
+    out_dir = tmp_path / "conformance"
+    out_dir.mkdir()
+    scenarios = ["auth/basic-cimd", "auth/metadata-default"]
+    results = run_scenarios(scenarios, command, env, out_dir, timeout_ms=60000)
+    bad = {name: r[:4] for name, r in results.items() if r[1] or r[2] or r[3] or not r[0]}
+    assert not bad, f"(passed, failed, warnings, exit): {bad}; the runs' output is in {out_dir}"
+    rows = {r["server"]: r for r in cli_json(sandbox, "tokens", "list")}
+    cimd, dcr = (rows.get(server_name(s), {}) for s in scenarios)
+    assert cimd.get("client_id") == CONFORMANCE_CIMD_URL, f"the document's URL is the client id: {cimd}"
+    assert dcr.get("client_id") and dcr["client_id"] != CONFORMANCE_CIMD_URL, f"a registered client id: {dcr}"
+
+
+@installed
+@pytest.mark.timeout(SUITE_TIMEOUT + 60)
 def test_patchbay_connect_passes_the_backcompat_and_client_credentials_scenarios(
     sandbox: Sandbox, start_hub: Callable[..., Hub], tmp_path: Path
 ) -> None:

@@ -595,6 +595,40 @@ def test_connect_without_a_hub_signs_in_in_process_and_the_hub_uses_the_tokens(b
     assert {e["fp"] for e in mcp.requests("ok")} == {exchange["issued_fp"]}, "the hub used the token the CLI stored"
 
 
+def test_a_server_moved_to_another_authorization_server_gets_a_new_registration(bed: Bed) -> None:
+    """Registrations are per issuer: the MCP server (same URL) now names a second authorization
+    server; `login` registers anew there, and the first issuer's client id is never presented to
+    the second (witnesses: the second server's log, and every URL the browser was sent to)."""
+    first, mcp = bed.servers()
+    bed.connected(mcp.url, "bed")
+    [old] = first.events("registration")
+    assert bed.keychain.client(first.issuer)["client_id"] == old["client_id"]
+
+    second = bed.start_authz(wait=False)
+    mcp.stop()
+    moved = bed.start_resource(authz=second, challenge_scope="mcp:tools", port=mcp.port, wait=False)
+    second.wait_ready()
+    moved.wait_ready()
+    assert moved.url == mcp.url and second.issuer != first.issuer
+
+    login = bed.cli("login", "bed", timeout=SIGN_IN_CLI_TIMEOUT)
+    assert login.returncode == 0, login.stderr
+    [new] = second.events("registration")
+    assert new["client_id"] != old["client_id"], "the second issuer issued its own client id"
+    assert new["application_type"] == "native", new
+    presented = {e["client_id"] for e in second.events() if e.get("client_id")}
+    assert presented == {new["client_id"]}, f"client ids presented to the second issuer: {presented}"
+    [_, invoked] = bed.browser.records("invoked")
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(invoked["url"]).query))
+    assert invoked["url"].startswith(second.origin) and query["client_id"] == new["client_id"], invoked
+    assert len(first.events("registration")) == 1 and len(first.events("authorization")) == 1, "nothing more at the first"
+
+    assert bed.keychain.client(second.issuer)["client_id"] == new["client_id"]
+    assert bed.keychain.client(first.issuer)["client_id"] == old["client_id"], "the first issuer keeps its own"
+    row = bed.token_row("bed")
+    assert (row["issuer"], row["client_id"]) == (second.issuer, new["client_id"]), row
+
+
 @pytest.mark.parametrize("confidential", [False, True], ids=["public", "confidential"])
 def test_configured_client_is_used_instead_of_registering(bed: Bed, confidential: bool) -> None:
     """`--client-id` (and `--client-secret`) at an authorization server where that client is

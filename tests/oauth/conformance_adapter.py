@@ -19,7 +19,8 @@ Steps:
      the browser through $BROWSER). CIMD_URL is the suite's Client ID Metadata Document URL:
      Patchbay presents it only where the authorization server advertises
      `client_id_metadata_document_supported` (auth/basic-cimd), else registers (DCR); a
-     configured client id (auth/pre-registration) comes first.
+     configured client id (auth/pre-registration) comes first. With PATCHBAY_CLIENT_METADATA_URL
+     in the environment the flag is left out: Patchbay must find the URL itself.
      The `auth/client-credentials-*` scenarios (context: `client_id` with `client_secret`, or
      `private_key_pem` and `signing_algorithm`) connect with `--grant client-credentials
      --client-id ID` and `--client-secret -` (the secret on stdin) or `--private-key-file PEM
@@ -132,7 +133,10 @@ def main(argv: list[str]) -> int:
                 if context.get("signing_algorithm"):
                     args += ["--signing-alg", context["signing_algorithm"]]
         else:
-            args += ["--client-metadata-url", CONFORMANCE_CIMD_URL]
+            # With PATCHBAY_CLIENT_METADATA_URL set (in the hub's environment too), Patchbay
+            # must present it by itself, as a release build presents its baked-in URL.
+            if "PATCHBAY_CLIENT_METADATA_URL" not in os.environ:
+                args += ["--client-metadata-url", CONFORMANCE_CIMD_URL]
             if context.get("client_id"):
                 args += ["--client-id", context["client_id"]]
                 if context.get("client_secret"):

@@ -173,8 +173,8 @@ enum Command {
         /// the key's usual one).
         #[arg(long, value_name = "ALG", requires = "private_key_file")]
         signing_alg: Option<String>,
-        /// A Client ID Metadata Document URL to present where the provider accepts one (or set
-        /// PATCHBAY_CLIENT_METADATA_URL).
+        /// A Client ID Metadata Document URL to present where the provider accepts one (default:
+        /// PATCHBAY_CLIENT_METADATA_URL, else Patchbay's own in a release build).
         #[arg(long, value_name = "URL")]
         client_metadata_url: Option<String>,
         /// Ask for this scope (repeatable; default: what the server asks for).

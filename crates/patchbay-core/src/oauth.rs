@@ -51,17 +51,65 @@ pub fn sign_in_timeout() -> Duration {
         .map_or(SIGN_IN_TIMEOUT, Duration::from_secs_f64)
 }
 
+/// The Client ID Metadata Document URL a release build presents by default: the document the
+/// release workflow publishes (`resources/oauth/client-metadata.json`, filled in by
+/// `scripts/client-metadata`), baked in at compile time. A build without
+/// `PATCHBAY_CLIENT_METADATA_URL_DEFAULT` (dev builds, tests) has none.
+pub const DEFAULT_CLIENT_METADATA_URL: Option<&str> =
+    option_env!("PATCHBAY_CLIENT_METADATA_URL_DEFAULT");
+
 /// The Client ID Metadata Document URL Patchbay presents to authorization servers that accept
-/// one (`client_id_metadata_document_supported`), from `PATCHBAY_CLIENT_METADATA_URL`. Patchbay
-/// publishes no document of its own yet, so without it Dynamic Client Registration is used.
+/// one (`client_id_metadata_document_supported`) when `--client-metadata-url` gives none:
+/// `PATCHBAY_CLIENT_METADATA_URL`, else the baked-in [`DEFAULT_CLIENT_METADATA_URL`]. The
+/// variable set to an empty value turns the document off (Dynamic Client Registration).
 pub fn client_metadata_url() -> Option<String> {
-    std::env::var("PATCHBAY_CLIENT_METADATA_URL")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
+    metadata_url_in_force(
+        std::env::var("PATCHBAY_CLIENT_METADATA_URL").ok(),
+        DEFAULT_CLIENT_METADATA_URL,
+    )
+}
+
+/// The rule of [`client_metadata_url`]: the runtime variable when set (empty: none), else the
+/// baked-in default (empty: none).
+fn metadata_url_in_force(runtime: Option<String>, baked: Option<&str>) -> Option<String> {
+    runtime
+        .or_else(|| baked.map(str::to_owned))
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// Why `url` cannot be a Client ID Metadata Document URL (the client id itself): it must be
+/// https with a path, and no fragment, credentials or dot segments.
+pub fn check_client_metadata_url(url: &str) -> Result<(), String> {
+    let bad = |why: &str| {
+        Err(format!(
+            "`{url}` cannot be a client metadata document URL: {why}"
+        ))
+    };
+    let Ok(parsed) = url::Url::parse(url) else {
+        return bad("not a URL");
+    };
+    if parsed.scheme() != "https" {
+        return bad("not https");
+    }
+    if parsed.path() == "/" {
+        return bad("it has no path");
+    }
+    if parsed.fragment().is_some() || !parsed.username().is_empty() || parsed.password().is_some() {
+        return bad("it has a fragment or credentials");
+    }
+    // `Url` resolves `.` and `..`; a URL that changed on parsing had them.
+    if url.split(['?', '#']).next().is_some_and(|p| {
+        p.split('/')
+            .any(|segment| segment == "." || segment == "..")
+    }) {
+        return bad("it has `.` or `..` segments");
+    }
+    Ok(())
 }
 
 /// A client id (and secret, or private key) the user got from the provider for this server.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientCredentials {
     /// The client id.
     pub id: String,
@@ -137,6 +185,51 @@ impl Progress {
             stage,
             message: message.into(),
             url: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_runtime_variable_overrides_the_baked_default() {
+        let baked = Some("https://owner.github.io/patchbay/oauth/client-metadata.json");
+        assert_eq!(
+            metadata_url_in_force(Some("https://mine.test/c.json".into()), baked).as_deref(),
+            Some("https://mine.test/c.json")
+        );
+        assert_eq!(metadata_url_in_force(None, baked).as_deref(), baked);
+        assert_eq!(
+            metadata_url_in_force(Some(" ".into()), baked),
+            None,
+            "an empty variable turns the document off, default included"
+        );
+        assert_eq!(
+            metadata_url_in_force(None, None),
+            None,
+            "a dev build has no default"
+        );
+    }
+
+    #[test]
+    fn a_client_metadata_url_is_https_with_a_path() {
+        assert!(
+            check_client_metadata_url("https://owner.github.io/p/oauth/client-metadata.json")
+                .is_ok()
+        );
+        for (url, why) in [
+            ("http://owner.github.io/c.json", "not https"),
+            ("https://owner.github.io", "no path"),
+            ("https://owner.github.io/", "no path"),
+            ("https://owner.github.io/c.json#x", "fragment"),
+            ("https://u:p@owner.github.io/c.json", "credentials"),
+            ("https://owner.github.io/a/../c.json", "segments"),
+            ("client-metadata.json", "not a URL"),
+        ] {
+            let err = check_client_metadata_url(url).unwrap_err();
+            assert!(err.contains(why) && err.contains(url), "{url}: {err}");
         }
     }
 }

@@ -258,6 +258,13 @@ pub async fn connect(
     };
     crate::config::check_remote_url(&url).map_err(ProbeError::BadUrl)?;
     check_grant(&request)?;
+    let client_metadata_url = request
+        .client_metadata_url
+        .clone()
+        .or_else(super::client_metadata_url);
+    if let Some(cimd) = &client_metadata_url {
+        super::check_client_metadata_url(cimd).map_err(ConnectError::Invalid)?;
+    }
 
     let mut connected = Connected {
         server: name.clone(),
@@ -334,10 +341,7 @@ pub async fn connect(
                             signing_alg: request.signing_alg.clone(),
                         }),
                         grant: request.grant,
-                        client_metadata_url: request
-                            .client_metadata_url
-                            .clone()
-                            .or_else(super::client_metadata_url),
+                        client_metadata_url: client_metadata_url.clone(),
                     },
                     vault,
                     report,

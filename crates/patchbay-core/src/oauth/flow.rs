@@ -318,93 +318,86 @@ pub async fn sign_in(
         Stage::Registering,
         format!("Getting a client id at {issuer}"),
     ));
-    let stored = match (&request.client, registered) {
-        (None, Some(r)) if !secret_expired(&r) => Some(r),
+    let choice = choose_client(
+        &issuer,
+        request.client.clone(),
+        registered,
+        request.client_metadata_url.clone(),
+        cimd_supported,
+        metadata.registration_endpoint.is_some(),
+        unix_seconds(SystemTime::now()),
+    )
+    .ok_or_else(|| SignInError::NoRegistration {
+        issuer: issuer.clone(),
+    })?;
+    // A stored registration names a redirect port; listening there again keeps its exact URI.
+    // When that port is taken, a new registration names the one found instead.
+    let stored_port = match &choice {
+        ClientChoice::Stored(r) => r
+            .redirect_uris
+            .first()
+            .and_then(|u| url::Url::parse(u).ok())
+            .and_then(|u| u.port()),
         _ => None,
     };
-    // A client the user configured earlier (`connect --client-id`) counts as configured again.
-    let configured = request.client.clone().or_else(|| {
-        stored
-            .as_ref()
-            .filter(|r| r.kind == RegistrationKind::Configured)
-            .map(|r| ClientCredentials {
-                id: r.client_id.clone(),
-                secret: r.client_secret.clone(),
-                ..ClientCredentials::default()
-            })
-    });
-    let stored = stored.filter(|r| r.kind == RegistrationKind::Dynamic);
-    // A stored registration names a redirect port; listening there again keeps its exact URI.
-    let stored_port = stored
-        .as_ref()
-        .and_then(|r| r.redirect_uris.first())
-        .and_then(|u| url::Url::parse(u).ok())
-        .and_then(|u| u.port());
-    let (mut listener, stored) = match stored_port {
-        Some(port) => match Listener::bind(port).await {
-            Ok(listener) => (listener, stored),
+    let (mut listener, choice) = match stored_port.map(Listener::bind) {
+        Some(bound) => match bound.await {
+            Ok(listener) => (listener, choice),
             Err(_) => (
                 Listener::bind(0).await.map_err(SignInError::Listener)?,
-                None,
+                ClientChoice::Register,
             ),
         },
         None => (
             Listener::bind(0).await.map_err(SignInError::Listener)?,
-            None,
+            choice,
         ),
     };
     let redirect_uri = listener.redirect_uri().to_owned();
 
-    // Client, in the spec's order: configured, metadata document, stored or new registration.
     let mut client_metadata_url = None;
-    let (client_id, client_secret, kind) = if let Some(client) = &configured {
-        (
-            client.id.clone(),
-            client.secret.clone(),
-            Some(RegistrationKind::Configured),
-        )
-    } else if let Some(cimd) = request
-        .client_metadata_url
-        .clone()
-        .filter(|_| cimd_supported)
-    {
-        client_metadata_url = Some(cimd.clone());
-        (cimd, None, None)
-    } else if let Some(registration) = stored {
-        (
-            registration.client_id.clone(),
-            registration.client_secret.clone(),
-            None,
-        )
-    } else if metadata.registration_endpoint.is_some() {
-        let scopes: Vec<&str> = request.scopes.iter().map(String::as_str).collect();
-        let registered = manager
-            .register_client(CLIENT_NAME, &redirect_uri, &scopes)
-            .await
-            .map_err(|e| SignInError::Registration {
+    let (client_id, client_secret, kind) = match choice {
+        ClientChoice::Configured(client) => {
+            (client.id, client.secret, Some(RegistrationKind::Configured))
+        }
+        ClientChoice::MetadataDocument(cimd) => {
+            client_metadata_url = Some(cimd.clone());
+            (cimd, None, None)
+        }
+        ClientChoice::Stored(registration) => {
+            (registration.client_id, registration.client_secret, None)
+        }
+        ClientChoice::Register => {
+            let scopes: Vec<&str> = request.scopes.iter().map(String::as_str).collect();
+            // rmcp sends `application_type: "native"` (its default) with the loopback URI.
+            let registered = manager
+                .register_client(CLIENT_NAME, &redirect_uri, &scopes)
+                .await
+                .map_err(|e| SignInError::Registration {
+                    issuer: issuer.clone(),
+                    cause: e.to_string(),
+                })?;
+            let secret = registered.client_secret.clone().map(Secret::new);
+            let registration = ClientRegistration {
                 issuer: issuer.clone(),
-                cause: e.to_string(),
-            })?;
-        let secret = registered.client_secret.clone().map(Secret::new);
-        let registration = ClientRegistration {
-            issuer: issuer.clone(),
-            kind: RegistrationKind::Dynamic,
-            client_id: registered.client_id.clone(),
-            client_secret: secret.clone(),
-            client_secret_expires_at: None,
-            registration_access_token: None,
-            registration_client_uri: None,
-            redirect_uris: vec![redirect_uri.clone()],
-            token_endpoint_auth_method: Some(auth_method(&metadata, secret.is_some()).to_owned()),
-            registered_at: unix_seconds(SystemTime::now()),
-            grant: Grant::AuthorizationCode,
-            private_key: None,
-            signing_alg: None,
-        };
-        vault.store_client_registration(&registration).await?;
-        (registered.client_id, secret, None)
-    } else {
-        return Err(SignInError::NoRegistration { issuer });
+                kind: RegistrationKind::Dynamic,
+                client_id: registered.client_id.clone(),
+                client_secret: secret.clone(),
+                client_secret_expires_at: None,
+                registration_access_token: None,
+                registration_client_uri: None,
+                redirect_uris: vec![redirect_uri.clone()],
+                token_endpoint_auth_method: Some(
+                    auth_method(&metadata, secret.is_some()).to_owned(),
+                ),
+                registered_at: unix_seconds(SystemTime::now()),
+                grant: Grant::AuthorizationCode,
+                private_key: None,
+                signing_alg: None,
+            };
+            vault.store_client_registration(&registration).await?;
+            (registered.client_id, secret, None)
+        }
     };
 
     let mut scopes = request.scopes.clone();
@@ -574,10 +567,55 @@ pub async fn sign_in(
     }
 }
 
-fn secret_expired(registration: &ClientRegistration) -> bool {
-    registration
-        .client_secret_expires_at
-        .is_some_and(|at| at <= unix_seconds(SystemTime::now()))
+/// The client a sign-in presents at an authorization server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum ClientChoice {
+    /// A client id the user configured, now or at an earlier sign-in at this issuer.
+    Configured(ClientCredentials),
+    /// Patchbay's Client ID Metadata Document: its URL is the client id.
+    MetadataDocument(String),
+    /// A registration made earlier at this same issuer (Dynamic Client Registration).
+    Stored(ClientRegistration),
+    /// A new Dynamic Client Registration.
+    Register,
+}
+
+/// Which client to present at `issuer`, in the spec's order: a configured client (the
+/// request's, else one configured earlier at this issuer); the metadata document, where the
+/// server advertises `client_id_metadata_document_supported`; the registration stored for this
+/// issuer (never one made at another, nor one whose secret expired at `now`); a new
+/// registration where the server has a `registration_endpoint`. `None`: no way to get one.
+pub(super) fn choose_client(
+    issuer: &str,
+    requested: Option<ClientCredentials>,
+    registered: Option<ClientRegistration>,
+    metadata_url: Option<String>,
+    cimd_supported: bool,
+    can_register: bool,
+    now: u64,
+) -> Option<ClientChoice> {
+    if let Some(client) = requested {
+        return Some(ClientChoice::Configured(client));
+    }
+    let registered = registered
+        .filter(|r| r.issuer == issuer && r.client_secret_expires_at.is_none_or(|at| at > now));
+    if let Some(r) = registered
+        .as_ref()
+        .filter(|r| r.kind == RegistrationKind::Configured)
+    {
+        return Some(ClientChoice::Configured(ClientCredentials {
+            id: r.client_id.clone(),
+            secret: r.client_secret.clone(),
+            ..ClientCredentials::default()
+        }));
+    }
+    if let Some(url) = metadata_url.filter(|_| cimd_supported) {
+        return Some(ClientChoice::MetadataDocument(url));
+    }
+    if let Some(r) = registered.filter(|r| r.kind == RegistrationKind::Dynamic) {
+        return Some(ClientChoice::Stored(r));
+    }
+    can_register.then_some(ClientChoice::Register)
 }
 
 #[cfg(test)]
@@ -612,5 +650,150 @@ mod tests {
             serde_json::json!(["client_secret_post"]),
         );
         assert_eq!(auth_method(&metadata, true), "client_secret_post");
+    }
+
+    const ISSUER: &str = "https://auth.example.test";
+    const CIMD: &str = "https://owner.github.io/patchbay/oauth/client-metadata.json";
+
+    fn registration(issuer: &str, kind: RegistrationKind, id: &str) -> ClientRegistration {
+        ClientRegistration {
+            issuer: issuer.into(),
+            kind,
+            client_id: id.into(),
+            client_secret: None,
+            client_secret_expires_at: None,
+            registration_access_token: None,
+            registration_client_uri: None,
+            redirect_uris: vec!["http://127.0.0.1:50000/callback".into()],
+            token_endpoint_auth_method: Some("none".into()),
+            registered_at: 1,
+            grant: Grant::AuthorizationCode,
+            private_key: None,
+            signing_alg: None,
+        }
+    }
+
+    fn flag(id: &str) -> ClientCredentials {
+        ClientCredentials {
+            id: id.into(),
+            ..ClientCredentials::default()
+        }
+    }
+
+    #[test]
+    fn a_configured_client_comes_before_everything() {
+        let stored = registration(ISSUER, RegistrationKind::Dynamic, "dcr-1");
+        let got = choose_client(
+            ISSUER,
+            Some(flag("mine")),
+            Some(stored),
+            Some(CIMD.into()),
+            true,
+            true,
+            10,
+        );
+        assert_eq!(got, Some(ClientChoice::Configured(flag("mine"))));
+        let earlier = registration(ISSUER, RegistrationKind::Configured, "mine-before");
+        let got = choose_client(
+            ISSUER,
+            None,
+            Some(earlier),
+            Some(CIMD.into()),
+            true,
+            true,
+            10,
+        );
+        assert_eq!(
+            got,
+            Some(ClientChoice::Configured(flag("mine-before"))),
+            "a client configured at an earlier connect counts as configured"
+        );
+    }
+
+    #[test]
+    fn the_metadata_document_comes_before_a_registration_where_supported() {
+        let stored = registration(ISSUER, RegistrationKind::Dynamic, "dcr-1");
+        let got = choose_client(
+            ISSUER,
+            None,
+            Some(stored.clone()),
+            Some(CIMD.into()),
+            true,
+            true,
+            10,
+        );
+        assert_eq!(got, Some(ClientChoice::MetadataDocument(CIMD.into())));
+        let got = choose_client(
+            ISSUER,
+            None,
+            Some(stored.clone()),
+            Some(CIMD.into()),
+            false,
+            true,
+            10,
+        );
+        assert_eq!(
+            got,
+            Some(ClientChoice::Stored(stored)),
+            "a server that does not advertise client_id_metadata_document_supported gets no URL"
+        );
+        let got = choose_client(ISSUER, None, None, None, true, true, 10);
+        assert_eq!(
+            got,
+            Some(ClientChoice::Register),
+            "no URL (a dev build): registration"
+        );
+    }
+
+    #[test]
+    fn a_stored_registration_is_reused_only_at_its_issuer() {
+        let stored = registration(ISSUER, RegistrationKind::Dynamic, "dcr-1");
+        let got = choose_client(ISSUER, None, Some(stored.clone()), None, false, true, 10);
+        assert_eq!(got, Some(ClientChoice::Stored(stored.clone())));
+        let got = choose_client(
+            "https://other.example.test",
+            None,
+            Some(stored),
+            None,
+            false,
+            true,
+            10,
+        );
+        assert_eq!(
+            got,
+            Some(ClientChoice::Register),
+            "another issuer's client id is never presented"
+        );
+        let elsewhere = registration(
+            "https://other.example.test",
+            RegistrationKind::Configured,
+            "x",
+        );
+        let got = choose_client(ISSUER, None, Some(elsewhere), None, false, false, 10);
+        assert_eq!(got, None, "nor another issuer's configured client");
+    }
+
+    #[test]
+    fn a_registration_whose_secret_expired_is_replaced() {
+        let mut stored = registration(ISSUER, RegistrationKind::Dynamic, "dcr-1");
+        stored.client_secret = Some(Secret::new("registered-secret"));
+        stored.client_secret_expires_at = Some(10);
+        let got = choose_client(ISSUER, None, Some(stored.clone()), None, false, true, 9);
+        assert_eq!(got, Some(ClientChoice::Stored(stored.clone())));
+        let got = choose_client(ISSUER, None, Some(stored), None, false, true, 10);
+        assert_eq!(got, Some(ClientChoice::Register));
+    }
+
+    #[test]
+    fn without_registration_endpoint_or_document_there_is_no_client() {
+        assert_eq!(
+            choose_client(ISSUER, None, None, Some(CIMD.into()), false, false, 10),
+            None
+        );
+        assert_eq!(
+            choose_client(ISSUER, None, None, Some(CIMD.into()), true, false, 10),
+            Some(ClientChoice::MetadataDocument(CIMD.into())),
+            "a server with documents and no registration endpoint still signs in"
+        );
     }
 }
