@@ -343,22 +343,28 @@ function ReviewPanel(props: { name: string; onAccepted: () => Promise<void> | vo
                     data-testid={`review-field-${t.tool}-${f.field}`}
                   >
                     {f.lines.map((line, i) => {
-                      const text = `${sign(line.mark)} ${line.text}\n`;
+                      // the sign apart, so a struck-through line keeps a legible `-`
+                      const marked = (
+                        <>
+                          <span class="sign">{`${sign(line.mark)} `}</span>
+                          {`${line.text}\n`}
+                        </>
+                      );
                       if (line.mark === 'removed')
                         return (
                           <del key={i} data-mark="removed">
-                            {text}
+                            {marked}
                           </del>
                         );
                       if (line.mark === 'added')
                         return (
                           <ins key={i} data-mark="added">
-                            {text}
+                            {marked}
                           </ins>
                         );
                       return (
                         <span key={i} data-mark="same">
-                          {text}
+                          {marked}
                         </span>
                       );
                     })}
