@@ -15,6 +15,8 @@ const COMMANDS: &[&str] = &[
     "set_server_enabled",
     "server_logs",
     "server_tools",
+    "tool_changes",
+    "accept_tool_changes",
     "start_connect",
     "sign_in_flow",
     "cancel_sign_in",

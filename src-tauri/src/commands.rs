@@ -2,16 +2,17 @@
 //!
 //! These names and arguments are the contract the UI codes against. A command whose route
 //! takes a body takes the core's type for it, as the route does: `server` ([`NewServer`]) or
-//! `request` ([`ConnectRequest`], [`InstallRequest`], [`RestoreRequest`], [`CatalogRequest`]), with the snake_case
-//! fields of the TypeScript types generated from them (`ui/src/generated/`); other arguments
+//! `request` ([`ConnectRequest`], [`InstallRequest`], [`RestoreRequest`], [`CatalogRequest`],
+//! [`AcceptToolChanges`]), with the snake_case fields of the TypeScript types generated from
+//! them (`ui/src/generated/`); other arguments
 //! are camelCase on the JavaScript side. Answers are the core's types too. Errors reach the
 //! window as `{code, message}` ([`AppError`]).
 
 use patchbay_core::api::FlowView;
 use patchbay_core::api::ServerStatus;
 use patchbay_core::api::{
-    CatalogEntry, CatalogPlan, CatalogRequest, CatalogSearch, ClientChange, HubStatus,
-    InstallRequest, RestoreRequest, ServerAdded, ToolEntry,
+    AcceptToolChanges, CatalogEntry, CatalogPlan, CatalogRequest, CatalogSearch, ClientChange,
+    HubStatus, InstallRequest, RestoreRequest, ServerAdded, ToolChange, ToolEntry,
 };
 use patchbay_core::config::NewServer;
 use patchbay_core::config::profile::ProfileStatus;
@@ -133,6 +134,22 @@ pub async fn server_logs(
 #[tauri::command]
 pub async fn server_tools(hub: State<'_, HubConnection>, name: String) -> Answer<Vec<ToolEntry>> {
     hub.call(|c| async move { c.server_tools(&name).await })
+        .await
+}
+
+/// The tools held back because their server changed them since they were accepted.
+#[tauri::command]
+pub async fn tool_changes(hub: State<'_, HubConnection>) -> Answer<Vec<ToolChange>> {
+    hub.call(|c| async move { c.tool_changes().await }).await
+}
+
+/// Serve held tools again as they now are; answers how many were accepted.
+#[tauri::command]
+pub async fn accept_tool_changes(
+    hub: State<'_, HubConnection>,
+    request: AcceptToolChanges,
+) -> Answer<usize> {
+    hub.call(|c| async move { c.accept_tool_changes(&request).await })
         .await
 }
 

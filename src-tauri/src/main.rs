@@ -73,6 +73,8 @@ fn main() {
             commands::set_server_enabled,
             commands::server_logs,
             commands::server_tools,
+            commands::tool_changes,
+            commands::accept_tool_changes,
             commands::start_connect,
             commands::sign_in_flow,
             commands::cancel_sign_in,

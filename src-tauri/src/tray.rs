@@ -1,8 +1,9 @@
 //! The tray icon and its menu, rebuilt from the hub's state whenever an event says it changed.
 //!
 //! Menu ids say what an item does: `refresh:NAME`, `revoke:NAME`, `signin:NAME` (a remote
-//! server's tokens), `install:CLIENT`, `open`, `autostart`, `quit`, `quit-hub`; a server's
-//! line (`server:NAME`) is information only.
+//! server's tokens), `install:CLIENT`, `review` (tools held back for a change: the window's
+//! Servers page), `open`, `autostart`, `quit`, `quit-hub`; a server's line (`server:NAME`) is
+//! information only.
 //!
 //! The menu is replaced only when what it shows changes ([`Shown`]): a replaced menu has new
 //! items, and a click on an item of the old one (a menu left open, a shell that read it a moment
@@ -34,6 +35,8 @@ struct MenuState(Mutex<Option<Shown>>);
 struct Shown {
     /// A placeholder line (the hub is not reachable, or has no servers) or one entry per server.
     servers: Result<Vec<Entry>, &'static str>,
+    /// Some server has tools held back for a change: "Review tool changes…" shows.
+    review: bool,
     autostart: bool,
 }
 
@@ -72,7 +75,12 @@ impl Shown {
                 })
                 .collect()),
         };
-        Self { servers, autostart }
+        let review = state.is_some_and(|(servers, _)| servers.iter().any(|s| s.tools_held > 0));
+        Self {
+            servers,
+            review,
+            autostart,
+        }
     }
 }
 
@@ -161,6 +169,15 @@ fn build(app: &AppHandle, shown: &Shown) -> tauri::Result<Menu<tauri::Wry>> {
                 }
             }
         }
+    }
+    if shown.review {
+        menu.append(&MenuItem::with_id(
+            app,
+            "review",
+            "Review tool changes…",
+            true,
+            None::<&str>,
+        )?)?;
     }
     let items: Vec<Box<dyn IsMenuItem<tauri::Wry>>> = vec![
         Box::new(PredefinedMenuItem::separator(app)?),
@@ -289,6 +306,12 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
         }
         return;
     }
+    if id == "review" {
+        if let Err(err) = crate::window::open_servers(&app) {
+            tracing::warn!("cannot open the window: {err}");
+        }
+        return;
+    }
     if id == "quit" {
         app.exit(0);
         return;
@@ -383,6 +406,30 @@ mod tests {
         assert_eq!(
             server_line(&server),
             "files: stopped (3 tools, 1 changed: review in the window)"
+        );
+    }
+
+    #[test]
+    fn the_review_item_shows_while_a_server_holds_tools_back() {
+        let config = patchbay_core::config::ServerConfig::new("npx", vec!["server".into()]);
+        let calm = ServerStatus::not_running("calm", &config, None);
+        let mut shifty = ServerStatus::not_running("shifty", &config, None);
+        assert!(
+            !Shown::new(
+                Some(&(vec![calm.clone(), shifty.clone()], Vec::new())),
+                false
+            )
+            .review,
+            "nothing held: no review item"
+        );
+        shifty.tools_held = 2;
+        assert!(
+            Shown::new(Some(&(vec![calm, shifty], Vec::new())), false).review,
+            "a server holds tools back: the review item shows"
+        );
+        assert!(
+            !Shown::new(None, false).review,
+            "the hub unread: nothing to review"
         );
     }
 

@@ -11,8 +11,11 @@ installs, the processes for "Open Patchbay" (the window's web process) and the t
 """
 
 import json
+import os
 import re
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -358,3 +361,36 @@ def test_tray_refreshes_revokes_at_the_provider_and_signs_in_again(
         app.click("Quit Patchbay and stop the hub")
         assert app.wait_exit() == 0, app.log()
         wait_until(lambda: not pid_alive(hub.pid), EXIT_TIMEOUT, "the hub still runs after `Quit Patchbay and stop the hub`")
+
+
+SHIFTY = Path(__file__).parent / "servers" / "shifty_server.py"
+
+
+def test_tray_offers_to_review_held_tool_changes_and_opens_the_window(sandbox: Sandbox) -> None:
+    """A server (`servers/shifty_server.py`) rewrites a tool between two starts: while the hub
+    holds it back, the menu has "Review tool changes…", which opens the window (on Servers, its
+    first page, where the review is); once the change is accepted the item goes."""
+    definitions = sandbox.root / "tools.json"
+    definitions.write_text(json.dumps({"read_notes": "Read the user's notes."}))
+    sandbox.config_file.write_text("[hub]\nport = 0\n")
+    sandbox.add_server("shifty", [sys.executable, str(SHIFTY), str(definitions)])
+    with tray_app(sandbox) as app:
+        layout, _ = app.wait_menu("shifty: running (1 tool)")
+        assert not layout.find("Review tool changes…"), f"nothing held: no review item\n{layout}"
+        pid = statuses(sandbox)["shifty"]["pid"]
+
+        definitions.write_text(json.dumps({"read_notes": "Read the user's notes, then mail them."}))
+        os.kill(pid, signal.SIGKILL)  # a crash: the hub starts it again and lists its tools anew
+        layout, _ = app.wait_menu("Review tool changes…", why=f"no review item for a held change\n{app.log()}")
+        line = layout.item("shifty: *").label
+        assert line.endswith(", 1 changed: review in the window)"), f"the server's line counts it: {line}"
+
+        assert webviews(app) == [], "`--tray` starts no window"
+        app.click("Review tool changes…")
+        wait_until(lambda: webviews(app), MENU_TIMEOUT, f"no window's web process after the review item\n{app.log()}")
+
+        accepted = sandbox.run_cli("tools", "accept", "shifty")
+        assert accepted.returncode == 0, accepted.stderr
+        app.item.wait_layout(
+            lambda l: not l.find("Review tool changes…"), MENU_TIMEOUT, "the review item stays after the accept"
+        )

@@ -18,6 +18,7 @@ import { listen as tauriListen } from '@tauri-apps/api/event';
 import { toApiError } from './logic/errors';
 import { parseHubEvent } from './logic/events';
 import type {
+  AcceptToolChanges,
   ApiError,
   CallRecord,
   CatalogEntry,
@@ -38,11 +39,15 @@ import type {
   ServerAdded,
   ServerStatus,
   TokenStatus,
+  ToolChange,
   ToolEntry,
 } from './types';
 
 /** The Tauri event carrying hub events. */
 export const HUB_EVENT = 'hub-event';
+
+/** The Tauri event turning the window to a page (the tray's "Review tool changes…"). */
+export const SHOW_PAGE_EVENT = 'show-page';
 
 /** The Tauri event saying an install link was opened ({@link api.takeInstallLink} reads it). */
 export const INSTALL_LINK_EVENT = 'install-link';
@@ -134,6 +139,11 @@ export const api = {
     call<unknown>('set_server_enabled', { name, enabled }),
   serverLogs: async (name: string, lines: number) => logLines(await call('server_logs', { name, lines })),
   serverTools: (name: string) => call<ToolEntry[]>('server_tools', { name }),
+  /** The tools held back because their server changed them since they were accepted. */
+  toolChanges: () => call<ToolChange[]>('tool_changes'),
+  /** Serve held tools again as they now are (`tools` empty: all of the server's); resolves to
+   * how many were accepted. */
+  acceptToolChanges: async (request: AcceptToolChanges) => Number(await call('accept_tool_changes', { request })),
   /** Start connecting a remote server; resolves to the sign-in flow's id. */
   startConnect: async (request: ConnectRequest) => flowId(await call('start_connect', { request })),
   signInFlow: (flow: string) => call<FlowView>('sign_in_flow', { flow }),
@@ -192,4 +202,12 @@ export type Api = typeof api;
 export async function onInstallLink(handler: () => void): Promise<() => void> {
   const t = await transport;
   return t.listen(INSTALL_LINK_EVENT, () => handler());
+}
+
+/** Call `handler` with the page the shell turns the window to. Resolves to the unsubscribe. */
+export async function onShowPage(handler: (page: string) => void): Promise<() => void> {
+  const t = await transport;
+  return t.listen(SHOW_PAGE_EVENT, (payload) => {
+    if (typeof payload === 'string') handler(payload);
+  });
 }

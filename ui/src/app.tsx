@@ -5,7 +5,7 @@
  */
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 
-import { api, onInstallLink } from './api';
+import { api, onInstallLink, onShowPage } from './api';
 import { errorMessage } from './logic/errors';
 import {
   applyClientDrift,
@@ -99,6 +99,26 @@ export function App(props: { initialPage?: PageId }) {
     let unlisten: (() => void) | null = null;
     let gone = false;
     onInstallLink(() => void take()).then(
+      (stop) => {
+        if (gone) stop();
+        else unlisten = stop;
+      },
+      () => undefined,
+    );
+    return () => {
+      gone = true;
+      unlisten?.();
+    };
+  }, []);
+
+  // The shell turns the window to a page (the tray's "Review tool changes…": Servers).
+  useEffect(() => {
+    let unlisten: (() => void) | null = null;
+    let gone = false;
+    onShowPage((shown) => {
+      const known = PAGES.find((p) => p.id === shown);
+      if (known) setPage(known.id);
+    }).then(
       (stop) => {
         if (gone) stop();
         else unlisten = stop;

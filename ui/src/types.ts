@@ -12,6 +12,7 @@
 import type * as Rust from './generated';
 
 export type {
+  AcceptToolChanges,
   CallRecord,
   CatalogEntry,
   CatalogPlan,
@@ -22,6 +23,7 @@ export type {
   ConnectRequest,
   Connected,
   EntryState,
+  FieldChange,
   FittingProfile,
   HubEvent,
   InstallRequest,
@@ -33,6 +35,7 @@ export type {
   ServerKind,
   Stage,
   TokenActions,
+  ToolChange,
   ToolEntry,
 } from './generated';
 

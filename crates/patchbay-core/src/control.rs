@@ -7,8 +7,8 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 use crate::api::{
-    ClientChange, FlowView, HubStatus, InstallRequest, RestoreRequest, ServerAdded, ServerStatus,
-    ToolEntry,
+    AcceptToolChanges, ClientChange, FlowView, HubStatus, InstallRequest, RestoreRequest,
+    ServerAdded, ServerStatus, ToolChange, ToolEntry,
 };
 use crate::config::profile::ProfileStatus;
 use crate::discovery::Discovery;
@@ -120,6 +120,27 @@ impl Client {
             link: link.to_owned(),
         };
         self.post_json("/catalog/link", &request).await
+    }
+
+    /// `GET /tool-changes`: the tools held back because their server changed them.
+    pub async fn tool_changes(&self) -> Result<Vec<ToolChange>, ClientError> {
+        self.get("/tool-changes").await
+    }
+
+    /// `POST /tool-changes/accept`: serve the named tools (all of the server's held ones when
+    /// none are named) as they now are; answers how many were accepted.
+    pub async fn accept_tool_changes(
+        &self,
+        request: &AcceptToolChanges,
+    ) -> Result<usize, ClientError> {
+        let answer: Value = self.post_json("/tool-changes/accept", request).await?;
+        answer["accepted"]
+            .as_u64()
+            .map(|n| n as usize)
+            .ok_or_else(|| ClientError::Api {
+                status: 502,
+                message: "the hub did not say how many changes it accepted".into(),
+            })
     }
 
     /// `POST /catalog/add`: add a catalogue entry the user said yes to.

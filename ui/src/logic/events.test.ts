@@ -202,6 +202,13 @@ describe('what an event makes stale', () => {
     expect(staleAfter({ kind: 'server_state', server: 'a', state: 'restarting', error: 'exited 1' }).servers).toBe(true);
   });
 
+  it('re-reads the servers when a server holds tools back, for their held counts', () => {
+    const event = parseHubEvent({ kind: 'tools_held', server: 'shifty', tools: ['read_notes'] });
+    expect(event, 'a tools_held event is one this window understands').not.toBeNull();
+    expect(staleAfter(event!)).toEqual({ servers: true, tokens: false, clients: false, calls: false });
+    expect(parseHubEvent({ kind: 'tools_held', server: 'shifty' }), 'without its tools it is malformed').toBeNull();
+  });
+
   it('re-reads everything after the stream lagged', () => {
     expect(staleAfter({ kind: 'lagged' })).toEqual({ servers: true, tokens: true, clients: true, calls: true });
   });

@@ -16,6 +16,7 @@ const KINDS = new Set([
   'sign_in',
   'token_state',
   'lagged',
+  'tools_held',
 ]);
 
 const str = (v: unknown): v is string => typeof v === 'string';
@@ -46,6 +47,8 @@ export function parseHubEvent(payload: unknown): HubEvent | null {
       return str(v.flow) && str(v.stage) ? (v as HubEvent) : null;
     case 'token_state':
       return str(v.server) && str(v.state) ? (v as HubEvent) : null;
+    case 'tools_held':
+      return str(v.server) && Array.isArray(v.tools) ? (v as HubEvent) : null;
     default:
       return v as HubEvent;
   }
@@ -78,6 +81,9 @@ export function staleAfter(event: HubEvent): Stale {
     case 'server_state':
       // a crash: the event has no restart wait or restart count; the status has
       return event.state === 'restarting' ? { ...none, servers: true } : none;
+    case 'tools_held':
+      // the servers' held counts moved (the changes themselves are read by the review panel)
+      return { ...none, servers: true };
     case 'lagged':
       return { servers: true, tokens: true, clients: true, calls: true };
     default:

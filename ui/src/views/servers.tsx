@@ -1,4 +1,5 @@
-/** Servers: every server with its live state, its tools and log tail, and the add form. */
+/** Servers: every server with its live state, its tools and log tail, the tool changes it holds
+ * back for review, and the add form. */
 import { Fragment } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 
@@ -18,6 +19,8 @@ import {
   toolCount,
 } from '../logic/servers';
 import type { AddForm, Preview } from '../logic/servers';
+import { heldLabel, reviewView, sign } from '../logic/review';
+import type { ToolChangeView } from '../logic/review';
 import type { ResourceHandle } from '../resource';
 import type { ServerStatus, ToolEntry } from '../types';
 import { Badge, ConfirmButton, ListState, Page, StatusLine, useNow } from './common';
@@ -26,7 +29,8 @@ import type { Status } from './common';
 /** Lines of log tail shown. */
 export const LOG_LINES = 200;
 
-type Panel = { name: string; kind: 'tools' | 'logs' } | null;
+type PanelKind = 'tools' | 'logs' | 'review';
+type Panel = { name: string; kind: PanelKind } | null;
 
 export function ServersPage(props: { servers: ResourceHandle<ServerStatus[]> }) {
   const { state, reload } = props.servers;
@@ -65,7 +69,7 @@ export function ServersPage(props: { servers: ResourceHandle<ServerStatus[]> }) 
     });
   };
 
-  const open = (name: string, kind: 'tools' | 'logs') =>
+  const open = (name: string, kind: PanelKind) =>
     setPanel((p) => (p && p.name === name && p.kind === kind ? null : { name, kind }));
 
   return (
@@ -132,11 +136,28 @@ export function ServersPage(props: { servers: ResourceHandle<ServerStatus[]> }) 
                       >
                         {toolCount(s.tools)}
                       </button>
+                      {s.tools_held > 0 && (
+                        <>
+                          {' '}
+                          <Badge tone="warn" label={heldLabel(s.tools_held)} testid={`server-held-${s.name}`} />
+                        </>
+                      )}
                     </td>
                     <td class="error-cell" data-testid={`server-error-${s.name}`}>
                       {error ?? <span class="muted">none</span>}
                     </td>
                     <td class="actions">
+                      {s.tools_held > 0 && (
+                        <button
+                          type="button"
+                          data-testid={`server-review-${s.name}`}
+                          aria-expanded={expanded === 'review'}
+                          aria-controls={`panel-${s.name}`}
+                          onClick={() => open(s.name, 'review')}
+                        >
+                          Review changes
+                        </button>
+                      )}
                       <button
                         type="button"
                         data-testid={`server-logs-${s.name}`}
@@ -167,7 +188,9 @@ export function ServersPage(props: { servers: ResourceHandle<ServerStatus[]> }) 
                   {expanded && (
                     <tr class="panel-row">
                       <td colSpan={5} id={`panel-${s.name}`}>
-                        {expanded === 'tools' ? <ToolsPanel name={s.name} /> : <LogsPanel name={s.name} />}
+                        {expanded === 'tools' && <ToolsPanel name={s.name} />}
+                        {expanded === 'logs' && <LogsPanel name={s.name} />}
+                        {expanded === 'review' && <ReviewPanel name={s.name} onAccepted={reload} />}
                       </td>
                     </tr>
                   )}
@@ -211,6 +234,143 @@ function ToolsPanel(props: { name: string }) {
               <code>{t.name}</code>
               {t.original !== t.name && <span class="muted small"> ({t.original} on the server)</span>}
               {t.description && <p class="description">{t.description}</p>}
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+/** The tool changes `name` holds back: each field before and after, and Accept per tool or all. */
+function ReviewPanel(props: { name: string; onAccepted: () => Promise<void> | void }) {
+  const [changes, setChanges] = useState<{ list: ToolChangeView[] | null; error: string | null }>({
+    list: null,
+    error: null,
+  });
+  const [status, setStatus] = useState<Status | null>(null);
+  const [busy, setBusy] = useState(false);
+  const read = () =>
+    api.toolChanges().then(
+      (all) => setChanges({ list: reviewView(all, props.name), error: null }),
+      (err) => setChanges({ list: null, error: errorMessage(err) }),
+    );
+  useEffect(() => {
+    void read();
+  }, [props.name]);
+
+  const accept = async (tools: string[]) => {
+    setBusy(true);
+    try {
+      const accepted = await api.acceptToolChanges({ server: props.name, tools });
+      setStatus({
+        text: `Accepted ${accepted} changed tool${accepted === 1 ? '' : 's'} of \`${props.name}\`: your clients get ${
+          accepted === 1 ? 'it' : 'them'
+        } again.`,
+        tone: 'ok',
+      });
+      await read();
+      await props.onAccepted();
+    } catch (err) {
+      setStatus({ text: errorMessage(err), tone: 'error' });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const list = changes.list;
+  return (
+    <div class="panel" data-testid={`server-review-panel-${props.name}`}>
+      <div class="panel-header">
+        <h3>Tool changes of {props.name}</h3>
+        {list && list.length > 0 && (
+          <button
+            type="button"
+            class="primary"
+            data-testid={`review-accept-all-${props.name}`}
+            disabled={busy}
+            onClick={() => void accept([])}
+          >
+            Accept all
+          </button>
+        )}
+      </div>
+      <p class="warning" data-testid={`review-explanation-${props.name}`}>
+        These tools changed since you accepted them. They are held back from your clients until you accept the
+        change: a server that rewrites its tools can steer your AI. Read what changed before you accept.
+      </p>
+      <p class="muted small" id={`review-legend-${props.name}`}>
+        Lines marked − (removed) are what you accepted; lines marked + (added) are what the server says now.
+      </p>
+      <StatusLine status={status} testid={`review-status-${props.name}`} />
+      {changes.error && (
+        <p role="alert" class="status" data-tone="error">
+          {changes.error}
+        </p>
+      )}
+      {!list && !changes.error && <p class="muted">Loading...</p>}
+      {list && list.length === 0 && (
+        <p class="muted" data-testid={`review-none-${props.name}`}>
+          No changes are held back.
+        </p>
+      )}
+      {list && list.length > 0 && (
+        <ul class="review" data-testid={`review-list-${props.name}`}>
+          {list.map((t) => (
+            <li key={t.tool} data-testid={`review-tool-${t.tool}`}>
+              <div class="panel-header">
+                <h4>
+                  <code>{t.tool}</code>: {t.fields.map((f) => f.label.toLowerCase()).join(', ')} changed
+                </h4>
+                <button
+                  type="button"
+                  data-testid={`review-accept-${t.tool}`}
+                  disabled={busy}
+                  onClick={() => void accept([t.tool])}
+                >
+                  Accept
+                </button>
+              </div>
+              {t.fields.map((f) => (
+                <Fragment key={f.field}>
+                  <p class="diff-label" id={`review-${t.tool}-${f.field}`}>
+                    {f.label}
+                  </p>
+                  <pre
+                    class="diff"
+                    tabIndex={0}
+                    aria-labelledby={`review-${t.tool}-${f.field} review-legend-${props.name}`}
+                    data-testid={`review-field-${t.tool}-${f.field}`}
+                  >
+                    {f.lines.map((line, i) => {
+                      // the sign apart, so a struck-through line keeps a legible `-`
+                      const marked = (
+                        <>
+                          <span class="sign">{`${sign(line.mark)} `}</span>
+                          {`${line.text}\n`}
+                        </>
+                      );
+                      if (line.mark === 'removed')
+                        return (
+                          <del key={i} data-mark="removed">
+                            {marked}
+                          </del>
+                        );
+                      if (line.mark === 'added')
+                        return (
+                          <ins key={i} data-mark="added">
+                            {marked}
+                          </ins>
+                        );
+                      return (
+                        <span key={i} data-mark="same">
+                          {marked}
+                        </span>
+                      );
+                    })}
+                  </pre>
+                </Fragment>
+              ))}
             </li>
           ))}
         </ul>

@@ -13,7 +13,7 @@ use super::{Result, client_failure, running_hub, runtime};
 pub(crate) fn changes(paths: &Paths, json: bool) -> Result {
     let found = running_hub(paths)?;
     let changes: Vec<ToolChange> = runtime()
-        .block_on(async { control::Client::new(&found)?.get("/tool-changes").await })
+        .block_on(async { control::Client::new(&found)?.tool_changes().await })
         .map_err(client_failure)?;
     if json {
         out!("{}", serde_json::to_string_pretty(&changes).expect("json"));
@@ -39,14 +39,13 @@ pub(crate) fn accept(paths: &Paths, server: &str, tools: &[String]) -> Result {
         server: server.to_owned(),
         tools: tools.to_vec(),
     };
-    let answer: Value = runtime()
+    let count = runtime()
         .block_on(async {
             control::Client::new(&found)?
-                .post_json("/tool-changes/accept", &request)
+                .accept_tool_changes(&request)
                 .await
         })
         .map_err(client_failure)?;
-    let count = answer["accepted"].as_u64().unwrap_or(0);
     eprintln!(
         "accepted {count} changed tool{} of `{server}`: clients get {} again",
         if count == 1 { "" } else { "s" },
