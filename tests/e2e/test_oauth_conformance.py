@@ -35,6 +35,9 @@ CONTEXT = re.compile(r"^With context: (\{.*\})$", re.MULTILINE)
 # exit code (a suite run counts only the checks).
 BACKCOMPAT = ["auth/2025-03-26-oauth-metadata-backcompat", "auth/2025-03-26-oauth-endpoint-fallback"]
 CLIENT_CREDENTIALS = ["auth/client-credentials-basic", "auth/client-credentials-jwt"]
+# The draft revision's scenarios (suite `draft`): a resource metadata naming another server, and
+# `offline_access` asked for only where the authorization server offers it.
+DRAFT = ["auth/resource-mismatch", "auth/offline-access-scope", "auth/offline-access-not-supported"]
 
 opt_in = pytest.mark.skipif(
     os.environ.get("PATCHBAY_CONFORMANCE") != "1", reason="the reference run is opt-in: PATCHBAY_CONFORMANCE=1"
@@ -240,3 +243,25 @@ def test_patchbay_connect_passes_the_backcompat_and_client_credentials_scenarios
     leaks = no_file_holds([sandbox.home, sandbox.user_home],
                           {"client secret": secret, "private key": key_body[:64]})
     assert not leaks, f"secrets belong in the keychain only, yet files hold them: {leaks}"
+
+
+@installed
+@pytest.mark.timeout(SUITE_TIMEOUT + 60)
+def test_patchbay_connect_passes_the_draft_scenarios(
+    sandbox: Sandbox, start_hub: Callable[..., Hub], tmp_path: Path
+) -> None:
+    """The draft revision's three: a protected resource metadata whose `resource` is another
+    server's is refused before any token is asked for; `offline_access` is asked for where the
+    authorization server lists it, and not where it does not. No failure, no warning, the
+    adapter's exit as the scenario wants it."""
+    command, env = adapter_with_hub(sandbox, tmp_path, start_hub)
+    out_dir = tmp_path / "conformance"
+    out_dir.mkdir()
+    results = run_scenarios(DRAFT, command, env, out_dir, timeout_ms=60000)
+    print("\n".join(f"{name}: {r[:4]}" for name, r in sorted(results.items())), file=sys.stderr)
+    bad = {name: r[:4] for name, r in results.items() if r[1] or r[2] or r[3] or not r[0]}
+    assert not bad, (
+        f"scenarios with failures, warnings or a failing run (passed, failed, warnings, exit): {bad}; "
+        f"the runs' output is in {out_dir}"
+    )
+
