@@ -237,6 +237,11 @@ pub struct ServerStatus {
     /// (`GET /api/v1/tool-changes`).
     #[serde(default)]
     pub tools_held: usize,
+    /// Installed from the MCP Registry, and a newer version is listed there (as the hub's last
+    /// catalogue refresh saw it): that version (`patchbay update NAME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub update: Option<String>,
 }
 
 fn enabled_by_default() -> bool {
@@ -288,6 +293,7 @@ impl ServerStatus {
             kind: ServerKind::of(config),
             enabled: config.enabled,
             tools_held: 0,
+            update: None,
         }
     }
 }

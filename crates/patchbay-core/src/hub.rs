@@ -86,6 +86,9 @@ struct Inner {
     /// Per server: its lists as it sent them and the tool changes held back from them
     /// ([`review`]); only servers with changes held.
     held: Mutex<BTreeMap<String, (ServerCatalog, Vec<review::ToolChange>)>>,
+    /// Servers installed from the registry with a newer version listed there, and that version
+    /// (as the last catalogue refresh saw it).
+    newer: Mutex<BTreeMap<String, String>>,
     catalog: RwLock<Arc<Catalog>>,
     sessions: Mutex<Vec<Peer<RoleServer>>>,
     /// Stateless (2026-07-28) clients' `subscriptions/listen` streams, each with its number.
@@ -125,6 +128,7 @@ impl Hub {
                 upstreams: Mutex::new(BTreeMap::new()),
                 catalogs: Mutex::new(BTreeMap::new()),
                 held: Mutex::new(BTreeMap::new()),
+                newer: Mutex::new(BTreeMap::new()),
                 catalog: RwLock::new(Arc::new(Catalog::default())),
                 sessions: Mutex::new(Vec::new()),
                 listeners: Mutex::new(Vec::new()),
@@ -277,6 +281,7 @@ impl Hub {
     pub fn statuses(&self) -> Vec<ServerStatus> {
         let config = self.config();
         let held = self.inner.held.lock().expect("held lock");
+        let newer = self.inner.newer.lock().expect("newer lock").clone();
         let upstreams = self.inner.upstreams.lock().expect("upstreams lock");
         config
             .servers
@@ -287,6 +292,7 @@ impl Hub {
                     None => ServerStatus::not_running(name, server, None),
                 };
                 status.tools_held = held.get(name).map_or(0, |(_, c)| c.len());
+                status.update = newer.get(name).cloned();
                 status
             })
             .collect()
@@ -402,6 +408,8 @@ impl Hub {
             drop(catalogs);
             self.rebuild_catalog();
         }
+        // A server updated, added or removed changes which are behind.
+        self.note_updates();
         let _ = self.inner.events.send(HubEvent::ConfigApplied);
     }
 
@@ -488,6 +496,15 @@ impl Hub {
                 tools,
             });
         }
+    }
+
+    /// Note which servers installed from the registry have a newer version there, from the kept
+    /// listings (`registry::listing`); the servers' statuses say so (the tray shows it at its
+    /// next refresh, the window at its next read).
+    pub fn note_updates(&self) {
+        let config = self.config();
+        let found = crate::registry::Registries::of(&config, self.paths()).updates(&config);
+        *self.inner.newer.lock().expect("newer lock") = found;
     }
 
     /// Every tool change held back, by server.

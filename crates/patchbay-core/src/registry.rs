@@ -16,6 +16,7 @@ pub mod listing;
 pub mod plan;
 pub mod record;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -176,6 +177,25 @@ impl Registries {
     /// `base`'s kept listing, when there is one.
     fn kept(&self, base: &str) -> Option<listing::Listing> {
         listing::load(self.listings.as_ref()?, base)
+    }
+
+    /// Per server of `config` installed from the registry, the latest version in the kept
+    /// listings when it is not the one installed (no request made: what the last refresh saw).
+    pub fn updates(&self, config: &crate::config::Config) -> BTreeMap<String, String> {
+        let listings: Vec<listing::Listing> =
+            (self.bases.iter()).filter_map(|b| self.kept(b)).collect();
+        let latest = |name: &str| {
+            (listings.iter().flat_map(|l| &l.records))
+                .find(|r| r.server.name == name)
+                .map(|r| r.server.version.clone())
+        };
+        (config.servers.iter())
+            .filter_map(|(server, entry)| {
+                let source = entry.registry.as_ref()?;
+                let newer = latest(&source.name).filter(|v| *v != source.version)?;
+                Some((server.clone(), newer))
+            })
+            .collect()
     }
 
     /// The latest version of every server whose name, title or description holds `term` (all

@@ -149,6 +149,7 @@ async fn refresh_catalog(hub: Hub, shutdown: CancellationToken) {
                 Err(error) => tracing::info!(registry, error, "catalogue not refreshed"),
             }
         }
+        hub.note_updates();
         wait = every;
     }
 }

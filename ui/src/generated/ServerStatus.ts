@@ -54,4 +54,9 @@ enabled: boolean,
  * Its tools whose definitions changed and are held back until accepted
  * (`GET /api/v1/tool-changes`).
  */
-tools_held: number, };
+tools_held: number, 
+/**
+ * Installed from the MCP Registry, and a newer version is listed there (as the hub's last
+ * catalogue refresh saw it): that version (`patchbay update NAME`).
+ */
+update?: string, };

@@ -322,6 +322,7 @@ impl Upstream {
             kind: ServerKind::of(&self.config),
             enabled: self.config.enabled,
             tools_held: 0,
+            update: None,
         }
     }
 
