@@ -239,7 +239,15 @@ fn server_line(server: &ServerStatus) -> String {
         0 => String::new(),
         n => format!(", {n} changed: review in the window"),
     };
-    format!("{}: {} ({tools}{held})", server.name, server.state.as_str())
+    let update = match &server.update {
+        Some(version) => format!(", {version} in the registry"),
+        None => String::new(),
+    };
+    format!(
+        "{}: {} ({tools}{held}{update})",
+        server.name,
+        server.state.as_str()
+    )
 }
 
 fn remote_submenu(
@@ -397,7 +405,7 @@ mod tests {
     }
 
     #[test]
-    fn a_server_line_says_when_changed_tools_are_held() {
+    fn a_server_line_says_when_tools_are_held_and_a_newer_version_is_listed() {
         let config = patchbay_core::config::ServerConfig::new("npx", vec!["server".into()]);
         let mut server = ServerStatus::not_running("files", &config, None);
         server.tools = 3;
@@ -406,6 +414,11 @@ mod tests {
         assert_eq!(
             server_line(&server),
             "files: stopped (3 tools, 1 changed: review in the window)"
+        );
+        server.update = Some("2.0.0".into());
+        assert_eq!(
+            server_line(&server),
+            "files: stopped (3 tools, 1 changed: review in the window, 2.0.0 in the registry)"
         );
     }
 

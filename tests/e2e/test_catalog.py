@@ -21,7 +21,17 @@ from typing import Any
 
 import pytest
 from oauth_bed import keyring_bus_address
-from patchbay_harness import PEERS, Hub, Sandbox, everything_http, mcp_session, pid_alive, stop_process, wait_until
+from patchbay_harness import (
+    PEERS,
+    Hub,
+    Sandbox,
+    everything_http,
+    mcp_session,
+    pid_alive,
+    server_status,
+    stop_process,
+    wait_until,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -277,7 +287,8 @@ def test_the_hub_keeps_each_registrys_listing_and_search_falls_back_to_it(
 ) -> None:
     """`[catalog] refresh`: the hub reads the registry's whole listing in the background, then
     asks whether it changed (`If-None-Match`; the stand-in answers 304), and reads it again when
-    it did. With the registry gone, `search` and `show` use that listing, not the snapshot."""
+    it did. A server installed at an older version shows the newer one in its status until it
+    is updated. With the registry gone, `search` and `show` use that listing, not the snapshot."""
     url, log = registry
     sandbox.config_file.write_text(f'[catalog]\nregistries = ["{url}"]\nrefresh = "1s"\n')
     records_file = sandbox.root / "records.json"
@@ -285,10 +296,22 @@ def test_the_hub_keeps_each_registrys_listing_and_search_falls_back_to_it(
     def lists() -> list[str]:
         return [line for line in log.read_text().splitlines() if line.startswith("/v0.1/servers?")] if log.exists() else []
 
+    added = sandbox.run_cli(
+        "add", "--from-registry", TIME, "--version", "2025.1.1", "--disabled", "--yes", input="Europe/Paris\nt\n"
+    )
+    assert added.returncode == 0, added.stderr
+
     start_hub()
     wait_until(lambda: any(line.endswith(" 304") for line in lists()), 30, "a conditional refresh answered 304")
     full = [line for line in lists() if line.endswith(" 200")]
     assert len(full) == 3 and "search=" not in "".join(full), f"one full read of the three pages first: {full}"
+    assert server_status(sandbox, "mcp-server-time")["update"] == "2026.10.19", "status names the newer version"
+    assert sandbox.run_cli("update", "mcp-server-time", "--yes").returncode == 0
+    wait_until(
+        lambda: "update" not in (server_status(sandbox, "mcp-server-time") or {"update": 1}),
+        15,
+        "the hub applies the update and says no newer version any more",
+    )
 
     changed = json.loads(records_file.read_text())
     [latest_time] = [r for r in changed if r["server"]["name"] == TIME and r["server"]["version"] == "2026.10.19"]

@@ -66,6 +66,14 @@ describe('Servers page', () => {
     expect(text('server-toggle-everything')).toBe('Disable');
   });
 
+  it('says when the registry lists a newer version of a server, and of no other', async () => {
+    servers[0] = server('everything', { tools: 11, update: '2026.9.1' });
+    click('servers-refresh');
+    await settle();
+    expect(text('server-update-everything')).toBe('2026.9.1 in the registry');
+    expect(maybeTestId('server-update-old')).toBeNull();
+  });
+
   it('follows server_state events live, before any re-read', async () => {
     const reads = shell.callsOf('list_servers').length;
     shell.emit({ kind: 'server_state', server: 'everything', state: 'starting' });

@@ -123,6 +123,12 @@ export function ServersPage(props: { servers: ResourceHandle<ServerStatus[]> }) 
                     <td>
                       <Badge tone={view.tone} label={view.label} word={view.word} testid={`server-state-${s.name}`} />
                       {s.restarts > 0 && <span class="muted small"> {s.restarts} {s.restarts === 1 ? "restart" : "restarts"}</span>}
+                      {s.update && (
+                        <span class="small" data-testid={`server-update-${s.name}`} title={`patchbay update ${s.name}`}>
+                          {' '}
+                          {s.update} in the registry
+                        </span>
+                      )}
                     </td>
                     <td class="nowrap">
                       <button
