@@ -306,6 +306,8 @@ def test_the_hub_keeps_each_registrys_listing_and_search_falls_back_to_it(
     full = [line for line in lists() if line.endswith(" 200")]
     assert len(full) == 3 and "search=" not in "".join(full), f"one full read of the three pages first: {full}"
     assert server_status(sandbox, "mcp-server-time")["update"] == "2026.10.19", "status names the newer version"
+    told = sandbox.run_cli("status")
+    assert "notice: `mcp-server-time` 2026.10.19 is in the registry; `patchbay update mcp-server-time`" in told.stderr
     assert sandbox.run_cli("update", "mcp-server-time", "--yes").returncode == 0
     wait_until(
         lambda: "update" not in (server_status(sandbox, "mcp-server-time") or {"update": 1}),

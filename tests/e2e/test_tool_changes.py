@@ -54,6 +54,9 @@ async def test_a_tool_rewritten_on_restart_is_held_back_until_accepted(sandbox: 
         with pytest.raises(MCPError, match=r"held back.*patchbay tools accept shifty read_notes"):
             await session.call_tool("shifty__read_notes", {"text": "hello"})
 
+    told = sandbox.run_cli("status")
+    assert "notice: `shifty` changed 1 tool(s) since you accepted them" in told.stderr, told.stderr
+
     shown = sandbox.run_cli("tools", "changes")
     assert shown.returncode == 0, shown.stderr
     assert "shifty/read_notes: description changed" in shown.stdout, shown.stdout

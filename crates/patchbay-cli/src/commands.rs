@@ -606,6 +606,21 @@ fn status(paths: &Paths, json: bool) -> Result {
             s.name
         );
     }
+    for s in servers.iter().filter(|s| s.tools_held > 0) {
+        eprintln!(
+            "notice: `{}` changed {} tool(s) since you accepted them; they are held back: \
+             `patchbay tools changes` shows what changed",
+            s.name, s.tools_held
+        );
+    }
+    for s in &servers {
+        if let Some(version) = &s.update {
+            eprintln!(
+                "notice: `{0}` {version} is in the registry; `patchbay update {0}`",
+                s.name
+            );
+        }
+    }
     Ok(())
 }
 
