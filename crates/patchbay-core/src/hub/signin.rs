@@ -27,8 +27,9 @@ use crate::vault::TokenSet;
 /// Finished flows remembered.
 pub const FLOWS_KEPT: usize = 32;
 
-/// After calls gave up on a sign-in, how long further calls fail at once rather than open
-/// another: `patchbay login` (or the window's, the tray's) still opens one at any time.
+/// After a sign-in to a server failed (declined, cancelled, timed out), how long calls to it
+/// fail at once rather than open another: `patchbay login` (or the window's, the tray's) still
+/// opens one at any time.
 pub const QUIET_AFTER_FAILURE: Duration = Duration::from_secs(600);
 
 pub(super) struct Flow {
