@@ -52,6 +52,23 @@ const POLL_FAILURES = 3;
 /** Events come in bursts (a reload touches every server): re-read once per burst. */
 const STALE_DEBOUNCE_MS = 250;
 
+/**
+ * Keep the subscription `started` makes; the returned cleanup ends it, also when it runs before
+ * the subscription is made. `failed` hears a subscription that could not be made.
+ */
+function subscription(started: Promise<() => void>, failed: (err: unknown) => void = () => undefined): () => void {
+  let unlisten: (() => void) | null = null;
+  let gone = false;
+  started.then((stop) => {
+    if (gone) stop();
+    else unlisten = stop;
+  }, failed);
+  return () => {
+    gone = true;
+    unlisten?.();
+  };
+}
+
 export function App(props: { initialPage?: PageId }) {
   const [page, setPage] = useState<PageId>(props.initialPage ?? 'servers');
   const [hub, setHub] = useState<{ status: HubStatus | null; error: string | null }>({ status: null, error: null });
@@ -96,40 +113,20 @@ export function App(props: { initialPage?: PageId }) {
         () => undefined,
       );
     void take();
-    let unlisten: (() => void) | null = null;
-    let gone = false;
-    onInstallLink(() => void take()).then(
-      (stop) => {
-        if (gone) stop();
-        else unlisten = stop;
-      },
-      () => undefined,
-    );
-    return () => {
-      gone = true;
-      unlisten?.();
-    };
+    return subscription(onInstallLink(() => void take()));
   }, []);
 
   // The shell turns the window to a page (the tray's "Review tool changes…": Servers).
-  useEffect(() => {
-    let unlisten: (() => void) | null = null;
-    let gone = false;
-    onShowPage((shown) => {
-      const known = PAGES.find((p) => p.id === shown);
-      if (known) setPage(known.id);
-    }).then(
-      (stop) => {
-        if (gone) stop();
-        else unlisten = stop;
-      },
-      () => undefined,
-    );
-    return () => {
-      gone = true;
-      unlisten?.();
-    };
-  }, []);
+  useEffect(
+    () =>
+      subscription(
+        onShowPage((shown) => {
+          const known = PAGES.find((p) => p.id === shown);
+          if (known) setPage(known.id);
+        }),
+      ),
+    [],
+  );
 
   // Each page's list is read when the page opens.
   useEffect(() => {
@@ -200,18 +197,11 @@ export function App(props: { initialPage?: PageId }) {
       if (stale.calls && pageRef.current === 'activity') soon('calls', calls.reload);
       if (event.kind === 'lagged') void readHub();
     };
-    let unlisten: (() => void) | null = null;
-    let gone = false;
-    api.onHubEvent(onEvent).then(
-      (stop) => {
-        if (gone) stop();
-        else unlisten = stop;
-      },
-      (err) => setHub((h) => ({ ...h, error: `live updates are off: ${errorMessage(err)}` })),
+    const unsubscribe = subscription(api.onHubEvent(onEvent), (err) =>
+      setHub((h) => ({ ...h, error: `live updates are off: ${errorMessage(err)}` })),
     );
     return () => {
-      gone = true;
-      unlisten?.();
+      unsubscribe();
       timers.current.forEach(clearTimeout);
       timers.current.clear();
     };
