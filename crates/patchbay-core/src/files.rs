@@ -25,6 +25,15 @@ pub fn lock_exclusive(lock_path: &Path) -> std::io::Result<fs_err::File> {
 /// How the temp files of [`write_atomically`] start, so one left by a killed writer is known.
 pub const TEMP_PREFIX: &str = ".patchbay-tmp-";
 
+/// [`write_atomically`], making `path`'s directory first when it is missing (the hub's own
+/// state and cache files, whose folders appear on first use).
+pub fn write_atomically_in_new_dir(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        fs_err::create_dir_all(dir)?;
+    }
+    write_atomically(path, bytes)
+}
+
 /// Replace `path` with `bytes` so that a reader sees the old or the new file, never a torn one:
 /// a temp file in the same directory, fsync, then rename over. The old file's mode is kept.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

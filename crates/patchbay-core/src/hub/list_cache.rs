@@ -9,8 +9,6 @@
 //! entry also keeps the server's era: whether it speaks only 2026-07-28, so that the next start
 //! goes straight to `server/discover`.
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 
 use crate::config::ServerConfig;
@@ -77,17 +75,10 @@ pub fn store(
     };
     let written = serde_json::to_vec(&entry)
         .map_err(std::io::Error::other)
-        .and_then(|bytes| write(&path, &bytes));
+        .and_then(|bytes| crate::files::write_atomically_in_new_dir(&path, &bytes));
     if let Err(err) = written {
         tracing::warn!(server = name, error = %err, "could not cache the server's lists");
     }
-}
-
-fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        fs_err::create_dir_all(dir)?;
-    }
-    crate::files::write_atomically(path, bytes)
 }
 
 #[cfg(test)]

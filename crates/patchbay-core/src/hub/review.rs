@@ -56,12 +56,8 @@ fn load(paths: &Paths, server: &str) -> Option<Accepted> {
 }
 
 fn store(paths: &Paths, server: &str, accepted: &Accepted) -> std::io::Result<()> {
-    let path = paths.accepted_tools(server);
-    if let Some(dir) = path.parent() {
-        fs_err::create_dir_all(dir)?;
-    }
     let bytes = serde_json::to_vec_pretty(accepted).map_err(std::io::Error::other)?;
-    crate::files::write_atomically(&path, &bytes)
+    crate::files::write_atomically_in_new_dir(&paths.accepted_tools(server), &bytes)
 }
 
 /// `server`'s tools split into those served and the changes held back. New tools (and the

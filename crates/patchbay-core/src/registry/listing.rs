@@ -44,7 +44,6 @@ pub fn load(dir: &Path, base: &str) -> Option<Listing> {
 
 /// Keep `listing`.
 pub fn store(dir: &Path, listing: &Listing) -> std::io::Result<()> {
-    fs_err::create_dir_all(dir)?;
     let bytes = serde_json::to_vec(listing).map_err(std::io::Error::other)?;
-    crate::files::write_atomically(&file(dir, &listing.base), &bytes)
+    crate::files::write_atomically_in_new_dir(&file(dir, &listing.base), &bytes)
 }
