@@ -281,7 +281,7 @@ impl Hub {
     pub fn statuses(&self) -> Vec<ServerStatus> {
         let config = self.config();
         let held = self.inner.held.lock().expect("held lock");
-        let newer = self.inner.newer.lock().expect("newer lock").clone();
+        let newer = self.inner.newer.lock().expect("newer lock");
         let upstreams = self.inner.upstreams.lock().expect("upstreams lock");
         config
             .servers

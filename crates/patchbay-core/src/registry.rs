@@ -182,6 +182,10 @@ impl Registries {
     /// Per server of `config` installed from the registry, the latest version in the kept
     /// listings when it is not the one installed (no request made: what the last refresh saw).
     pub fn updates(&self, config: &crate::config::Config) -> BTreeMap<String, String> {
+        // The listings are read only for a config that has such servers.
+        if config.servers.values().all(|s| s.registry.is_none()) {
+            return BTreeMap::new();
+        }
         let listings: Vec<listing::Listing> =
             (self.bases.iter()).filter_map(|b| self.kept(b)).collect();
         let latest = |name: &str| {

@@ -25,10 +25,6 @@ use crate::failure::{Failure, Kind};
 /// Longest description a search line shows.
 const SHOWN_DESCRIPTION: usize = 60;
 
-fn registries(config: &Config, paths: &Paths) -> Registries {
-    Registries::of(config, paths)
-}
-
 fn registry_failure(err: RegistryError) -> Failure {
     match err {
         RegistryError::NotFound(_) => {
@@ -75,7 +71,7 @@ fn runs(way: std::result::Result<Way<'_>, PlanError>) -> (String, String) {
 /// `patchbay search TERM`.
 pub(super) fn search(paths: &Paths, term: &str, json: bool) -> Result {
     let config = load_config(paths)?;
-    let found = runtime().block_on(registries(&config, paths).search(term));
+    let found = runtime().block_on(Registries::of(&config, paths).search(term));
     for (registry, why) in &found.failed {
         eprintln!("warning: registry {registry} could not be asked: {why}");
     }
@@ -121,7 +117,7 @@ pub(super) fn search(paths: &Paths, term: &str, json: bool) -> Result {
 pub(super) fn show(paths: &Paths, name: &str, version: Option<&str>, json: bool) -> Result {
     let config = load_config(paths)?;
     let found = runtime()
-        .block_on(registries(&config, paths).get(name, version))
+        .block_on(Registries::of(&config, paths).get(name, version))
         .map_err(registry_failure)?;
     if json {
         out!(
@@ -244,7 +240,7 @@ pub(super) fn add(
     let asking = asking(yes)?;
     let config = load_config(paths)?;
     let found = runtime()
-        .block_on(wanted.resolve(&registries(&config, paths)))
+        .block_on(wanted.resolve(&Registries::of(&config, paths)))
         .map_err(registry_failure)?;
     let detail = &found.record.server;
     let way = plan::choose(detail).map_err(plan_failure)?;
@@ -506,7 +502,7 @@ struct Behind {
 /// The servers of `config` installed from the registry whose latest version differs, and
 /// those whose record could not be read (with why).
 fn behind(config: &Config, paths: &Paths) -> (Vec<Behind>, Vec<(String, String)>) {
-    let registries = registries(config, paths);
+    let registries = Registries::of(config, paths);
     let (mut late, mut unknown) = (Vec::new(), Vec::new());
     for (name, server) in &config.servers {
         let Some(source) = &server.registry else {
@@ -570,7 +566,7 @@ pub(super) fn update(paths: &Paths, name: &str, yes: bool) -> Result {
         )
         .hint("only servers added with `patchbay add --from-registry` can be updated")
     })?;
-    let registries = registries(&config, paths);
+    let registries = Registries::of(&config, paths);
     let latest = runtime()
         .block_on(registries.get(&source.name, None))
         .map_err(registry_failure)?;
