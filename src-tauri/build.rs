@@ -32,6 +32,11 @@ const COMMANDS: &[&str] = &[
     "recent_calls",
     "get_autostart",
     "set_autostart",
+    "app_update_state",
+    "check_app_update",
+    "install_app_update",
+    "restart_app",
+    "set_update_checks",
 ];
 
 fn main() {

@@ -26,6 +26,7 @@ use tauri_plugin_autostart::ManagerExt;
 
 use crate::error::AppError;
 use crate::hub::HubConnection;
+use crate::updates::{UpdateState, Updates};
 
 type Answer<T> = Result<T, AppError>;
 
@@ -248,6 +249,32 @@ pub fn get_autostart(app: AppHandle) -> Answer<bool> {
 #[tauri::command]
 pub fn set_autostart(app: AppHandle, enabled: bool) -> Answer<bool> {
     crate::tray::set_autostart(&app, enabled)
+}
+
+#[tauri::command]
+pub async fn app_update_state(updates: State<'_, Updates>) -> Answer<UpdateState> {
+    Ok(updates.state().await)
+}
+
+#[tauri::command]
+pub async fn check_app_update(app: AppHandle) -> Answer<UpdateState> {
+    crate::updates::check(&app).await
+}
+
+/// Install the update the last check found: the window's "Install" button, the user's yes.
+#[tauri::command]
+pub async fn install_app_update(app: AppHandle) -> Answer<UpdateState> {
+    crate::updates::install(&app).await
+}
+
+#[tauri::command]
+pub fn restart_app(app: AppHandle) {
+    crate::updates::restart(&app)
+}
+
+#[tauri::command]
+pub async fn set_update_checks(app: AppHandle, enabled: bool) -> Answer<UpdateState> {
+    crate::updates::set_automatic(&app, enabled).await
 }
 
 /// A sign-in again to a configured remote server (`patchbay login NAME`).

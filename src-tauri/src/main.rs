@@ -15,17 +15,20 @@ mod events;
 mod hub;
 mod links;
 mod tray;
+mod updates;
 mod window;
 
-use tauri::RunEvent;
+use tauri::{Manager, RunEvent};
 use tauri_plugin_autostart::MacosLauncher;
 
 /// The argument that starts the app with only its tray icon.
 const TRAY_ONLY: &str = "--tray";
 
 fn main() {
+    let context = tauri::generate_context!("../tauri.conf.json");
     if std::env::args().any(|a| a == "--version" || a == "-V") {
-        println!("patchbay-app {}", patchbay_core::VERSION);
+        // The app's version, the one its updates are compared with.
+        println!("patchbay-app {}", context.package_info().version);
         return;
     }
     let tuned = engine::tune();
@@ -58,6 +61,7 @@ fn main() {
         ))
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_notification::init())
+        .plugin(updates::plugin())
         .manage(hub)
         .invoke_handler(tauri::generate_handler![
             commands::hub_status,
@@ -90,9 +94,16 @@ fn main() {
             commands::recent_calls,
             commands::get_autostart,
             commands::set_autostart,
+            commands::app_update_state,
+            commands::check_app_update,
+            commands::install_app_update,
+            commands::restart_app,
+            commands::set_update_checks,
         ])
         .setup(move |app| {
+            app.manage(updates::Updates::new(app.handle()));
             tray::create(app.handle())?;
+            updates::spawn(app.handle().clone());
             events::spawn(app.handle().clone());
             links::follow(app.handle());
             if !tray_only || links::waiting(app.handle()) {
@@ -100,7 +111,7 @@ fn main() {
             }
             Ok(())
         })
-        .build(tauri::generate_context!("../tauri.conf.json"))
+        .build(context)
         .expect("the app's configuration is built in");
     app.run(|_app, event| {
         // Closing the window leaves the tray; only Quit (an explicit exit code) ends the app.

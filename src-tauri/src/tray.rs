@@ -2,8 +2,9 @@
 //!
 //! Menu ids say what an item does: `refresh:NAME`, `revoke:NAME`, `signin:NAME` (a remote
 //! server's tokens), `install:CLIENT`, `review` (tools held back for a change: the window's
-//! Servers page), `open`, `autostart`, `quit`, `quit-hub`; a server's line (`server:NAME`) is
-//! information only.
+//! Servers page), `check-updates` (the app's own updates), `app-update` (a newer version of the
+//! app: the window, where it is installed after a yes), `open`, `autostart`, `quit`,
+//! `quit-hub`; a server's line (`server:NAME`) is information only.
 //!
 //! The menu is replaced only when what it shows changes ([`Shown`]): a replaced menu has new
 //! items, and a click on an item of the old one (a menu left open, a shell that read it a moment
@@ -23,6 +24,7 @@ use tokio::sync::Mutex;
 
 use crate::error::AppError;
 use crate::hub::HubConnection;
+use crate::updates::Updates;
 
 const TRAY: &str = "patchbay";
 
@@ -38,6 +40,8 @@ struct Shown {
     /// Some server has tools held back for a change: "Review tool changes…" shows.
     review: bool,
     autostart: bool,
+    /// A newer version of the app the last check found.
+    app_update: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +84,7 @@ impl Shown {
             servers,
             review,
             autostart,
+            app_update: None,
         }
     }
 }
@@ -119,7 +124,8 @@ async fn update(app: &AppHandle, always: bool) {
             None
         }
     };
-    let shown = Shown::new(state.as_ref(), autostart(app));
+    let mut shown = Shown::new(state.as_ref(), autostart(app));
+    shown.app_update = app.state::<Updates>().available().await;
     if !always && last.as_ref() == Some(&shown) {
         return;
     }
@@ -179,6 +185,15 @@ fn build(app: &AppHandle, shown: &Shown) -> tauri::Result<Menu<tauri::Wry>> {
             None::<&str>,
         )?)?;
     }
+    if let Some(version) = &shown.app_update {
+        menu.append(&MenuItem::with_id(
+            app,
+            "app-update",
+            format!("Update Patchbay to {version}…"),
+            true,
+            None::<&str>,
+        )?)?;
+    }
     let items: Vec<Box<dyn IsMenuItem<tauri::Wry>>> = vec![
         Box::new(PredefinedMenuItem::separator(app)?),
         Box::new(MenuItem::with_id(
@@ -209,6 +224,13 @@ fn build(app: &AppHandle, shown: &Shown) -> tauri::Result<Menu<tauri::Wry>> {
             "Start at login",
             true,
             shown.autostart,
+            None::<&str>,
+        )?),
+        Box::new(MenuItem::with_id(
+            app,
+            "check-updates",
+            "Check for updates…",
+            true,
             None::<&str>,
         )?),
         Box::new(PredefinedMenuItem::separator(app)?),
@@ -318,6 +340,22 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
         if let Err(err) = crate::window::open_servers(&app) {
             tracing::warn!("cannot open the window: {err}");
         }
+        return;
+    }
+    if id == "app-update" {
+        if let Err(err) = crate::window::open(&app) {
+            tracing::warn!("cannot open the window: {err}");
+        }
+        return;
+    }
+    if id == "check-updates" {
+        tauri::async_runtime::spawn(async move {
+            let notice = match crate::updates::check(&app).await {
+                Ok(state) => crate::updates::check_notice(&state),
+                Err(err) => err.message,
+            };
+            crate::events::notify(&app, "Patchbay", &notice);
+        });
         return;
     }
     if id == "quit" {

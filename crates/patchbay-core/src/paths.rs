@@ -215,6 +215,11 @@ impl Paths {
     pub fn accepted_tools(&self, server: &str) -> PathBuf {
         self.state_dir.join("tools").join(format!("{server}.json"))
     }
+
+    /// The desktop app's own settings (whether it checks for its updates by itself).
+    pub fn app_settings(&self) -> PathBuf {
+        self.state_dir.join("app.json")
+    }
 }
 
 #[cfg(test)]
