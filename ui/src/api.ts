@@ -17,6 +17,7 @@ import { listen as tauriListen } from '@tauri-apps/api/event';
 
 import { toApiError } from './logic/errors';
 import { parseHubEvent } from './logic/events';
+import { type AppUpdateState, parseUpdateState } from './logic/updates';
 import type {
   AcceptToolChanges,
   ApiError,
@@ -51,6 +52,9 @@ export const SHOW_PAGE_EVENT = 'show-page';
 
 /** The Tauri event saying an install link was opened ({@link api.takeInstallLink} reads it). */
 export const INSTALL_LINK_EVENT = 'install-link';
+
+/** The event carrying the app's update state (`src-tauri/src/updates.rs`). */
+export const APP_UPDATE_EVENT = 'app-update';
 
 /** What the API needs from the shell: one call, one subscription. */
 export interface Transport {
@@ -180,6 +184,12 @@ export const api = {
   recentCalls: () => call<CallRecord[]>('recent_calls'),
   getAutostart: async () => Boolean(await call('get_autostart')),
   setAutostart: (enabled: boolean) => call<unknown>('set_autostart', { enabled }),
+  /** The app's own updates: nothing is installed but by `installAppUpdate` (the user's yes). */
+  appUpdateState: () => call<AppUpdateState>('app_update_state'),
+  checkAppUpdate: () => call<AppUpdateState>('check_app_update'),
+  installAppUpdate: () => call<AppUpdateState>('install_app_update'),
+  restartApp: () => call<unknown>('restart_app'),
+  setUpdateChecks: (enabled: boolean) => call<AppUpdateState>('set_update_checks', { enabled }),
   /**
    * Open an http(s) URL in the system browser through the shell's opener plugin (never in this
    * webview). Needs the `opener:allow-open-url` permission.
@@ -205,6 +215,15 @@ export async function onInstallLink(handler: () => void): Promise<() => void> {
 }
 
 /** Call `handler` with the page the shell turns the window to. Resolves to the unsubscribe. */
+/** The app's update state as it changes (a check from the tray, a download's progress). */
+export async function onAppUpdate(handler: (state: AppUpdateState) => void): Promise<() => void> {
+  const t = await transport;
+  return t.listen(APP_UPDATE_EVENT, (payload) => {
+    const state = parseUpdateState(payload);
+    if (state) handler(state);
+  });
+}
+
 export async function onShowPage(handler: (page: string) => void): Promise<() => void> {
   const t = await transport;
   return t.listen(SHOW_PAGE_EVENT, (payload) => {

@@ -17,7 +17,7 @@ import {
 } from './logic/events';
 import { applyFlowView, applySignInEvent, newFlow } from './logic/flow';
 import type { FlowState } from './logic/flow';
-import { useResource } from './resource';
+import { subscription, useResource } from './resource';
 import type { HubEvent, HubStatus } from './types';
 import { ActivityPage } from './views/activity';
 import { BrowsePage } from './views/browse';
@@ -25,6 +25,7 @@ import { ClientsPage } from './views/clients';
 import { ConnectPage } from './views/connect';
 import { ServersPage } from './views/servers';
 import { TokensPage } from './views/tokens';
+import { AppUpdates } from './views/updates';
 
 export const PAGES = [
   { id: 'servers', label: 'Servers' },
@@ -51,23 +52,6 @@ const POLL_MS = 1000;
 const POLL_FAILURES = 3;
 /** Events come in bursts (a reload touches every server): re-read once per burst. */
 const STALE_DEBOUNCE_MS = 250;
-
-/**
- * Keep the subscription `started` makes; the returned cleanup ends it, also when it runs before
- * the subscription is made. `failed` hears a subscription that could not be made.
- */
-function subscription(started: Promise<() => void>, failed: (err: unknown) => void = () => undefined): () => void {
-  let unlisten: (() => void) | null = null;
-  let gone = false;
-  started.then((stop) => {
-    if (gone) stop();
-    else unlisten = stop;
-  }, failed);
-  return () => {
-    gone = true;
-    unlisten?.();
-  };
-}
 
 export function App(props: { initialPage?: PageId }) {
   const [page, setPage] = useState<PageId>(props.initialPage ?? 'servers');
@@ -320,6 +304,7 @@ export function App(props: { initialPage?: PageId }) {
           </ul>
         </nav>
         <main id="main" class="main">
+          <AppUpdates />
           {configError && (
             <div class="banner" role="alert" data-testid="config-error">
               <strong>The config file has an error; the last good config keeps running.</strong>

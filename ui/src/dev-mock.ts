@@ -276,6 +276,7 @@ export function mockTransport(): Transport {
     },
     recent_calls: () => structuredClone(calls),
     get_autostart: () => autostart,
+    app_update_state: () => ({ current: '0.1.0', off: 'the development mock does not update', automatic: true, phase: { kind: 'idle' } }),
     set_autostart: (a) => {
       autostart = Boolean(a.enabled);
       return null;

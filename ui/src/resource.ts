@@ -39,3 +39,20 @@ export function useResource<T>(load: () => Promise<T>): ResourceHandle<T> {
   }, []);
   return { state, reload, update };
 }
+
+/**
+ * Keep the subscription `started` makes; the returned cleanup ends it, also when it runs before
+ * the subscription is made. `failed` hears a subscription that could not be made.
+ */
+export function subscription(started: Promise<() => void>, failed: (err: unknown) => void = () => undefined): () => void {
+  let unlisten: (() => void) | null = null;
+  let gone = false;
+  started.then((stop) => {
+    if (gone) stop();
+    else unlisten = stop;
+  }, failed);
+  return () => {
+    gone = true;
+    unlisten?.();
+  };
+}
