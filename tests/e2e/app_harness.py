@@ -172,10 +172,11 @@ def desktop(sandbox: Sandbox) -> Iterator[Desktop]:
 
 @contextmanager
 def app_process(sandbox: Sandbox, *app_args: str, env: dict[str, str] | None = None,
-                desk: Desktop | None = None) -> Iterator[subprocess.Popen[bytes]]:
+                desk: Desktop | None = None, app: str | None = None) -> Iterator[subprocess.Popen[bytes]]:
     """The app started directly (no WebDriver), e.g. `--tray` for the tray's tests; stopped by pid,
-    then every process of the sandbox (the hub it started) too."""
-    app = app_bin()
+    then every process of the sandbox (the hub it started) too. `app` runs another build than
+    PATCHBAY_APP's."""
+    app = app or app_bin()
     with desktop(sandbox) if desk is None else nullcontext(desk) as d:
         log = sandbox.root / "app.log"
         with log.open("ab") as out:
@@ -444,10 +445,12 @@ class CommandError(Exception):
 
 
 @contextmanager
-def app_window(sandbox: Sandbox, *app_args: str, env: dict[str, str] | None = None) -> Iterator[Window]:
+def app_window(sandbox: Sandbox, *app_args: str, env: dict[str, str] | None = None,
+               app: str | None = None) -> Iterator[Window]:
     """The app started by tauri-driver in `sandbox`, on its own display and session bus; `env` is
-    added to the app's environment (the hub it starts inherits it)."""
-    app = app_bin()
+    added to the app's environment (the hub it starts inherits it). `app` runs another build
+    than PATCHBAY_APP's."""
+    app = app or app_bin()
     driver = _tool("tauri-driver", TOOLS / "bin" / "tauri-driver")
     _tool("WebKitWebDriver")
     with desktop(sandbox) as desk:

@@ -54,6 +54,7 @@ FIXED_ITEMS = [
     "----",
     "Open Patchbay",
     "Start at login",
+    "Check for updates…",
     "----",
     "Quit",
     "Quit Patchbay and stop the hub",
@@ -105,12 +106,13 @@ class TrayApp:
 
 
 @contextmanager
-def tray_app(sandbox: Sandbox, env: dict[str, str] | None = None) -> Iterator[TrayApp]:
+def tray_app(sandbox: Sandbox, env: dict[str, str] | None = None, app: str | None = None) -> Iterator[TrayApp]:
     """The app started with `--tray` on its own desktop, the test's watcher there first; yields
-    once its tray item registered. The sandbox's CLI uses the same bus (and so the keyring)."""
+    once its tray item registered. The sandbox's CLI uses the same bus (and so the keyring).
+    `app` runs another build than PATCHBAY_APP's."""
     with desktop(sandbox) as desk, StatusNotifierHost(desk.bus) as host:
         sandbox.env["DBUS_SESSION_BUS_ADDRESS"] = desk.bus
-        with app_process(sandbox, "--tray", desk=desk, env=env) as proc:
+        with app_process(sandbox, "--tray", desk=desk, env=env, app=app) as proc:
             item = host.wait_item(REGISTER_TIMEOUT, lambda: f"the app's log:\n{log_tail(sandbox.root / 'app.log')}")
             yield TrayApp(sandbox, desk, host, proc, item)
 
