@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +40,11 @@ def unpacked(sandbox: Sandbox) -> list[str]:
     return sorted(p.name for p in root.iterdir()) if root.exists() else []
 
 
+def present_node() -> str:
+    """The version of the node on PATH, as `node --version` prints it without its `v`."""
+    return subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout.strip().lstrip("v")
+
+
 def rewritten(bundle: Path, out: Path, change: Callable[[str, bytes], tuple[str, bytes] | None]) -> Path:
     """A copy of `bundle` with each entry passed through `change` (None drops it)."""
     with zipfile.ZipFile(bundle) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
@@ -62,7 +68,7 @@ async def test_a_packed_bundle_runs_behind_the_hub_with_its_values_and_is_remove
     assert added.returncode == 0, added.stderr
     directory = bundles_dir(sandbox) / "weather-bundle"
     for said in ("`weather-bundle` 1.0.0", "unsigned", f"Unpacks to: {directory}", "Kept in the keychain: WEATHER_TOKEN",
-                 "with your user's rights", "node >=20.0.0 (version not checked)",
+                 "with your user's rights", f"node >=20.0.0 (found {present_node()})",
                  f"node {directory}/server/index.mjs --units metric"):
         assert said in added.stderr, f"the consent says {said!r}:\n{added.stderr}"
     assert TOKEN not in added.stderr, "the secret is not shown"
@@ -119,6 +125,12 @@ def test_bundles_that_cannot_be_run_honestly_are_refused_and_nothing_is_kept(
     def token_in_argv(m: dict) -> None:
         m["server"]["mcp_config"]["args"].append("--token=${user_config.token}")
 
+    def future_node(m: dict) -> None:
+        m["compatibility"]["runtimes"] = {"node": ">=999"}
+
+    def odd_range(m: dict) -> None:
+        m["compatibility"]["runtimes"] = {"node": ">=eighteen"}
+
     cases = {
         "bad-type": (rewritten(weather_bundle, tmp_path / "bad-type.mcpb", manifest_with(bad_type)),
                      "manifest field `server.type` is `ruby`"),
@@ -128,6 +140,10 @@ def test_bundles_that_cannot_be_run_honestly_are_refused_and_nothing_is_kept(
                                 lambda name, data: ("../../escaped.js" if name == "server/index.mjs" else name, data)),
                       "`../../escaped.js` climbs out of the bundle"),
         "not-a-zip": (tmp_path / "plain.mcpb", "not an .mcpb bundle"),
+        "future-node": (rewritten(weather_bundle, tmp_path / "future.mcpb", manifest_with(future_node)),
+                        f"`weather-bundle` needs node >=999, found {present_node()}"),
+        "odd-range": (rewritten(weather_bundle, tmp_path / "odd.mcpb", manifest_with(odd_range)),
+                      "manifest field `compatibility.runtimes.node` is `>=eighteen`"),
     }
     (tmp_path / "plain.mcpb").write_text("hello")
     for case, (bundle, reason) in cases.items():
@@ -136,6 +152,14 @@ def test_bundles_that_cannot_be_run_honestly_are_refused_and_nothing_is_kept(
         assert reason in refused.stderr, f"{case}: {refused.stderr}"
         assert not sandbox.config_file.exists(), f"{case}: nothing saved"
         assert unpacked(sandbox) == [], f"{case}: nothing unpacked: {unpacked(sandbox)}"
+    no_node = tmp_path / "no-node"
+    no_node.mkdir()
+    sandbox.env["PATH"], path = str(no_node), sandbox.env.get("PATH", "")
+    refused = sandbox.run_cli("add", "--mcpb", str(weather_bundle), "--yes", input=answers, timeout=60)
+    sandbox.env["PATH"] = path
+    assert refused.returncode == 1, refused.stderr
+    assert "`weather-bundle` needs node >=20.0.0; node not found" in refused.stderr, refused.stderr
+    assert not sandbox.config_file.exists() and unpacked(sandbox) == [], "no node: nothing kept"
     assert not list(sandbox.root.rglob("escaped.js")), "nothing written outside"
     assert not json.loads(sandbox.run_cli("secret", "list", "--json").stdout), "no secret stored"
 
