@@ -11,8 +11,8 @@
 //!
 //! Values are held to the registry's rules ([`crate::registry::plan::safe`]: no shell
 //! metacharacter, no line break); a sensitive value goes to the keychain through `secret_env`,
-//! and one the bundle would put on a command line is refused. A signature block is detected,
-//! not verified ([`archive::Signature`]). Runtime version ranges are held against the runtimes
+//! and one the bundle would put on a command line is refused. A signature is verified and its
+//! signer named, or the bundle refused ([`signature`]; no chain to trusted roots). Runtime version ranges are held against the runtimes
 //! found before anything is unpacked ([`runtime`]).
 
 pub mod archive;
@@ -20,6 +20,7 @@ pub mod manifest;
 pub mod range;
 pub mod render;
 pub mod runtime;
+pub mod signature;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -119,9 +120,10 @@ impl Bundle {
         Ok(Self { manifest, archive })
     }
 
-    /// Whether it carries a signature block (never "verified": see [`Signature`]).
+    /// Whether it is signed, and by whom (a signature that did not match refused it at
+    /// [`Bundle::open`]).
     pub fn signature(&self) -> Signature {
-        self.archive.signature
+        self.archive.signature.clone()
     }
 }
 
