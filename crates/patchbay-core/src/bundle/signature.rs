@@ -63,23 +63,25 @@ pub enum SignatureError {
     Mismatch,
 }
 
-/// The zip part of `bytes` and the PKCS#7 block after it, when a well-formed block closes
-/// `bytes` (`None`: unsigned); a block whose length does not fit is malformed.
+/// The zip part of `bytes` and the PKCS#7 block after it, when a block closes `bytes`
+/// (`None`: unsigned). The block starts at the last header whose length fits exactly (a
+/// header's bytes inside the PKCS#7 are passed over); none fitting is malformed.
 pub fn split(bytes: &[u8]) -> Result<(&[u8], Option<&[u8]>), SignatureError> {
     let Some(before) = bytes.strip_suffix(FOOTER) else {
         return Ok((bytes, None));
     };
-    let Some(at) = memchr::memmem::rfind(before, HEADER) else {
+    let mut headers = memchr::memmem::rfind_iter(before, HEADER).peekable();
+    if headers.peek().is_none() {
         return Ok((bytes, None));
-    };
-    let block = &before[at + HEADER.len()..];
-    let (len, der) = block
-        .split_first_chunk::<4>()
-        .ok_or(SignatureError::Malformed("no length"))?;
-    if u32::from_le_bytes(*len) as usize != der.len() {
-        return Err(SignatureError::Malformed("its length does not fit"));
     }
-    Ok((&bytes[..at], Some(der)))
+    for at in headers {
+        let fits = (before[at + HEADER.len()..].split_first_chunk::<4>())
+            .filter(|(len, der)| u32::from_le_bytes(**len) as usize == der.len());
+        if let Some((_, der)) = fits {
+            return Ok((&bytes[..at], Some(der)));
+        }
+    }
+    Err(SignatureError::Malformed("its length does not fit"))
 }
 
 /// Who signed `content`, from the DER PKCS#7 `block`: every signer's signature must match.
@@ -668,5 +670,11 @@ pub(crate) mod tests {
             assert!(matches!(err, SignatureError::Malformed(_)), "{case}: {err}");
         }
         assert_eq!(split(b"PK no block").unwrap(), (&b"PK no block"[..], None));
+        let named = Signing::new("MCPB_SIG_V1", None);
+        let signer = checked(content, &named.block(content, None)).unwrap();
+        assert_eq!(
+            signer.subject, "CN=MCPB_SIG_V1",
+            "a header inside the block is passed over"
+        );
     }
 }
