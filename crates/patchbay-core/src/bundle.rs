@@ -320,7 +320,8 @@ pub fn plan(
 /// `bundle` ready to be added to `config`: named `local` (valid and free) or after its
 /// manifest's name, kept apart from the servers configured and the bundles unpacked, planned
 /// to run from `bundles/NAME`, and its runtime ranges held against this machine's runtimes
-/// ([`runtime::check`]). The one path from a bundle to an entry.
+/// ([`runtime::check`]). The one path from a bundle to an entry. It runs each runtime's
+/// `--version` and waits for it: from async code, call it on a blocking thread.
 pub fn adding(
     config: &Config,
     paths: &Paths,

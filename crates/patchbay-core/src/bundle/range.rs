@@ -184,11 +184,10 @@ impl Partial {
         let text = text.strip_prefix(['v', 'V', '=']).unwrap_or(text);
         let text = text.split('+').next().unwrap_or(text);
         let (core, pre) = match text.split_once('-') {
-            Some((core, pre)) if !pre.is_empty() => (core, pre.split('.').map(str::to_owned)),
-            Some(_) => return Err(bad("an empty prerelease")),
-            None => (text, "".split('.').map(str::to_owned)),
+            Some((_, "")) => return Err(bad("an empty prerelease")),
+            Some((core, pre)) => (core, pre.split('.').map(str::to_owned).collect()),
+            None => (text, Vec::new()),
         };
-        let pre: Vec<String> = pre.filter(|p| !p.is_empty()).collect();
         let parts: Vec<&str> = core.split('.').collect();
         if core.is_empty() || parts.len() > 3 {
             return Err(bad("a version has one to three parts"));
@@ -410,6 +409,11 @@ mod tests {
             (">3.9", &["3.10.0"], &["3.9.9"]),
             ("=20.11.1", &["20.11.1"], &["20.11.2"]),
             ("v20.11.1", &["20.11.1"], &["20.11.0"]),
+            (
+                ">=1.2.3-beta.2",
+                &["1.2.3-beta.10", "1.2.3"],
+                &["1.2.3-beta.1", "1.2.3-alpha"],
+            ),
             ("*", &["0.0.1", "99.0.0"], &[]),
             ("", &["1.0.0"], &[]),
         ] {
