@@ -451,6 +451,11 @@ fn verification(
     hash: &'static digest::Algorithm,
 ) -> Result<&'static dyn VerificationAlgorithm, SignatureError> {
     let sha = |n: usize| hash.output_len() == n;
+    if key.algorithm == RSA_ENCRYPTION && !(2048..=8192).contains(&rsa_bits(key.bits)?) {
+        return Err(SignatureError::Unsupported(
+            "an RSA key outside 2048 to 8192 bits",
+        ));
+    }
     Ok(match (key.algorithm, key.curve) {
         (RSA_ENCRYPTION, _) if sha(32) => &signature::RSA_PKCS1_2048_8192_SHA256,
         (RSA_ENCRYPTION, _) if sha(48) => &signature::RSA_PKCS1_2048_8192_SHA384,
@@ -466,6 +471,18 @@ fn verification(
             ));
         }
     })
+}
+
+/// The size of an RSA public key (`RSAPublicKey`): its modulus's bits.
+fn rsa_bits(key: &[u8]) -> Result<usize, SignatureError> {
+    let mut outer = Reader::new(key);
+    let mut fields = Reader::new(outer.expect(SEQUENCE, "an RSA key")?.body);
+    let modulus = fields.expect(INTEGER, "an RSA key's modulus")?.body;
+    let modulus = match modulus.iter().position(|b| *b != 0) {
+        Some(at) => &modulus[at..],
+        None => return Err(SignatureError::Malformed("an RSA key's modulus")),
+    };
+    Ok(modulus.len() * 8 - modulus[0].leading_zeros() as usize)
 }
 
 const SEQUENCE: u8 = 0x30;
@@ -670,6 +687,25 @@ pub(crate) mod tests {
             assert!(matches!(err, SignatureError::Malformed(_)), "{case}: {err}");
         }
         assert_eq!(split(b"PK no block").unwrap(), (&b"PK no block"[..], None));
+        let modulus = |len: usize| {
+            seq(&[
+                &tlv(INTEGER, &[&[0, 0x80][..], &vec![1; len - 1]].concat()),
+                &tlv(INTEGER, &[1, 0, 1]),
+            ])
+        };
+        assert_eq!(rsa_bits(&modulus(256)), Ok(2048));
+        let small = Key {
+            algorithm: RSA_ENCRYPTION,
+            curve: None,
+            bits: &modulus(128),
+        };
+        assert!(
+            matches!(
+                verification(&small, &digest::SHA256),
+                Err(SignatureError::Unsupported(_))
+            ),
+            "a 1024-bit key is not called a mismatch"
+        );
         let named = Signing::new("MCPB_SIG_V1", None);
         let signer = checked(content, &named.block(content, None)).unwrap();
         assert_eq!(
