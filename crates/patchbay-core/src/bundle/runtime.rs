@@ -90,7 +90,23 @@ fn run_version(path: &Path) -> Result<String, String> {
     let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
     text.push('\n');
     text.push_str(&String::from_utf8_lossy(&output.stderr));
-    Ok(text)
+    match output.status.success() {
+        true => Ok(text),
+        // Windows' store alias for python prints how to install it and fails.
+        false => Err(format!(
+            "`--version` failed ({}): {}",
+            output.status,
+            first_line(&text)
+        )),
+    }
+}
+
+/// The first line of `text` with something on it.
+fn first_line(text: &str) -> &str {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
 }
 
 /// Why a bundle's runtimes do not fit this machine.
@@ -233,10 +249,8 @@ pub fn check(
                 });
             }
             Probed::Failed(why) => return Err(unknown(why)),
-            Probed::Printed(text) => printed_version(&text).ok_or_else(|| {
-                let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-                unknown(format!("`--version` printed `{}`", first.trim()))
-            })?,
+            Probed::Printed(text) => printed_version(&text)
+                .ok_or_else(|| unknown(format!("`--version` printed `{}`", first_line(&text))))?,
         };
         if !range.matches(&found) {
             return Err(RuntimeError::Outside {
@@ -353,6 +367,42 @@ pub(crate) mod tests {
             )
             .unwrap(),
             ["python >=3.10 <4 (not checked: the bundle brings its own, not unpacked yet)"]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_version_is_read_from_stderr_and_a_failing_runtime_is_not_believed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let script = |name: &str, body: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            path
+        };
+        // A script just written may be busy while another test's child forks (ETXTBSY).
+        let run = |path: &Path| {
+            let mut tries = 0;
+            loop {
+                match run_version(path) {
+                    Err(e) if e.contains("os error 26") && tries < 20 => tries += 1,
+                    done => return done,
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        };
+        let old = script("python2", "echo 'Python 2.7.18' >&2");
+        let text = run(&old).unwrap();
+        assert_eq!(printed_version(&text).unwrap().to_string(), "2.7.18");
+        let alias = script(
+            "python",
+            "echo 'Python was not found; install 3 from the Store'; exit 9",
+        );
+        let err = run(&alias).unwrap_err();
+        assert!(
+            err.contains("failed") && err.contains("Python was not found"),
+            "a failing --version is not read for a number: {err}"
         );
     }
 
