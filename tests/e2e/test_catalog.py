@@ -221,6 +221,7 @@ async def test_a_bundle_from_the_registry_is_downloaded_checked_unpacked_and_cal
     url, log = registry
     assert f"downloading {url}/files/weather-bundle.mcpb" in added.stderr, added.stderr
     assert "/files/weather-bundle.mcpb" in log.read_text(), "fetched from the stand-in"
+    assert "Needs: node >=20.0.0 (found " in added.stderr, "a registry bundle's runtime is checked too"
     directory = sandbox.home / "bundles" / "weather-bundle"
     assert (directory / "server" / "index.mjs").is_file()
     config = sandbox.config_file.read_text()

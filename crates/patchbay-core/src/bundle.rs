@@ -11,12 +11,16 @@
 //!
 //! Values are held to the registry's rules ([`crate::registry::plan::safe`]: no shell
 //! metacharacter, no line break); a sensitive value goes to the keychain through `secret_env`,
-//! and one the bundle would put on a command line is refused. A signature block is detected,
-//! not verified ([`archive::Signature`]).
+//! and one the bundle would put on a command line is refused. A signature is verified and its
+//! signer named, or the bundle refused ([`signature`]; no chain to trusted roots). Runtime version ranges are held against the runtimes
+//! found before anything is unpacked ([`runtime`]).
 
 pub mod archive;
 pub mod manifest;
+pub mod range;
 pub mod render;
+pub mod runtime;
+pub mod signature;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -50,6 +54,9 @@ pub enum BundleError {
     /// The local name is not valid or is taken.
     #[error(transparent)]
     Name(#[from] ConfigError),
+    /// A runtime it needs is missing or outside its range.
+    #[error(transparent)]
+    Runtime(#[from] Box<runtime::RuntimeError>),
     /// Not for this platform.
     #[error("`{name}` runs on {platforms}, not on {here}")]
     Platform {
@@ -113,16 +120,10 @@ impl Bundle {
         Ok(Self { manifest, archive })
     }
 
-    /// Whether it carries a signature block (never "verified": see [`Signature`]).
+    /// Whether it is signed, and by whom (a signature that did not match refused it at
+    /// [`Bundle::open`]).
     pub fn signature(&self) -> Signature {
-        self.archive.signature
-    }
-
-    /// What it needs that Patchbay does not check: runtime version ranges, as written.
-    pub fn unchecked_requirements(&self) -> Vec<String> {
-        (self.manifest.runtimes.iter())
-            .map(|(runtime, range)| format!("{runtime} {range} (version not checked)"))
-            .collect()
+        self.archive.signature.clone()
     }
 }
 
@@ -317,8 +318,10 @@ pub fn plan(
 }
 
 /// `bundle` ready to be added to `config`: named `local` (valid and free) or after its
-/// manifest's name, kept apart from the servers configured and the bundles unpacked, and
-/// planned to run from `bundles/NAME`. The one path from a bundle to an entry.
+/// manifest's name, kept apart from the servers configured and the bundles unpacked, planned
+/// to run from `bundles/NAME`, and its runtime ranges held against this machine's runtimes
+/// ([`runtime::check`]). The one path from a bundle to an entry. It runs each runtime's
+/// `--version` and waits for it: from async code, call it on a blocking thread.
 pub fn adding(
     config: &Config,
     paths: &Paths,
@@ -326,6 +329,20 @@ pub fn adding(
     facts: &Facts,
     answers: &[String],
     local: Option<String>,
+) -> Result<Adding, BundleError> {
+    let probe = runtime::System::default();
+    adding_with(config, paths, bundle, facts, answers, local, &probe)
+}
+
+/// [`adding`], the runtimes asked through `probe`.
+pub fn adding_with(
+    config: &Config,
+    paths: &Paths,
+    bundle: &Bundle,
+    facts: &Facts,
+    answers: &[String],
+    local: Option<String>,
+    probe: &dyn runtime::Probe,
 ) -> Result<Adding, BundleError> {
     let taken = |n: &str| config.servers.contains_key(n) || paths.bundle(n).exists();
     let name = match local {
@@ -346,6 +363,14 @@ pub fn adding(
         source,
     })?;
     let mut planned = plan(&bundle.manifest, &dir, facts, answers)?;
+    runtime::check(
+        &bundle.manifest,
+        &planned.server.command,
+        &dir,
+        facts.os,
+        probe,
+    )
+    .map_err(Box::new)?;
     planned.server.start = config.hub.default_start;
     Ok(Adding { name, planned })
 }
@@ -438,7 +463,21 @@ mod tests {
     use super::*;
     use archive::tests::zip_of;
     use manifest::tests::good;
+    use runtime::tests::Fake;
     use serde_json::json;
+
+    /// `adding` on a machine whose node prints `v20.11.1`.
+    fn adding(
+        config: &Config,
+        paths: &Paths,
+        bundle: &Bundle,
+        facts: &Facts,
+        answers: &[String],
+        local: Option<String>,
+    ) -> Result<Adding, BundleError> {
+        let node = Fake::printing(&[("node", "v20.11.1\n")]);
+        adding_with(config, paths, bundle, facts, answers, local, &node)
+    }
 
     fn facts() -> Facts {
         Facts {
@@ -510,6 +549,28 @@ mod tests {
         let no_key = [String::new(), String::new(), String::new(), String::new()];
         let err = adding(&Config::default(), &paths, &b, &facts, &no_key, None).unwrap_err();
         assert!(err.to_string().contains("`key` needs a value"), "{err}");
+    }
+
+    #[test]
+    fn a_bundle_needing_a_newer_runtime_is_refused_before_unpacking() {
+        let root = tempfile::tempdir().unwrap();
+        let paths = Paths::under(root.path());
+        let mut m = good("0.4");
+        m["compatibility"]["runtimes"] = json!({"node": ">=22"});
+        let answers = ["k".to_owned(), String::new(), String::new(), String::new()];
+        let err = adding(
+            &Config::default(),
+            &paths,
+            &bundle(m),
+            &facts(),
+            &answers,
+            None,
+        );
+        assert_eq!(
+            err.unwrap_err().to_string(),
+            "`weather` needs node >=22, found 20.11.1"
+        );
+        assert!(!paths.bundle_dir.exists(), "nothing is unpacked");
     }
 
     #[test]

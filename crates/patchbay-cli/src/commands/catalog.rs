@@ -405,8 +405,10 @@ fn add_bundle(
     let manifest = &opened.manifest;
     let questions = bundle::questions(manifest, &facts);
     let answers = answers(&manifest.name, &questions, asking)?;
+    let probe = bundle::runtime::System::default();
     let plan::Adding { name, planned } =
-        bundle::adding(&config, paths, &opened, &facts, &answers, local).map_err(bundle_failure)?;
+        bundle::adding_with(&config, paths, &opened, &facts, &answers, local, &probe)
+            .map_err(bundle_failure)?;
     let mut server = planned.server;
     server.enabled = !disabled;
     server.registry = registry;
@@ -417,7 +419,12 @@ fn add_bundle(
         manifest.author,
         opened.signature()
     );
-    for needs in opened.unchecked_requirements() {
+    let dir = (server.bundle.as_ref().map(|b| b.dir.clone()))
+        .expect("a bundle's entry names its directory");
+    // Checked in `adding_with` already; asked again of the same probe, which answers from memory.
+    let checked = bundle::runtime::check(manifest, &server.command, &dir, facts.os, &probe)
+        .map_err(|err| bundle_failure(BundleError::Runtime(Box::new(err))))?;
+    for needs in checked {
         eprintln!("Needs: {needs}");
     }
     // The command is checked in `save`; a runtime it does not name directly is checked here.
@@ -427,8 +434,6 @@ fn add_bundle(
     {
         eprintln!("warning: the bundle is a {runtime} server and `{runtime}` is not on PATH");
     }
-    let dir = (server.bundle.as_ref().map(|b| b.dir.clone()))
-        .expect("a bundle's entry names its directory");
     eprintln!("Unpacks to: {}", dir.display());
     save(paths, &name, &server, &planned.secrets, yes, |_| {
         bundle::install(paths, &mut opened, &dir).map_err(bundle_failure)

@@ -1,5 +1,5 @@
-//! A bundle's bytes: the zip inside, the signature block `mcpb sign` may have appended, and the
-//! one bounded unpacking of its entries.
+//! A bundle's bytes: the zip inside, the signature block `mcpb sign` may have appended (verified
+//! before the zip is read, [`super::signature`]), and the one bounded unpacking of its entries.
 //!
 //! Every entry is checked before anything is written: a name that climbs out of the bundle
 //! (`..`, an absolute path, a drive), a symbolic link, more than [`MAX_ENTRIES`] entries or more
@@ -9,6 +9,8 @@
 use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
 
+use super::signature::{self, SignatureError, Signer};
+
 /// Most entries a bundle may hold.
 pub const MAX_ENTRIES: usize = 20_000;
 /// Most bytes a bundle may unpack to.
@@ -16,32 +18,32 @@ pub const MAX_UNPACKED: u64 = 512 * 1024 * 1024;
 /// Largest `manifest.json` read.
 const MAX_MANIFEST: u64 = 1024 * 1024;
 
-/// What `mcpb sign` writes around the PKCS#7 block it appends.
-const SIGNATURE_HEADER: &[u8] = b"MCPB_SIG_V1";
-const SIGNATURE_FOOTER: &[u8] = b"MCPB_SIG_END";
-
-/// Whether a bundle carries a signature block. Patchbay does not verify it (see the docs' known
-/// limits): a signed bundle is reported as signed, not as verified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Whether a bundle is signed, and by whom when its signature matched ([`super::signature`]).
+/// A signature that does not match, or a block that does not parse, refuses the bundle, so
+/// there is no "signed but not verified".
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Signature {
     /// No signature block.
     Unsigned,
-    /// A signature block is there; it was not verified.
-    SignedUnverified,
+    /// A signature that matches the content, by this signer (no chain or date checked).
+    Signed(Signer),
 }
 
 impl std::fmt::Display for Signature {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Signature::Unsigned => "unsigned",
-            Signature::SignedUnverified => "signed (signature not verified)",
-        })
+        match self {
+            Signature::Unsigned => f.write_str("unsigned"),
+            Signature::Signed(signer) => signer.fmt(f),
+        }
     }
 }
 
 /// Why a bundle's archive was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
+    /// The signature block does not parse or does not match.
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
     /// Not a zip file.
     #[error("not an .mcpb bundle (not a zip file)")]
     NotZip(#[source] zip::result::ZipError),
@@ -89,22 +91,15 @@ fn climbs(name: &str) -> bool {
         || name.split(['/', '\\']).any(|part| part == "..")
 }
 
-/// The zip part of `bytes` and whether a signature block follows it.
-fn split_signature(bytes: &[u8]) -> (&[u8], Signature) {
-    if !bytes.ends_with(SIGNATURE_FOOTER) {
-        return (bytes, Signature::Unsigned);
-    }
-    let before = &bytes[..bytes.len() - SIGNATURE_FOOTER.len()];
-    match memchr::memmem::rfind(before, SIGNATURE_HEADER) {
-        Some(at) => (&bytes[..at], Signature::SignedUnverified),
-        None => (bytes, Signature::Unsigned),
-    }
-}
-
 impl Archive {
-    /// The bundle in `bytes`, each entry's name, kind and size checked.
+    /// The bundle in `bytes`: its signature verified when it has one, then each entry's name,
+    /// kind and size checked.
     pub fn open(mut bytes: Vec<u8>) -> Result<Self, ArchiveError> {
-        let (zip_part, signature) = split_signature(&bytes);
+        let (zip_part, block) = signature::split(&bytes)?;
+        let signature = match block {
+            None => Signature::Unsigned,
+            Some(block) => Signature::Signed(signature::verify(zip_part, block)?),
+        };
         let len = zip_part.len();
         bytes.truncate(len);
         let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(ArchiveError::NotZip)?;
@@ -294,26 +289,41 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_signature_block_is_seen_and_not_called_verified() {
+    fn a_signature_is_verified_before_the_zip_is_read() {
+        use crate::bundle::signature::tests::Signing;
         let zip = zip_of(&[("manifest.json", b"{}", FILE)]);
         let archive = Archive::open(zip.clone()).unwrap();
         assert_eq!(archive.signature, Signature::Unsigned);
-        let mut signed = zip;
-        signed.extend_from_slice(SIGNATURE_HEADER);
-        signed.extend_from_slice(&4u32.to_le_bytes());
-        signed.extend_from_slice(b"pkcs");
-        signed.extend_from_slice(SIGNATURE_FOOTER);
-        let mut archive = Archive::open(signed).unwrap();
-        assert_eq!(archive.signature, Signature::SignedUnverified);
+        let signing = Signing::new("Ada", None);
+        let mut archive = Archive::open([&zip[..], &signing.block(&zip, None)].concat()).unwrap();
         assert_eq!(
             archive.signature.to_string(),
-            "signed (signature not verified)"
+            "signed by CN=Ada (self-signed)"
         );
         assert_eq!(
             archive.manifest().unwrap(),
             b"{}",
             "the zip before the block reads"
         );
+
+        let mut changed = zip.clone();
+        let at = memchr::memmem::find(&changed, b"{}").unwrap();
+        changed[at + 1] = b']';
+        let err = Archive::open([&changed[..], &signing.block(&zip, None)].concat());
+        assert!(
+            matches!(err, Err(ArchiveError::Signature(SignatureError::Mismatch))),
+            "a zip changed after signing: {err:?}"
+        );
+        let junk = [
+            &zip[..],
+            b"MCPB_SIG_V1",
+            &4u32.to_le_bytes(),
+            b"pkcs",
+            b"MCPB_SIG_END",
+        ]
+        .concat();
+        let err = Archive::open(junk).unwrap_err().to_string();
+        assert!(err.contains("signature block is malformed"), "{err}");
     }
 
     #[test]

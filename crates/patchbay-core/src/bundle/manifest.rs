@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use super::range::Range;
+
 /// The manifest versions read.
 pub const VERSIONS: &[&str] = &["0.2", "0.3", "0.4"];
 
@@ -30,8 +32,8 @@ pub struct Manifest {
     pub server: Server,
     /// The platforms it runs on (`None`: all).
     pub platforms: Option<Vec<String>>,
-    /// Runtime version ranges, as written (`node`, `python`).
-    pub runtimes: BTreeMap<String, String>,
+    /// Runtime version ranges (`node`, `python`), read as npm reads them.
+    pub runtimes: BTreeMap<String, Range>,
     /// What it asks the user, in the manifest's order.
     pub user_config: Vec<(String, UserOption)>,
 }
@@ -260,7 +262,7 @@ pub fn parse(text: &[u8]) -> Result<Manifest, ManifestError> {
     })
 }
 
-type Compatibility = (Option<Vec<String>>, BTreeMap<String, String>);
+type Compatibility = (Option<Vec<String>>, BTreeMap<String, Range>);
 
 fn compatibility(top: &Map<String, Value>) -> Result<Compatibility, ManifestError> {
     let Some(c) = top.get("compatibility") else {
@@ -288,6 +290,15 @@ fn compatibility(top: &Map<String, Value>) -> Result<Compatibility, ManifestErro
             "is not a runtime the format knows (node, python)",
         ));
     }
+    let runtimes = (runtimes.into_iter())
+        .map(|(runtime, text)| match Range::parse(&text) {
+            Ok(range) => Ok((runtime, range)),
+            Err(err) => Err(wrong(
+                &format!("compatibility.runtimes.{runtime}"),
+                format!("is `{text}`: {err}"),
+            )),
+        })
+        .collect::<Result<_, _>>()?;
     Ok((platforms, runtimes))
 }
 
