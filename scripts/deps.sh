@@ -44,6 +44,8 @@ ensure_tools() {
     command -v node >/dev/null || missing+=(nodejs)
     command -v npm >/dev/null || missing+=(npm)
     command -v python3 >/dev/null || missing+=(python3)
+    # The bundle tests make signing certificates with it (tests/e2e/test_bundles.py).
+    command -v openssl >/dev/null || missing+=(openssl)
     if command -v python3 >/dev/null && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
         missing+=(python3-venv)
     fi
