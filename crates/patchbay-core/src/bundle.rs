@@ -1,11 +1,12 @@
 //! `.mcpb` bundles (MCP Bundles): a zip holding a server and its `manifest.json`, made a plain
 //! stdio server entry behind the hub.
 //!
-//! The path, for `patchbay add --mcpb FILE` and for a registry record's `mcpb` package alike:
-//! [`Bundle::open`] checks the archive ([`archive`]) and the manifest ([`manifest`]); [`adding`]
-//! names the server, asks what `user_config` leaves to the user ([`questions`]) and renders the
-//! exact entry ([`render`]), refusing what it cannot run honestly; only after the user said yes
-//! does [`install`] unpack it, to a temporary directory beside `bundles/NAME` that is renamed
+//! The path, for `patchbay add --mcpb FILE`, a file opened in the window (the hub's
+//! `/catalog/bundle`) and a registry record's `mcpb` package alike: [`read`] takes a file by its
+//! absolute path; [`Bundle::open`] checks the archive ([`archive`]) and the manifest
+//! ([`manifest`]); [`adding`] names the server, asks what `user_config` leaves to the user
+//! ([`questions`]) and renders the exact entry ([`render`]), refusing what it cannot run
+//! honestly; only after the user said yes does [`install`] unpack it, to a temporary directory beside `bundles/NAME` that is renamed
 //! into place, so a refusal leaves nothing behind. The entry records the directory
 //! (`bundle = {name, version, dir}`) so removing the server deletes it ([`remove`]).
 //!
@@ -84,6 +85,13 @@ pub enum BundleError {
         /// The download's.
         got: String,
     },
+    /// A bundle file was named by a relative path: whose folder it is relative to is unknown
+    /// (the hub's is not the user's).
+    #[error("the bundle file `{}` is not an absolute path", .0.display())]
+    Relative(PathBuf),
+    /// A bundle file larger than [`MAX_DOWNLOAD`].
+    #[error("the bundle file `{}` is larger than {} MiB; refused", .0.display(), MAX_DOWNLOAD / 1024 / 1024)]
+    TooLarge(PathBuf),
     /// Unpacking or deleting on disk failed.
     #[error("cannot {what} {}", .path.display())]
     Disk {
@@ -400,6 +408,24 @@ pub fn remove(paths: &Paths, source: &BundleSource) -> Result<(), BundleError> {
     }
 }
 
+/// The bytes of the bundle file at `path` (absolute), refused over [`MAX_DOWNLOAD`]: what
+/// `patchbay add --mcpb` and the window read before [`Bundle::open`].
+pub fn read(path: &Path) -> Result<Vec<u8>, BundleError> {
+    if !path.is_absolute() {
+        return Err(BundleError::Relative(path.to_owned()));
+    }
+    let disk = |source| BundleError::Disk {
+        what: "read",
+        path: path.to_owned(),
+        source,
+    };
+    let size = fs_err::metadata(path).map_err(disk)?.len();
+    if size > MAX_DOWNLOAD as u64 {
+        return Err(BundleError::TooLarge(path.to_owned()));
+    }
+    fs_err::read(path).map_err(disk)
+}
+
 /// The bytes at `url` (https, or http to loopback), refused unless their SHA-256 is
 /// `sha256` (hex) and they fit [`MAX_DOWNLOAD`].
 pub async fn download(url: &str, sha256: &str) -> Result<Vec<u8>, BundleError> {
@@ -547,5 +573,20 @@ mod tests {
         assert!(elsewhere.dir.exists());
         remove(&paths, &source).unwrap();
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn a_bundle_file_is_read_only_by_its_absolute_path() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("weather.mcpb");
+        std::fs::write(&file, b"PK").unwrap();
+        assert_eq!(read(&file).unwrap(), b"PK");
+        let err = read(Path::new("weather.mcpb")).unwrap_err();
+        assert!(matches!(err, BundleError::Relative(_)), "{err}");
+        let err = read(&root.path().join("none.mcpb")).unwrap_err();
+        assert!(
+            matches!(err, BundleError::Disk { what: "read", .. }),
+            "{err}"
+        );
     }
 }

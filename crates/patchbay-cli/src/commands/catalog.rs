@@ -368,20 +368,8 @@ pub(super) fn add_mcpb_file(
     yes: bool,
 ) -> Result {
     asking(yes)?;
-    let size = (fs_err::metadata(file))
-        .map_err(|err| Failure::from_error(Kind::NotFound, &err))?
-        .len();
-    if size > bundle::MAX_DOWNLOAD as u64 {
-        return Err(Failure::new(
-            Kind::General,
-            format!(
-                "`{}` is larger than {} MiB; refused",
-                file.display(),
-                bundle::MAX_DOWNLOAD / 1024 / 1024
-            ),
-        ));
-    }
-    let bytes = fs_err::read(file).map_err(|err| Failure::from_error(Kind::General, &err))?;
+    let file = std::path::absolute(file).map_err(|err| Failure::from_error(Kind::General, &err))?;
+    let bytes = bundle::read(&file).map_err(bundle_failure)?;
     let from = format!("the bundle {}", file.display());
     add_bundle(paths, bytes, &from, None, local, disabled, yes)
 }
