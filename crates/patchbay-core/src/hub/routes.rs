@@ -667,10 +667,12 @@ async fn opened_bundle(path: &str) -> Result<Bundle, Response> {
         .map_err(|err| bundle_error(StatusCode::BAD_REQUEST, err))
 }
 
-/// This machine's folders, as a bundle's manifest names them.
-fn facts() -> Result<bundle::render::Facts, Response> {
-    bundle::render::Facts::current()
-        .ok_or_else(|| bundle_error(StatusCode::INTERNAL_SERVER_ERROR, BundleError::NoHome))
+/// This machine's folders, as a bundle's manifest names them; read off the async threads (the
+/// desktop's folders are in a file).
+async fn facts() -> Result<bundle::render::Facts, Response> {
+    (blocking(bundle::render::Facts::current).await?)
+        .ok_or(BundleError::NoHome)
+        .map_err(|err| bundle_error(StatusCode::INTERNAL_SERVER_ERROR, err))
 }
 
 /// Whether what the bundle's entry runs is here: its runtime (`node`, `python3`, `uv`), and
@@ -695,7 +697,7 @@ async fn bundle_plan(
     request: &CatalogRequest,
 ) -> Result<Proposal, Response> {
     let opened = opened_bundle(path).await?;
-    let facts = facts()?;
+    let facts = facts().await?;
     let config = hub.config();
     let adding = bundle::adding(
         &config,
@@ -747,7 +749,7 @@ async fn catalog_bundle(body: Result<Json<BundleRequest>, JsonRejection>) -> Res
         Ok(opened) => opened,
         Err(response) => return response,
     };
-    let facts = match facts() {
+    let facts = match facts().await {
         Ok(facts) => facts,
         Err(response) => return response,
     };
