@@ -358,6 +358,12 @@ pub fn adding(
     Ok(Adding { name, planned })
 }
 
+/// Whether `server` runs a program its bundle carries (under its `bundle.dir`): that program is
+/// not there before the bundle is unpacked, so it is not looked for on `PATH`.
+pub fn carries_command(server: &ServerConfig) -> bool {
+    (server.bundle.as_ref()).is_some_and(|b| Path::new(&server.command).starts_with(&b.dir))
+}
+
 /// Unpack `bundle` for server `name` at `dir` (its entry's `bundle.dir`): into a temporary
 /// directory beside it, then renamed into place, so a failure leaves nothing.
 pub fn install(paths: &Paths, bundle: &mut Bundle, dir: &Path) -> Result<(), BundleError> {
@@ -514,6 +520,10 @@ mod tests {
         assert_eq!(planned.secrets["API_KEY"], "s3cret");
         assert_eq!(server.bundle.as_ref().unwrap().dir, dir);
         assert_eq!(server.cwd.as_deref(), Some(dir.as_path()));
+        assert!(!carries_command(server), "node is the machine's");
+        let mut own = server.clone();
+        own.command = dir.join("bin/weather").display().to_string();
+        assert!(carries_command(&own), "a program inside the bundle");
 
         let too_many = ["k".to_owned(), String::new(), String::new(), "9".into()];
         let err = adding(&Config::default(), &paths, &b, &facts, &too_many, None).unwrap_err();

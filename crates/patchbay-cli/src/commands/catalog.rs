@@ -328,9 +328,7 @@ fn save(
     }
     eprintln!("It will run with your user's rights: it can read and change what you can.");
     // A bundle's own program is not there before it is unpacked.
-    let bundled = (server.bundle.as_ref())
-        .is_some_and(|b| server.command.starts_with(&*b.dir.to_string_lossy()));
-    if !bundled && which(&server.command).is_none() {
+    if !bundle::carries_command(server) && which(&server.command).is_none() {
         eprintln!(
             "warning: `{}` is not installed (not on PATH); the server cannot start until it is",
             server.command

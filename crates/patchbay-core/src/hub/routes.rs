@@ -679,10 +679,8 @@ async fn facts() -> Result<bundle::render::Facts, Response> {
 /// its command unless the bundle carries it (that is not there before it is unpacked).
 fn bundle_runs_here(opened: &Bundle, server: &crate::config::ServerConfig) -> bool {
     let lookup = crate::exec::Lookup::from_env();
-    let bundled = (server.bundle.as_ref())
-        .is_some_and(|b| server.command.starts_with(&*b.dir.to_string_lossy()));
     let runtime = opened.manifest.server.kind.runtime();
-    let command = (!bundled).then_some(server.command.as_str());
+    let command = (!bundle::carries_command(server)).then_some(server.command.as_str());
     runtime
         .into_iter()
         .chain(command)
