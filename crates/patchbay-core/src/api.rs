@@ -421,7 +421,7 @@ pub struct CatalogQuestion {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct CatalogRequest {
-    /// The registry name (ignored with `link`).
+    /// The registry name (ignored with `link` or `bundle`).
     #[serde(default)]
     pub name: String,
     /// The version; the latest when absent.

@@ -6,7 +6,7 @@
  */
 export type CatalogRequest = { 
 /**
- * The registry name (ignored with `link`).
+ * The registry name (ignored with `link` or `bundle`).
  */
 name: string, 
 /**
