@@ -18,6 +18,9 @@ const fromAppDir = (path) => `../${path}`;
 conf.build.frontendDist = fromAppDir(conf.build.frontendDist);
 conf.bundle.icon = conf.bundle.icon.map(fromAppDir);
 conf.bundle.linux.deb.desktopTemplate = fromAppDir(conf.bundle.linux.deb.desktopTemplate);
+conf.bundle.linux.deb.files = Object.fromEntries(
+  Object.entries(conf.bundle.linux.deb.files ?? {}).map(([target, source]) => [target, fromAppDir(source)]),
+);
 conf.bundle.externalBin = ["binaries/patchbay"];
 
 writeFileSync(join(repo, "src-tauri", "tauri.conf.json"), `${JSON.stringify(conf, null, 2)}\n`);

@@ -91,10 +91,29 @@ pub async fn preview_link(hub: State<'_, HubConnection>, link: String) -> Answer
         .await
 }
 
-/// The install link the app was opened with and the window has not taken yet.
+/// The install link or bundle file the app was opened with and the window has not taken yet.
 #[tauri::command]
-pub fn take_install_link(pending: State<'_, crate::links::Pending>) -> Option<String> {
+pub fn take_opened(pending: State<'_, crate::opened::Pending>) -> Option<crate::opened::Opened> {
     pending.take()
+}
+
+/// The catalogue entry the `.mcpb` bundle file at `path` adds, read by the hub; nothing
+/// unpacked or saved.
+#[tauri::command]
+pub async fn preview_bundle(hub: State<'_, HubConnection>, path: String) -> Answer<CatalogEntry> {
+    hub.call(|c| async move { c.preview_bundle(&path).await })
+        .await
+}
+
+/// An `.mcpb` file picked in the system's file dialog; none when the user cancels it.
+#[tauri::command]
+pub async fn pick_bundle(app: AppHandle) -> Option<String> {
+    use tauri_plugin_dialog::DialogExt;
+    let picked = (app.dialog().file())
+        .set_title("Add an MCP Bundle")
+        .add_filter("MCP Bundle", &["mcpb"])
+        .blocking_pick_file()?;
+    picked.into_path().ok().map(|p| p.display().to_string())
 }
 
 #[tauri::command]

@@ -3,8 +3,9 @@
 //! Wiring only: the hub runs in its own process (`patchbay serve`, found or started by
 //! [`hub::HubConnection`]); the commands ([`commands`]) and the tray ([`tray`]) call its control API;
 //! its event stream ([`events`]) feeds both. `--tray` starts with no window (start at login
-//! uses it); a second start opens the first one's window. An install link (`patchbay://`,
-//! [`links`]) opens the window on its consent view, in the running instance when there is one.
+//! uses it); a second start opens the first one's window. An install link (`patchbay://`) or
+//! an `.mcpb` bundle file ([`opened`]) opens the window on its consent view, in the running
+//! instance when there is one.
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
@@ -13,7 +14,7 @@ mod engine;
 mod error;
 mod events;
 mod hub;
-mod links;
+mod opened;
 mod tray;
 mod updates;
 mod window;
@@ -49,10 +50,8 @@ fn main() {
     let tray_only = std::env::args().any(|a| a == TRAY_ONLY);
     let app = tauri::Builder::default()
         // First: with its `deep-link` feature, a second start's link reaches this instance.
-        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
-            if let Err(err) = window::open(app) {
-                tracing::warn!("cannot open the window: {err}");
-            }
+        .plugin(tauri_plugin_single_instance::init(|app, args, cwd| {
+            opened::second_start(app, &args, &cwd);
         }))
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_autostart::init(
@@ -62,6 +61,8 @@ fn main() {
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_notification::init())
         .plugin(updates::plugin())
+        // The "Add bundle…" file picker, from the shell's own command (`pick_bundle`).
+        .plugin(tauri_plugin_dialog::init())
         .manage(hub)
         .invoke_handler(tauri::generate_handler![
             commands::hub_status,
@@ -72,7 +73,9 @@ fn main() {
             commands::preview_catalog,
             commands::add_from_catalog,
             commands::preview_link,
-            commands::take_install_link,
+            commands::take_opened,
+            commands::preview_bundle,
+            commands::pick_bundle,
             commands::remove_server,
             commands::set_server_enabled,
             commands::server_logs,
@@ -105,21 +108,22 @@ fn main() {
             tray::create(app.handle())?;
             updates::spawn(app.handle().clone());
             events::spawn(app.handle().clone());
-            links::follow(app.handle());
-            if !tray_only || links::waiting(app.handle()) {
+            opened::follow(app.handle());
+            if !tray_only || opened::waiting(app.handle()) {
                 window::open(app.handle())?;
             }
             Ok(())
         })
         .build(context)
         .expect("the app's configuration is built in");
-    app.run(|_app, event| {
+    app.run(|_app, event| match event {
         // Closing the window leaves the tray; only Quit (an explicit exit code) ends the app.
-        if let RunEvent::ExitRequested {
+        RunEvent::ExitRequested {
             code: None, api, ..
-        } = event
-        {
-            api.prevent_exit();
-        }
+        } => api.prevent_exit(),
+        // A bundle file opened with the app (its file type is the app's).
+        #[cfg(target_os = "macos")]
+        RunEvent::Opened { urls } => opened::opened_files(_app, &urls),
+        _ => {}
     });
 }

@@ -449,6 +449,97 @@ def test_window_started_by_an_install_link_opens_on_its_consent_view(sandbox: Sa
     assert sandbox.config_file.read_bytes() == before, "declining saved nothing"
 
 
+BUNDLE_TOKEN = "window-bundle-t0ken"
+
+
+def register_bundle_type(sandbox: Sandbox, entry: Path) -> dict[str, str]:
+    """The package's MCP Bundle type (`usr/share/mime/packages`, unpacked next to the desktop
+    entry by `register_desktop_entry`) installed in the sandbox's desktop and given to `entry`,
+    as installing the package does; the environment a file manager of that desktop opens with."""
+    [xml] = list((sandbox.root / "deb-root" / "usr" / "share" / "mime" / "packages").glob("*.xml"))
+    data_home = Path(sandbox.env["XDG_DATA_HOME"])
+    packages = data_home / "mime" / "packages"
+    packages.mkdir(parents=True, exist_ok=True)
+    (packages / xml.name).write_bytes(xml.read_bytes())
+    env = {**sandbox.env, "XDG_DATA_DIRS": str(data_home)}
+    for name in ("XDG_CURRENT_DESKTOP", "DESKTOP_SESSION", "KDE_FULL_SESSION", "GNOME_DESKTOP_SESSION_ID"):
+        env.pop(name, None)
+    for cmd in (["update-mime-database", str(data_home / "mime")],
+                ["xdg-mime", "default", entry.name, "application/x-mcpb"]):
+        subprocess.run(cmd, env=env, check=True, timeout=30, capture_output=True)
+    assert re.search(r"^MimeType=.*application/x-mcpb;", entry.read_text(), re.M), entry.read_text()
+    globs = (data_home / "mime" / "globs2").read_text()
+    assert "application/x-mcpb:*.mcpb" in globs, f"the package's type names *.mcpb:\n{globs}"
+    return env
+
+
+def test_window_opens_a_bundle_file_on_its_consent_view_and_adds_it_with_its_secret_kept(
+    sandbox: Sandbox, weather_bundle: Path
+) -> None:
+    """The app started with a packed `.mcpb` as its argument opens on the bundle's consent view:
+    the exact command, the keychain's name, the signature state, what it needs and where it
+    unpacks. Declining saves and unpacks nothing. The same file opened from the desktop while
+    the app runs (`gio open`, through the package's MIME type and desktop entry's `%U`) reaches
+    the running window; answering its `user_config` and Add unpacks and saves it, its token in
+    the keychain and nowhere in the config file."""
+    sandbox.config_file.write_text("[hub]\nport = 0\n")
+    before = sandbox.config_file.read_bytes()
+    entry = register_desktop_entry(sandbox, app_bin())
+    opener = register_bundle_type(sandbox, entry)
+    folder = sandbox.root / "maps"
+    folder.mkdir()
+    directory = sandbox.home / "bundles" / "weather-bundle"
+
+    def unpacked() -> list[str]:
+        root = sandbox.home / "bundles"
+        return sorted(p.name for p in root.iterdir()) if root.exists() else []
+
+    def consent() -> None:
+        assert str(weather_bundle) in window.text("browse-from-bundle")
+        assert window.prop("browse-answer-0", "type") == "password", "the token is asked, hidden"
+        window.type("browse-answer-0", BUNDLE_TOKEN)
+        window.type("browse-answer-2", str(folder))
+        window.click("browse-preview")
+        window.wait_for("browse-command-line", text=f"WEATHER_HOME={sandbox.user_home} WEATHER_TOKEN=<from the keychain> "
+                        f"node {directory}/server/index.mjs --units metric {folder}")
+        assert window.text("browse-env") == "Environment: WEATHER_HOME"
+        assert window.text("browse-secret-env") == "Kept in your keychain: WEATHER_TOKEN"
+        assert "unsigned" in window.text("browse-bundle-signature")
+        assert "node >=20.0.0 (version not checked)" in window.text("browse-bundle-needs")
+        assert str(directory) in window.text("browse-bundle-dir")
+        assert BUNDLE_TOKEN not in window.text("browse-plan"), "the token is not shown"
+
+    with app_window(sandbox, str(weather_bundle)) as window:
+        window.wait_for("browse-consent", UI_TIMEOUT * 2, data_origin="bundle")
+        consent()
+        assert_screenshot(window.screenshot("bundle-consent"))
+        window.click("browse-cancel")
+        assert not window.present("browse-consent")
+        assert sandbox.config_file.read_bytes() == before, "declining saved nothing"
+        assert unpacked() == [], "and unpacked nothing"
+
+        opened = subprocess.run(["gio", "open", str(weather_bundle)], env={**window.env, **opener},
+                                capture_output=True, text=True, timeout=60)
+        assert opened.returncode == 0, f"gio open: {opened.returncode} {opened.stderr}"
+        window.wait_for("browse-consent", UI_TIMEOUT * 2, data_origin="bundle")
+        consent()
+        window.click("browse-confirm")
+        window.wait_for("browse-status", UI_TIMEOUT * 2, text="Added `weather-bundle`.")
+        assert unpacked() == ["weather-bundle"], "unpacked once, no temporary directory left"
+        assert (directory / "server" / "index.mjs").is_file()
+        config = sandbox.config_file.read_text()
+        assert 'secret_env = ["WEATHER_TOKEN"]' in config, config
+        assert f'bundle = {{ name = "weather-bundle", version = "1.0.0", dir = "{directory}" }}' in config, config
+        sandbox.env["DBUS_SESSION_BUS_ADDRESS"] = window.env["DBUS_SESSION_BUS_ADDRESS"]  # the app's keychain
+        listed = sandbox.run_cli("secret", "list", "--json")
+        stored = json.loads(listed.stdout)
+        assert any(s.get("server") == "weather-bundle" and s.get("var") == "WEATHER_TOKEN" and s.get("stored")
+                   for s in stored), f"the token is in the keychain: {stored} {listed.stderr}"
+    for path in sandbox.home.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            assert BUNDLE_TOKEN.encode() not in path.read_bytes(), f"the token is in {path}"
+
+
 SHIFTY = Path(__file__).parent / "servers" / "shifty_server.py"
 
 

@@ -17,6 +17,8 @@ import { listen as tauriListen } from '@tauri-apps/api/event';
 
 import { toApiError } from './logic/errors';
 import { parseHubEvent } from './logic/events';
+import { dropPaths, parseOpened } from './logic/opened';
+import type { Opened } from './logic/opened';
 import { type AppUpdateState, parseUpdateState } from './logic/updates';
 import type {
   AcceptToolChanges,
@@ -50,8 +52,12 @@ export const HUB_EVENT = 'hub-event';
 /** The Tauri event turning the window to a page (the tray's "Review tool changes…"). */
 export const SHOW_PAGE_EVENT = 'show-page';
 
-/** The Tauri event saying an install link was opened ({@link api.takeInstallLink} reads it). */
-export const INSTALL_LINK_EVENT = 'install-link';
+/** The Tauri event saying an install link or a bundle file was opened ({@link api.takeOpened}
+ * reads it). */
+export const OPENED_EVENT = 'opened';
+
+/** Tauri's event of files dropped onto the window (`{paths, position}`). */
+export const DRAG_DROP_EVENT = 'tauri://drag-drop';
 
 /** The event carrying the app's update state (`src-tauri/src/updates.rs`). */
 export const APP_UPDATE_EVENT = 'app-update';
@@ -162,11 +168,16 @@ export const api = {
   /** The catalogue entry an install link adds, read by the hub (a malformed or hostile link
    * rejects with the refusal); preview and add then take `link` in their request. */
   previewLink: (link: string) => call<CatalogEntry>('preview_link', { link }),
-  /** The install link the app was opened with, once (null when none waits). */
-  takeInstallLink: async () => {
-    const link = await call<unknown>('take_install_link');
-    return typeof link === 'string' ? link : null;
+  /** The catalogue entry the `.mcpb` bundle file at `path` adds, read by the hub (a file that
+   * is not a bundle rejects with why); preview and add then take `bundle` in their request. */
+  previewBundle: (path: string) => call<CatalogEntry>('preview_bundle', { path }),
+  /** An `.mcpb` file picked in the system's file dialog; null when the user cancels. */
+  pickBundle: async () => {
+    const path = await call<unknown>('pick_bundle');
+    return typeof path === 'string' ? path : null;
   },
+  /** The install link or bundle file the app was opened with, once (null when none waits). */
+  takeOpened: async (): Promise<Opened | null> => parseOpened(await call<unknown>('take_opened')),
   listClients: () => call<ClientStatus[]>('list_clients'),
   listProfiles: () => call<ProfileStatus[]>('list_profiles'),
   /** Add or repair Patchbay's entry; `profile` serves the client that profile only, `direct`
@@ -208,10 +219,16 @@ export const api = {
 
 export type Api = typeof api;
 
-/** Call `handler` when an install link is opened. Resolves to the unsubscribe. */
-export async function onInstallLink(handler: () => void): Promise<() => void> {
+/** Call `handler` when an install link or a bundle file is opened. Resolves to the unsubscribe. */
+export async function onOpened(handler: () => void): Promise<() => void> {
   const t = await transport;
-  return t.listen(INSTALL_LINK_EVENT, () => handler());
+  return t.listen(OPENED_EVENT, () => handler());
+}
+
+/** Call `handler` with the paths of files dropped onto the window. Resolves to the unsubscribe. */
+export async function onFileDrop(handler: (paths: string[]) => void): Promise<() => void> {
+  const t = await transport;
+  return t.listen(DRAG_DROP_EVENT, (payload) => handler(dropPaths(payload)));
 }
 
 /** Call `handler` with the page the shell turns the window to. Resolves to the unsubscribe. */

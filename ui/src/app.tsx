@@ -5,7 +5,9 @@
  */
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 
-import { api, onInstallLink, onShowPage } from './api';
+import { api, onFileDrop, onOpened, onShowPage } from './api';
+import { droppedBundle } from './logic/opened';
+import type { Opened } from './logic/opened';
 import { errorMessage } from './logic/errors';
 import {
   applyClientDrift,
@@ -59,7 +61,8 @@ export function App(props: { initialPage?: PageId }) {
   const [configError, setConfigError] = useState<string | null>(null);
   const [autostart, setAutostart] = useState<{ on: boolean | null; error: string | null }>({ on: null, error: null });
   const [flow, setFlow] = useState<TrackedFlow | null>(null);
-  const [link, setLink] = useState<string | null>(null);
+  const [opened, setOpened] = useState<Opened | null>(null);
+  const [dropRefused, setDropRefused] = useState<string | null>(null);
 
   const servers = useResource(api.listServers);
   const tokens = useResource(api.listTokens);
@@ -85,20 +88,40 @@ export function App(props: { initialPage?: PageId }) {
     );
   }, []);
 
-  // An install link the app was opened with, now or later: Browse shows its consent view.
+  // An install link or bundle file the app was opened with, now or later: Browse shows its
+  // consent view.
   useEffect(() => {
     const take = () =>
-      api.takeInstallLink().then(
-        (opened) => {
-          if (opened === null) return;
-          setLink(opened);
+      api.takeOpened().then(
+        (taken) => {
+          if (taken === null) return;
+          setOpened(taken);
           setPage('browse');
         },
         () => undefined,
       );
     void take();
-    return subscription(onInstallLink(() => void take()));
+    return subscription(onOpened(() => void take()));
   }, []);
+
+  // A bundle file dropped onto the window: the same consent view; anything else is refused.
+  useEffect(
+    () =>
+      subscription(
+        onFileDrop((paths) => {
+          const dropped = droppedBundle(paths);
+          if (dropped === null) return;
+          if ('refused' in dropped) {
+            setDropRefused(dropped.refused);
+            return;
+          }
+          setDropRefused(null);
+          setOpened(dropped);
+          setPage('browse');
+        }),
+      ),
+    [],
+  );
 
   // The shell turns the window to a page (the tray's "Review tool changes…": Servers).
   useEffect(
@@ -314,9 +337,17 @@ export function App(props: { initialPage?: PageId }) {
               </button>
             </div>
           )}
+          {dropRefused && (
+            <div class="banner" role="alert" data-testid="drop-refused">
+              <strong>{dropRefused}</strong>
+              <button type="button" data-testid="drop-refused-dismiss" onClick={() => setDropRefused(null)}>
+                Dismiss
+              </button>
+            </div>
+          )}
           {page === 'servers' && <ServersPage servers={servers} />}
           {page === 'browse' && (
-            <BrowsePage link={link} onLinkDone={() => setLink(null)} onAdded={() => void servers.reload()} />
+            <BrowsePage opened={opened} onOpenedDone={() => setOpened(null)} onAdded={() => void servers.reload()} />
           )}
           {page === 'connect' && (
             <ConnectPage flow={flow?.origin === 'connect' ? flow : null} onStarted={(id) => startFlow(id, 'connect')} />

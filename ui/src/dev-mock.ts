@@ -179,6 +179,8 @@ export function mockTransport(): Transport {
       failed: [{ registry: 'https://registry.modelcontextprotocol.io', error: 'offline (dev mock)' }],
     }),
     preview_catalog: (a) => catalogPlan(a.request as CatalogRequest, false),
+    take_opened: () => null,
+    pick_bundle: () => null,
     add_from_catalog: (a) => {
       const request = a.request as CatalogRequest;
       if (!request.confirmed) return fail('nothing was added without `confirmed: true`');

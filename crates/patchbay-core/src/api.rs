@@ -33,6 +33,7 @@
 //! | `POST /catalog/preview` | what adding a record would save ([`CatalogRequest`] in, [`CatalogPlan`] out), nothing saved; 400 with the reason when it is refused |
 //! | `POST /catalog/add` | the same with `confirmed: true`: secrets to the keychain, the entry to the config file, applied |
 //! | `POST /catalog/link` | the entry an install link adds ([`LinkRequest`] in, [`CatalogEntry`] out, its `registry` `link` for a described server); 400 with the link's refusal; preview and add then take the link in [`CatalogRequest`] |
+//! | `POST /catalog/bundle` | the entry an `.mcpb` bundle file on this machine adds ([`BundleRequest`] in, [`CatalogEntry`] out, kind `bundle`, registry `bundle`); 400 naming why the file is not a bundle it can add; preview and add then take the path in [`CatalogRequest`]: the plan says its signature, what it needs and where it unpacks, and only add unpacks it |
 //! | `GET /events` | SSE stream of state changes |
 //! | `POST /shutdown` | stop the hub gracefully (the app's "Quit Patchbay and stop the hub") |
 
@@ -392,6 +393,8 @@ pub enum CatalogKind {
     Remote,
     /// A command given whole by an install link.
     Command,
+    /// An `.mcpb` bundle file, run as its manifest says once unpacked.
+    Bundle,
     /// Nothing Patchbay runs.
     None,
 }
@@ -418,7 +421,7 @@ pub struct CatalogQuestion {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct CatalogRequest {
-    /// The registry name (ignored with `link`).
+    /// The registry name (ignored with `link` or `bundle`).
     #[serde(default)]
     pub name: String,
     /// The version; the latest when absent.
@@ -446,6 +449,11 @@ pub struct CatalogRequest {
     #[serde(default)]
     #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub link: Option<String>,
+    /// The absolute path of an `.mcpb` bundle file on this machine, in place of `name`,
+    /// `version` and `link`.
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
+    pub bundle: Option<String>,
 }
 
 /// The body of `POST /catalog/link`.
@@ -454,6 +462,33 @@ pub struct CatalogRequest {
 pub struct LinkRequest {
     /// The install link, as opened.
     pub link: String,
+}
+
+/// The body of `POST /catalog/bundle`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleRequest {
+    /// The bundle file's absolute path (a relative one is refused: the hub's folder is not
+    /// the user's).
+    pub path: String,
+}
+
+/// What a bundle's consent says beyond the command: who made it, its signature, the runtime
+/// versions it needs and found, and where it is unpacked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct BundlePlan {
+    /// The bundle file.
+    pub file: String,
+    /// Its manifest's author.
+    pub author: String,
+    /// `unsigned`, or whether its signature was checked.
+    pub signature: String,
+    /// The runtime versions it needs, each with the version found here (`node >=18 (found
+    /// 20.11.1)`); a bundle whose runtime does not fit is refused before this is shown.
+    pub requirements: Vec<String>,
+    /// The directory it is unpacked to (its server's working directory).
+    pub dir: String,
 }
 
 /// What adding a catalogue entry saves (or saved): never a secret's value.
@@ -478,6 +513,10 @@ pub struct CatalogPlan {
     pub runtime_present: bool,
     /// Whether it was saved (false for a preview).
     pub saved: bool,
+    /// An `.mcpb` bundle's facts (a bundle file's, in [`CatalogRequest::bundle`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub bundle: Option<BundlePlan>,
 }
 
 /// The window's copy of this contract: TypeScript declarations generated with ts-rs (feature

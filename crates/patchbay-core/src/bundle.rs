@@ -1,11 +1,12 @@
 //! `.mcpb` bundles (MCP Bundles): a zip holding a server and its `manifest.json`, made a plain
 //! stdio server entry behind the hub.
 //!
-//! The path, for `patchbay add --mcpb FILE` and for a registry record's `mcpb` package alike:
-//! [`Bundle::open`] checks the archive ([`archive`]) and the manifest ([`manifest`]); [`adding`]
-//! names the server, asks what `user_config` leaves to the user ([`questions`]) and renders the
-//! exact entry ([`render`]), refusing what it cannot run honestly; only after the user said yes
-//! does [`install`] unpack it, to a temporary directory beside `bundles/NAME` that is renamed
+//! The path, for `patchbay add --mcpb FILE`, a file opened in the window (the hub's
+//! `/catalog/bundle`) and a registry record's `mcpb` package alike: [`read`] takes a file by its
+//! absolute path; [`Bundle::open`] checks the archive ([`archive`]) and the manifest
+//! ([`manifest`]); [`adding`] names the server, asks what `user_config` leaves to the user
+//! ([`questions`]) and renders the exact entry ([`render`]), refusing what it cannot run
+//! honestly; only after the user said yes does [`install`] unpack it, to a temporary directory beside `bundles/NAME` that is renamed
 //! into place, so a refusal leaves nothing behind. The entry records the directory
 //! (`bundle = {name, version, dir}`) so removing the server deletes it ([`remove`]).
 //!
@@ -91,6 +92,13 @@ pub enum BundleError {
         /// The download's.
         got: String,
     },
+    /// A bundle file was named by a relative path: whose folder it is relative to is unknown
+    /// (the hub's is not the user's).
+    #[error("the bundle file `{}` is not an absolute path", .0.display())]
+    Relative(PathBuf),
+    /// A bundle file larger than [`MAX_DOWNLOAD`].
+    #[error("the bundle file `{}` is larger than {} MiB; refused", .0.display(), MAX_DOWNLOAD / 1024 / 1024)]
+    TooLarge(PathBuf),
     /// Unpacking or deleting on disk failed.
     #[error("cannot {what} {}", .path.display())]
     Disk {
@@ -320,8 +328,9 @@ pub fn plan(
 /// `bundle` ready to be added to `config`: named `local` (valid and free) or after its
 /// manifest's name, kept apart from the servers configured and the bundles unpacked, planned
 /// to run from `bundles/NAME`, and its runtime ranges held against this machine's runtimes
-/// ([`runtime::check`]). The one path from a bundle to an entry. It runs each runtime's
-/// `--version` and waits for it: from async code, call it on a blocking thread.
+/// ([`runtime::check`]): the entry, and what it needs with what was found, for the consent.
+/// The one path from a bundle to an entry. It runs each runtime's `--version` and waits for
+/// it: from async code, call it on a blocking thread.
 pub fn adding(
     config: &Config,
     paths: &Paths,
@@ -329,7 +338,7 @@ pub fn adding(
     facts: &Facts,
     answers: &[String],
     local: Option<String>,
-) -> Result<Adding, BundleError> {
+) -> Result<(Adding, Vec<runtime::Checked>), BundleError> {
     let probe = runtime::System::default();
     adding_with(config, paths, bundle, facts, answers, local, &probe)
 }
@@ -343,7 +352,7 @@ pub fn adding_with(
     answers: &[String],
     local: Option<String>,
     probe: &dyn runtime::Probe,
-) -> Result<Adding, BundleError> {
+) -> Result<(Adding, Vec<runtime::Checked>), BundleError> {
     let taken = |n: &str| config.servers.contains_key(n) || paths.bundle(n).exists();
     let name = match local {
         Some(name) if !crate::names::valid_server_name(&name) => {
@@ -363,7 +372,7 @@ pub fn adding_with(
         source,
     })?;
     let mut planned = plan(&bundle.manifest, &dir, facts, answers)?;
-    runtime::check(
+    let needs = runtime::check(
         &bundle.manifest,
         &planned.server.command,
         &dir,
@@ -372,7 +381,13 @@ pub fn adding_with(
     )
     .map_err(Box::new)?;
     planned.server.start = config.hub.default_start;
-    Ok(Adding { name, planned })
+    Ok((Adding { name, planned }, needs))
+}
+
+/// Whether `server` runs a program its bundle carries (under its `bundle.dir`): that program is
+/// not there before the bundle is unpacked, so it is not looked for on `PATH`.
+pub fn carries_command(server: &ServerConfig) -> bool {
+    (server.bundle.as_ref()).is_some_and(|b| Path::new(&server.command).starts_with(&b.dir))
 }
 
 /// Unpack `bundle` for server `name` at `dir` (its entry's `bundle.dir`): into a temporary
@@ -423,6 +438,24 @@ pub fn remove(paths: &Paths, source: &BundleSource) -> Result<(), BundleError> {
             source: source_err,
         }),
     }
+}
+
+/// The bytes of the bundle file at `path` (absolute), refused over [`MAX_DOWNLOAD`]: what
+/// `patchbay add --mcpb` and the window read before [`Bundle::open`].
+pub fn read(path: &Path) -> Result<Vec<u8>, BundleError> {
+    if !path.is_absolute() {
+        return Err(BundleError::Relative(path.to_owned()));
+    }
+    let disk = |source| BundleError::Disk {
+        what: "read",
+        path: path.to_owned(),
+        source,
+    };
+    let size = fs_err::metadata(path).map_err(disk)?.len();
+    if size > MAX_DOWNLOAD as u64 {
+        return Err(BundleError::TooLarge(path.to_owned()));
+    }
+    fs_err::read(path).map_err(disk)
 }
 
 /// The bytes at `url` (https, or http to loopback), refused unless their SHA-256 is
@@ -476,7 +509,7 @@ mod tests {
         local: Option<String>,
     ) -> Result<Adding, BundleError> {
         let node = Fake::printing(&[("node", "v20.11.1\n")]);
-        adding_with(config, paths, bundle, facts, answers, local, &node)
+        adding_with(config, paths, bundle, facts, answers, local, &node).map(|(adding, _)| adding)
     }
 
     fn facts() -> Facts {
@@ -527,6 +560,10 @@ mod tests {
         assert_eq!(planned.secrets["API_KEY"], "s3cret");
         assert_eq!(server.bundle.as_ref().unwrap().dir, dir);
         assert_eq!(server.cwd.as_deref(), Some(dir.as_path()));
+        assert!(!carries_command(server), "node is the machine's");
+        let mut own = server.clone();
+        own.command = dir.join("bin/weather").display().to_string();
+        assert!(carries_command(&own), "a program inside the bundle");
 
         let too_many = ["k".to_owned(), String::new(), String::new(), "9".into()];
         let err = adding(&Config::default(), &paths, &b, &facts, &too_many, None).unwrap_err();
@@ -608,5 +645,20 @@ mod tests {
         assert!(elsewhere.dir.exists());
         remove(&paths, &source).unwrap();
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn a_bundle_file_is_read_only_by_its_absolute_path() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("weather.mcpb");
+        std::fs::write(&file, b"PK").unwrap();
+        assert_eq!(read(&file).unwrap(), b"PK");
+        let err = read(Path::new("weather.mcpb")).unwrap_err();
+        assert!(matches!(err, BundleError::Relative(_)), "{err}");
+        let err = read(&root.path().join("none.mcpb")).unwrap_err();
+        assert!(
+            matches!(err, BundleError::Disk { what: "read", .. }),
+            "{err}"
+        );
     }
 }

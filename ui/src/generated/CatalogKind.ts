@@ -4,4 +4,4 @@
  * How a catalogue entry runs: the package type run locally, a remote endpoint, or nothing
  * this hub runs.
  */
-export type CatalogKind = "npm" | "pypi" | "oci" | "remote" | "command" | "none";
+export type CatalogKind = "npm" | "pypi" | "oci" | "remote" | "command" | "bundle" | "none";

@@ -6,7 +6,7 @@
  */
 export type CatalogRequest = { 
 /**
- * The registry name (ignored with `link`).
+ * The registry name (ignored with `link` or `bundle`).
  */
 name: string, 
 /**
@@ -33,4 +33,9 @@ confirmed?: boolean,
  * An install link (`patchbay://install?...`) naming the server, in place of `name` and
  * `version`.
  */
-link?: string | null, };
+link?: string | null, 
+/**
+ * The absolute path of an `.mcpb` bundle file on this machine, in place of `name`,
+ * `version` and `link`.
+ */
+bundle?: string | null, };

@@ -2,6 +2,7 @@
 // Do not edit: run scripts/gen-types.
 
 export type { AcceptToolChanges } from './AcceptToolChanges';
+export type { BundlePlan } from './BundlePlan';
 export type { CallRecord } from './CallRecord';
 export type { CatalogEntry } from './CatalogEntry';
 export type { CatalogKind } from './CatalogKind';

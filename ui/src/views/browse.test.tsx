@@ -169,7 +169,7 @@ describe('Browse page opened by an install link', () => {
 
   const open = async (link: string) => {
     unmount(root);
-    shell.on({ take_install_link: () => link });
+    shell.on({ take_opened: () => ({ link }) });
     root = await mount(<App initialPage="servers" />);
     await settle();
   };
@@ -216,13 +216,128 @@ describe('Browse page opened by an install link', () => {
     expect(shell.callsOf('preview_catalog')).toEqual([]);
   });
 
-  it('a link opened while the window is up reaches it through the install-link event', async () => {
-    shell.on({ preview_link: () => linked, take_install_link: () => null });
+  it('a link opened while the window is up reaches it through the opened event', async () => {
+    shell.on({ preview_link: () => linked, take_opened: () => null });
     expect(maybeTestId('browse-consent')).toBeNull();
-    shell.on({ take_install_link: () => LINK });
-    shell.emitTo('install-link', null);
+    shell.on({ take_opened: () => ({ link: LINK }) });
+    shell.emitTo('opened', null);
     await settle();
     expect(shell.callsOf('preview_link')).toEqual([{ link: LINK }]);
     expect(byTestId('browse-consent').dataset.origin).toBe('link');
+  });
+});
+
+describe('Browse page adding an .mcpb bundle file', () => {
+  const FILE = '/home/ada/Downloads/weather.mcpb';
+  const bundled = entry('weather', {
+    kind: 'bundle',
+    runtime: 'node',
+    registry: 'bundle',
+    version: '1.2.0',
+    questions: [
+      { name: 'units', description: 'Units: Units', secret: false, default: 'metric', choices: [] },
+      { name: 'token', description: 'Token: API token', secret: true, default: null, choices: [] },
+    ],
+  });
+  const bundlePlan = (request: CatalogRequest, saved: boolean) => ({
+    ...plan({ ...request, name: 'io.example/weather' }, saved),
+    command_line: 'WEATHER_TOKEN=<from the keychain> node /home/ada/.local/share/patchbay/bundles/weather/server/index.js',
+    secret_env: ['WEATHER_TOKEN'],
+    bundle: {
+      file: FILE,
+      author: 'Ada',
+      signature: 'unsigned',
+      requirements: ['node >=18 (found 20.11.1)'],
+      dir: '/home/ada/.local/share/patchbay/bundles/weather',
+    },
+  });
+
+  beforeEach(() => {
+    shell.on({
+      preview_bundle: () => bundled,
+      preview_catalog: (a) => bundlePlan(a.request as CatalogRequest, false),
+      add_from_catalog: (a) => bundlePlan(a.request as CatalogRequest, true),
+    });
+  });
+
+  const consented = async () => {
+    expect(byTestId('browse-consent').dataset.origin).toBe('bundle');
+    expect(text('browse-from-bundle')).toContain(FILE);
+    expect(byTestId<HTMLInputElement>('browse-answer-1').type).toBe('password');
+    await type('browse-answer-1', 's3cret');
+    await click('browse-preview');
+    expect(shell.callsOf('preview_catalog').at(-1)).toEqual({
+      request: { name: 'weather', bundle: FILE, answers: ['', 's3cret'] },
+    });
+    expect(text('browse-command-line')).toContain('node /home/ada/.local/share/patchbay/bundles/weather/server/index.js');
+    expect(text('browse-secret-env')).toContain('WEATHER_TOKEN');
+    expect(text('browse-bundle-signature')).toBe('By Ada; unsigned.');
+    expect(text('browse-bundle-needs')).toContain('node >=18 (found 20.11.1)');
+    expect(text('browse-bundle-dir')).toContain('/bundles/weather');
+  };
+
+  it('"Add bundle…" picks a file, shows its plan and adds it with the path on Add', async () => {
+    shell.on({ pick_bundle: () => FILE });
+    await click('browse-add-bundle');
+    await settle();
+    expect(shell.callsOf('preview_bundle')).toEqual([{ path: FILE }]);
+    await consented();
+    await click('browse-confirm');
+    expect(shell.callsOf('add_from_catalog')).toEqual([
+      { request: { name: 'weather', bundle: FILE, answers: ['', 's3cret'], confirmed: true } },
+    ]);
+    expect(text('browse-status')).toContain('Added `weather`.');
+  });
+
+  it('a cancelled file picker asks nothing', async () => {
+    shell.on({ pick_bundle: () => null });
+    await click('browse-add-bundle');
+    await settle();
+    expect(shell.callsOf('preview_bundle')).toEqual([]);
+    expect(maybeTestId('browse-consent')).toBeNull();
+  });
+
+  it('a bundle dropped onto the window opens its consent view, and declining saves nothing', async () => {
+    await click('nav-servers');
+    shell.emitTo('tauri://drag-drop', { paths: [FILE], position: { x: 10, y: 10 } });
+    await settle();
+    expect(maybeTestId('page-browse')).not.toBeNull();
+    expect(shell.callsOf('preview_bundle')).toEqual([{ path: FILE }]);
+    await consented();
+    await click('browse-cancel');
+    expect(maybeTestId('browse-consent')).toBeNull();
+    expect(shell.callsOf('add_from_catalog')).toEqual([]);
+  });
+
+  it('a dropped file that is not a bundle is refused with why, and nothing is asked', async () => {
+    shell.emitTo('tauri://drag-drop', { paths: ['/home/ada/notes.txt'], position: { x: 1, y: 1 } });
+    await settle();
+    expect(text('drop-refused')).toContain('`notes.txt` is not an MCP Bundle');
+    expect(shell.callsOf('preview_bundle')).toEqual([]);
+    expect(maybeTestId('browse-consent')).toBeNull();
+    await click('drop-refused-dismiss');
+    expect(maybeTestId('drop-refused')).toBeNull();
+  });
+
+  it('the app opened with a bundle file shows its consent view; a bad file shows the hub\u2019s refusal', async () => {
+    unmount(root);
+    shell.on({ take_opened: () => ({ bundle: FILE }) });
+    root = await mount(<App initialPage="servers" />);
+    await settle();
+    expect(maybeTestId('page-browse')).not.toBeNull();
+    await consented();
+
+    unmount(root);
+    shell.on({
+      take_opened: () => ({ bundle: '/tmp/notes.mcpb' }),
+      preview_bundle: () => {
+        throw { code: 'api', message: 'nothing was added: not an .mcpb bundle (not a zip file)' };
+      },
+    });
+    root = await mount(<App initialPage="servers" />);
+    await settle();
+    expect(text('browse-bundle-refused')).toContain('not a zip file');
+    expect(maybeTestId('browse-consent')).toBeNull();
+    expect(shell.callsOf('preview_catalog').filter((c) => JSON.stringify(c).includes('notes'))).toEqual([]);
   });
 });

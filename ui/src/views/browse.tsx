@@ -3,13 +3,17 @@
  * Adding asks what the record leaves to the user, then shows exactly what will run (command,
  * environment names, keychain names) with a warning; nothing is saved before "Add". An install
  * link (`patchbay://install?...`) opens the same consent view, marked "from a link": the hub
- * reads the link (the window hands the string over and shows the hub's refusal as it is).
+ * reads the link (the window hands the string over and shows the hub's refusal as it is). So
+ * does an `.mcpb` bundle file (picked with "Add bundle…", dropped onto the window, or opened with
+ * the app), marked "from a bundle file", its plan saying its signature, what it needs and where
+ * it unpacks; the hub reads the file, and unpacks it only on Add.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 
 import { api } from '../api';
 import { errorMessage } from '../logic/errors';
-import type { CatalogEntry, CatalogPlan, CatalogSearch } from '../types';
+import type { Opened } from '../logic/opened';
+import type { CatalogEntry, CatalogPlan, CatalogRequest, CatalogSearch } from '../types';
 import { Badge, Page, StatusLine } from './common';
 import type { Status } from './common';
 
@@ -18,10 +22,11 @@ export const SEARCH_DEBOUNCE_MS = 250;
 
 export function BrowsePage(props: {
   onAdded?: (name: string) => void;
-  /** An install link to show the consent of (the app was opened with it). */
-  link?: string | null;
-  /** The link's view was closed: added, declined or refused. */
-  onLinkDone?: () => void;
+  /** An install link or bundle file to show the consent of (the app was opened with it, or it
+   * was dropped onto the window). */
+  opened?: Opened | null;
+  /** Its view was closed: added, declined or refused. */
+  onOpenedDone?: () => void;
 }) {
   const [query, setQuery] = useState('');
   const [result, setResult] = useState<{ search: CatalogSearch | null; error: string | null; loading: boolean }>({
@@ -29,30 +34,49 @@ export function BrowsePage(props: {
     error: null,
     loading: true,
   });
-  const [adding, setAdding] = useState<{ entry: CatalogEntry; link?: string } | null>(null);
+  const [adding, setAdding] = useState<{ entry: CatalogEntry; link?: string; bundle?: string } | null>(null);
   const [status, setStatus] = useState<Status | null>(null);
-  const [refused, setRefused] = useState<string | null>(null);
+  const [refused, setRefused] = useState<{ what: 'link' | 'bundle'; message: string } | null>(null);
   const asked = useRef(0);
+  const shown = useRef(0);
 
-  useEffect(() => {
-    const link = props.link;
-    if (!link) return;
-    let current = true;
+  /** Ask the hub what `opened` adds, and show its consent view (or its refusal). */
+  const show = (opened: Opened, done?: () => void) => {
+    const mine = ++shown.current;
     setStatus(null);
     setRefused(null);
     setAdding(null);
-    api.previewLink(link).then(
-      (entry) => current && setAdding({ entry, link }),
+    const what = 'link' in opened ? 'link' : 'bundle';
+    const entry = 'link' in opened ? api.previewLink(opened.link) : api.previewBundle(opened.bundle);
+    entry.then(
+      (entry) => mine === shown.current && setAdding({ entry, ...opened }),
       (err) => {
-        if (!current) return;
-        setRefused(errorMessage(err));
-        props.onLinkDone?.();
+        if (mine !== shown.current) return;
+        setRefused({ what, message: errorMessage(err) });
+        done?.();
       },
     );
+  };
+
+  // Keyed on the strings: the same link or file told twice is shown once.
+  const openedLink = props.opened && 'link' in props.opened ? props.opened.link : null;
+  const openedBundle = props.opened && 'bundle' in props.opened ? props.opened.bundle : null;
+  useEffect(() => {
+    if (openedLink) show({ link: openedLink }, props.onOpenedDone);
+    else if (openedBundle) show({ bundle: openedBundle }, props.onOpenedDone);
     return () => {
-      current = false;
+      shown.current++;
     };
-  }, [props.link]);
+  }, [openedLink, openedBundle]);
+
+  const pick = async () => {
+    try {
+      const path = await api.pickBundle();
+      if (path !== null) show({ bundle: path });
+    } catch (err) {
+      setStatus({ text: errorMessage(err), tone: 'error' });
+    }
+  };
 
   useEffect(() => {
     const timer = setTimeout(() => {
@@ -88,13 +112,21 @@ export function BrowsePage(props: {
         </p>
       )}
       <StatusLine status={status} testid="browse-status" />
+      <div class="actions">
+        <button type="button" data-testid="browse-add-bundle" onClick={() => void pick()}>
+          Add bundle…
+        </button>
+        <small>An MCP Bundle file (.mcpb); you can also drop one onto this window.</small>
+      </div>
       {refused && (
-        <div class="card" role="alert" data-testid="browse-link-refused">
+        <div class="card" role="alert" data-testid={`browse-${refused.what}-refused`}>
           <p>
-            <strong>This install link was refused; nothing was added.</strong>
+            <strong>
+              {refused.what === 'link' ? 'This install link was refused' : 'This bundle was refused'}; nothing was added.
+            </strong>
           </p>
-          <p class="inline-error">{refused}</p>
-          <button type="button" data-testid="browse-link-dismiss" onClick={() => setRefused(null)}>
+          <p class="inline-error">{refused.message}</p>
+          <button type="button" data-testid={`browse-${refused.what}-dismiss`} onClick={() => setRefused(null)}>
             Dismiss
           </button>
         </div>
@@ -103,12 +135,13 @@ export function BrowsePage(props: {
         <AddPanel
           entry={adding.entry}
           link={adding.link}
+          bundle={adding.bundle}
           onCancel={() => {
-            if (adding.link) props.onLinkDone?.();
+            props.onOpenedDone?.();
             setAdding(null);
           }}
           onAdded={(plan) => {
-            if (adding.link) props.onLinkDone?.();
+            props.onOpenedDone?.();
             setAdding(null);
             setStatus({ text: `Added \`${plan.name}\`.`, tone: 'ok' });
             props.onAdded?.(plan.name);
@@ -176,11 +209,20 @@ function EntryRow(props: { entry: CatalogEntry; onAdd: () => void }) {
   );
 }
 
+/** What the consent view's requests name: the bundle file, the link, or the record. */
+function requested(e: CatalogEntry, answers: string[], link?: string, bundle?: string): CatalogRequest {
+  if (bundle) return { name: e.name, bundle, answers };
+  if (link) return { name: e.name, link, answers };
+  return { name: e.name, version: e.version, answers };
+}
+
 /** The consent view: the questions, then the exact command and the warning, then Add. With
- * `link`, the entry is what that install link adds, and the requests carry the link. */
+ * `link` (or `bundle`), the entry is what that install link (or bundle file) adds, and the
+ * requests carry it. */
 function AddPanel(props: {
   entry: CatalogEntry;
   link?: string;
+  bundle?: string;
   onCancel: () => void;
   onAdded: (plan: CatalogPlan) => void;
 }) {
@@ -189,7 +231,7 @@ function AddPanel(props: {
   const [plan, setPlan] = useState<CatalogPlan | null>(null);
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
-  const request = props.link ? { name: e.name, link: props.link, answers } : { name: e.name, version: e.version, answers };
+  const request = requested(e, answers, props.link, props.bundle);
 
   const preview = async (ev: Event) => {
     ev.preventDefault();
@@ -237,12 +279,17 @@ function AddPanel(props: {
     <form
       class="card"
       data-testid="browse-consent"
-      data-origin={props.link ? 'link' : 'registry'}
+      data-origin={props.bundle ? 'bundle' : props.link ? 'link' : 'registry'}
       onSubmit={(ev) => void preview(ev)}
       noValidate
     >
       <h3>Add {e.title ?? e.name}</h3>
-      {props.link ? (
+      {props.bundle ? (
+        <p class="warning" data-testid="browse-from-bundle">
+          From the bundle file <code>{props.bundle}</code>: {e.name} {e.version}. Add it only if you trust whoever made
+          it.
+        </p>
+      ) : props.link ? (
         <p class="warning" data-testid="browse-from-link">
           From a link{e.registry === 'link' ? ': a command the link describes, not a registry record' : ` to ${e.name} in the registry`}.
           Add it only if you trust whoever sent it.
@@ -279,6 +326,19 @@ function AddPanel(props: {
             <code data-testid="browse-command-line">{plan.command_line}</code>
           </pre>
           <p data-testid="browse-env">Environment: {plan.env.length ? plan.env.join(', ') : 'none'}</p>
+          {plan.bundle && (
+            <>
+              <p data-testid="browse-bundle-signature">
+                By {plan.bundle.author}; {plan.bundle.signature}.
+              </p>
+              <p data-testid="browse-bundle-needs">
+                Needs: {plan.bundle.requirements.length ? plan.bundle.requirements.join(', ') : 'nothing said'}
+              </p>
+              <p data-testid="browse-bundle-dir">
+                Unpacks to: <code>{plan.bundle.dir}</code>
+              </p>
+            </>
+          )}
           <p data-testid="browse-secret-env">
             Kept in your keychain: {plan.secret_env.length ? plan.secret_env.join(', ') : 'none'}
           </p>

@@ -328,9 +328,7 @@ fn save(
     }
     eprintln!("It will run with your user's rights: it can read and change what you can.");
     // A bundle's own program is not there before it is unpacked.
-    let bundled = (server.bundle.as_ref())
-        .is_some_and(|b| server.command.starts_with(&*b.dir.to_string_lossy()));
-    if !bundled && which(&server.command).is_none() {
+    if !bundle::carries_command(server) && which(&server.command).is_none() {
         eprintln!(
             "warning: `{}` is not installed (not on PATH); the server cannot start until it is",
             server.command
@@ -368,20 +366,8 @@ pub(super) fn add_mcpb_file(
     yes: bool,
 ) -> Result {
     asking(yes)?;
-    let size = (fs_err::metadata(file))
-        .map_err(|err| Failure::from_error(Kind::NotFound, &err))?
-        .len();
-    if size > bundle::MAX_DOWNLOAD as u64 {
-        return Err(Failure::new(
-            Kind::General,
-            format!(
-                "`{}` is larger than {} MiB; refused",
-                file.display(),
-                bundle::MAX_DOWNLOAD / 1024 / 1024
-            ),
-        ));
-    }
-    let bytes = fs_err::read(file).map_err(|err| Failure::from_error(Kind::General, &err))?;
+    let file = std::path::absolute(file).map_err(|err| Failure::from_error(Kind::General, &err))?;
+    let bytes = bundle::read(&file).map_err(bundle_failure)?;
     let from = format!("the bundle {}", file.display());
     add_bundle(paths, bytes, &from, None, local, disabled, yes)
 }
@@ -405,10 +391,8 @@ fn add_bundle(
     let manifest = &opened.manifest;
     let questions = bundle::questions(manifest, &facts);
     let answers = answers(&manifest.name, &questions, asking)?;
-    let probe = bundle::runtime::System::default();
-    let plan::Adding { name, planned } =
-        bundle::adding_with(&config, paths, &opened, &facts, &answers, local, &probe)
-            .map_err(bundle_failure)?;
+    let (plan::Adding { name, planned }, needs) =
+        bundle::adding(&config, paths, &opened, &facts, &answers, local).map_err(bundle_failure)?;
     let mut server = planned.server;
     server.enabled = !disabled;
     server.registry = registry;
@@ -421,10 +405,7 @@ fn add_bundle(
     );
     let dir = (server.bundle.as_ref().map(|b| b.dir.clone()))
         .expect("a bundle's entry names its directory");
-    // Checked in `adding_with` already; asked again of the same probe, which answers from memory.
-    let checked = bundle::runtime::check(manifest, &server.command, &dir, facts.os, &probe)
-        .map_err(|err| bundle_failure(BundleError::Runtime(Box::new(err))))?;
-    for needs in checked {
+    for needs in needs {
         eprintln!("Needs: {needs}");
     }
     // The command is checked in `save`; a runtime it does not name directly is checked here.

@@ -15,10 +15,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::{
-    CatalogEntry, CatalogKind, CatalogPlan, CatalogQuestion, CatalogRequest, CatalogSearch,
-    ClientChange, HubStatus, InstallRequest, RegistryFailure, RestoreRequest, ServerAdded,
-    ServerStatus, ToolEntry,
+    BundlePlan, BundleRequest, CatalogEntry, CatalogKind, CatalogPlan, CatalogQuestion,
+    CatalogRequest, CatalogSearch, ClientChange, HubStatus, InstallRequest, RegistryFailure,
+    RestoreRequest, ServerAdded, ServerStatus, ToolEntry,
 };
+use crate::bundle::{self, Bundle, BundleError};
 use crate::clients::{ClientStatus, FittingProfile};
 use crate::config::profile::ProfileStatus;
 use crate::hub::Hub;
@@ -48,6 +49,7 @@ pub fn routes(hub: Hub) -> Router {
         .route("/catalog/preview", post(catalog_preview))
         .route("/catalog/add", post(catalog_add))
         .route("/catalog/link", post(catalog_link))
+        .route("/catalog/bundle", post(catalog_bundle))
         .route("/events", get(events))
         .route("/shutdown", post(shutdown))
         .route("/sign-in", post(sign_in))
@@ -508,20 +510,23 @@ fn catalog_entry(
                     );
                 }
             };
-            let questions = (plan::questions(way).into_iter())
-                .map(|q| CatalogQuestion {
-                    name: q.name,
-                    description: q.description,
-                    secret: q.secret,
-                    default: q.default,
-                    choices: q.choices,
-                })
-                .collect();
+            let questions = plan::questions(way).into_iter().map(asked).collect();
             (kind, plan::runtime(way), questions, None)
         }
         Err(err) => (CatalogKind::None, None, Vec::new(), Some(err.to_string())),
     };
     catalog_entry_with(found, kind, runtime, questions, problem, here)
+}
+
+/// A question as the window asks it.
+fn asked(q: crate::registry::plan::Question) -> CatalogQuestion {
+    CatalogQuestion {
+        name: q.name,
+        description: q.description,
+        secret: q.secret,
+        default: q.default,
+        choices: q.choices,
+    }
 }
 
 /// An `.mcpb` bundle is added from the command line: the window's catalogue does not unpack
@@ -558,13 +563,22 @@ fn catalog_entry_with(
     }
 }
 
+/// What a catalogue request would add: the entry planned, as shown, and a bundle's files to
+/// unpack once the user says yes.
+struct Proposal {
+    adding: crate::registry::plan::Adding,
+    shown: CatalogPlan,
+    bundle: Option<Bundle>,
+}
+
 /// The entry a catalogue request would add, through the same [`crate::registry::plan::adding`]
-/// as `patchbay add --from-registry`; a refusal is the answer to send.
-async fn catalog_plan(
-    hub: &Hub,
-    request: &CatalogRequest,
-) -> Result<(crate::registry::plan::Adding, CatalogPlan), Response> {
+/// as `patchbay add --from-registry` (or [`bundle::adding`] as `patchbay add --mcpb`); a
+/// refusal is the answer to send.
+async fn catalog_plan(hub: &Hub, request: &CatalogRequest) -> Result<Proposal, Response> {
     use crate::registry::plan::{self, AddingError, Way};
+    if let Some(path) = &request.bundle {
+        return bundle_plan(hub, path, request).await;
+    }
     let found = match &request.link {
         Some(link) => linked(hub, link).await?,
         None => (registries(hub)
@@ -593,12 +607,18 @@ async fn catalog_plan(
     }
     let lookup = crate::exec::Lookup::from_env();
     let docker = lookup.find("docker").is_some();
-    let local = request.local_name.clone().filter(|n| !n.trim().is_empty());
-    let adding = plan::adding(&hub.config(), detail, way, &request.answers, local, docker)
-        .map_err(|err| match err {
-            AddingError::Plan(err) => refused(err),
-            AddingError::Name(err) => config_error(err),
-        })?;
+    let adding = plan::adding(
+        &hub.config(),
+        detail,
+        way,
+        &request.answers,
+        local_name(request),
+        docker,
+    )
+    .map_err(|err| match err {
+        AddingError::Plan(err) => refused(err),
+        AddingError::Name(err) => config_error(err),
+    })?;
     let server = &adding.planned.server;
     let shown = CatalogPlan {
         name: adding.name.clone(),
@@ -610,8 +630,146 @@ async fn catalog_plan(
         secret_env: server.secret_env.clone(),
         runtime_present: lookup.find(&server.command).is_some(),
         saved: false,
+        bundle: None,
     };
-    Ok((adding, shown))
+    Ok(Proposal {
+        adding,
+        shown,
+        bundle: None,
+    })
+}
+
+/// The name the request asks for; none when blank (one is made).
+fn local_name(request: &CatalogRequest) -> Option<String> {
+    request.local_name.clone().filter(|n| !n.trim().is_empty())
+}
+
+/// Where a catalogue entry from a bundle file says it came from.
+const FROM_BUNDLE: &str = "bundle";
+
+/// A refused bundle as the answer says it: the cause, whole, with nothing added.
+fn bundle_error(status: StatusCode, err: BundleError) -> Response {
+    match err {
+        BundleError::Name(err) => config_error(err),
+        err => error(
+            status,
+            format!("nothing was added: {}", crate::human::error_chain(&err)),
+        ),
+    }
+}
+
+/// The bundle file at `path` (absolute), read and checked off the async threads; nothing is
+/// unpacked.
+async fn opened_bundle(path: &str) -> Result<Bundle, Response> {
+    let path = std::path::PathBuf::from(path);
+    blocking(move || bundle::read(&path).and_then(Bundle::open))
+        .await?
+        .map_err(|err| bundle_error(StatusCode::BAD_REQUEST, err))
+}
+
+/// This machine's folders, as a bundle's manifest names them; read off the async threads (the
+/// desktop's folders are in a file).
+async fn facts() -> Result<bundle::render::Facts, Response> {
+    (blocking(bundle::render::Facts::current).await?)
+        .ok_or(BundleError::NoHome)
+        .map_err(|err| bundle_error(StatusCode::INTERNAL_SERVER_ERROR, err))
+}
+
+/// Whether what the bundle's entry runs is here: its runtime (`node`, `python3`, `uv`), and
+/// its command unless the bundle carries it (that is not there before it is unpacked).
+fn bundle_runs_here(opened: &Bundle, server: &crate::config::ServerConfig) -> bool {
+    let lookup = crate::exec::Lookup::from_env();
+    let runtime = opened.manifest.server.kind.runtime();
+    let command = (!bundle::carries_command(server)).then_some(server.command.as_str());
+    runtime
+        .into_iter()
+        .chain(command)
+        .all(|program| lookup.find(program).is_some())
+}
+
+/// The entry the bundle file at `path` adds, through the same [`bundle::adding`] as
+/// `patchbay add --mcpb`.
+async fn bundle_plan(
+    hub: &Hub,
+    path: &str,
+    request: &CatalogRequest,
+) -> Result<Proposal, Response> {
+    let opened = opened_bundle(path).await?;
+    let facts = facts().await?;
+    let (config, paths) = (hub.config(), hub.paths().clone());
+    let (answers, local) = (request.answers.clone(), local_name(request));
+    // Off the async threads: the runtimes' `--version` are run and waited for.
+    let (opened, added) = blocking(move || {
+        let added = bundle::adding(&config, &paths, &opened, &facts, &answers, local);
+        (opened, added)
+    })
+    .await?;
+    let (adding, needs) = added.map_err(|err| bundle_error(StatusCode::BAD_REQUEST, err))?;
+    let server = &adding.planned.server;
+    let manifest = &opened.manifest;
+    let dir = (server.bundle.as_ref())
+        .map(|b| b.dir.display().to_string())
+        .unwrap_or_default();
+    let shown = CatalogPlan {
+        name: adding.name.clone(),
+        registry_name: manifest.name.clone(),
+        version: manifest.version.clone(),
+        registry: FROM_BUNDLE.to_owned(),
+        command_line: server.shown_command_line(),
+        env: server.env.keys().cloned().collect(),
+        secret_env: server.secret_env.clone(),
+        runtime_present: bundle_runs_here(&opened, server),
+        saved: false,
+        bundle: Some(BundlePlan {
+            file: path.to_owned(),
+            author: manifest.author.clone(),
+            signature: opened.signature().to_string(),
+            requirements: needs.iter().map(ToString::to_string).collect(),
+            dir,
+        }),
+    };
+    Ok(Proposal {
+        adding,
+        shown,
+        bundle: Some(opened),
+    })
+}
+
+/// The catalogue entry a bundle file adds, as search shows one (its questions, its runtime),
+/// for the consent view; nothing unpacked or saved.
+async fn catalog_bundle(body: Result<Json<BundleRequest>, JsonRejection>) -> Response {
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_body(rejection),
+    };
+    let opened = match opened_bundle(&request.path).await {
+        Ok(opened) => opened,
+        Err(response) => return response,
+    };
+    let facts = match facts().await {
+        Ok(facts) => facts,
+        Err(response) => return response,
+    };
+    let manifest = &opened.manifest;
+    let runtime = manifest.server.kind.runtime();
+    let lookup = crate::exec::Lookup::from_env();
+    Json(CatalogEntry {
+        name: manifest.name.clone(),
+        title: None,
+        description: manifest.description.clone(),
+        version: manifest.version.clone(),
+        icon: None,
+        kind: CatalogKind::Bundle,
+        runtime: runtime.map(str::to_owned),
+        runtime_present: runtime.is_none_or(|program| lookup.find(program).is_some()),
+        questions: (bundle::questions(manifest, &facts).into_iter())
+            .map(asked)
+            .collect(),
+        problem: None,
+        deprecated: false,
+        registry: FROM_BUNDLE.to_owned(),
+    })
+    .into_response()
 }
 
 fn registry_error(err: crate::registry::RegistryError) -> Response {
@@ -659,7 +817,7 @@ async fn catalog_preview(
         Err(rejection) => return bad_body(rejection),
     };
     match catalog_plan(&hub, &request).await {
-        Ok((_, shown)) => Json(shown).into_response(),
+        Ok(proposal) => Json(proposal.shown).into_response(),
         Err(response) => response,
     }
 }
@@ -681,17 +839,40 @@ async fn catalog_add(
              `confirmed: true` once the user said yes to the command shown",
         );
     }
-    let (adding, mut shown) = match catalog_plan(&hub, &request).await {
-        Ok(planned) => planned,
+    let Proposal {
+        adding,
+        mut shown,
+        bundle: opened,
+    } = match catalog_plan(&hub, &request).await {
+        Ok(proposal) => proposal,
         Err(response) => return response,
     };
     let crate::registry::plan::Adding { name, planned } = adding;
+    // A bundle's files first, as `patchbay add --mcpb` does: undone if a later step fails.
+    let unpacked = match (opened, planned.server.bundle.clone()) {
+        (Some(mut opened), Some(source)) => {
+            let paths = hub.paths().clone();
+            let dir = source.dir.clone();
+            match blocking(move || bundle::install(&paths, &mut opened, &dir)).await {
+                Ok(Ok(())) => Some(source),
+                Ok(Err(err)) => return bundle_error(StatusCode::INTERNAL_SERVER_ERROR, err),
+                Err(response) => return response,
+            }
+        }
+        _ => None,
+    };
+    let undo_unpacking = || {
+        if let Some(source) = &unpacked {
+            let _ = bundle::remove(hub.paths(), source);
+        }
+    };
     let vault = hub.vault();
     let mut stored = Vec::new();
     for (var, value) in &planned.secrets {
         let value = crate::secret::Secret::new(value.clone());
         if let Err(err) = vault.set_env(&name, var, &value).await {
             let _ = vault.forget_server(&name, &stored).await;
+            undo_unpacking();
             return error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("nothing was added: the keychain did not keep `{var}`: {err}"),
@@ -717,6 +898,7 @@ async fn catalog_add(
     if !stored.is_empty() {
         let _ = vault.forget_server(&name, &stored).await;
     }
+    undo_unpacking();
     failed
 }
 

@@ -127,6 +127,11 @@ impl Home {
         self.paths().config_file
     }
 
+    /// Where bundles are unpacked (`bundles/`).
+    pub fn bundle_dir(&self) -> PathBuf {
+        self.paths().bundle_dir
+    }
+
     /// Where test server `name` logs its events (`--log`).
     pub fn events_file(&self, name: &str) -> PathBuf {
         self.dir.path().join(format!("{name}.events"))

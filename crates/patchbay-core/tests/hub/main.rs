@@ -18,10 +18,14 @@
 //! - `client_requests`: sampling, elicitation and roots, from a server to the calling client.
 //! - `catalog`: the Browse page's routes: the catalogue searched (the shipped snapshot when no
 //!   registry answers), an entry previewed, and added only once confirmed.
+//! - `bundles`: an `.mcpb` bundle file through the same routes: its entry, its plan (command,
+//!   keychain names, signature, requirements), unpacked only once confirmed; files that are not
+//!   bundles, or not named by an absolute path, refused with nothing unpacked.
 //! - `apps`: MCP Apps of two servers at one `ui://` URI, each read from its own server.
 //! - `everything`: a few calls through the hub to the reference server, when it is installed.
 
 mod apps;
+mod bundles;
 mod catalog;
 mod client_requests;
 mod everything;
