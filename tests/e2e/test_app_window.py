@@ -505,7 +505,8 @@ def test_window_opens_a_bundle_file_on_its_consent_view_and_adds_it_with_its_sec
         assert window.text("browse-env") == "Environment: WEATHER_HOME"
         assert window.text("browse-secret-env") == "Kept in your keychain: WEATHER_TOKEN"
         assert "unsigned" in window.text("browse-bundle-signature")
-        assert "node >=20.0.0 (version not checked)" in window.text("browse-bundle-needs")
+        node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout.strip()
+        assert window.text("browse-bundle-needs") == f"Needs: node >=20.0.0 (found {node.removeprefix('v')})"
         assert str(directory) in window.text("browse-bundle-dir")
         assert BUNDLE_TOKEN not in window.text("browse-plan"), "the token is not shown"
 
