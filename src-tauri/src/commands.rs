@@ -11,8 +11,8 @@
 use patchbay_core::api::FlowView;
 use patchbay_core::api::ServerStatus;
 use patchbay_core::api::{
-    AcceptToolChanges, CatalogEntry, CatalogPlan, CatalogRequest, CatalogSearch, ClientChange,
-    HubStatus, InstallRequest, RestoreRequest, ServerAdded, ToolChange, ToolEntry,
+    AcceptToolChanges, BundleRequest, CatalogEntry, CatalogPlan, CatalogRequest, CatalogSearch,
+    ClientChange, HubStatus, InstallRequest, RestoreRequest, ServerAdded, ToolChange, ToolEntry,
 };
 use patchbay_core::config::NewServer;
 use patchbay_core::config::profile::ProfileStatus;
@@ -97,11 +97,14 @@ pub fn take_opened(pending: State<'_, crate::opened::Pending>) -> Option<crate::
     pending.take()
 }
 
-/// The catalogue entry the `.mcpb` bundle file at `path` adds, read by the hub; nothing
-/// unpacked or saved.
+/// The catalogue entry an `.mcpb` bundle adds (a file's `path`, or a registry record's `name`),
+/// read by the hub; nothing unpacked or saved.
 #[tauri::command]
-pub async fn preview_bundle(hub: State<'_, HubConnection>, path: String) -> Answer<CatalogEntry> {
-    hub.call(|c| async move { c.preview_bundle(&path).await })
+pub async fn preview_bundle(
+    hub: State<'_, HubConnection>,
+    request: BundleRequest,
+) -> Answer<CatalogEntry> {
+    hub.call(|c| async move { c.preview_bundle(&request).await })
         .await
 }
 

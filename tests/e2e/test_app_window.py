@@ -13,6 +13,7 @@ of the window that shows something.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -29,6 +30,7 @@ import pytest
 from app_harness import UI_TIMEOUT, CommandError, app_bin, app_window, by_testid, png_size
 from oauth_bed import AuthServer, ResourceServer, ScriptedBrowser
 from patchbay_harness import PEERS, Sandbox, everything_cmd, mcp_session, server_status, wait_for_hub, wait_until
+from test_catalog import BUNDLE, registry  # noqa: F401 (the stand-in registry fixture)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -538,6 +540,62 @@ def test_window_opens_a_bundle_file_on_its_consent_view_and_adds_it_with_its_sec
                    for s in stored), f"the token is in the keychain: {stored} {listed.stderr}"
     for path in sandbox.home.rglob("*"):
         if path.is_file() and not path.is_symlink():
+            assert BUNDLE_TOKEN.encode() not in path.read_bytes(), f"the token is in {path}"
+
+
+def test_window_adds_the_registrys_bundle_after_its_consent_view_and_calls_it(
+    sandbox: Sandbox, registry: tuple[str, Path]
+) -> None:
+    """An `.mcpb` record of the stand-in registry (test_catalog.py): Add downloads the bundle
+    once for its questions (its `fileSha256` checked), the consent view asks them with the
+    token hidden, Add unpacks it; the hub calls its tool with the answers, the token from the
+    keychain."""
+    url, log = registry
+    sandbox.config_file.write_text("[hub]\nport = 0\n\n" + sandbox.config_file.read_text())
+    folder = sandbox.root / "maps"
+    folder.mkdir()
+    directory = sandbox.home / "bundles" / "weather-bundle"
+    with app_window(sandbox) as window:
+        window.page("browse")
+        window.type("browse-search", "weather")
+        window.wait_for(f"browse-entry-{BUNDLE}")
+        assert window.attr(f"browse-kind-{BUNDLE}", "data-state") == "bundle"
+        window.click(f"browse-add-{BUNDLE}")
+        window.wait_for("browse-consent", UI_TIMEOUT * 2)
+        assert window.prop("browse-answer-0", "type") == "password", "the token is asked, hidden"
+        window.type("browse-answer-0", BUNDLE_TOKEN)
+        window.type("browse-answer-1", "imperial")
+        window.type("browse-answer-2", str(folder))
+        window.click("browse-preview")
+        window.wait_for("browse-command-line", contains=f"node {directory}/server/index.mjs --units imperial {folder}")
+        assert "unsigned" in window.text("browse-bundle-signature")
+        assert "node >=20.0.0 (found " in window.text("browse-bundle-needs")
+        assert not directory.exists(), "nothing unpacked before Add"
+        window.click("browse-confirm")
+        window.wait_for("browse-status", UI_TIMEOUT * 2, text="Added `weather-bundle`.")
+        sandbox.env["DBUS_SESSION_BUS_ADDRESS"] = window.env["DBUS_SESSION_BUS_ADDRESS"]  # the app's keychain
+        downloads = [line for line in log.read_text().splitlines() if "/files/weather-bundle.mcpb" in line]
+        assert len(downloads) == 1, f"downloaded once for the entry, the preview and the add: {downloads}"
+        config = sandbox.config_file.read_text()
+        assert f'registry = {{ name = "{BUNDLE}", version = "1.0.0" }}' in config, config
+        assert 'secret_env = ["WEATHER_TOKEN"]' in config, config
+        assert (directory / "server" / "index.mjs").is_file()
+
+        hub = wait_for_hub(sandbox)
+        wait_until(lambda: (server_status(sandbox, "weather-bundle") or {}).get("tools"), SERVER_START_TIMEOUT,
+                   "the added bundle is started once and its tools listed")
+
+        async def call() -> dict[str, Any]:
+            async with mcp_session(hub.url, hub.secret) as session:
+                called = await session.call_tool("weather-bundle__started_with", {})
+                assert not called.is_error, called
+                return json.loads(called.content[0].text)
+
+        report = anyio.run(call)
+    assert report["args"] == ["--units", "imperial", str(folder)], report
+    assert report["token_sha256"] == hashlib.sha256(BUNDLE_TOKEN.encode()).hexdigest(), report
+    for path in sandbox.home.rglob("*"):
+        if path.is_file() and not path.is_symlink() and path.suffix != ".mcpb":
             assert BUNDLE_TOKEN.encode() not in path.read_bytes(), f"the token is in {path}"
 
 

@@ -170,7 +170,11 @@ export const api = {
   previewLink: (link: string) => call<CatalogEntry>('preview_link', { link }),
   /** The catalogue entry the `.mcpb` bundle file at `path` adds, read by the hub (a file that
    * is not a bundle rejects with why); preview and add then take `bundle` in their request. */
-  previewBundle: (path: string) => call<CatalogEntry>('preview_bundle', { path }),
+  previewBundle: (path: string) => call<CatalogEntry>('preview_bundle', { request: { path } }),
+  /** The entry of a registry record whose package is an `.mcpb` bundle: the hub downloads it
+   * (once) for its questions. */
+  registryBundle: (name: string, version: string) =>
+    call<CatalogEntry>('preview_bundle', { request: { name, version } }),
   /** An `.mcpb` file picked in the system's file dialog; null when the user cancels. */
   pickBundle: async () => {
     const path = await call<unknown>('pick_bundle');

@@ -33,7 +33,7 @@
 //! | `POST /catalog/preview` | what adding a record would save ([`CatalogRequest`] in, [`CatalogPlan`] out), nothing saved; 400 with the reason when it is refused |
 //! | `POST /catalog/add` | the same with `confirmed: true`: secrets to the keychain, the entry to the config file, applied |
 //! | `POST /catalog/link` | the entry an install link adds ([`LinkRequest`] in, [`CatalogEntry`] out, its `registry` `link` for a described server); 400 with the link's refusal; preview and add then take the link in [`CatalogRequest`] |
-//! | `POST /catalog/bundle` | the entry an `.mcpb` bundle file on this machine adds ([`BundleRequest`] in, [`CatalogEntry`] out, kind `bundle`, registry `bundle`); 400 naming why the file is not a bundle it can add; preview and add then take the path in [`CatalogRequest`]: the plan says its signature, what it needs and where it unpacks, and only add unpacks it |
+//! | `POST /catalog/bundle` | the entry an `.mcpb` bundle adds, a file on this machine or a registry record's bundle (downloaded once, its `fileSha256` checked) ([`BundleRequest`] in, [`CatalogEntry`] out, kind `bundle`, registry `bundle` for a file); 400 naming why it is not a bundle it can add; preview and add then take the path (or the record's name) in [`CatalogRequest`]: the plan says its signature, what it needs and where it unpacks, and only add unpacks it |
 //! | `GET /events` | SSE stream of state changes |
 //! | `POST /shutdown` | stop the hub gracefully (the app's "Quit Patchbay and stop the hub") |
 
@@ -464,13 +464,25 @@ pub struct LinkRequest {
     pub link: String,
 }
 
-/// The body of `POST /catalog/bundle`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The body of `POST /catalog/bundle`: `path` or `name`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct BundleRequest {
-    /// The bundle file's absolute path (a relative one is refused: the hub's folder is not
-    /// the user's).
-    pub path: String,
+    /// A bundle file's absolute path (a relative one is refused: the hub's folder is not the
+    /// user's).
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
+    pub path: Option<String>,
+    /// Or a registry record whose package is an `.mcpb` bundle: downloaded (once; its
+    /// `fileSha256` checked) for its questions.
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
+    pub name: Option<String>,
+    /// With `name`: the record's version; the latest when absent.
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
+    pub version: Option<String>,
 }
 
 /// What a bundle's consent says beyond the command: who made it, its signature, the runtime
@@ -553,6 +565,7 @@ mod generated_types {
         super::FlowView::export_all(config)?;
         super::CatalogSearch::export_all(config)?;
         super::CatalogRequest::export_all(config)?;
+        super::BundleRequest::export_all(config)?;
         super::CatalogPlan::export_all(config)?;
         super::AcceptToolChanges::export_all(config)?;
         super::ToolChange::export_all(config)?;

@@ -458,6 +458,32 @@ pub fn read(path: &Path) -> Result<Vec<u8>, BundleError> {
     fs_err::read(path).map_err(disk)
 }
 
+/// The bundle at `url` as [`download`] gets it, kept in the downloads folder by its SHA-256:
+/// the consent view reads a registry's bundle for its questions, then to preview, then to
+/// add, and downloads it once. A kept file is checked against `sha256` again, and downloaded
+/// anew when it does not match.
+pub async fn fetch(paths: &Paths, url: &str, sha256: &str) -> Result<Vec<u8>, BundleError> {
+    let kept = paths
+        .bundle_downloads()
+        .join(format!("{}.mcpb", sha256.trim().to_ascii_lowercase()));
+    let valid_name =
+        sha256.trim().len() == 64 && sha256.trim().chars().all(|c| c.is_ascii_hexdigit());
+    if valid_name && let Ok(bytes) = std::fs::read(&kept) {
+        if sha256_hex(&bytes).eq_ignore_ascii_case(sha256.trim()) {
+            return Ok(bytes);
+        }
+        let _ = std::fs::remove_file(&kept);
+    }
+    let bytes = download(url, sha256).await?;
+    if valid_name && let Err(err) = crate::files::write_atomically_in_new_dir(&kept, &bytes) {
+        tracing::warn!(
+            "cannot keep the download of {url} in {}: {err}",
+            kept.display()
+        );
+    }
+    Ok(bytes)
+}
+
 /// The bytes at `url` (https, or http to loopback), refused unless their SHA-256 is
 /// `sha256` (hex) and they fit [`MAX_DOWNLOAD`].
 pub async fn download(url: &str, sha256: &str) -> Result<Vec<u8>, BundleError> {
@@ -476,7 +502,7 @@ pub async fn download(url: &str, sha256: &str) -> Result<Vec<u8>, BundleError> {
     }
     let bytes =
         (crate::body::read(response, MAX_DOWNLOAD).await).map_err(|e| failed(e.to_string()))?;
-    let got = hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes).as_ref());
+    let got = sha256_hex(&bytes);
     if !got.eq_ignore_ascii_case(sha256.trim()) {
         return Err(BundleError::Digest {
             url: url.to_owned(),
@@ -487,6 +513,10 @@ pub async fn download(url: &str, sha256: &str) -> Result<Vec<u8>, BundleError> {
     Ok(bytes)
 }
 
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref())
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -494,6 +524,29 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_kept_download_is_used_once_its_hash_is_checked_again() {
+        let root = tempfile::tempdir().unwrap();
+        let paths = Paths::under(root.path());
+        let bytes = b"a bundle's bytes".to_vec();
+        let sha = sha256_hex(&bytes);
+        let kept = paths.bundle_downloads().join(format!("{sha}.mcpb"));
+        std::fs::create_dir_all(kept.parent().unwrap()).unwrap();
+        std::fs::write(&kept, &bytes).unwrap();
+        // Nothing listens there: the kept file is the answer.
+        let url = "http://127.0.0.1:1/weather.mcpb";
+        assert_eq!(
+            fetch(&paths, url, &sha.to_uppercase()).await.unwrap(),
+            bytes
+        );
+
+        // A kept file changed since is not used: it is dropped and the download tried.
+        std::fs::write(&kept, b"something else").unwrap();
+        let err = fetch(&paths, url, &sha).await.unwrap_err();
+        assert!(matches!(err, BundleError::Download { .. }), "{err}");
+        assert!(!kept.exists(), "the changed file is not kept");
+    }
     use archive::tests::zip_of;
     use manifest::tests::good;
     use runtime::tests::Fake;

@@ -122,16 +122,14 @@ impl Client {
         self.post_json("/catalog/link", &request).await
     }
 
-    /// `POST /catalog/bundle`: the catalogue entry the `.mcpb` bundle file at `path` (absolute)
-    /// adds, read and checked by the hub (a refusal is the error), nothing unpacked or saved.
+    /// `POST /catalog/bundle`: the catalogue entry an `.mcpb` bundle adds (a file by its
+    /// absolute path, or a registry record's), read and checked by the hub (a refusal is the
+    /// error), nothing unpacked or saved.
     pub async fn preview_bundle(
         &self,
-        path: &str,
+        request: &crate::api::BundleRequest,
     ) -> Result<crate::api::CatalogEntry, ClientError> {
-        let request = crate::api::BundleRequest {
-            path: path.to_owned(),
-        };
-        self.post_json("/catalog/bundle", &request).await
+        self.post_json("/catalog/bundle", request).await
     }
 
     /// `GET /tool-changes`: the tools held back because their server changed them.

@@ -216,6 +216,11 @@ impl Paths {
         self.state_dir.join("tools").join(format!("{server}.json"))
     }
 
+    /// Bundles downloaded for registry records, by their SHA-256 (`bundle::fetch`).
+    pub fn bundle_downloads(&self) -> PathBuf {
+        self.cache_dir.join("downloads")
+    }
+
     /// The desktop app's own settings (whether it checks for its updates by itself).
     pub fn app_settings(&self) -> PathBuf {
         self.state_dir.join("app.json")

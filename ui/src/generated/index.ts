@@ -3,6 +3,7 @@
 
 export type { AcceptToolChanges } from './AcceptToolChanges';
 export type { BundlePlan } from './BundlePlan';
+export type { BundleRequest } from './BundleRequest';
 export type { CallRecord } from './CallRecord';
 export type { CatalogEntry } from './CatalogEntry';
 export type { CatalogKind } from './CatalogKind';

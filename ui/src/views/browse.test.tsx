@@ -280,13 +280,50 @@ describe('Browse page adding an .mcpb bundle file', () => {
     shell.on({ pick_bundle: () => FILE });
     await click('browse-add-bundle');
     await settle();
-    expect(shell.callsOf('preview_bundle')).toEqual([{ path: FILE }]);
+    expect(shell.callsOf('preview_bundle')).toEqual([{ request: { path: FILE } }]);
     await consented();
     await click('browse-confirm');
     expect(shell.callsOf('add_from_catalog')).toEqual([
       { request: { name: 'weather', bundle: FILE, answers: ['', 's3cret'], confirmed: true } },
     ]);
     expect(text('browse-status')).toContain('Added `weather`.');
+  });
+
+  it('a registry bundle is fetched for its questions, then asked and added by its name', async () => {
+    const listed = entry('io.example/weather', { kind: 'bundle', runtime: null, version: '1.2.0' });
+    shell.on({
+      search_catalog: () => ({ entries: [listed], from_snapshot: true, failed: [] }),
+      preview_bundle: () => ({ ...bundled, name: 'io.example/weather', registry: 'snapshot' }),
+    });
+    await type('browse-search', 'weather');
+    await debounced();
+    await click('browse-add-io.example/weather');
+    await settle();
+    expect(shell.callsOf('preview_bundle')).toEqual([{ request: { name: 'io.example/weather', version: '1.2.0' } }]);
+    expect(byTestId('browse-consent').dataset.origin).not.toBe('bundle');
+    expect(byTestId<HTMLInputElement>('browse-answer-1').type).toBe('password');
+    await type('browse-answer-1', 's3cret');
+    await click('browse-preview');
+    await click('browse-confirm');
+    expect(shell.callsOf('add_from_catalog')).toEqual([
+      { request: { name: 'io.example/weather', version: '1.2.0', answers: ['', 's3cret'], confirmed: true } },
+    ]);
+  });
+
+  it('a registry bundle that cannot be fetched says why and asks nothing', async () => {
+    const listed = entry('io.example/weather', { kind: 'bundle', runtime: null, version: '1.2.0' });
+    shell.on({
+      search_catalog: () => ({ entries: [listed], from_snapshot: true, failed: [] }),
+      preview_bundle: () => {
+        throw { code: 'invalid', message: 'nothing was added: the bundle at http://x/w.mcpb is not the one the registry lists' };
+      },
+    });
+    await type('browse-search', 'weather');
+    await debounced();
+    await click('browse-add-io.example/weather');
+    await settle();
+    expect(text('browse-status')).toContain('is not the one the registry lists');
+    expect(maybeTestId('browse-consent')).toBeNull();
   });
 
   it('a cancelled file picker asks nothing', async () => {
@@ -302,7 +339,7 @@ describe('Browse page adding an .mcpb bundle file', () => {
     shell.emitTo('tauri://drag-drop', { paths: [FILE], position: { x: 10, y: 10 } });
     await settle();
     expect(maybeTestId('page-browse')).not.toBeNull();
-    expect(shell.callsOf('preview_bundle')).toEqual([{ path: FILE }]);
+    expect(shell.callsOf('preview_bundle')).toEqual([{ request: { path: FILE } }]);
     await consented();
     await click('browse-cancel');
     expect(maybeTestId('browse-consent')).toBeNull();

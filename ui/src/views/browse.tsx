@@ -165,7 +165,25 @@ export function BrowsePage(props: {
               onAdd={() => {
                 setStatus(null);
                 setRefused(null);
-                setAdding({ entry });
+                if (entry.kind !== 'bundle') {
+                  setAdding({ entry });
+                  return;
+                }
+                // A registry's bundle: its questions are in its manifest, so the hub fetches it.
+                const mine = ++shown.current;
+                setAdding(null);
+                setStatus({ text: `Downloading \`${entry.name}\`…`, tone: 'busy' });
+                api.registryBundle(entry.name, entry.version).then(
+                  (full) => {
+                    if (mine !== shown.current) return;
+                    setStatus(null);
+                    setAdding({ entry: full });
+                  },
+                  (err) => {
+                    if (mine !== shown.current) return;
+                    setStatus({ text: errorMessage(err), tone: 'error' });
+                  },
+                );
               }}
             />
           ))}

@@ -247,7 +247,8 @@ pub(super) fn add(
     if let Way::Bundle(package) = way {
         let (url, sha256) = plan::bundle_file(package).map_err(plan_failure)?;
         eprintln!("downloading {url}");
-        let bytes = (runtime().block_on(bundle::download(url, sha256))).map_err(bundle_failure)?;
+        let bytes =
+            (runtime().block_on(bundle::fetch(paths, url, sha256))).map_err(bundle_failure)?;
         let source = RegistrySource {
             name: detail.name.clone(),
             version: detail.version.clone(),

@@ -498,17 +498,9 @@ fn catalog_entry(
                 },
                 Way::Remote(_) => CatalogKind::Remote,
                 Way::Command(_) => CatalogKind::Command,
-                Way::Bundle(_) => {
-                    let why = bundle_from_cli(&server.name);
-                    return catalog_entry_with(
-                        found,
-                        CatalogKind::None,
-                        None,
-                        Vec::new(),
-                        Some(why),
-                        here,
-                    );
-                }
+                // Its questions and runtime are in its manifest: the window asks for the
+                // entry of the downloaded bundle (`/catalog/bundle` by name) before consent.
+                Way::Bundle(_) => CatalogKind::Bundle,
             };
             let questions = plan::questions(way).into_iter().map(asked).collect();
             (kind, plan::runtime(way), questions, None)
@@ -527,12 +519,6 @@ fn asked(q: crate::registry::plan::Question) -> CatalogQuestion {
         default: q.default,
         choices: q.choices,
     }
-}
-
-/// An `.mcpb` bundle is added from the command line: the window's catalogue does not unpack
-/// bundles yet.
-fn bundle_from_cli(name: &str) -> String {
-    format!("`{name}` is an .mcpb bundle: add it with `patchbay add --from-registry {name}`")
 }
 
 fn catalog_entry_with(
@@ -590,11 +576,18 @@ async fn catalog_plan(hub: &Hub, request: &CatalogRequest) -> Result<Proposal, R
     let refused =
         |err: plan::PlanError| error(StatusCode::BAD_REQUEST, format!("cannot add it: {err}"));
     let way = plan::choose(detail).map_err(refused)?;
-    if let Way::Bundle(_) = way {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            bundle_from_cli(&detail.name),
-        ));
+    if let Way::Bundle(package) = way {
+        let (opened, url) = registry_bundle(hub, package).await?;
+        let source = crate::config::RegistrySource {
+            name: detail.name.clone(),
+            version: detail.version.clone(),
+        };
+        let from = From {
+            file: url,
+            registry: found.registry.clone(),
+            source: Some(source),
+        };
+        return bundle_proposal(hub, opened, from, request).await;
     }
     if let Way::Remote(remote) = way {
         return Err(error(
@@ -695,6 +688,46 @@ async fn bundle_plan(
     request: &CatalogRequest,
 ) -> Result<Proposal, Response> {
     let opened = opened_bundle(path).await?;
+    let from = From {
+        file: path.to_owned(),
+        registry: FROM_BUNDLE.to_owned(),
+        source: None,
+    };
+    bundle_proposal(hub, opened, from, request).await
+}
+
+/// Where a bundle came from: its file (a path, or the URL it was downloaded from), the
+/// registry that listed it, and the record to keep in its entry (for updates).
+struct From {
+    file: String,
+    registry: String,
+    source: Option<crate::config::RegistrySource>,
+}
+
+/// The registry record's bundle `package`, downloaded (or taken from the downloads kept, its
+/// `fileSha256` checked either way) and opened; with its URL.
+async fn registry_bundle(
+    hub: &Hub,
+    package: &crate::registry::record::Package,
+) -> Result<(Bundle, String), Response> {
+    let (url, sha256) = crate::registry::plan::bundle_file(package)
+        .map_err(|err| error(StatusCode::BAD_REQUEST, format!("cannot add it: {err}")))?;
+    let bytes = bundle::fetch(hub.paths(), url, sha256)
+        .await
+        .map_err(|err| bundle_error(StatusCode::BAD_REQUEST, err))?;
+    let opened = (blocking(move || Bundle::open(bytes)).await?)
+        .map_err(|err| bundle_error(StatusCode::BAD_REQUEST, err))?;
+    Ok((opened, url.to_owned()))
+}
+
+/// What adding the bundle `opened` would do, through the same [`bundle::adding`] as
+/// `patchbay add --mcpb`.
+async fn bundle_proposal(
+    hub: &Hub,
+    opened: Bundle,
+    from: From,
+    request: &CatalogRequest,
+) -> Result<Proposal, Response> {
     let facts = facts().await?;
     let (config, paths) = (hub.config(), hub.paths().clone());
     let (answers, local) = (request.answers.clone(), local_name(request));
@@ -704,7 +737,8 @@ async fn bundle_plan(
         (opened, added)
     })
     .await?;
-    let (adding, needs) = added.map_err(|err| bundle_error(StatusCode::BAD_REQUEST, err))?;
+    let (mut adding, needs) = added.map_err(|err| bundle_error(StatusCode::BAD_REQUEST, err))?;
+    adding.planned.server.registry = from.source;
     let server = &adding.planned.server;
     let manifest = &opened.manifest;
     let dir = (server.bundle.as_ref())
@@ -712,16 +746,16 @@ async fn bundle_plan(
         .unwrap_or_default();
     let shown = CatalogPlan {
         name: adding.name.clone(),
-        registry_name: manifest.name.clone(),
+        registry_name: (server.registry.as_ref()).map_or(manifest.name.clone(), |r| r.name.clone()),
         version: manifest.version.clone(),
-        registry: FROM_BUNDLE.to_owned(),
+        registry: from.registry,
         command_line: server.shown_command_line(),
         env: server.env.keys().cloned().collect(),
         secret_env: server.secret_env.clone(),
         runtime_present: bundle_runs_here(&opened, server),
         saved: false,
         bundle: Some(BundlePlan {
-            file: path.to_owned(),
+            file: from.file,
             author: manifest.author.clone(),
             signature: opened.signature().to_string(),
             requirements: needs.iter().map(ToString::to_string).collect(),
@@ -737,14 +771,37 @@ async fn bundle_plan(
 
 /// The catalogue entry a bundle file adds, as search shows one (its questions, its runtime),
 /// for the consent view; nothing unpacked or saved.
-async fn catalog_bundle(body: Result<Json<BundleRequest>, JsonRejection>) -> Response {
+async fn catalog_bundle(
+    State(hub): State<Hub>,
+    body: Result<Json<BundleRequest>, JsonRejection>,
+) -> Response {
     let Json(request) = match body {
         Ok(body) => body,
         Err(rejection) => return bad_body(rejection),
     };
-    let opened = match opened_bundle(&request.path).await {
-        Ok(opened) => opened,
-        Err(response) => return response,
+    let (opened, name, version, registry) = match (&request.path, &request.name) {
+        (Some(path), None) => match opened_bundle(path).await {
+            Ok(opened) => {
+                let (name, version) = (
+                    opened.manifest.name.clone(),
+                    opened.manifest.version.clone(),
+                );
+                (opened, name, version, FROM_BUNDLE.to_owned())
+            }
+            Err(response) => return response,
+        },
+        (None, Some(name)) => {
+            match registry_bundle_entry(&hub, name, request.version.as_deref()).await {
+                Ok(found) => found,
+                Err(response) => return response,
+            }
+        }
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "name either a bundle file (`path`) or a registry record (`name`)",
+            );
+        }
     };
     let facts = match facts().await {
         Ok(facts) => facts,
@@ -754,10 +811,10 @@ async fn catalog_bundle(body: Result<Json<BundleRequest>, JsonRejection>) -> Res
     let runtime = manifest.server.kind.runtime();
     let lookup = crate::exec::Lookup::from_env();
     Json(CatalogEntry {
-        name: manifest.name.clone(),
+        name,
         title: None,
         description: manifest.description.clone(),
-        version: manifest.version.clone(),
+        version,
         icon: None,
         kind: CatalogKind::Bundle,
         runtime: runtime.map(str::to_owned),
@@ -767,9 +824,36 @@ async fn catalog_bundle(body: Result<Json<BundleRequest>, JsonRejection>) -> Res
             .collect(),
         problem: None,
         deprecated: false,
-        registry: FROM_BUNDLE.to_owned(),
+        registry,
     })
     .into_response()
+}
+
+/// The registry record `name` (at `version`, else the latest) whose package is a bundle: the
+/// bundle downloaded and opened, the record's name and version, the registry.
+async fn registry_bundle_entry(
+    hub: &Hub,
+    name: &str,
+    version: Option<&str>,
+) -> Result<(Bundle, String, String, String), Response> {
+    use crate::registry::plan::{self, Way};
+    let found = (registries(hub).get(name, version).await).map_err(registry_error)?;
+    let detail = &found.record.server;
+    let refused =
+        |err: plan::PlanError| error(StatusCode::BAD_REQUEST, format!("cannot add it: {err}"));
+    let Way::Bundle(package) = plan::choose(detail).map_err(refused)? else {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("`{name}` is not an .mcpb bundle: add it by its name"),
+        ));
+    };
+    let (opened, _) = registry_bundle(hub, package).await?;
+    Ok((
+        opened,
+        detail.name.clone(),
+        detail.version.clone(),
+        found.registry.clone(),
+    ))
 }
 
 fn registry_error(err: crate::registry::RegistryError) -> Response {
