@@ -30,7 +30,7 @@ import pytest
 from app_harness import UI_TIMEOUT, CommandError, app_bin, app_window, by_testid, png_size
 from oauth_bed import AuthServer, ResourceServer, ScriptedBrowser
 from patchbay_harness import PEERS, Sandbox, everything_cmd, mcp_session, server_status, wait_for_hub, wait_until
-from test_catalog import BUNDLE, registry  # noqa: F401 (the stand-in registry fixture)
+from test_catalog import BUNDLE, REMOTE, TIME, registry  # noqa: F401 (the stand-in registry fixture)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -597,6 +597,60 @@ def test_window_adds_the_registrys_bundle_after_its_consent_view_and_calls_it(
     for path in sandbox.home.rglob("*"):
         if path.is_file() and not path.is_symlink() and path.suffix != ".mcpb":
             assert BUNDLE_TOKEN.encode() not in path.read_bytes(), f"the token is in {path}"
+
+
+def test_window_adds_a_pypi_and_a_remote_entry_of_the_registry_and_calls_them(
+    sandbox: Sandbox, registry: tuple[str, Path]
+) -> None:
+    """The stand-in registry's PyPI entry (mcp-server-time, a default and a secret asked) and
+    its remote entry (server-everything over Streamable HTTP): Add on the remote one runs the
+    connect flow, followed on the Connect page; both answer through the hub."""
+    sandbox.config_file.write_text("[hub]\nport = 0\n\n" + sandbox.config_file.read_text())
+    token = "window-time-t0ken"
+    with app_window(sandbox) as window:
+        window.page("browse")
+        window.type("browse-search", "mcp-server-time")
+        window.wait_for(f"browse-entry-{TIME}")
+        assert window.attr(f"browse-kind-{TIME}", "data-state") == "pypi"
+        window.click(f"browse-add-{TIME}")
+        window.find("browse-consent")
+        assert window.prop("browse-answer-1", "type") == "password", "the token is asked, hidden"
+        window.type("browse-answer-1", token)
+        window.click("browse-preview")
+        window.wait_for("browse-command-line", contains="uvx mcp-server-time==2026.10.19 --local-timezone UTC")
+        window.click("browse-confirm")
+        window.wait_for("browse-status", UI_TIMEOUT * 2, text="Added `mcp-server-time`.")
+
+        window.type("browse-search", "everything-remote")
+        window.wait_for(f"browse-entry-{REMOTE}")
+        assert window.attr(f"browse-kind-{REMOTE}", "data-state") == "remote"
+        window.click(f"browse-add-{REMOTE}")
+        window.find("page-connect")
+        status = window.wait_for("connect-status", UI_TIMEOUT * 4, contains="and added it to your servers.")
+        assert window.attr("connect-status", "data-tone") == "ok", status
+        remote = re.search(r"Connected `([^`]+)`", status)
+        assert remote, status
+
+        sandbox.env["DBUS_SESSION_BUS_ADDRESS"] = window.env["DBUS_SESSION_BUS_ADDRESS"]  # the app's keychain
+        config = sandbox.config_file.read_text()
+        assert f'registry = {{ name = "{TIME}", version = "2026.10.19" }}' in config, config
+        assert 'secret_env = ["TIME_API_TOKEN"]' in config, config
+        hub = wait_for_hub(sandbox)
+        for server in ("mcp-server-time", remote.group(1)):
+            wait_until(lambda s=server: (server_status(sandbox, s) or {}).get("tools"), SERVER_START_TIMEOUT,
+                       f"`{server}` is started and its tools listed")
+
+        async def call() -> None:
+            async with mcp_session(hub.url, hub.secret) as session:
+                told = await session.call_tool("mcp-server-time__get_current_time", {"timezone": "UTC"})
+                assert not told.is_error and "UTC" in told.content[0].text, told
+                far = await session.call_tool(f"{remote.group(1)}__echo", {"message": "remote"})
+                assert not far.is_error and "remote" in far.content[0].text, far
+
+        anyio.run(call)
+    for path in sandbox.home.rglob("*"):
+        if path.is_file() and not path.is_symlink() and path.stat().st_size < 10_000_000:
+            assert token.encode() not in path.read_bytes(), f"the token is in {path}"
 
 
 SHIFTY = Path(__file__).parent / "servers" / "shifty_server.py"

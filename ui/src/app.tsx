@@ -347,7 +347,15 @@ export function App(props: { initialPage?: PageId }) {
           )}
           {page === 'servers' && <ServersPage servers={servers} />}
           {page === 'browse' && (
-            <BrowsePage opened={opened} onOpenedDone={() => setOpened(null)} onAdded={() => void servers.reload()} />
+            <BrowsePage
+              opened={opened}
+              onOpenedDone={() => setOpened(null)}
+              onAdded={() => void servers.reload()}
+              onConnectStarted={(id) => {
+                startFlow(id, 'connect');
+                setPage('connect');
+              }}
+            />
           )}
           {page === 'connect' && (
             <ConnectPage flow={flow?.origin === 'connect' ? flow : null} onStarted={(id) => startFlow(id, 'connect')} />

@@ -375,6 +375,10 @@ pub struct CatalogEntry {
     pub deprecated: bool,
     /// The registry it came from (`snapshot` for the shipped one).
     pub registry: String,
+    /// A remote entry's endpoint, which adding it connects to (signing in when it asks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub url: Option<String>,
 }
 
 /// How a catalogue entry runs: the package type run locally, a remote endpoint, or nothing

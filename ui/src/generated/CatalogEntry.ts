@@ -53,4 +53,8 @@ deprecated: boolean,
 /**
  * The registry it came from (`snapshot` for the shipped one).
  */
-registry: string, };
+registry: string, 
+/**
+ * A remote entry's endpoint, which adding it connects to (signing in when it asks).
+ */
+url?: string, };

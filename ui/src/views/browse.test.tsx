@@ -227,6 +227,42 @@ describe('Browse page opened by an install link', () => {
   });
 });
 
+describe('Browse page adding a remote entry', () => {
+  it('starts the connect flow to its endpoint and follows it on the Connect page', async () => {
+    const remote = entry('io.example/notes', { kind: 'remote', runtime: null, url: 'https://notes.example.com/mcp' });
+    shell.on({
+      search_catalog: () => ({ entries: [remote], from_snapshot: false, failed: [] }),
+      start_connect: () => 'f1',
+      sign_in_flow: () => ({ flow: 'f1', server: 'notes', progress: [], finished: false, cancelled: false }),
+    });
+    await type('browse-search', 'notes');
+    await debounced();
+    expect(byTestId<HTMLButtonElement>('browse-add-io.example/notes').disabled).toBe(false);
+    await click('browse-add-io.example/notes');
+    await settle();
+    expect(shell.callsOf('start_connect')).toEqual([{ request: { url: 'https://notes.example.com/mcp' } }]);
+    expect(maybeTestId('page-connect')).not.toBeNull();
+    expect(text('connect-status')).toBe('Starting `notes`...');
+    expect(maybeTestId('browse-consent')).toBeNull();
+  });
+
+  it('shows why the connect could not start and stays on Browse', async () => {
+    const remote = entry('io.example/notes', { kind: 'remote', runtime: null, url: 'https://notes.example.com/mcp' });
+    shell.on({
+      search_catalog: () => ({ entries: [remote], from_snapshot: false, failed: [] }),
+      start_connect: () => {
+        throw { code: 'conflict', message: 'a server named `notes` exists' };
+      },
+    });
+    await type('browse-search', 'notes');
+    await debounced();
+    await click('browse-add-io.example/notes');
+    await settle();
+    expect(text('browse-status')).toBe('a server named `notes` exists');
+    expect(maybeTestId('page-browse')).not.toBeNull();
+  });
+});
+
 describe('Browse page adding an .mcpb bundle file', () => {
   const FILE = '/home/ada/Downloads/weather.mcpb';
   const bundled = entry('weather', {

@@ -22,6 +22,8 @@ export const SEARCH_DEBOUNCE_MS = 250;
 
 export function BrowsePage(props: {
   onAdded?: (name: string) => void;
+  /** A remote entry's Add started the connect flow `flow` (the Connect page follows it). */
+  onConnectStarted?: (flow: string) => void;
   /** An install link or bundle file to show the consent of (the app was opened with it, or it
    * was dropped onto the window). */
   opened?: Opened | null;
@@ -165,6 +167,19 @@ export function BrowsePage(props: {
               onAdd={() => {
                 setStatus(null);
                 setRefused(null);
+                if (entry.kind === 'remote') {
+                  // Nothing runs here: the connect flow checks the server and signs in.
+                  if (!entry.url) return;
+                  setStatus({ text: `Connecting to ${entry.url}…`, tone: 'busy' });
+                  api.startConnect({ url: entry.url }).then(
+                    (flow) => {
+                      setStatus(null);
+                      props.onConnectStarted?.(flow);
+                    },
+                    (err) => setStatus({ text: errorMessage(err), tone: 'error' }),
+                  );
+                  return;
+                }
                 if (entry.kind !== 'bundle') {
                   setAdding({ entry });
                   return;
@@ -217,8 +232,8 @@ function EntryRow(props: { entry: CatalogEntry; onAdd: () => void }) {
       <button
         type="button"
         data-testid={`browse-add-${e.name}`}
-        disabled={e.kind === 'none' || e.kind === 'remote'}
-        title={e.kind === 'remote' ? 'A remote server: add it from the Connect page' : undefined}
+        disabled={e.kind === 'none' || (e.kind === 'remote' && !e.url)}
+        title={e.kind === 'remote' ? `Connects to ${e.url ?? 'its endpoint'}, signing in if it asks` : undefined}
         onClick={props.onAdd}
       >
         Add…

@@ -496,7 +496,17 @@ fn catalog_entry(
                     "pypi" => CatalogKind::Pypi,
                     _ => CatalogKind::Oci,
                 },
-                Way::Remote(_) => CatalogKind::Remote,
+                Way::Remote(remote) => {
+                    // The checks `patchbay add --from-registry` makes before it connects.
+                    let (kind, url, problem) = match plan::plan(server, way, &[], false) {
+                        Ok(_) => (CatalogKind::Remote, Some(remote.url.clone()), None),
+                        Err(err) => (CatalogKind::None, None, Some(err.to_string())),
+                    };
+                    let mut entry =
+                        catalog_entry_with(found, kind, None, Vec::new(), problem, here);
+                    entry.url = url;
+                    return entry;
+                }
                 Way::Command(_) => CatalogKind::Command,
                 // Its questions and runtime are in its manifest: the window asks for the
                 // entry of the downloaded bundle (`/catalog/bundle` by name) before consent.
@@ -546,6 +556,7 @@ fn catalog_entry_with(
         problem,
         deprecated: found.record.status() == Some("deprecated"),
         registry: found.registry.clone(),
+        url: None,
     }
 }
 
@@ -593,7 +604,7 @@ async fn catalog_plan(hub: &Hub, request: &CatalogRequest) -> Result<Proposal, R
         return Err(error(
             StatusCode::BAD_REQUEST,
             format!(
-                "`{}` runs remotely at {}: add it from the Connect page (sign-in included)",
+                "`{}` runs remotely at {}: connect to it instead (the window's Add does)",
                 detail.name, remote.url
             ),
         ));
@@ -825,6 +836,7 @@ async fn catalog_bundle(
         problem: None,
         deprecated: false,
         registry,
+        url: None,
     })
     .into_response()
 }
