@@ -200,50 +200,39 @@ def test_window_refuses_a_tampered_update_and_keeps_the_installed_app(
     claimed = f"{major}.{minor}.{int(patch) + 1}"
 
     with app_window(sandbox, env=installed.env, app=str(installed.path)) as window:
+
+        def refused(announced: str, signature: str) -> str:
+            """Publish `announced` with `signature`, check, Install: the refusal shown, the
+            installed file untouched."""
+            manifest(site, url, announced, file.name, signature)
+            window.click("app-update-check")
+            window.wait_for("app-update-status", contains=f"Patchbay {announced} is available", data_state="available")
+            window.click("app-update-install")
+            status = window.wait_for("app-update-status", INSTALL_TIMEOUT, contains="was not installed",
+                                     data_state="failed")
+            assert f"the update to {announced} was not installed" in status, status
+            assert installed.path.read_bytes() == installed.bytes
+            return status
+
         # A manifest that announces a newer version than the one signed.
-        manifest(site, url, claimed, file.name, signature)
-        window.click("app-update-check")
-        window.wait_for("app-update-status", contains=f"Patchbay {claimed} is available", data_state="available")
-        window.click("app-update-install")
-        status = window.wait_for("app-update-status", INSTALL_TIMEOUT, contains="was not installed", data_state="failed")
-        assert f"the update to {claimed} was not installed" in status, status
+        status = refused(claimed, signature)
         assert f"signed for version {version}" in status and claimed in status, status
-        assert installed.path.read_bytes() == installed.bytes
 
         # A signature bound to no version (an older CLI's) cannot vouch for the one announced.
-        manifest(site, url, claimed, file.name, signer.sign(file, None))
-        window.click("app-update-check")
-        window.wait_for("app-update-status", contains=f"Patchbay {claimed} is available", data_state="available")
-        window.click("app-update-install")
-        status = window.wait_for("app-update-status", INSTALL_TIMEOUT, contains="was not installed", data_state="failed")
-        assert "does not specify the version" in status, status
-        assert installed.path.read_bytes() == installed.bytes
+        assert "does not specify the version" in refused(claimed, signer.sign(file, None))
 
         # The build changed after it was signed: one byte.
         data = bytearray(file.read_bytes())
         data[len(data) // 2] ^= 0xFF
         file.write_bytes(bytes(data))
-        manifest(site, url, version, file.name, signature)
-        window.click("app-update-check")
-        window.wait_for("app-update-status", contains=f"Patchbay {version} is available", data_state="available")
-        window.click("app-update-install")
-        status = window.wait_for("app-update-status", INSTALL_TIMEOUT, contains="was not installed", data_state="failed")
-        assert f"the update to {version} was not installed" in status, status
-        assert "signature verification failed" in status.lower(), status
-        assert installed.path.read_bytes() == installed.bytes
+        assert "signature verification failed" in refused(version, signature).lower()
 
         # A manifest signed by another key.
         other = tmp_path / "other.key"
         subprocess.run([tauri_cli(), "signer", "generate", "--ci", "-p", "", "-w", str(other)],
                        check=True, capture_output=True, timeout=60)
         as_appimage(build, file)
-        manifest(site, url, version, file.name, Signer(other, "").sign(file, version))
-        window.click("app-update-check")
-        window.wait_for("app-update-status", contains=f"Patchbay {version} is available", data_state="available")
-        window.click("app-update-install")
-        status = window.wait_for("app-update-status", INSTALL_TIMEOUT, contains="was not installed", data_state="failed")
-        assert "different key" in status.lower(), status
-        assert installed.path.read_bytes() == installed.bytes
+        assert "different key" in refused(version, Signer(other, "").sign(file, version)).lower()
 
 
 def test_a_build_without_an_update_key_says_so_and_offers_no_check(sandbox: Sandbox) -> None:
