@@ -116,11 +116,13 @@ async fn a_bundle_file_shows_its_plan_and_is_unpacked_only_once_confirmed() {
     let (status, plan) = hub.api_post_json("catalog/preview", &request).await;
     assert_eq!(status, 200, "{plan}");
     let dir = std::path::absolute(home.bundle_dir().join("weather")).unwrap();
+    // The path as the command line shows it: quoted where it needs to be (Windows' `\`).
+    let script = format!("{}/server/index.js", dir.display());
     assert_eq!(
         plan["command_line"],
         format!(
-            "WEATHER_TOKEN=<from the keychain> node {}/server/index.js --units metric",
-            dir.display()
+            "WEATHER_TOKEN=<from the keychain> node {} --units metric",
+            patchbay_core::config::shell_quote(&script)
         ),
         "the exact command, the default taken, the secret's name only: {plan}"
     );
