@@ -407,7 +407,8 @@ pub fn install(paths: &Paths, bundle: &mut Bundle, dir: &Path) -> Result<(), Bun
         return Err(ConfigError::Exists(dir.display().to_string()).into());
     }
     let unpacked = temporary.keep();
-    fs_err::rename(&unpacked, dir).map_err(|source| {
+    // Patiently: on Windows a scanner may still be reading the files just written.
+    crate::files::rename_patiently(&unpacked, dir).map_err(|source| {
         let _ = fs_err::remove_dir_all(&unpacked);
         BundleError::Disk {
             what: "move the unpacked bundle to",

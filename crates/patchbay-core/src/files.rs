@@ -22,6 +22,36 @@ pub fn lock_exclusive(lock_path: &Path) -> std::io::Result<fs_err::File> {
     Ok(lock)
 }
 
+/// Attempts of [`rename_patiently`], and the wait before the first retry (doubled each time).
+const RENAME_ATTEMPTS: u32 = 6;
+const RENAME_FIRST_WAIT: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// Rename `from` to `to`, trying again for about 1.5 s while Windows refuses because some
+/// process still holds a handle in the tree (a virus scanner or the indexer reading files just
+/// written: sharing violation, access denied). Any other error is returned at once.
+pub fn rename_patiently(from: &Path, to: &Path) -> std::io::Result<()> {
+    let mut wait = RENAME_FIRST_WAIT;
+    let mut attempt = 1;
+    loop {
+        match fs_err::rename(from, to) {
+            Err(err) if attempt < RENAME_ATTEMPTS && held_open(&err, cfg!(windows)) => {
+                std::thread::sleep(wait);
+                wait *= 2;
+                attempt += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// Whether `err` is Windows saying another handle is open (`ERROR_SHARING_VIOLATION`,
+/// `ERROR_ACCESS_DENIED`); never on other systems, where those numbers mean other things.
+fn held_open(err: &std::io::Error, windows: bool) -> bool {
+    const ACCESS_DENIED: i32 = 5;
+    const SHARING_VIOLATION: i32 = 32;
+    windows && matches!(err.raw_os_error(), Some(ACCESS_DENIED | SHARING_VIOLATION))
+}
+
 /// How the temp files of [`write_atomically`] start, so one left by a killed writer is known.
 pub const TEMP_PREFIX: &str = ".patchbay-tmp-";
 
@@ -51,4 +81,33 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = dir.sync_all();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_windows_handle_errors_are_waited_out() {
+        let os = std::io::Error::from_raw_os_error;
+        assert!(held_open(&os(32), true), "a sharing violation");
+        assert!(held_open(&os(5), true), "access denied");
+        assert!(!held_open(&os(2), true), "a missing file is not waited for");
+        assert!(!held_open(&os(32), false), "32 is EPIPE elsewhere");
+        let plain = std::io::Error::other("no number");
+        assert!(!held_open(&plain, true));
+    }
+
+    #[test]
+    fn a_patient_rename_moves_a_folder_and_fails_plainly_on_a_missing_one() {
+        let root = tempfile::tempdir().unwrap();
+        let from = root.path().join(".unpacking-1");
+        std::fs::create_dir(&from).unwrap();
+        std::fs::write(from.join("index.js"), "run()").unwrap();
+        let to = root.path().join("weather");
+        rename_patiently(&from, &to).unwrap();
+        assert_eq!(std::fs::read(to.join("index.js")).unwrap(), b"run()");
+        let err = rename_patiently(&from, &root.path().join("other")).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{err}");
+    }
 }
