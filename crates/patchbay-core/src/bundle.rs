@@ -391,7 +391,9 @@ pub fn carries_command(server: &ServerConfig) -> bool {
 }
 
 /// Unpack `bundle` for server `name` at `dir` (its entry's `bundle.dir`): into a temporary
-/// directory beside it, then renamed into place, so a failure leaves nothing.
+/// directory beside it, then renamed into place, so a failure leaves nothing. Where Windows
+/// keeps refusing the rename because a file just written is still held open, it is unpacked
+/// again in place instead (removed again if that fails).
 pub fn install(paths: &Paths, bundle: &mut Bundle, dir: &Path) -> Result<(), BundleError> {
     let disk = |what, path: &Path| {
         let path = path.to_owned();
@@ -408,14 +410,23 @@ pub fn install(paths: &Paths, bundle: &mut Bundle, dir: &Path) -> Result<(), Bun
     }
     let unpacked = temporary.keep();
     // Patiently: on Windows a scanner may still be reading the files just written.
-    crate::files::rename_patiently(&unpacked, dir).map_err(|source| {
-        let _ = fs_err::remove_dir_all(&unpacked);
-        BundleError::Disk {
+    let moved = crate::files::rename_patiently(&unpacked, dir);
+    let _ = fs_err::remove_dir_all(&unpacked);
+    match moved {
+        Ok(()) => Ok(()),
+        // Still held open (seen under wine): unpacked again, in place; undone if that fails.
+        Err(err) if crate::files::held_open(&err, cfg!(windows)) => {
+            bundle.archive.unpack(dir).inspect_err(|_| {
+                let _ = fs_err::remove_dir_all(dir);
+            })?;
+            Ok(())
+        }
+        Err(source) => Err(BundleError::Disk {
             what: "move the unpacked bundle to",
             path: dir.to_owned(),
             source,
-        }
-    })
+        }),
+    }
 }
 
 /// Delete the unpacked bundle of an entry; only a directory under `bundles/` is deleted,

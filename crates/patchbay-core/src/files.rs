@@ -46,7 +46,7 @@ pub fn rename_patiently(from: &Path, to: &Path) -> std::io::Result<()> {
 
 /// Whether `err` is Windows saying another handle is open (`ERROR_SHARING_VIOLATION`,
 /// `ERROR_ACCESS_DENIED`); never on other systems, where those numbers mean other things.
-fn held_open(err: &std::io::Error, windows: bool) -> bool {
+pub fn held_open(err: &std::io::Error, windows: bool) -> bool {
     const ACCESS_DENIED: i32 = 5;
     const SHARING_VIOLATION: i32 = 32;
     windows && matches!(err.raw_os_error(), Some(ACCESS_DENIED | SHARING_VIOLATION))
