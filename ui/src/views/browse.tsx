@@ -42,21 +42,58 @@ export function BrowsePage(props: {
   const asked = useRef(0);
   const shown = useRef(0);
 
+  /** Show the consent view of the entry `entry` answers, with `from` (a link or bundle file),
+   * unless another was asked for since; `failed` hears the hub's refusal. */
+  const consentFor = (entry: Promise<CatalogEntry>, from: Partial<Opened>, failed: (message: string) => void) => {
+    const mine = ++shown.current;
+    setAdding(null);
+    entry.then(
+      (entry) => {
+        if (mine !== shown.current) return;
+        setStatus(null);
+        setAdding({ entry, ...from });
+      },
+      (err) => mine === shown.current && failed(errorMessage(err)),
+    );
+  };
+
   /** Ask the hub what `opened` adds, and show its consent view (or its refusal). */
   const show = (opened: Opened, done?: () => void) => {
-    const mine = ++shown.current;
     setStatus(null);
     setRefused(null);
-    setAdding(null);
     const what = 'link' in opened ? 'link' : 'bundle';
     const entry = 'link' in opened ? api.previewLink(opened.link) : api.previewBundle(opened.bundle);
-    entry.then(
-      (entry) => mine === shown.current && setAdding({ entry, ...opened }),
-      (err) => {
-        if (mine !== shown.current) return;
-        setRefused({ what, message: errorMessage(err) });
-        done?.();
-      },
+    consentFor(entry, opened, (message) => {
+      setRefused({ what, message });
+      done?.();
+    });
+  };
+
+  /** "Add…" on a listed entry: its consent view; a remote one connects, a bundle is fetched. */
+  const add = (entry: CatalogEntry) => {
+    setStatus(null);
+    setRefused(null);
+    if (entry.kind === 'remote') {
+      // Nothing runs here: the connect flow checks the server and signs in.
+      if (!entry.url) return;
+      setStatus({ text: `Connecting to ${entry.url}…`, tone: 'busy' });
+      api.startConnect({ url: entry.url }).then(
+        (flow) => {
+          setStatus(null);
+          props.onConnectStarted?.(flow);
+        },
+        (err) => setStatus({ text: errorMessage(err), tone: 'error' }),
+      );
+      return;
+    }
+    if (entry.kind !== 'bundle') {
+      setAdding({ entry });
+      return;
+    }
+    // A registry's bundle: its questions are in its manifest, so the hub fetches it.
+    setStatus({ text: `Downloading \`${entry.name}\`…`, tone: 'busy' });
+    consentFor(api.registryBundle(entry.name, entry.version), {}, (message) =>
+      setStatus({ text: message, tone: 'error' }),
     );
   };
 
@@ -164,42 +201,7 @@ export function BrowsePage(props: {
             <EntryRow
               key={entry.name}
               entry={entry}
-              onAdd={() => {
-                setStatus(null);
-                setRefused(null);
-                if (entry.kind === 'remote') {
-                  // Nothing runs here: the connect flow checks the server and signs in.
-                  if (!entry.url) return;
-                  setStatus({ text: `Connecting to ${entry.url}…`, tone: 'busy' });
-                  api.startConnect({ url: entry.url }).then(
-                    (flow) => {
-                      setStatus(null);
-                      props.onConnectStarted?.(flow);
-                    },
-                    (err) => setStatus({ text: errorMessage(err), tone: 'error' }),
-                  );
-                  return;
-                }
-                if (entry.kind !== 'bundle') {
-                  setAdding({ entry });
-                  return;
-                }
-                // A registry's bundle: its questions are in its manifest, so the hub fetches it.
-                const mine = ++shown.current;
-                setAdding(null);
-                setStatus({ text: `Downloading \`${entry.name}\`…`, tone: 'busy' });
-                api.registryBundle(entry.name, entry.version).then(
-                  (full) => {
-                    if (mine !== shown.current) return;
-                    setStatus(null);
-                    setAdding({ entry: full });
-                  },
-                  (err) => {
-                    if (mine !== shown.current) return;
-                    setStatus({ text: errorMessage(err), tone: 'error' });
-                  },
-                );
-              }}
+              onAdd={() => add(entry)}
             />
           ))}
         </ul>
