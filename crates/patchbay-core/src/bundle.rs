@@ -410,23 +410,22 @@ pub fn install(paths: &Paths, bundle: &mut Bundle, dir: &Path) -> Result<(), Bun
     }
     let unpacked = temporary.keep();
     // Patiently: on Windows a scanner may still be reading the files just written.
-    let moved = crate::files::rename_patiently(&unpacked, dir);
+    let Err(err) = crate::files::rename_patiently(&unpacked, dir) else {
+        return Ok(());
+    };
     let _ = fs_err::remove_dir_all(&unpacked);
-    match moved {
-        Ok(()) => Ok(()),
-        // Still held open (seen under wine): unpacked again, in place; undone if that fails.
-        Err(err) if crate::files::held_open(&err, cfg!(windows)) => {
-            bundle.archive.unpack(dir).inspect_err(|_| {
-                let _ = fs_err::remove_dir_all(dir);
-            })?;
-            Ok(())
-        }
-        Err(source) => Err(BundleError::Disk {
+    if !crate::files::held_open(&err, cfg!(windows)) {
+        return Err(BundleError::Disk {
             what: "move the unpacked bundle to",
             path: dir.to_owned(),
-            source,
-        }),
+            source: err,
+        });
     }
+    // Still held open (seen under wine): unpacked again, in place; undone if that fails.
+    bundle.archive.unpack(dir).inspect_err(|_| {
+        let _ = fs_err::remove_dir_all(dir);
+    })?;
+    Ok(())
 }
 
 /// Delete the unpacked bundle of an entry; only a directory under `bundles/` is deleted,

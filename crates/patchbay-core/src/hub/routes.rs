@@ -780,8 +780,8 @@ async fn bundle_proposal(
     })
 }
 
-/// The catalogue entry a bundle file adds, as search shows one (its questions, its runtime),
-/// for the consent view; nothing unpacked or saved.
+/// The catalogue entry a bundle adds (a file's, or a registry record's, downloaded), as search
+/// shows one (its questions, its runtime), for the consent view; nothing unpacked or saved.
 async fn catalog_bundle(
     State(hub): State<Hub>,
     body: Result<Json<BundleRequest>, JsonRejection>,
