@@ -33,7 +33,8 @@ pub fn rename_patiently(from: &Path, to: &Path) -> std::io::Result<()> {
     let mut wait = RENAME_FIRST_WAIT;
     let mut attempt = 1;
     loop {
-        match fs_err::rename(from, to) {
+        // std's error, not fs_err's: fs_err's wrapper has no raw OS error to tell.
+        match std::fs::rename(from, to) {
             Err(err) if attempt < RENAME_ATTEMPTS && held_open(&err, cfg!(windows)) => {
                 std::thread::sleep(wait);
                 wait *= 2;
@@ -109,5 +110,9 @@ mod tests {
         assert_eq!(std::fs::read(to.join("index.js")).unwrap(), b"run()");
         let err = rename_patiently(&from, &root.path().join("other")).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{err}");
+        assert!(
+            err.raw_os_error().is_some(),
+            "the OS error number stays readable, for held_open: {err:?}"
+        );
     }
 }
